@@ -1,0 +1,174 @@
+"""Named experiments: each a class with a config dataclass, presets, the finding it reproduces, and run().
+
+Experiments register themselves with ``@register``; every module in this package is imported by
+:func:`all_experiments`, so adding an experiment is adding one file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from interp.errors import InvalidInput
+
+REPRODUCED, NOT_REPRODUCED, NOT_CHECKED = "reproduced", "not reproduced", "not checked"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The published result an experiment checks, with the published numbers in words."""
+
+    claim: str
+    source: str  # citation, e.g. "Olsson et al. 2022, In-context Learning and Induction Heads"
+    published: str = ""  # the numbers as published, e.g. "induction heads 5.1, 5.5, 6.9, 7.2, 7.10"
+    url: str = ""
+
+
+@dataclass
+class Check:
+    """One claim of a finding, tested on this run's numbers."""
+
+    claim: str
+    passed: bool | None  # None: could not be checked
+    detail: str = ""
+
+
+@dataclass
+class Verdict:
+    status: str  # REPRODUCED | NOT_REPRODUCED | NOT_CHECKED
+    reason: str
+    checks: list[Check] = field(default_factory=list)
+
+    @staticmethod
+    def from_checks(checks: list[Check], not_checked_reason: str = "") -> "Verdict":
+        """Reproduced iff every check passed; not checked iff any could not be checked."""
+        if any(c.passed is None for c in checks) or not checks:
+            return Verdict(NOT_CHECKED, not_checked_reason or "some claims could not be checked", checks)
+        failed = [c.claim for c in checks if not c.passed]
+        if failed:
+            return Verdict(NOT_REPRODUCED, "failed: " + "; ".join(failed), checks)
+        return Verdict(REPRODUCED, f"all {len(checks)} checks passed", checks)
+
+    @staticmethod
+    def not_checked(reason: str) -> "Verdict":
+        return Verdict(NOT_CHECKED, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class RunResult:
+    """What an experiment's run() returns; the runner writes it out."""
+
+    metrics: dict[str, Any]
+    verdict: Verdict
+    summary: str  # markdown body (the runner adds a header with the finding and verdict)
+    figures: dict[str, Any] = field(default_factory=dict)  # name -> plotly Figure
+
+
+class Experiment:
+    """Subclass, set the class attributes, implement ``run(config, ctx) -> RunResult``."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    Config: ClassVar[type]  # a dataclass whose defaults reproduce the published setting
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # e.g. {"ci": {...}} small and fast
+    finding: ClassVar[Finding | None] = None
+
+    def run(self, config: Any, ctx: Any) -> RunResult:  # ctx: experiments.runner.RunContext
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, type[Experiment]] = {}
+
+
+def register(cls: type[Experiment]) -> type[Experiment]:
+    if not dataclasses.is_dataclass(cls.Config):
+        raise TypeError(f"{cls.__name__}.Config must be a dataclass")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def all_experiments() -> dict[str, type[Experiment]]:
+    """Every registered experiment, importing each module of this package once."""
+    pkg = Path(__file__).parent
+    for mod in pkgutil.iter_modules([str(pkg)]):
+        if not mod.name.startswith("_") and mod.name not in ("registry", "runner", "cli", "results"):
+            importlib.import_module(f"experiments.{mod.name}")
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_experiment(name: str) -> type[Experiment]:
+    exps = all_experiments()
+    if name not in exps:
+        raise InvalidInput(f"No experiment named {name!r}.", f"Known experiments: {', '.join(exps)}.")
+    return exps[name]
+
+
+# ----------------------------------------------------------------------------- configs
+
+
+def _coerce(value: str, target: Any, key: str) -> Any:
+    """Parse a ``--set key=value`` string into the type of the field's default."""
+    try:
+        if isinstance(target, bool):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(target, int):
+            number = float(value)  # accepts 1e5 and 2000
+            if number != int(number):
+                raise ValueError(value)
+            return int(number)
+        if isinstance(target, float):
+            return float(value)
+        if isinstance(target, (list, tuple)):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+            if target and not isinstance(target[0], str):
+                items = [_coerce(v, target[0], key) for v in items]
+            return type(target)(items)
+    except ValueError:
+        raise InvalidInput(f"--set {key}={value}: expected a {type(target).__name__}.") from None
+    return value
+
+
+def make_config(exp: type[Experiment], *, preset: str | None = None, overrides: dict[str, str] | None = None,
+                **fields: Any) -> Any:
+    """Defaults -> preset -> typed overrides (``key=value`` strings) -> explicit keyword fields."""
+    base = exp.Config()
+    names = {f.name for f in dataclasses.fields(base)}
+    values: dict[str, Any] = {}
+    if preset:
+        if preset not in exp.presets:
+            raise InvalidInput(f"{exp.name} has no preset {preset!r}; presets: {', '.join(exp.presets) or 'none'}.")
+        values.update(exp.presets[preset])
+    for key, raw in (overrides or {}).items():
+        if key not in names:
+            raise InvalidInput(f"{exp.name} has no setting {key!r}.", f"Settings: {', '.join(sorted(names))}.")
+        values[key] = _coerce(raw, values.get(key, getattr(base, key)), key)
+    for key, val in fields.items():
+        if val is None:
+            continue
+        if key not in names:
+            raise InvalidInput(f"{exp.name} does not take --{key}.")
+        values[key] = val
+    return dataclasses.replace(base, **values)
+
+
+def parse_sets(pairs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise InvalidInput(f"--set expects key=value, got {pair!r}.")
+        k, v = pair.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+Progress = Callable[[float, str], None]

@@ -1,0 +1,268 @@
+"""Run an experiment into one results folder, atomically: a killed run leaves the previous result or none.
+
+Folder layout (JSON is the interface to the app): config.json, metrics.json (with the verdict),
+summary.md, figures/*.html|png, metadata.json (versions, git commit, models + sha256, seed, device,
+wall time). Everything is written into a hidden sibling staging folder and renamed into place last.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from interp.errors import InvalidInput, WorkbenchError
+from interp.handle import ModelHandle
+from interp.loading import REPO_ROOT, load_model
+
+from .registry import Experiment, RunResult, get_experiment, make_config
+
+RESULTS_ROOT = Path(os.environ.get("WORKBENCH_RESULTS", REPO_ROOT / "results"))
+WORK_ROOT = Path(os.environ.get("WORKBENCH_CACHE", REPO_ROOT / ".cache" / "experiments"))
+
+
+class Cancelled(WorkbenchError):
+    """The user stopped the run; nothing was written."""
+
+
+def to_jsonable(obj: Any) -> Any:
+    """JSON-safe copy of metrics: tensors/arrays -> lists, numpy scalars -> Python numbers, NaN -> None."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return to_jsonable(obj.detach().cpu().tolist())
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def config_hash(name: str, config: Any) -> str:
+    blob = json.dumps({"experiment": name, "config": to_jsonable(config)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class RunContext:
+    """What an experiment's run() may use: seed, device, progress, model loading, a persistent work dir."""
+
+    experiment: str
+    seed: int
+    device: str
+    out_dir: Path  # the staging folder; put extra artefacts here (checkpoints go to work_dir)
+    work_dir: Path  # persists across runs of the same config: checkpoints, resumable caches
+    progress_fn: Callable[[float, str], None] | None = None
+    cancel_event: threading.Event | None = None
+    models: list[dict[str, Any]] = field(default_factory=list)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Report progress in [0, 1]; also the place where a cancel request takes effect."""
+        self.check_cancelled()
+        if self.progress_fn is not None:
+            self.progress_fn(max(0.0, min(1.0, float(fraction))), message)
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event is not None and self.cancel_event.is_set():
+            raise Cancelled(f"{self.experiment} was cancelled; no result was written.")
+
+    def load_model(self, name: str, **kw: Any) -> ModelHandle:
+        """Load a model and record its name, source and weights sha256 in metadata.json."""
+        handle = load_model(name, device=kw.pop("device", self.device), **kw)
+        self.models.append(handle.info.to_dict())
+        return handle
+
+
+@dataclass
+class RunOutcome:
+    path: Path
+    skipped: bool
+    metrics: dict[str, Any]
+    verdict: dict[str, Any]
+    message: str
+
+
+def default_out_dir(name: str, config: Any, preset: str | None) -> Path:
+    return RESULTS_ROOT / name / f"{preset or 'default'}-{config_hash(name, config)}"
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return (commit or "unknown") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def run_experiment(
+    name: str,
+    *,
+    preset: str | None = None,
+    overrides: dict[str, str] | None = None,
+    model: str | None = None,
+    out: str | Path | None = None,
+    force: bool = False,
+    progress: Callable[[float, str], None] | None = None,
+    cancel_event: threading.Event | None = None,
+    **fields: Any,
+) -> RunOutcome:
+    """Resolve the config, skip if a complete result exists (unless ``force``), run, write atomically."""
+    exp_cls = get_experiment(name)
+    config = make_config(exp_cls, preset=preset, overrides=overrides, model=model, **fields)
+    out_dir = Path(out) if out else default_out_dir(name, config, preset)
+    config_json = to_jsonable(dataclasses.asdict(config))
+    _clean_stale_staging(out_dir)
+    if (out_dir / "metadata.json").is_file() and not force:
+        old_config = read_json(out_dir / "config.json")
+        if old_config != config_json:
+            raise InvalidInput(f"{out_dir} already holds a result of {name} with a different config.",
+                               "Pass --force to replace it, or choose another --out.")
+        metrics = read_json(out_dir / "metrics.json")
+        verdict = metrics.get("verdict", {})
+        return RunOutcome(out_dir, True, metrics, verdict,
+                          f"A complete result already exists at {out_dir} (verdict: {verdict.get('status')}); "
+                          "skipped. Pass --force to run again.")
+    if out_dir.exists() and not (out_dir / "metadata.json").is_file() and any(out_dir.iterdir()):
+        raise InvalidInput(f"{out_dir} exists and is not a results folder; refusing to overwrite it.")
+
+    seed = int(getattr(config, "seed", 0))
+    device = str(getattr(config, "device", "cpu"))
+    staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "figures").mkdir(parents=True)
+    ctx = RunContext(experiment=name, seed=seed, device=device, out_dir=staging,
+                     work_dir=WORK_ROOT / name / config_hash(name, config), progress_fn=progress,
+                     cancel_event=cancel_event)
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    try:
+        seed_everything(seed)
+        result = exp_cls().run(config, ctx)
+        wall = time.perf_counter() - t0
+        _write_result(staging, exp_cls, config_json, preset, result, ctx, started, wall)
+        _swap_into_place(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    metrics = read_json(out_dir / "metrics.json")
+    return RunOutcome(out_dir, False, metrics, metrics["verdict"],
+                      f"{name}: {result.verdict.status} ({result.verdict.reason}) -> {out_dir}")
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def _write_result(staging: Path, exp_cls: type[Experiment], config_json: dict[str, Any], preset: str | None,
+                  result: RunResult, ctx: RunContext, started: datetime, wall: float) -> None:
+    from .figures import save_figures
+
+    _write_json(staging / "config.json", config_json)
+    _write_json(staging / "metrics.json", {**result.metrics, "verdict": result.verdict.to_dict()})
+    figure_status = save_figures(result.figures, staging / "figures")
+    (staging / "summary.md").write_text(_summary(exp_cls, result, figure_status))
+    import transformer_lens
+    import transformers
+
+    _write_json(staging / "metadata.json", {
+        "experiment": exp_cls.name, "title": exp_cls.title, "preset": preset,
+        "finding": dataclasses.asdict(exp_cls.finding) if exp_cls.finding else None,
+        "verdict": result.verdict.status, "seed": ctx.seed, "device": ctx.device, "models": ctx.models,
+        "started_at": started.isoformat(timespec="seconds"), "wall_time_s": round(wall, 3),
+        "git_commit": git_commit(), "python": platform.python_version(), "torch": torch.__version__,
+        "transformer_lens": getattr(transformer_lens, "__version__", "unknown"),
+        "transformers": transformers.__version__, "platform": platform.platform(),
+        "command": " ".join(sys.argv), "figures": figure_status,
+    })
+
+
+def _summary(exp_cls: type[Experiment], result: RunResult, figure_status: dict[str, Any]) -> str:
+    v = result.verdict
+    lines = [f"# {exp_cls.title}", ""]
+    if exp_cls.finding:
+        f = exp_cls.finding
+        lines += [f"**Finding checked:** {f.claim}", f"", f"**Source:** {f.source}" + (f" ({f.url})" if f.url else "")]
+        if f.published:
+            lines += ["", f"**Published numbers:** {f.published}"]
+        lines.append("")
+    lines += [f"## Verdict: {v.status}", "", v.reason, ""]
+    if v.checks:
+        lines += ["| claim | result | detail |", "|---|---|---|"]
+        for c in v.checks:
+            mark = {True: "pass", False: "FAIL", None: "not checked"}[c.passed]
+            lines.append(f"| {c.claim} | {mark} | {c.detail} |")
+        lines.append("")
+    lines += [result.summary.strip(), ""]
+    if figure_status:
+        lines += ["## Figures", ""] + [f"- `figures/{n}.html`" + ("" if s.get("png") else " (PNG not exported: "
+                                       f"{s.get('png_error', 'unknown')})") for n, s in figure_status.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _swap_into_place(staging: Path, out_dir: Path) -> None:
+    """Rename the finished staging folder to ``out_dir``; an old result is moved aside first, then deleted."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        os.replace(out_dir, old)
+    os.replace(staging, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _clean_stale_staging(out_dir: Path) -> None:
+    """Remove staging/old folders left by killed runs (their process is gone)."""
+    if not out_dir.parent.is_dir():
+        return
+    for p in out_dir.parent.glob(f".{out_dir.name}.*-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            if ".old-" in p.name and not out_dir.exists():
+                os.replace(p, out_dir)  # killed between the two renames: restore the previous result
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,39 @@
+"""Model anatomy statistics: residual-stream norm per layer and attention entropy per head."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .capture import hook_names, run_with_capture
+from .handle import ModelHandle
+from .tokens import Prompts, tokenize
+
+
+@dataclass
+class Anatomy:
+    resid_norm: torch.Tensor  # [n_layers + 1] mean L2 norm of resid_pre 0..L-1 and the final resid_post
+    attn_entropy: torch.Tensor  # [n_layers, n_heads] mean entropy (nats) of each head's attention row
+    max_entropy: float  # mean over rows of log(#keys): the entropy of uniform attention
+    n_tokens: int  # positions averaged over (BOS excluded)
+
+
+def model_anatomy(handle: ModelHandle, prompts: Prompts, truncate: bool = True) -> Anatomy:
+    """One capture of resid_pre/pattern hooks; BOS (position 0) is excluded from the norms and
+    from the entropy average, since its residual is an outlier and its attention row is trivial."""
+    n = handle.info.n_layers
+    names = hook_names(handle, "resid_pre") + hook_names(handle, "pattern") + [f"blocks.{n - 1}.hook_resid_post"]
+    batch = tokenize(handle, prompts, truncate=truncate)
+    cap = run_with_capture(handle, batch, names, keep_logits=False)
+    mask = batch.attention_mask.bool().clone()  # [batch, pos]
+    mask[:, 0] = False
+    resids = [cap[f"blocks.{l}.hook_resid_pre"] for l in range(n)] + [cap[f"blocks.{n - 1}.hook_resid_post"]]
+    norms = torch.stack([r.norm(dim=-1)[mask].mean() for r in resids])  # [n_layers + 1]
+    entropies = []
+    for l in range(n):
+        p = cap[f"blocks.{l}.attn.hook_pattern"].float()  # [batch, head, query, key]
+        ent = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # [batch, head, query]
+        entropies.append(ent.permute(0, 2, 1)[mask].mean(0))  # [head]
+    n_keys = torch.arange(1, batch.tokens.shape[1] + 1, dtype=torch.float)[None].expand_as(mask)[mask]
+    return Anatomy(resid_norm=norms, attn_entropy=torch.stack(entropies), max_entropy=float(n_keys.log().mean()),
+                   n_tokens=int(mask.sum()))

@@ -1,0 +1,78 @@
+"""The model handle: a hooked TransformerBridge, its tokenizer, and what we know about it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from .errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Plain metadata of a loaded model, JSON-serialisable (results and the app show it)."""
+
+    name: str  # what the user asked for: bundled name, hub name, or directory
+    source: str  # "bundled" | "local" | "hub"
+    path: str | None  # directory the weights came from (hub: the cache snapshot), if any
+    architecture: str  # e.g. "GPT2LMHeadModel", "TransformerLensNative"
+    n_layers: int
+    n_heads: int
+    d_model: int
+    d_head: int
+    d_vocab: int
+    n_ctx: int
+    attn_only: bool
+    n_params: int
+    sha256: str  # of the weights file(s), in sorted filename order
+    dtype: str
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ModelHandle:
+    """What every analysis takes: ``bridge`` (TransformerBridge), ``tokenizer`` and ``info``."""
+
+    bridge: Any  # transformer_lens.model_bridge.TransformerBridge
+    tokenizer: Any  # a Hugging Face tokenizer
+    info: ModelInfo
+
+    @property
+    def cfg(self) -> Any:
+        return self.bridge.cfg
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.info.device)
+
+    @property
+    def bos_token_id(self) -> int | None:
+        return self.tokenizer.bos_token_id
+
+    def check_layer(self, layer: int) -> int:
+        """Return ``layer`` if it names a block of this model, else raise InvalidInput."""
+        n = self.info.n_layers
+        if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < n:
+            raise InvalidInput(
+                f"Layer {layer!r} does not exist: {self.info.name} has {n} layers (0..{n - 1})."
+            )
+        return layer
+
+    def check_head(self, layer: int, head: int) -> tuple[int, int]:
+        """Return ``(layer, head)`` if valid, else raise InvalidInput naming the valid range."""
+        self.check_layer(layer)
+        n = self.info.n_heads
+        if not isinstance(head, int) or isinstance(head, bool) or not 0 <= head < n:
+            raise InvalidInput(
+                f"Head {layer}.{head} does not exist: {self.info.name} has {n} heads per layer "
+                f"(0..{n - 1})."
+            )
+        return layer, head
+
+    def to_str_tokens(self, tokens: torch.Tensor) -> list[str]:
+        """Readable strings for a 1-D token tensor (one string per token)."""
+        return [self.tokenizer.decode([int(t)]) for t in tokens.tolist()]
