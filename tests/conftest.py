@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny models built offline and saved as ordinary Hugging Face directories."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+GPT2_TOKENIZER = ROOT.parent / "shared" / "fixtures" / "gpt2-tokenizer"
+TEXTS = [
+    "the cat sat on the mat. the dog sat on the log.",
+    "def add(a, b):\n    return a + b\n",
+    "import os\nprint(os.getcwd())\n",
+    "Hello, world! Hello again, world.",
+] * 40
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_dirs(tmp_path_factory):
+    """Results and experiment caches go to a temp dir, never the repo; the Hub is never contacted."""
+    root = tmp_path_factory.mktemp("workbench")
+    os.environ.setdefault("WORKBENCH_RESULTS", str(root / "results"))
+    os.environ.setdefault("WORKBENCH_CACHE", str(root / "cache"))
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from interp.toy_models import train_bpe_tokenizer
+
+    return train_bpe_tokenizer(TEXTS, vocab_size=400)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """A 2-layer, 4-head, d_model 32 GPT-2 with random weights (seed 0), n_ctx 64."""
+    from interp.toy_models import save_hf_dir, tiny_gpt2
+
+    return save_hf_dir(tiny_gpt2(tiny_tokenizer), tiny_tokenizer, tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_handle(tiny_gpt2_dir):
+    from interp import load_model
+
+    return load_model(tiny_gpt2_dir)
+
+
+@pytest.fixture(scope="session")
+def gpt2_tokenizer_dir() -> Path:
+    if not (GPT2_TOKENIZER / "vocab.json").is_file():
+        pytest.skip(f"real GPT-2 tokenizer fixture absent ({GPT2_TOKENIZER}); full-shape GPT-2 tests skipped")
+    return GPT2_TOKENIZER
+
+
+@pytest.fixture(scope="session")
+def gpt2_shape_dir(tmp_path_factory, gpt2_tokenizer_dir) -> Path:
+    """GPT2Config() defaults (12 layers, 12 heads, d_model 768, n_ctx 1024) with random weights + real tokenizer."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    out = tmp_path_factory.mktemp("gpt2-shape")
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config()).save_pretrained(str(out), safe_serialization=True)
+    AutoTokenizer.from_pretrained(str(gpt2_tokenizer_dir)).save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def gpt2_shape_handle(gpt2_shape_dir):
+    from interp import load_model
+
+    return load_model(gpt2_shape_dir)
