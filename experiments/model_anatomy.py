@@ -67,8 +67,8 @@ class ModelAnatomy(Experiment):
         )
         figures = {
             "resid_norm": lines_by_x({"mean L2 norm": norms}, x, "Residual-stream norm by layer", "hook", "mean norm"),
-            "attn_entropy": layer_head_heatmap(ent.numpy(), "Attention entropy per head (nats; low = focused)",
-                                               "entropy (nats)", zmin=0),
+            "attn_entropy": layer_head_heatmap(ent.numpy(), "Attention entropy per head (nats; 0 = one key, top = uniform)",
+                                               "entropy (nats)", zmin=0, zmax=a.max_entropy),
         }
         metrics = {"model": handle.info.name, "resid_norm": norms, "resid_norm_hooks": x,
                    "attn_entropy": ent, "uniform_entropy": a.max_entropy, "n_tokens": a.n_tokens}

@@ -22,6 +22,9 @@ def layer_head_heatmap(values: np.ndarray, title: str, colorbar: str, *, zmin: f
     n_layers, n_heads = values.shape
     labels = np.array([[f"{l}.{h}" for h in range(n_heads)] for l in range(n_layers)])
     text = np.vectorize(lambda v: f"{v:.2f}")(values) if annotate and values.size <= 400 else None
+    if (zmin is None) != (zmax is None):  # plotly ignores a lone bound: fill the other from the data
+        zmin = float(np.nanmin(values)) if zmin is None else zmin
+        zmax = float(np.nanmax(values)) if zmax is None else zmax
     fig = go.Figure(go.Heatmap(
         z=values, x=list(range(n_heads)), y=list(range(n_layers)), zmin=zmin, zmax=zmax, colorscale=colorscale,
         customdata=labels, text=text, texttemplate="%{text}" if text is not None else None,
