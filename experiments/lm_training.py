@@ -1,0 +1,124 @@
+"""A small, resumable training loop for Hugging Face causal LMs on a token array (CPU or GPU).
+
+Batches are drawn with a generator seeded by (seed, step), so a run resumed from a checkpoint sees the
+same batches as an uninterrupted one. Checkpoints hold only tensors and numbers and are read back with
+``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    batch_size: int
+    seq_len: int
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 200
+    eval_every: int = 250
+    eval_batches: int = 8
+
+
+@dataclass
+class TrainLog:
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    eval_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def lr_at(step: int, s: TrainSettings) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < s.warmup:
+        return s.lr * (step + 1) / s.warmup
+    progress = (step - s.warmup) / max(1, s.steps - s.warmup)
+    return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def sample_windows(tokens: np.ndarray, n: int, seq_len: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` random windows of ``seq_len`` tokens from a 1-D array -> [n, seq_len] int64."""
+    starts = torch.randint(0, len(tokens) - seq_len, (n,), generator=gen).numpy()
+    return torch.from_numpy(np.stack([tokens[s : s + seq_len] for s in starts]).astype(np.int64))
+
+
+@torch.no_grad()
+def eval_loss(model: torch.nn.Module, tokens: np.ndarray, s: TrainSettings, device: str) -> float:
+    """Mean next-token loss on ``eval_batches`` fixed windows of held-out tokens."""
+    model.eval()
+    gen = torch.Generator().manual_seed(10_000 + s.seed)
+    losses = [model(x := sample_windows(tokens, s.batch_size, s.seq_len, gen).to(device), labels=x).loss.item()
+              for _ in range(s.eval_batches)]
+    model.train()
+    return float(np.mean(losses))
+
+
+def train_causal_lm(
+    model: torch.nn.Module,
+    train_tokens: np.ndarray,
+    heldout_tokens: np.ndarray,
+    s: TrainSettings,
+    *,
+    checkpoint: Path | None = None,
+    device: str = "cpu",
+    batch_fn: Callable[[int, torch.Generator], torch.Tensor] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainLog:
+    """Train ``model`` (HF causal LM: ``model(x, labels=x).loss``) for ``s.steps`` steps, resuming from
+    ``checkpoint`` if it exists. ``batch_fn(step, gen)`` may replace window sampling (e.g. padded games)."""
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, betas=(0.9, 0.95))
+    log, start = TrainLog(), 0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=True, map_location=device)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        start = int(state["step"])
+        log = TrainLog(**{k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in state["log"].items()})
+    t0 = time.perf_counter() - log.seconds
+    for step in range(start, s.steps):
+        gen = torch.Generator().manual_seed(s.seed * 1_000_003 + step)
+        x = (batch_fn(step, gen) if batch_fn else sample_windows(train_tokens, s.batch_size, s.seq_len, gen)).to(device)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, s)
+        loss = model(x, labels=x).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+        opt.step()
+        log.steps.append(step)
+        log.train_loss.append(loss.item())
+        done = step + 1
+        if heldout_tokens is not None and (done % s.eval_every == 0 or done == s.steps):
+            log.eval_steps.append(done)
+            log.eval_loss.append(eval_loss(model, heldout_tokens, s, device))
+        log.seconds = time.perf_counter() - t0
+        if checkpoint is not None and (done % s.checkpoint_every == 0 or done == s.steps):
+            save_checkpoint(checkpoint, model, opt, done, log)
+        if on_step is not None:
+            on_step(step, loss.item())
+    model.eval()
+    return log
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, log: TrainLog) -> None:
+    """Atomic write (tmp + rename) of tensors and plain numbers only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    log_state = {"steps": torch.tensor(log.steps), "train_loss": torch.tensor(log.train_loss),
+                 "eval_steps": torch.tensor(log.eval_steps), "eval_loss": torch.tensor(log.eval_loss),
+                 "seconds": log.seconds}
+    torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "log": log_state}, tmp)
+    tmp.replace(path)

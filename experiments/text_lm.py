@@ -1,0 +1,193 @@
+"""train-text-lm: a GPT-2-architecture LM trained from scratch on CPU on text every machine has (the stdlib).
+
+The result is an ordinary Hugging Face directory (config.json, model.safetensors, tokenizer files) plus a
+model card, so it loads exactly like GPT-2. The shipped ``models/stdlib-gpt2`` was made by this experiment.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from interp.plots import lines_by_x
+from interp.toy_models import save_hf_dir, train_bpe_tokenizer
+
+from .corpus import load_corpus
+from .lm_training import TrainSettings, train_causal_lm
+from .registry import Check, Experiment, RunResult, Verdict, register
+
+COMPLETION_PROMPTS = (
+    "def __init__(self",
+    "import os\nimport ",
+    "for i in range(",
+    "    def __repr__(self):\n        return ",
+    "if __name__ == ",
+    "class Error(Exception):\n    ",
+)
+
+
+@dataclass
+class TextLMConfig:
+    data_dir: str = ""  # empty: the Python standard library's .py files (tests/idlelib excluded)
+    max_chars: int = 0  # 0: all of it
+    vocab_size: int = 4096
+    n_layer: int = 4
+    n_embd: int = 192
+    n_head: int = 6
+    n_ctx: int = 256
+    batch_size: int = 16
+    steps: int = 2000
+    lr: float = 2e-3
+    warmup: int = 100
+    eval_every: int = 250
+    threads: int = 2
+    out_model: str = ""  # where to write the model directory (default: <results>/model)
+    seed: int = 0
+    device: str = "cpu"
+
+
+def encode_docs(tokenizer, docs: list[str]) -> np.ndarray:
+    """All documents as one uint16 token stream, separated by <|endoftext|>."""
+    eos = tokenizer.eos_token_id
+    ids: list[int] = []
+    for enc in tokenizer(docs, add_special_tokens=False)["input_ids"]:
+        ids.extend(enc)
+        ids.append(eos)
+    return np.asarray(ids, dtype=np.uint16 if len(tokenizer) < 65536 else np.int32)
+
+
+def unigram_loss(train: np.ndarray, heldout: np.ndarray, vocab: int) -> float:
+    """Cross-entropy (nats) of held-out tokens under add-one unigram frequencies: the no-context baseline."""
+    counts = np.bincount(train, minlength=vocab).astype(np.float64) + 1
+    logp = np.log(counts / counts.sum())
+    return float(-logp[heldout].mean())
+
+
+@torch.no_grad()
+def greedy_completions(model, tokenizer, prompts: tuple[str, ...], n_new: int = 20) -> dict[str, str]:
+    out = {}
+    for p in prompts:
+        x = torch.tensor([[tokenizer.bos_token_id] + tokenizer(p, add_special_tokens=False)["input_ids"]])
+        for _ in range(n_new):
+            nxt = model(x).logits[0, -1].argmax()
+            x = torch.cat([x, nxt.view(1, 1)], dim=1)
+        out[p] = tokenizer.decode(x[0, 1:].tolist())[len(p):]
+    return out
+
+
+@register
+class TrainTextLM(Experiment):
+    name = "train-text-lm"
+    title = "Train a small GPT-2-architecture language model on the Python standard library (CPU)"
+    Config = TextLMConfig
+    presets = {"ci": {"max_chars": 300_000, "vocab_size": 512, "n_layer": 2, "n_embd": 64, "n_head": 4,
+                      "n_ctx": 64, "batch_size": 8, "steps": 60, "lr": 3e-3, "warmup": 10, "eval_every": 30}}
+    finding = None
+
+    def run(self, config: TextLMConfig, ctx) -> RunResult:
+        from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+        torch.set_num_threads(max(1, config.threads))
+        ctx.progress(0.0, "reading corpus")
+        corpus = load_corpus(config.data_dir, max_chars=config.max_chars)
+        work = ctx.work_dir
+        tok_dir = work / "tokenizer"
+        if (tok_dir / "tokenizer.json").is_file() and (work / "heldout.npy").is_file():
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tok_dir))
+            train, heldout = np.load(work / "train.npy"), np.load(work / "heldout.npy")
+        else:
+            ctx.progress(0.01, "training BPE tokenizer")
+            tokenizer = train_bpe_tokenizer(corpus.train, config.vocab_size)
+            ctx.progress(0.02, "tokenizing")
+            train, heldout = encode_docs(tokenizer, corpus.train), encode_docs(tokenizer, corpus.heldout)
+            tokenizer.save_pretrained(str(tok_dir))
+            np.save(work / "train.npy", train)
+            np.save(work / "heldout.npy", heldout)
+        hf_cfg = GPT2Config(vocab_size=len(tokenizer), n_positions=config.n_ctx, n_embd=config.n_embd,
+                            n_layer=config.n_layer, n_head=config.n_head, bos_token_id=tokenizer.bos_token_id,
+                            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        torch.manual_seed(config.seed)
+        model = GPT2LMHeadModel(hf_cfg)
+        settings = TrainSettings(steps=config.steps, batch_size=config.batch_size, seq_len=config.n_ctx,
+                                 lr=config.lr, warmup=config.warmup, seed=config.seed, eval_every=config.eval_every,
+                                 checkpoint_every=max(10, min(200, config.steps // 10)))
+        log = train_causal_lm(model, train, heldout, settings, checkpoint=work / "checkpoint.pt", device=config.device,
+                              on_step=lambda step, loss: ctx.progress(0.03 + 0.9 * (step + 1) / config.steps,
+                                                                      f"step {step + 1}/{config.steps} loss {loss:.3f}"))
+        model = model.to("cpu").eval()
+        ctx.progress(0.95, "evaluating and saving")
+        baseline = unigram_loss(train, heldout, len(tokenizer))
+        completions = greedy_completions(model, tokenizer, COMPLETION_PROMPTS)
+        tokens_seen = config.steps * config.batch_size * config.n_ctx
+        final = log.eval_loss[-1]
+        out_model = Path(config.out_model) if config.out_model else ctx.out_dir / "model"
+        save_hf_dir(model, tokenizer, out_model)
+        metrics = {
+            "heldout_loss": final, "heldout_perplexity": math.exp(final), "unigram_baseline_loss": baseline,
+            "train_tokens": int(len(train)), "heldout_tokens": int(len(heldout)), "tokens_seen": tokens_seen,
+            "epochs": tokens_seen / len(train), "n_params": sum(p.numel() for p in model.parameters()),
+            "train_seconds": log.seconds, "corpus": corpus.source, "completions": completions,
+            "eval_steps": log.eval_steps, "eval_loss": log.eval_loss, "model_dir": config.out_model or "model",
+        }
+        (out_model / "README.md").write_text(model_card(config, metrics))
+        (out_model / "training_log.json").write_text(json.dumps({"eval_steps": log.eval_steps,
+                                                                "eval_loss": log.eval_loss}, indent=1))
+        checks = [Check("held-out loss beats the unigram (no-context) baseline by > 1 nat", final < baseline - 1,
+                        f"{final:.3f} vs unigram {baseline:.3f} nats/token")]
+        smooth = np.convolve(log.train_loss, np.ones(25) / 25, mode="valid").tolist() if len(log.train_loss) > 50 \
+            else log.train_loss
+        fig = lines_by_x({"train (25-step mean)": smooth}, list(range(len(smooth))), "Training loss",
+                         "step", "loss (nats/token)")
+        fig.add_scatter(x=log.eval_steps, y=log.eval_loss, mode="lines+markers", name="held-out")
+        fig.add_hline(y=baseline, line_dash="dot", annotation_text="unigram baseline")
+        summary = (f"Trained a {config.n_layer}-layer GPT-2 (d_model {config.n_embd}, {config.n_head} heads, context "
+                   f"{config.n_ctx}, vocabulary {len(tokenizer)}) on {corpus.source} for {config.steps} steps "
+                   f"({tokens_seen:,} tokens, {metrics['epochs']:.2f} epochs) in {log.seconds / 60:.1f} min.\n\n"
+                   f"Held-out loss **{final:.3f}** nats/token (perplexity {math.exp(final):.1f}); unigram baseline "
+                   f"{baseline:.3f}.\n\nGreedy completions:\n\n" + "\n".join(
+                       f"- `{p!r}` -> `{c!r}`" for p, c in completions.items()) + "\n\nModel written to " +
+                   (f"`{out_model}`." if config.out_model else "`model/` in this results folder."))
+        return RunResult(metrics, Verdict.from_checks(checks), summary, {"loss": fig})
+
+
+def model_card(config: TextLMConfig, m: dict) -> str:
+    """The README.md written beside the weights: exactly how they were made."""
+    sets = " ".join(f"--set {k}={v}" for k, v in asdict(config).items()
+                    if v != getattr(TextLMConfig(), k) and k != "out_model")
+    comp = "\n".join(f"| `{p!r}` | `{c!r}` |" for p, c in m["completions"].items())
+    return f"""# stdlib-gpt2: a small GPT-2 trained on the Python standard library
+
+A GPT-2-architecture causal LM (Hugging Face `GPT2LMHeadModel`) trained from scratch on CPU by this repository,
+so the workbench has a real language model to open offline. It loads like GPT-2:
+`interp.load_model("stdlib-gpt2")`.
+
+## How it was made
+- Command: `python -m experiments run train-text-lm {sets} --set out_model=models/stdlib-gpt2`
+- Data: {m['corpus']}; `.py` files, `test/`, `tests/`, `idlelib/`, `lib2to3/` excluded; about 3% of files held
+  out by a hash of their path. {m['train_tokens']:,} training tokens, {m['heldout_tokens']:,} held-out tokens.
+- Tokenizer: byte-level BPE trained with `tokenizers` on the training files, vocabulary {config.vocab_size},
+  `<|endoftext|>` (id 0) is BOS/EOS/pad.
+- Model: {config.n_layer} layers, d_model {config.n_embd}, {config.n_head} heads, context {config.n_ctx},
+  {m['n_params']:,} parameters (tied embeddings), float32 safetensors.
+- Training: AdamW (betas 0.9/0.95, weight decay 0.1), peak lr {config.lr}, {config.warmup} warm-up steps then
+  cosine to 10%, batch {config.batch_size} x {config.n_ctx} tokens, {config.steps} steps =
+  {m['tokens_seen']:,} tokens ({m['epochs']:.2f} epochs), seed {config.seed}, {config.threads} CPU threads,
+  {m['train_seconds'] / 60:.1f} minutes.
+
+## Results
+- Held-out loss {m['heldout_loss']:.3f} nats/token (perplexity {m['heldout_perplexity']:.1f}); a unigram model
+  scores {m['unigram_baseline_loss']:.3f}.
+- Greedy completions (prompt -> continuation):
+
+| prompt | completion |
+|---|---|
+{comp}
+
+## Limits
+A few million parameters trained for minutes on CPU: it knows Python's surface (indentation, brackets,
+common identifiers), not semantics. It is meant for looking inside, not for generating code.
+"""
