@@ -1,0 +1,106 @@
+"""Attention patterns of a prompt and per-token "attends to / attended from" scores (the explorer's data)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from .capture import hook_names, run_with_capture
+from .errors import InvalidInput
+from .handle import ModelHandle
+from .plots import _layout, attention_heatmap
+
+#: Above this many tokens a pattern is drawn as a plain heatmap without per-cell labels.
+LABELLED_MAX_TOKENS = 120
+
+
+@dataclass
+class PromptAttention:
+    """Every layer's attention pattern for one prompt, stored compactly (float16) for fast re-rendering."""
+
+    tokens: list[str]  # one readable string per position
+    token_ids: list[int]
+    patterns: np.ndarray  # [layer, head, query_pos, key_pos] float16
+
+    @property
+    def n_layers(self) -> int:
+        return self.patterns.shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.patterns.shape[1]
+
+    def head(self, layer: int, head: int) -> np.ndarray:  # [query_pos, key_pos] float32
+        """One head's pattern; InvalidInput names the valid range when L.H does not exist."""
+        if not (0 <= layer < self.n_layers and 0 <= head < self.n_heads):
+            raise InvalidInput(f"Head {layer}.{head} does not exist: layers 0..{self.n_layers - 1}, "
+                               f"heads 0..{self.n_heads - 1}.")
+        return self.patterns[layer, head].astype(np.float32)
+
+
+def prompt_attention(handle: ModelHandle, prompt: str, *, prepend_bos: bool = True) -> PromptAttention:
+    """One forward pass capturing only the attention patterns of every layer."""
+    cap = run_with_capture(handle, prompt, hook_names(handle, "pattern"), prepend_bos=prepend_bos,
+                           keep_logits=False)
+    stacked = torch.stack([cap[n][0] for n in hook_names(handle, "pattern")])  # [layer, head, q, k]
+    ids = cap.tokens[0].tolist()
+    return PromptAttention(tokens=handle.to_str_tokens(cap.tokens[0]), token_ids=ids,
+                           patterns=stacked.float().cpu().numpy().astype(np.float16))
+
+
+def token_scores(pattern: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """For position ``index``: what it attends to (row, [key_pos]) and what attends to it (column, [query_pos])."""
+    pattern = np.asarray(pattern, dtype=np.float32)
+    n = pattern.shape[0]
+    if not 0 <= index < n:
+        raise InvalidInput(f"Token position {index} does not exist: the prompt has {n} tokens (0..{n - 1}).")
+    return pattern[index, :].copy(), pattern[:, index].copy()
+
+
+def downsample(pattern: np.ndarray, max_size: int) -> tuple[np.ndarray, int]:
+    """Block-max pool a [query, key] pattern so neither side exceeds ``max_size``; returns (pooled, block)."""
+    pattern = np.asarray(pattern, dtype=np.float32)
+    n_q, n_k = pattern.shape
+    block = max(1, int(np.ceil(max(n_q, n_k) / max_size)))
+    if block == 1:
+        return pattern, 1
+    pq, pk = -n_q % block, -n_k % block
+    padded = np.pad(pattern, ((0, pq), (0, pk)))
+    pooled = padded.reshape(padded.shape[0] // block, block, padded.shape[1] // block, block).max(axis=(1, 3))
+    return pooled, block
+
+
+def pattern_figure(pattern: np.ndarray, tokens: Sequence[str], title: str) -> go.Figure:
+    """A head's pattern: labelled (hover query/key/weight) for short prompts, a plain heatmap for long ones."""
+    if len(tokens) <= LABELLED_MAX_TOKENS:
+        return attention_heatmap(pattern, tokens, title)
+    fig = go.Figure(go.Heatmap(z=np.asarray(pattern, dtype=np.float32), colorscale="Blues", zmin=0, zmax=1,
+                               hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>",
+                               colorbar=dict(title=dict(text="attention", side="right"))))
+    return _layout(fig, title, xaxis=dict(title="key position (attended to)"),
+                   yaxis=dict(title="query position (attending)", autorange="reversed"), height=650)
+
+
+def small_multiples_figure(patterns: np.ndarray, layer: int, max_size: int = 64) -> go.Figure:
+    """All heads of one layer ([head, q, k]) side by side, each pooled to at most ``max_size`` cells a side."""
+    from plotly.subplots import make_subplots
+
+    n_heads = patterns.shape[0]
+    cols = min(n_heads, 6)
+    rows = int(np.ceil(n_heads / cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{layer}.{h}" for h in range(n_heads)],
+                        horizontal_spacing=0.02, vertical_spacing=0.08)
+    for h in range(n_heads):
+        pooled, block = downsample(patterns[h], max_size)
+        fig.add_trace(go.Heatmap(z=pooled, colorscale="Blues", zmin=0, zmax=1, showscale=False,
+                                 hovertemplate=f"head {layer}.{h}<br>query ~%{{y}}<br>key ~%{{x}}"
+                                               f"<br>weight %{{z:.2f}}<extra></extra>",
+                                 x0=0, dx=block, y0=0, dy=block),
+                      row=h // cols + 1, col=h % cols + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    return _layout(fig, f"All heads of layer {layer} (click a head's number in the picker to enlarge)",
+                   height=190 * rows + 70)
