@@ -1,0 +1,99 @@
+"""AppTest runs of every page on a tiny GPT-2 built offline: rendering, caching, and errors as messages."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture
+def app(tiny_gpt2_dir, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DEFAULT_MODEL", str(tiny_gpt2_dir))
+    return AppTest.from_file(APP, default_timeout=90)
+
+
+def _charts(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_attention_page_renders_heatmap_and_switching_head_does_not_rerun(app):
+    from ui import common
+
+    app.run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    charts = _charts(app)
+    assert len(charts) == 2  # selected head + small multiples
+    assert charts[0]["layout"]["title"]["text"] == "Head 0.0 attention pattern"
+    assert "query" in charts[0]["data"][0]["hovertemplate"] and "key" in charts[0]["data"][0]["hovertemplate"]
+    before = common.FORWARD_PASSES["count"]
+    app.selectbox(key="attn_head").set_value(3).run()
+    app.selectbox(key="attn_layer").set_value(1).run()
+    assert _charts(app)[0]["layout"]["title"]["text"] == "Head 1.3 attention pattern"
+    assert common.FORWARD_PASSES["count"] == before  # no recompute on head/layer switch
+    app.text_area(key="attn_prompt").set_value("a new prompt entirely").run()
+    assert common.FORWARD_PASSES["count"] == before + 1
+    small = _charts(app)[1]
+    assert len(small["data"]) == 4  # 4 heads in the tiny model
+
+
+def test_empty_and_too_long_prompts_are_messages(app):
+    app.run()
+    app.text_area(key="attn_prompt").set_value("   ").run()
+    assert not app.exception
+    assert any("empty" in e.value for e in app.error)
+    app.text_area(key="attn_prompt").set_value("the cat " * 200).run()  # n_ctx is 64
+    assert not app.exception
+    assert any("at most 64 tokens" in e.value for e in app.error)
+
+
+def test_out_of_range_query_params_warn_and_fall_back(app):
+    app.query_params["layer"] = "7"
+    app.query_params["head"] = "x"
+    app.run()
+    assert not app.exception and not app.error
+    warnings = " ".join(w.value for w in app.warning)
+    assert "layer=7 is out of range (0..1)" in warnings and "head='x' is not a number" in warnings
+    assert _charts(app)[0]["layout"]["title"]["text"] == "Head 0.0 attention pattern"
+
+
+def test_model_page_shows_anatomy(app, tiny_gpt2_dir):
+    app.run()
+    app.sidebar.radio(key="page").set_value("Model").run()
+    assert not app.exception and not app.error
+    df = app.dataframe[0].value
+    props = dict(zip(df["property"], df["value"]))
+    assert props["layers"] == "2" and props["heads per layer"] == "4" and props["context (tokens)"] == "64"
+    assert len(props["weights sha256"]) == 64
+
+
+def test_missing_model_is_a_message_not_a_crash(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKBENCH_DEFAULT_MODEL", str(tmp_path / "no-such-model"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert any("not a model directory" in e.value for e in at.error)
+    at.sidebar.radio(key="page").set_value("Model").run()
+    at.radio(key="model_source").set_value("Local directory").run()
+    at.text_input(key="model_dir").set_value(str(tmp_path)).run()  # exists but holds no config.json
+    at.button(key="model_load").click().run()
+    assert not at.exception and at.error
+
+
+def test_reproductions_page_lists_runs_and_shows_verdict(app):
+    app.run()
+    app.sidebar.radio(key="page").set_value("Reproductions").run()
+    assert not app.exception and not app.error
+    names = list(app.dataframe[0].value["experiment"])
+    assert "model-anatomy" in names
+    app.selectbox(key="repro_exp").set_value("model-anatomy").run()
+    app.selectbox(key="repro_preset").set_value("ci").run()
+    app.checkbox(key="repro_use_model").check().run()
+    app.button(key="repro_run").click().run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert any("model-anatomy" in s.value for s in app.success)
+    assert any(s.value.startswith("Verdict:") for s in [*app.success, *app.error, *app.warning])

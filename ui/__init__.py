@@ -1,0 +1,1 @@
+"""Streamlit pages of the workbench; each module draws one page and calls library functions only."""
