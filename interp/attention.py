@@ -76,7 +76,8 @@ def downsample(pattern: np.ndarray, max_size: int) -> tuple[np.ndarray, int]:
 def pattern_figure(pattern: np.ndarray, tokens: Sequence[str], title: str) -> go.Figure:
     """A head's pattern: labelled (hover query/key/weight) for short prompts, a plain heatmap for long ones."""
     if len(tokens) <= LABELLED_MAX_TOKENS:
-        return attention_heatmap(pattern, tokens, title)
+        fig = attention_heatmap(pattern, tokens, title)
+        return fig.update_layout(height=int(min(900, max(480, 16 * len(tokens) + 220))))
     fig = go.Figure(go.Heatmap(z=np.asarray(pattern, dtype=np.float32), colorscale="Blues", zmin=0, zmax=1,
                                hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>",
                                colorbar=dict(title=dict(text="attention", side="right"))))
@@ -102,5 +103,5 @@ def small_multiples_figure(patterns: np.ndarray, layer: int, max_size: int = 64)
                       row=h // cols + 1, col=h % cols + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
-    return _layout(fig, f"All heads of layer {layer} (click a head's number in the picker to enlarge)",
+    return _layout(fig, f"All heads of layer {layer} (pick one above to enlarge)",
                    height=190 * rows + 70)
