@@ -1,0 +1,130 @@
+"""Probe engine: finds planted linear structure, finds none in noise, honest baselines."""
+import numpy as np
+import pytest
+import torch
+
+from interp.errors import InvalidInput
+from probes.linear_probe import (classification_metrics, control_labels, evaluate, fit_logistic, fit_ridge,
+                                 majority_baseline, r2_score, random_init_copy, selectivity, split_indices,
+                                 sweep_layers)
+
+
+def planted(n=3000, d=40, k=3, seed=0, noise=0.0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32) * rng.uniform(0.1, 10, size=d).astype(np.float32)
+    w = rng.normal(size=(d, k))
+    y = (x @ w + noise * rng.normal(size=(n, k))).argmax(1)
+    return x, y
+
+
+def test_split_is_seeded_disjoint_and_respects_groups():
+    s = split_indices(1000, seed=3)
+    assert len(np.intersect1d(s.train, s.test)) == 0 and len(s.train) + len(s.val) + len(s.test) == 1000
+    assert np.array_equal(s.test, split_indices(1000, seed=3).test)
+    groups = np.repeat(np.arange(100), 10)
+    g = split_indices(1000, seed=0, groups=groups)
+    assert not set(groups[g.train]) & set(groups[g.test]) and not set(groups[g.val]) & set(groups[g.test])
+    with pytest.raises(InvalidInput):
+        split_indices(2)
+
+
+def test_logistic_finds_planted_structure():
+    x, y = planted()
+    s = split_indices(len(y), seed=0)
+    p = fit_logistic(x, y, s)
+    m = evaluate(p, x, y, s.test)
+    assert m["accuracy"] > 0.95 and m["balanced_accuracy"] > 0.95
+    assert set(m["per_class_accuracy"]) == {0, 1, 2}
+    # directions in raw space reproduce the standardised probe's logits up to a per-task constant
+    raw = torch.einsum("nd,dtk->ntk", torch.from_numpy(x), p.raw_directions())
+    diff = raw - p.scores(x)
+    assert torch.allclose(diff, diff[:1].expand_as(diff), atol=1e-3)
+
+
+def test_logistic_finds_nothing_in_noise():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1500, 60)).astype(np.float32)
+    y = rng.integers(0, 3, size=1500)
+    s = split_indices(1500, seed=0)
+    p = fit_logistic(x, y, s)
+    acc = evaluate(p, x, y, s.test)["accuracy"]
+    # chance is 1/3; 225 test rows -> standard error ~0.031
+    assert abs(acc - 1 / 3) < 0.1, acc
+    # while the probe can memorise its own training rows a little
+    assert evaluate(p, x, y, s.train)["accuracy"] > acc
+
+
+def test_multi_task_labels_are_fitted_jointly():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2000, 20)).astype(np.float32)
+    y = np.stack([(x[:, 0] > 0).astype(int), (x[:, 1] + x[:, 2] > 0).astype(int) * 2,
+                  rng.integers(0, 3, 2000)], 1)  # task 2 is noise
+    s = split_indices(2000, seed=0)
+    m = evaluate(fit_logistic(x, y, s, n_classes=3), x, y, s.test, 3)
+    acc = m["per_task_accuracy"]
+    assert acc[0] > 0.95 and acc[1] > 0.95 and abs(acc[2] - 1 / 3) < 0.1
+
+
+def test_ridge_recovers_linear_target_and_not_noise():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2000, 30)).astype(np.float32)
+    y = np.stack([x @ rng.normal(size=30) + 0.1 * rng.normal(size=2000), rng.normal(size=2000)], 1)
+    s = split_indices(2000, seed=0)
+    p = fit_ridge(x, y, s)
+    pred = p.predict(x[s.test])
+    assert r2_score(y[s.test, 0], pred[:, 0]) > 0.99
+    assert r2_score(y[s.test, 1], pred[:, 1]) < 0.05
+
+
+def test_metrics_by_hand():
+    m = classification_metrics(np.array([0, 0, 0, 1]), np.array([0, 0, 1, 1]))
+    assert m["accuracy"] == 0.75 and m["per_class_accuracy"] == {0: 2 / 3, 1: 1.0}
+    assert m["balanced_accuracy"] == pytest.approx(5 / 6)
+    assert r2_score(np.array([1.0, 2, 3]), np.array([2.0, 2, 2])) == pytest.approx(0.0)
+    s = split_indices(100, seed=0)
+    y = np.array([0] * 80 + [1] * 20)
+    assert majority_baseline(y, s)["per_class_accuracy"].get(0) == 1.0
+
+
+def test_control_task_and_selectivity():
+    rng = np.random.default_rng(4)
+    tokens = rng.integers(0, 20, size=3000)
+    y = rng.integers(0, 3, size=3000)
+    ctrl = control_labels(tokens, y, seed=0)
+    for t in range(20):  # a fixed function of the token
+        assert len(set(ctrl[tokens == t])) == 1
+    onehot = np.eye(20, dtype=np.float32)[tokens] + 0.05 * rng.normal(size=(3000, 20)).astype(np.float32)
+    s = split_indices(3000, seed=0)
+    ctrl_acc = evaluate(fit_logistic(onehot, ctrl, s), onehot, ctrl, s.test)["accuracy"]
+    assert ctrl_acc > 0.95  # a linear probe can memorise a token -> class table
+    task_acc = evaluate(fit_logistic(onehot, y, s), onehot, y, s.test)["accuracy"]
+    assert selectivity(task_acc, ctrl_acc) < -0.4  # ... so the real (random) task is not selective at all
+
+
+def test_sweep_layers_picks_the_informative_layer():
+    x, y = planted(n=1500, d=20)
+    rng = np.random.default_rng(99)  # not planted()'s seed: same draws would be the signal rescaled
+    feats = {"noise": rng.normal(size=x.shape).astype(np.float32), "signal": x}
+    s = split_indices(len(y), seed=0)
+    sw = sweep_layers(feats, y, s, kind="logistic", l2_grid=(1e-3,))
+    assert sw.best()[0] == "signal" and sw.series()[0] < 0.6
+    with pytest.raises(InvalidInput):
+        sweep_layers(feats, y, s, kind="svm")
+    with pytest.raises(InvalidInput, match="single class"):
+        fit_logistic(x, np.zeros(len(y), int), s)
+
+
+def test_random_init_copy(tiny_handle):
+    rnd = random_init_copy(tiny_handle, seed=0)
+    tokens = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        a, b = tiny_handle.bridge(tokens), rnd.bridge(tokens)
+        c = random_init_copy(tiny_handle, seed=0).bridge(tokens)
+    assert a.shape == b.shape and not torch.allclose(a, b) and torch.allclose(b, c)
+    orig = list(tiny_handle.bridge.original_model.named_parameters())
+    new = list(rnd.bridge.original_model.named_parameters())
+    assert [(k, v.shape) for k, v in orig] == [(k, v.shape) for k, v in new]
+    assert all(not torch.equal(a, b) for (_, a), (_, b) in zip(orig, new) if a.ndim == 2)
+    gains = [v for k, v in new if "ln_1" in k and k.endswith("weight")]
+    assert gains and all(torch.equal(g, torch.ones_like(g)) for g in gains)
+    assert "random init" in rnd.info.name
