@@ -1,0 +1,47 @@
+"""Token batches with known repeat structure: the standard inputs for induction and prefix-matching scores."""
+from __future__ import annotations
+
+import torch
+
+
+def repeated_random_tokens(n_batch: int, seq_len: int, vocab: int, *, seed: int = 0, bos: int | None = 0,
+                           low: int = 1) -> torch.Tensor:
+    """[batch, (1 +) 2 * seq_len]: BOS (if given), then a random segment of ``seq_len`` tokens, then the same again.
+
+    Tokens are drawn from [low, vocab), so BOS/special ids (below ``low``) never occur inside the segment.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    seg = torch.randint(low, vocab, (n_batch, seq_len), generator=gen)
+    parts = [seg, seg]
+    if bos is not None:
+        parts.insert(0, torch.full((n_batch, 1), bos, dtype=torch.long))
+    return torch.cat(parts, dim=1)
+
+
+def tiled_random_segments(n_batch: int, total_len: int, vocab: int, *, seg_min: int = 8, seg_max: int = 64,
+                          gen: torch.Generator | None = None, bos: int = 0, low: int = 1) -> torch.Tensor:
+    """[batch, total_len]: BOS then a random segment (length in [seg_min, seg_max]) tiled to fill the row.
+
+    Training data for the induction reproduction: predicting tokens after the first copy needs induction.
+    """
+    gen = gen or torch.Generator().manual_seed(0)
+    out = torch.empty(n_batch, total_len, dtype=torch.long)
+    out[:, 0] = bos
+    lengths = torch.randint(seg_min, seg_max + 1, (n_batch,), generator=gen)
+    for i, seg_len in enumerate(lengths.tolist()):
+        seg = torch.randint(low, vocab, (seg_len,), generator=gen)
+        reps = (total_len - 1 + seg_len - 1) // seg_len
+        out[i, 1:] = seg.repeat(reps)[: total_len - 1]
+    return out
+
+
+def random_tokens_with_repeats(n_batch: int, seq_len: int, pool: int, vocab: int, *, seed: int = 0,
+                               bos: int = 0, low: int = 1) -> torch.Tensor:
+    """[batch, 1 + seq_len]: random tokens drawn from a small per-row pool, so tokens recur at random gaps
+    (not as a copied block): the input for a general prefix-matching score."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n_batch):
+        choices = torch.randperm(vocab - low, generator=gen)[:pool] + low
+        rows.append(choices[torch.randint(0, pool, (seq_len,), generator=gen)])
+    return torch.cat([torch.full((n_batch, 1), bos, dtype=torch.long), torch.stack(rows)], dim=1)
