@@ -1,0 +1,98 @@
+"""Generic labelled text datasets for probes: a CSV of (text, label) plus the position rule to read at."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from interp.errors import InvalidInput
+
+Position = str | int | tuple[int, int]  # "last" | token index | (start, end) span mean
+
+
+@dataclass
+class LabelledTexts:
+    """Texts with class ids (``classes`` names them) or real values (``classes`` is None)."""
+
+    texts: list[str]
+    labels: np.ndarray  # [n] int64 class ids or float64 values
+    classes: list[str] | None
+    position: Position
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def parse_position(rule: str | int | tuple[int, int]) -> Position:
+    """'last' | 'mean' (whole span is not known before tokenizing: use 'start:end') | '3' | '1:4' -> a rule."""
+    if isinstance(rule, (int, tuple)):
+        return rule
+    s = str(rule).strip().lower()
+    if s == "last":
+        return "last"
+    try:
+        if ":" in s:
+            a, b = (int(v) for v in s.split(":"))
+            if not 0 <= a < b:
+                raise ValueError
+            return (a, b)
+        return int(s)
+    except ValueError:
+        raise InvalidInput(f"Unknown position rule {rule!r}.",
+                           "Use 'last', a token index such as '3', or a span 'start:end' (mean over it).") from None
+
+
+def parse_labelled_csv(data: bytes | str, *, text_column: str = "text", label_column: str = "label",
+                       task: str = "classification", position: str | int | tuple[int, int] = "last",
+                       source: str = "the CSV") -> LabelledTexts:
+    """Parse CSV bytes/text into a :class:`LabelledTexts`, refusing bad input with a message that says where."""
+    if task not in ("classification", "regression"):
+        raise InvalidInput(f"task must be 'classification' or 'regression', got {task!r}.")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            raise InvalidInput(f"{source} is not UTF-8 text (bad byte at line {line}).",
+                               "Re-save it as UTF-8 (e.g. in a spreadsheet: CSV UTF-8).") from None
+    reader = csv.DictReader(io.StringIO(data))
+    cols = reader.fieldnames or []
+    missing = [c for c in (text_column, label_column) if c not in cols]
+    if missing:
+        raise InvalidInput(f"{source} has no column {', '.join(map(repr, missing))}; its columns are "
+                           f"{', '.join(map(repr, cols)) or '(none: the file is empty)'}.",
+                           "Name the columns, or pass text_column / label_column.")
+    texts, raw = [], []
+    for i, row in enumerate(reader, start=2):  # line 1 is the header
+        text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
+        if not text or not label:
+            raise InvalidInput(f"{source} line {i} has an empty {'text' if not text else 'label'}.",
+                               "Fill it in or delete the row.")
+        texts.append(text)
+        raw.append(label)
+    if not texts:
+        raise InvalidInput(f"{source} has a header but no rows.")
+    if task == "regression":
+        try:
+            labels = np.array([float(v) for v in raw])
+        except ValueError as e:
+            raise InvalidInput(f"{source}: a regression label is not a number ({e}).") from None
+        if np.ptp(labels) == 0:
+            raise InvalidInput(f"{source}: every label is {labels[0]}; there is nothing to predict.")
+        return LabelledTexts(texts, labels, None, parse_position(position))
+    classes = sorted(set(raw))
+    if len(classes) < 2:
+        raise InvalidInput(f"{source} has only one class ({classes[0]!r}); a probe needs at least two.")
+    index = {c: k for k, c in enumerate(classes)}
+    return LabelledTexts(texts, np.array([index[v] for v in raw], np.int64), classes, parse_position(position))
+
+
+def load_labelled_csv(path: str | Path, **kw) -> LabelledTexts:
+    """Read a CSV file of (text, label) rows; see :func:`parse_labelled_csv`."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInput(f"No CSV file at {p}.", "Check the path.")
+    return parse_labelled_csv(p.read_bytes(), source=str(p), **kw)

@@ -1,0 +1,110 @@
+"""Interventions along probe directions: add or subtract a multiple of a direction, project it out, or push
+an activation until a probe reads a chosen class, all through forward hooks on the residual stream."""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from interp.capture import check_hook_names
+from interp.errors import InvalidInput
+
+from .linear_probe import Probe
+
+Hook = Callable[[torch.Tensor, Any], torch.Tensor]
+
+
+def _rows(act: torch.Tensor, positions: Sequence[int] | int | None) -> tuple[torch.Tensor, Any]:
+    """Index selecting the edited positions of [batch, pos, d]: all, one position, or one per batch row."""
+    if positions is None:
+        return act, (slice(None), slice(None))
+    if isinstance(positions, int):
+        return act[:, positions], (slice(None), positions)
+    pos = torch.as_tensor(list(positions), device=act.device)
+    if len(pos) != act.shape[0]:
+        raise InvalidInput(f"{len(pos)} positions given for a batch of {act.shape[0]}.")
+    idx = (torch.arange(act.shape[0], device=act.device), pos)
+    return act[idx], idx
+
+
+def add_direction(act: torch.Tensor, direction: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``act + alpha * direction`` (direction [d], broadcast over leading dims); subtract with alpha < 0."""
+    return act + alpha * direction.to(act)
+
+
+def project_out(act: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """Remove ``act``'s component along ``direction`` (any norm)."""
+    u = direction.to(act) / direction.norm().clamp_min(1e-12)
+    return act - (act @ u)[..., None] * u
+
+
+def direction_hook(direction: torch.Tensor, *, alpha: float = 1.0, mode: str = "add",
+                   positions: Sequence[int] | int | None = None) -> Hook:
+    """A forward hook editing [batch, pos, d] activations: mode 'add', 'subtract' or 'project_out'."""
+    if mode not in ("add", "subtract", "project_out"):
+        raise InvalidInput(f"Intervention mode must be add, subtract or project_out, got {mode!r}.")
+
+    def hook(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+        sel, idx = _rows(act, positions)
+        new = project_out(sel, direction) if mode == "project_out" else \
+            add_direction(sel, direction, alpha if mode == "add" else -alpha)
+        act = act.clone()
+        act[idx] = new
+        return act
+
+    return hook
+
+
+def push_to_class(x: torch.Tensor, probe: Probe, task: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray,
+                  margin: float = 4.0, avoid: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+    """Move each row of ``x`` [b, d] along the probe's (target - current) direction until the probe's logit for
+    ``target`` beats the current top class by ``margin`` (Li et al.'s edit, done with a linear probe).
+
+    ``task`` [b]: which probe task (e.g. board square) per row; ``target`` [b]: the class to write. ``avoid``
+    [b] (optional): a class whose direction is left untouched, e.g. "empty" when swapping mine/theirs.
+    """
+    if probe.kind != "logistic":
+        raise InvalidInput("push_to_class needs a logistic (classification) probe.")
+    task, target = torch.as_tensor(task).long(), torch.as_tensor(target).long()
+    raw = probe.raw_directions().to(x)  # [d, tasks, classes]
+    out = x.clone()
+    for _ in range(3):  # one linear step is exact for the pair; re-check the others
+        logits = probe.scores(out)[torch.arange(len(x)), task]  # [b, classes]
+        masked = logits.clone()
+        masked[torch.arange(len(x)), target] = -torch.inf
+        rival = masked.argmax(-1)  # strongest class other than the target
+        gap = logits[torch.arange(len(x)), target] - logits[torch.arange(len(x)), rival]
+        need = (margin - gap).clamp_min(0)  # [b]
+        if not (need > 0).any():
+            break
+        v = raw[:, task, target].T - raw[:, task, rival].T  # [b, d]
+        out = out + (need / (v * v).sum(-1).clamp_min(1e-12))[:, None] * v
+    return out
+
+
+def probe_push_hook(probe: Probe, task: Sequence[int], target: Sequence[int], positions: Sequence[int],
+                    margin: float = 4.0) -> Hook:
+    """A forward hook applying :func:`push_to_class` at one position per batch row."""
+
+    def hook(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+        sel, idx = _rows(act, positions)
+        act = act.clone()
+        act[idx] = push_to_class(sel, probe, np.asarray(task), np.asarray(target), margin)
+        return act
+
+    return hook
+
+
+def run_with_hooks(handle: Any, tokens: torch.Tensor, hooks: Sequence[tuple[str, Hook]]) -> torch.Tensor:
+    """Logits [batch, pos, vocab] of one no-grad forward pass with the given (hook name, fn) edits."""
+    check_hook_names(handle, [name for name, _ in hooks])
+    with torch.no_grad():
+        return handle.bridge.run_with_hooks(tokens.to(handle.device), fwd_hooks=list(hooks))
+
+
+def output_change(clean: torch.Tensor, edited: torch.Tensor) -> dict[str, float]:
+    """How much an edit moved the next-token distribution: mean KL(clean || edited), top-1 change rate."""
+    lp, lq = clean.log_softmax(-1), edited.log_softmax(-1)
+    kl = (lp.exp() * (lp - lq)).sum(-1)
+    return {"kl": float(kl.mean()), "top1_changed": float((clean.argmax(-1) != edited.argmax(-1)).float().mean())}
