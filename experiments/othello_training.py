@@ -105,7 +105,7 @@ class TrainOthelloGPT(Experiment):
     Config = OthelloTrainConfig
     presets = {"ci": {"n_layer": 2, "n_embd": 64, "n_head": 4, "batch_size": 32, "steps": 40, "warmup": 5,
                       "eval_every": 20, "eval_games": 100, "lr": 3e-3},
-               "bundled": {"n_layer": 6, "n_embd": 128, "n_head": 4, "batch_size": 64, "steps": 3500,
+               "bundled": {"n_layer": 6, "n_embd": 128, "n_head": 4, "batch_size": 64, "steps": 2500,
                            "warmup": 100, "eval_every": 250, "lr": 2e-3}}
     finding = None
 

@@ -214,10 +214,10 @@ def control_labels(token_ids: np.ndarray, y: np.ndarray, seed: int = 0) -> np.nd
     rng = np.random.default_rng(seed)
     vocab = np.unique(token_ids)
     out = np.empty_like(yt)
+    where = np.searchsorted(vocab, token_ids)  # [n] index of each row's token in vocab
     for j in range(yt.shape[1]):
         freq = np.bincount(yt[:, j], minlength=int(yt.max()) + 1) / len(yt)
-        table = dict(zip(vocab.tolist(), rng.choice(len(freq), size=len(vocab), p=freq)))
-        out[:, j] = [table[t] for t in token_ids.tolist()]
+        out[:, j] = rng.choice(len(freq), size=len(vocab), p=freq)[where]
     return out.reshape(np.shape(y))
 
 

@@ -271,3 +271,42 @@ def random_games(n: int, seed: int = 0, *, full_only: bool = False) -> Games:
         turn = np.where(~alive, 0, np.where(opp_can, nxt, np.where(me_can, turn, 0))).astype(np.int8)
         hist_b[:, t], hist_w[:, t], hist_t[:, t] = black, white, turn
     return Games(moves, hist_b, hist_w, hist_t)
+
+
+# ----------------------------------------------------------------------------- probing and editing helpers
+
+
+def probe_rows(games: Games, seq_len: int = 59) -> tuple[np.ndarray, np.ndarray]:
+    """(game, move) index pairs of positions a probe should see: the game is still on after that move.
+
+    Returns ``game_idx`` [rows], ``move_idx`` [rows] over the first ``seq_len`` moves.
+    """
+    live = games.to_move[:, :seq_len] != 0  # [n, seq_len]
+    g, t = np.nonzero(live)
+    return g, t
+
+
+def flip_square(board: np.ndarray, sq: int) -> np.ndarray:
+    """Absolute board [64] with square ``sq``'s disc turned to the other colour."""
+    if board[sq] == EMPTY:
+        raise ValueError(f"{SQUARE_NAMES[sq]} is empty; only a disc can change colour.")
+    out = board.copy()
+    out[sq] = BLACK if board[sq] == WHITE else WHITE
+    return out
+
+
+def legal_moves_of(board: np.ndarray, to_move: int) -> list[int]:
+    """Legal squares for ``to_move`` on an arbitrary absolute board [64] (no pass handling)."""
+    black = sum(1 << int(i) for i in np.nonzero(board == BLACK)[0])
+    white = sum(1 << int(i) for i in np.nonzero(board == WHITE)[0])
+    return Position(black, white, to_move).legal_moves()
+
+
+def topk_errors(probs: np.ndarray, legal: list[int]) -> int:
+    """Li et al.'s intervention metric: with k = len(legal), how many of the model's top-k squares are not legal.
+
+    ``probs`` [64] over squares (centre squares should be 0).
+    """
+    k = len(legal)
+    top = np.argsort(-probs, kind="stable")[:k]
+    return int(len(set(top.tolist()) - set(legal)))

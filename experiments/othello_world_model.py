@@ -1,0 +1,325 @@
+"""othello-world-model: is Othello-GPT's board state linear, and in which frame?
+
+Probes every layer for every square's state in two encodings (absolute: empty/black/white; relative to the
+player to move: empty/mine/theirs), against a majority baseline, a Hewitt & Liang control task and the same
+probes on a randomly initialised copy of the model; then flips one square along the probe directions (Li et
+al.'s intervention) and checks that the model's predicted legal moves follow the edited board.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from interp.errors import InvalidInput
+from interp.plots import lines_by_x
+from interp.streaming import stream_activations
+from probes.intervention import probe_push_hook, run_with_hooks
+from probes.linear_probe import (LayerSweep, control_labels, evaluate, fit_logistic, majority_baseline,
+                                 random_init_copy, selectivity, split_indices, sweep_layers)
+from probes.othello import (EMPTY, RELATIVE_CLASSES, SQUARE_NAMES, TOKEN_TO_SQUARE,
+                            flip_square, legal_moves_of, probe_rows, random_games, to_relative, topk_errors)
+
+from .registry import Check, Experiment, Finding, RunResult, Verdict, register
+
+SEQ_LEN = 59
+# board cells: 0 empty (green), 1 mine (white), 2 theirs (black), 3 probe wrong (red)
+BOARD_COLOURS = [[0, "#2e7d32"], [0.25, "#2e7d32"], [0.25, "#fafafa"], [0.5, "#fafafa"], [0.5, "#212121"],
+                 [0.75, "#212121"], [0.75, "#e53935"], [1, "#e53935"]]
+
+
+@dataclass
+class OthelloWorldConfig:
+    model: str = "othello-gpt"
+    n_games: int = 1000  # probe dataset: every live position of these games (~58k rows)
+    max_iter: int = 60  # L-BFGS iterations per regularisation value
+    l2_grid: tuple[float, ...] = (1e-3, 1e-4)
+    intervention_layer: int = -1  # probe layer to edit from (0 = embeddings); -1: the middle layer
+    n_interventions: int = 300
+    margin: float = 4.0  # probe-logit margin the edit writes in
+    random_baseline: bool = True
+    threads: int = 1  # torch CPU threads; more only helps on an idle machine (oversubscribed OMP spins)
+    seed: int = 0
+    device: str = "cpu"
+
+
+def hook_for_layer(layer: int) -> str:
+    """Probe layer 0 is the embedding output (resid_pre of block 0); layer l >= 1 is block l-1's output."""
+    return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
+
+
+def capture_layers(handle, tokens: torch.Tensor, rows: tuple[np.ndarray, np.ndarray], out_dir,
+                   progress=None) -> dict[str, np.ndarray]:
+    """All layers' residual streams captured together in one streamed pass; returns {layer name: [rows, d]}."""
+    n_layers = handle.info.n_layers
+    hooks = [hook_for_layer(l) for l in range(n_layers + 1)]
+    store = stream_activations(handle, tokens, hooks, out_dir, positions="all", batch_size=100, progress=False,
+                               on_batch=progress)
+    g, t = rows
+    return {f"L{l}": np.asarray(store[h][g, t]) for l, h in enumerate(hooks)}  # each [rows, d_model]
+
+
+def _square_probs(logits: torch.Tensor) -> np.ndarray:
+    """[b, 61] next-token logits -> [b, 64] probabilities over board squares (pad and centre get 0)."""
+    p = logits.softmax(-1).cpu().numpy()
+    out = np.zeros((len(p), 64))
+    for tok, sq in TOKEN_TO_SQUARE.items():
+        out[:, sq] = p[:, tok]
+    return out
+
+
+def intervention_cases(games, absolute: np.ndarray, test_games: np.ndarray, n: int, seed: int):
+    """Pick (game, move, square) edits: a disc whose colour flip changes the legal moves (and leaves some)."""
+    rng = np.random.default_rng(seed + 1)
+    cases = []
+    for _ in range(n * 20):
+        if len(cases) == n:
+            break
+        g = int(rng.choice(test_games))
+        t = int(rng.integers(10, 50))
+        tm = int(games.to_move[g, t])
+        if tm == 0:
+            continue
+        board = absolute[g, t]
+        before = legal_moves_of(board, tm)
+        for s in rng.permutation(np.nonzero(board != EMPTY)[0]):
+            after = legal_moves_of(flip_square(board, int(s)), tm)
+            if after and set(after) != set(before):
+                cases.append((g, t, int(s), before, after))
+                break
+    return cases
+
+
+def run_interventions(handle, tokens: torch.Tensor, games, absolute: np.ndarray, probes: list, layers: list[int],
+                      cases: list, margin: float) -> dict:
+    """Edit each case's square mine<->theirs at every layer in ``layers``; score top-k legal-move predictions."""
+    g = np.array([c[0] for c in cases])
+    t = np.array([c[1] for c in cases])
+    sq = np.array([c[2] for c in cases])
+    rel = to_relative(absolute[g, t], games.to_move[g, t])  # [b, 64]
+    target = np.where(rel[np.arange(len(cases)), sq] == 1, 2, 1)  # mine -> theirs, theirs -> mine
+    x = tokens[g]
+    clean = run_with_hooks(handle, x, [])[np.arange(len(cases)), t]
+    hooks = [(hook_for_layer(l), probe_push_hook(probes[l], sq, target, t.tolist(), margin)) for l in layers]
+    edited = run_with_hooks(handle, x, hooks)[np.arange(len(cases)), t]
+    pc, pe = _square_probs(clean), _square_probs(edited)
+    err_edit = np.array([topk_errors(pe[i], c[4]) for i, c in enumerate(cases)])
+    err_clean_vs_edited = np.array([topk_errors(pc[i], c[4]) for i, c in enumerate(cases)])
+    err_clean_vs_orig = np.array([topk_errors(pc[i], c[3]) for i, c in enumerate(cases)])
+    return {"n": len(cases), "success_rate": float((err_edit == 0).mean()), "mean_errors": float(err_edit.mean()),
+            "baseline_success_rate": float((err_clean_vs_edited == 0).mean()),
+            "baseline_mean_errors": float(err_clean_vs_edited.mean()),
+            "clean_vs_true_success_rate": float((err_clean_vs_orig == 0).mean()),
+            "example": {"case": 0, "probs_clean": pc[0], "probs_edited": pe[0], "target": int(target[0])}}
+
+
+@register
+class OthelloWorldModel(Experiment):
+    name = "othello-world-model"
+    title = "Othello-GPT's world model: linear probes for board state (absolute vs relative) and interventions"
+    Config = OthelloWorldConfig
+    presets = {"ci": {"n_games": 120, "max_iter": 25, "l2_grid": (1e-3,), "n_interventions": 40}}
+    finding = Finding(
+        claim="A GPT trained only on legal Othello move sequences represents the board linearly, relative to the "
+              "player to move (mine/theirs) rather than absolutely (black/white); a randomly initialised model's "
+              "activations do not; editing the state along probe directions changes the predicted legal moves "
+              "to those of the edited board.",
+        source="Li et al. 2023 'Emergent World Representations' (ICLR); Nanda, Lee & Wattenberg 2023 'Emergent "
+               "Linear Representations in World Models of Self-Supervised Sequence Models'",
+        published="relative linear probe ~99% at the best layer vs absolute ~75%; random-init model far lower; "
+                  "interventions move the top-k legal predictions to the edited board's (errors ~0.1-0.3 vs ~2)",
+        url="https://arxiv.org/abs/2309.00941",
+    )
+
+    def run(self, config: OthelloWorldConfig, ctx) -> RunResult:
+        torch.manual_seed(config.seed)
+        torch.set_num_threads(max(1, config.threads))
+        handle = ctx.load_model(config.model)
+        if handle.info.d_vocab != 61 or handle.info.n_ctx < SEQ_LEN:
+            raise InvalidInput(f"{handle.info.name} is not an Othello-GPT (vocabulary {handle.info.d_vocab}, context "
+                               f"{handle.info.n_ctx}; expected 61 tokens and >= 59 positions).",
+                               "Use the bundled 'othello-gpt' or a model from `python -m experiments run "
+                               "train-othello-gpt`.")
+        n_layers = handle.info.n_layers
+        ctx.progress(0.02, f"generating {config.n_games} games")
+        games = random_games(config.n_games, seed=10_000_019 + config.seed)  # a stream training never drew
+        tokens = torch.from_numpy(games.tokens()[:, :SEQ_LEN])  # [games, 59]
+        g, t = probe_rows(games, SEQ_LEN)
+        absolute = games.absolute()  # [games, 60, 64]
+        y_abs = absolute[g, t].astype(np.int64)  # [rows, 64]
+        y_rel = to_relative(absolute[g, t], games.to_move[g, t]).astype(np.int64)
+        split = split_indices(len(g), seed=config.seed, groups=g)
+        ctx.progress(0.05, "capturing every layer's residual stream")
+        feats = capture_layers(handle, tokens, (g, t), ctx.work_dir / "acts",
+                               lambda d, n: ctx.progress(0.05 + 0.1 * d / n, f"captured {d}/{n} games"))
+        fit = dict(n_classes=3, l2_grid=config.l2_grid, max_iter=config.max_iter, device=config.device)
+        sweeps: dict[str, LayerSweep] = {}
+        ctx.progress(0.15, "probing relative state by layer")
+        sweeps["relative"] = sweep_layers(feats, y_rel, split, **fit)
+        ctx.progress(0.35, "probing absolute state by layer")
+        sweeps["absolute"] = sweep_layers(feats, y_abs, split, **fit)
+        best_name, best_rel = sweeps["relative"].best()
+        best_l = int(best_name[1:])
+        ctx.progress(0.55, "control task")
+        move_tok = tokens[g, t].numpy()
+        y_ctrl = control_labels(move_tok, y_rel, seed=config.seed)
+        ctrl = evaluate(fit_logistic(feats[best_name], y_ctrl, split, **fit), feats[best_name], y_ctrl,
+                        split.test, 3)
+        majority = majority_baseline(y_rel, split)
+        random_sweep = None
+        if config.random_baseline:
+            ctx.progress(0.6, "probing a randomly initialised copy")
+            rnd = random_init_copy(handle, seed=config.seed)
+            rfeats = capture_layers(rnd, tokens, (g, t), ctx.work_dir / "acts-random")
+            random_sweep = sweep_layers(rfeats, y_rel, split, **fit)
+            del rfeats
+        ctx.progress(0.8, "interventions")
+        mid = n_layers // 2 if config.intervention_layer < 0 else config.intervention_layer
+        edit_layers = list(range(mid, n_layers + 1))
+        test_games = np.unique(g[split.test])
+        cases = intervention_cases(games, absolute, test_games, config.n_interventions, config.seed)
+        inter = run_interventions(handle, tokens, games, absolute, sweeps["relative"].probes, edit_layers, cases,
+                                  config.margin)
+        ctx.progress(0.9, "figures")
+
+        occ = y_rel[split.test] != 0
+        def occupied_acc(sw: LayerSweep, y: np.ndarray, layer: str) -> float:
+            i = sw.layers.index(layer)
+            pred = sw.probes[i].predict(feats[layer][split.test])
+            return float((pred[occ] == y[split.test][occ]).mean())
+
+        best_abs_name, best_abs = sweeps["absolute"].best()
+        rnd_best = random_sweep.best()[1] if random_sweep else None
+        sel = selectivity(best_rel, ctrl["accuracy"])
+        metrics = {
+            "model": handle.info.name, "n_games": config.n_games, "n_rows": int(len(g)),
+            "n_test_rows": int(len(split.test)), "layers": sweeps["relative"].layers,
+            "relative_accuracy_by_layer": sweeps["relative"].series(),
+            "absolute_accuracy_by_layer": sweeps["absolute"].series(),
+            "relative_balanced_accuracy_by_layer": sweeps["relative"].series("balanced_accuracy"),
+            "absolute_balanced_accuracy_by_layer": sweeps["absolute"].series("balanced_accuracy"),
+            "random_init_relative_accuracy_by_layer": random_sweep.series() if random_sweep else None,
+            "best_relative_layer": best_name, "best_relative_accuracy": best_rel,
+            "best_absolute_layer": best_abs_name, "best_absolute_accuracy": best_abs,
+            "relative_occupied_accuracy_at_best": occupied_acc(sweeps["relative"], y_rel, best_name),
+            "absolute_occupied_accuracy_at_best": occupied_acc(sweeps["absolute"], y_abs, best_abs_name),
+            "random_init_best_relative_accuracy": rnd_best, "majority_accuracy": majority["accuracy"],
+            "control_task_accuracy_at_best": ctrl["accuracy"], "selectivity_at_best": sel,
+            "chosen_l2": {k: [p.l2 for p in sw.probes] for k, sw in sweeps.items()},
+            "intervention": {k: v for k, v in inter.items() if k != "example"},
+            "intervention_layers": [f"L{l}" for l in edit_layers],
+        }
+        checks = [
+            Check("relative (mine/theirs) state is linearly decodable: best-layer accuracy >= 90%", best_rel >= 0.9,
+                  f"{best_rel:.1%} at {best_name} (published ~99%)"),
+            Check("relative encoding beats absolute (black/white) at their best layers", best_rel > best_abs + 0.02,
+                  f"relative {best_rel:.1%} vs absolute {best_abs:.1%} at {best_abs_name} (published ~99% vs ~75%)"),
+            Check("the trained model beats a randomly initialised copy by > 5 points",
+                  None if rnd_best is None else best_rel > rnd_best + 0.05,
+                  "random baseline off" if rnd_best is None else f"{best_rel:.1%} vs random-init {rnd_best:.1%}"),
+            Check("the probe is selective (task beats the control task) and beats the majority class",
+                  sel > 0 and best_rel > majority["accuracy"] + 0.05,
+                  f"selectivity {sel:+.1%} (control {ctrl['accuracy']:.1%}); majority {majority['accuracy']:.1%}"),
+            Check("interventions move legal-move predictions to the edited board's far more often than no edit",
+                  inter["success_rate"] > inter["baseline_success_rate"] + 0.2,
+                  f"exact top-k match {inter['success_rate']:.1%} after editing vs {inter['baseline_success_rate']:.1%}"
+                  f" without (n={inter['n']}; mean errors {inter['mean_errors']:.2f} vs "
+                  f"{inter['baseline_mean_errors']:.2f})"),
+        ]
+        figures = {
+            "probe_accuracy_by_layer": accuracy_figure(metrics),
+            "board_by_layer": board_by_layer_figure(feats, sweeps["relative"], y_rel, split, g, t),
+            "intervention_example": intervention_figure(absolute, games, cases[0], inter["example"])
+            if cases else go.Figure(),
+        }
+        summary = summary_md(metrics, ctrl, cases)
+        return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
+
+
+def summary_md(m: dict, ctrl: dict, cases: list) -> str:
+    rows = "\n".join(
+        f"| {l} | {r:.1%} | {a:.1%} | " + (f"{x:.1%}" if x is not None else "-") + " |"
+        for l, r, a, x in zip(m["layers"], m["relative_accuracy_by_layer"], m["absolute_accuracy_by_layer"],
+                              m["random_init_relative_accuracy_by_layer"] or [None] * len(m["layers"])))
+    iv = m["intervention"]
+    return (f"Model `{m['model']}`; {m['n_games']} fresh random games, {m['n_rows']:,} positions (split by game; "
+            f"{m['n_test_rows']:,} test positions); one probe per layer for all 64 squares, 3 classes each.\n\n"
+            "| layer | relative (empty/mine/theirs) | absolute (empty/black/white) | random-init, relative |\n"
+            "|---|---|---|---|\n" + rows +
+            f"\n\nBest relative: **{m['best_relative_accuracy']:.1%}** at {m['best_relative_layer']} (occupied squares "
+            f"only: {m['relative_occupied_accuracy_at_best']:.1%}); best absolute: **{m['best_absolute_accuracy']:.1%}** "
+            f"at {m['best_absolute_layer']} (occupied: {m['absolute_occupied_accuracy_at_best']:.1%}). Majority class "
+            f"{m['majority_accuracy']:.1%}; control task (random class per (move token, square)) "
+            f"{ctrl['accuracy']:.1%}, selectivity {m['selectivity_at_best']:+.1%}.\n\n"
+            f"Interventions at {', '.join(m['intervention_layers'])} (last position; one disc flipped mine<->theirs, "
+            f"chosen so the legal moves change), {iv['n']} cases: the model's top-k moves (k = legal moves of the "
+            f"edited board) match the edited board exactly in **{iv['success_rate']:.1%}** of cases (mean "
+            f"{iv['mean_errors']:.2f} wrong squares) vs {iv['baseline_success_rate']:.1%} without the edit (mean "
+            f"{iv['baseline_mean_errors']:.2f}); unedited predictions match the true board in "
+            f"{iv['clean_vs_true_success_rate']:.1%}.")
+
+
+def accuracy_figure(m: dict) -> go.Figure:
+    series = {"relative (mine/theirs)": m["relative_accuracy_by_layer"],
+              "absolute (black/white)": m["absolute_accuracy_by_layer"]}
+    if m["random_init_relative_accuracy_by_layer"]:
+        series["random-init model, relative"] = m["random_init_relative_accuracy_by_layer"]
+    fig = lines_by_x(series, m["layers"], "Linear probe accuracy by layer (64 squares x 3 classes, test games)",
+                     "layer (L0 = embeddings)", "accuracy")
+    fig.add_hline(y=m["majority_accuracy"], line_dash="dot", annotation_text="majority class")
+    fig.add_scatter(x=[m["best_relative_layer"]], y=[m["control_task_accuracy_at_best"]], mode="markers",
+                    marker=dict(symbol="x", size=12), name="control task (relative, best layer)")
+    return fig
+
+
+def _board_text(labels: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    glyph = {"empty": "", "mine": "M", "theirs": "T", "black": "B", "white": "W"}
+    return np.array([glyph[classes[int(v)]] for v in labels]).reshape(8, 8)
+
+
+def board_by_layer_figure(feats: dict, sweep: LayerSweep, y_rel: np.ndarray, split, g: np.ndarray,
+                          t: np.ndarray) -> go.Figure:
+    """True vs probe-decoded relative state of one test position (move 30 of a test game), layer by layer."""
+    test = split.test
+    pick = test[np.argmin(np.abs(t[test] - 30))]
+    n = len(sweep.layers)
+    fig = make_subplots(rows=1, cols=n + 1, subplot_titles=["true"] + sweep.layers, horizontal_spacing=0.01)
+    boards = [y_rel[pick]] + [sweep.probes[i].predict(feats[name][pick:pick + 1])[0] for i, name in
+                              enumerate(sweep.layers)]
+    for c, b in enumerate(boards):
+        wrong = (b != y_rel[pick]).reshape(8, 8)
+        z = np.where(wrong, 3, b.reshape(8, 8))
+        fig.add_trace(go.Heatmap(z=z, zmin=0, zmax=3, showscale=False, text=_board_text(b, RELATIVE_CLASSES),
+                                 texttemplate="%{text}", colorscale=BOARD_COLOURS,
+                                 hovertemplate="%{text}<extra></extra>"), row=1, col=c + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    fig.update_layout(title=f"Game {int(g[pick])}, after move {int(t[pick]) + 1}: true vs decoded (M mine, T theirs; "
+                            "red = probe wrong)", height=260, width=170 * (n + 1), template="plotly_white")
+    return fig
+
+
+def intervention_figure(absolute: np.ndarray, games, case: tuple, example: dict) -> go.Figure:
+    """Board before/after the edit with the model's next-move probabilities; legal squares marked."""
+    g, t, sq, before, after = case
+    board = absolute[g, t]
+    edited = flip_square(board, sq)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[
+        "before: model's next-move probabilities (* legal)", f"after flipping {SQUARE_NAMES[sq]} (* legal now)"])
+    for c, (b, probs, legal) in enumerate([(board, example["probs_clean"], before),
+                                           (edited, example["probs_edited"], after)]):
+        glyph = np.array([("B" if v == 1 else "W" if v == 2 else "") for v in b])
+        mark = np.array(["*" if s in legal else "" for s in range(64)])
+        text = np.char.add(glyph, mark).reshape(8, 8)
+        fig.add_trace(go.Heatmap(z=probs.reshape(8, 8), zmin=0, zmax=max(0.3, float(probs.max())), colorscale="Blues",
+                                 text=text, texttemplate="%{text}", showscale=c == 1,
+                                 hovertemplate="p=%{z:.2f} %{text}<extra></extra>"), row=1, col=c + 1)
+    fig.update_yaxes(autorange="reversed", tickvals=list(range(8)), ticktext=list("ABCDEFGH"))
+    fig.update_xaxes(tickvals=list(range(8)), ticktext=[str(i) for i in range(1, 9)])
+    fig.update_layout(title=f"Intervention example: game {g}, after move {t + 1}, {SQUARE_NAMES[sq]} flipped "
+                            f"{'mine->theirs' if example['target'] == 2 else 'theirs->mine'}", height=420, width=900,
+                      template="plotly_white")
+    return fig
