@@ -83,7 +83,10 @@ class Probe:
 
 
 def _as_tensor(x: Any) -> torch.Tensor:
-    return x.float() if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    if isinstance(x, torch.Tensor):
+        return x.float()
+    arr = np.ascontiguousarray(x, np.float32)
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # read-only memmaps are copied
 
 
 def _as_tasks(y: np.ndarray) -> np.ndarray:

