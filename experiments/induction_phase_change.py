@@ -36,6 +36,7 @@ class PhaseChangeConfig:
     seg_min: int = 8
     seg_max: int = 48
     eval_every: int = 50
+    data: str = "tiled-random"  # or "stdlib": the Python standard library's source, BPE with d_vocab tokens
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # torch threads for training (0: leave as is)
@@ -45,7 +46,29 @@ class PhaseChangeConfig:
 def train_config(c: PhaseChangeConfig, n_layers: int) -> InductionTrainConfig:
     return InductionTrainConfig(n_layers=n_layers, d_model=c.d_model, n_heads=c.n_heads, d_vocab=c.d_vocab,
                                 seq_len=c.seq_len, batch_size=c.batch_size, steps=c.steps, lr=c.lr,
-                                seg_min=c.seg_min, seg_max=c.seg_max, eval_every=c.eval_every, seed=c.seed)
+                                seg_min=c.seg_min, seg_max=c.seg_max, eval_every=c.eval_every, seed=c.seed,
+                                data="tiled-random" if c.data == "tiled-random" else "text")
+
+
+def stdlib_stream(ctx: Any, vocab: int) -> tuple[Any, np.ndarray, str]:
+    """(BPE tokenizer, uint16 token stream of the stdlib's training files, description), cached across runs."""
+    from transformers import PreTrainedTokenizerFast
+
+    from interp.toy_models import train_bpe_tokenizer
+
+    from .corpus import load_corpus
+    from .text_lm import encode_docs
+
+    work = Path(ctx.work_dir).parent.parent / "induction-train" / f"stdlib-bpe-{vocab}"
+    corpus = load_corpus()
+    if (work / "tokenizer.json").is_file() and (work / "train.npy").is_file():
+        return PreTrainedTokenizerFast.from_pretrained(str(work)), np.load(work / "train.npy"), corpus.source
+    tokenizer = train_bpe_tokenizer(corpus.train, vocab)
+    stream = encode_docs(tokenizer, corpus.train)
+    work.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(work))
+    np.save(work / "train.npy", stream)
+    return tokenizer, stream, corpus.source
 
 
 def train_cache_dir(ctx: Any, tc: InductionTrainConfig) -> Path:
@@ -76,22 +99,29 @@ def steepest_icl_drop(history: TrainHistory, span: int = 3) -> int:
 
 
 def model_card(name: str, c: PhaseChangeConfig, tc: InductionTrainConfig, h: TrainHistory, final: dict[str, Any],
-               seconds: float) -> str:
+               seconds: float, source: str = "tiled random segments") -> str:
     sets = " ".join(f"--set {k}={v}" for k, v in dataclasses.asdict(c).items()
                     if v != getattr(PhaseChangeConfig(), k) and k != "out_models")
     window = sudden_window(h)
+    if tc.data == "text":
+        data_line = f"a byte-level BPE of {tc.d_vocab} tokens trained on the data with `tokenizers`."
+        data_detail = (f"{source}, tokenised with that BPE; each row is BOS then a random window of {tc.seq_len - 1} "
+                       "tokens of the concatenated files")
+    else:
+        data_line = f"data tokens are `t1`..`t{tc.d_vocab - 1}` (a word-level tokenizer: `'t5 t6'` -> [5, 6])."
+        data_detail = (f"each row is `<bos>` then one random segment (length uniform in {tc.seg_min}..{tc.seg_max}, "
+                       f"tokens uniform in 1..{tc.d_vocab - 1}) tiled to {tc.seq_len - 1} tokens")
     return f"""# {name}: a {tc.n_layers}-layer attention-only transformer trained on repeated random tokens
 
 A TransformerLens-native attention-only model (no MLPs, LayerNorm, learned positions) trained from scratch on CPU
 by this repository's `induction-phase-change` experiment, to show induction heads forming (Olsson et al. 2022).
-Loads by name: `interp.load_model("{name}")`. Token `<bos>` is id 0; data tokens are `t1`..`t{tc.d_vocab - 1}`.
+Loads by name when in `models/`: `interp.load_model("{name}")`. Token id 0 is BOS; {data_line}
 
 ## How it was made
 - Command: `python -m experiments run induction-phase-change {sets} --set out_models=models`
 - Model: {tc.n_layers} layer(s), d_model {tc.d_model}, {tc.n_heads} heads (d_head {tc.d_model // tc.n_heads}),
   vocabulary {tc.d_vocab}, context {tc.seq_len}; TL-native `NativeModel` saved with `interp.native_models.save_native`.
-- Data: each row is `<bos>` then one random segment (length uniform in {tc.seg_min}..{tc.seg_max}, tokens uniform in
-  1..{tc.d_vocab - 1}) tiled to {tc.seq_len - 1} tokens; a fresh batch every step, seeded by (seed, step).
+- Data: {data_detail}; a fresh batch every step, seeded by (seed, step).
 - Training: AdamW (betas 0.9/0.99, weight decay {tc.weight_decay}), lr {tc.lr} after {tc.warmup} warm-up steps,
   constant; batch {tc.batch_size} x {tc.seq_len}; {tc.steps} steps = {tc.steps * tc.batch_size * (tc.seq_len - 1):,}
   predicted tokens; seed {tc.seed}; {seconds / 60:.1f} minutes of CPU training.
@@ -148,8 +178,8 @@ class InductionPhaseChange(Experiment):
     name = "induction-phase-change"
     title = "Induction heads: the in-context-learning phase change, reproduced from scratch on CPU"
     Config = PhaseChangeConfig
-    presets = {"ci": {"steps": 120, "d_model": 64, "n_heads": 4, "d_vocab": 64, "seq_len": 48, "batch_size": 16,
-                      "lr": 3e-3, "seg_min": 4, "seg_max": 12, "eval_every": 20}}
+    presets = {"ci": {"steps": 60, "d_model": 32, "n_heads": 4, "d_vocab": 64, "seq_len": 32, "batch_size": 8,
+                      "lr": 3e-3, "seg_min": 4, "seg_max": 10, "eval_every": 20}}
     finding = Finding(
         claim="A 2-layer attention-only transformer acquires induction heads in a sudden phase change that coincides "
               "with the drop of the in-context-learning loss, fed by a previous-token head in layer 0 "
@@ -162,7 +192,16 @@ class InductionPhaseChange(Experiment):
     )
 
     def run(self, config: PhaseChangeConfig, ctx) -> RunResult:
+        if config.data not in ("tiled-random", "stdlib"):
+            from interp.errors import InvalidInput
+
+            raise InvalidInput(f"data must be 'tiled-random' or 'stdlib', got {config.data!r}.")
         out_root = Path(config.out_models) if config.out_models else ctx.out_dir / "models"
+        tokenizer, stream, source = None, None, "tiled random segments"
+        if config.data == "stdlib":
+            ctx.progress(0.01, "stdlib corpus and BPE tokenizer")
+            tokenizer, stream, source = stdlib_stream(ctx, config.d_vocab)
+        suffix = "" if config.data == "tiled-random" else "-stdlib"
         runs: dict[int, TrainOutcome] = {}
         for i, n_layers in enumerate((2, 1)):
             tc = train_config(config, n_layers)
@@ -175,7 +214,7 @@ class InductionPhaseChange(Experiment):
                                  f"max induction {m['max_induction']:.2f}")
 
             runs[n_layers] = train_induction(tc, work_dir=train_cache_dir(ctx, tc), callback=cb,
-                                             threads=config.threads or None)
+                                             threads=config.threads or None, stream=stream)
         ctx.progress(0.92, "saving models and scoring heads")
         h2, h1 = runs[2].history, runs[1].history
         final: dict[int, dict[str, Any]] = {}
@@ -184,9 +223,9 @@ class InductionPhaseChange(Experiment):
             ind, prev = torch.tensor(out.history.induction[-1]), torch.tensor(out.history.prev_token[-1])
             (ti, mi), (tp, mp) = _top(ind), _top(prev)
             final[n_layers] = {"max_induction": mi, "top_induction": ti, "max_prev": mp, "top_prev": tp}
-            name = f"attn-only-{n_layers}l"
-            card = model_card(name, config, out.config, out.history, final[n_layers], out.history.seconds)
-            path = save_trained(out, out_root / name, card)
+            name = f"attn-only-{n_layers}l{suffix}"
+            card = model_card(name, config, out.config, out.history, final[n_layers], out.history.seconds, source)
+            path = save_trained(out, out_root / name, card, tokenizer)
             handles[n_layers] = ctx.load_model(str(path))
 
         # detectors through the hooked bridge on the saved model: the published setting (seq 50, batch 10)
@@ -249,7 +288,7 @@ class InductionPhaseChange(Experiment):
             "train_seconds": {f"{k}l": v.history.seconds for k, v in runs.items()},
             "models_dir": config.out_models or "models",
         }
-        summary = self._summary(config, runs, window, icl_drop_step, table, final, out_root)
+        summary = self._summary(config, runs, window, icl_drop_step, table, final, out_root, source, suffix)
         return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
 
     @staticmethod
@@ -286,13 +325,13 @@ class InductionPhaseChange(Experiment):
         return figs
 
     @staticmethod
-    def _summary(config, runs, window, icl_drop_step, table, final, out_root) -> str:
+    def _summary(config, runs, window, icl_drop_step, table, final, out_root, source, suffix) -> str:
         h2, h1 = runs[2].history, runs[1].history
         tok = dict(zip(h2.steps, h2.tokens))
         lines = [
             f"Trained a 2-layer and a 1-layer attention-only model (d_model {config.d_model}, {config.n_heads} heads, "
             f"vocab {config.d_vocab}, seq {config.seq_len}, batch {config.batch_size}, {config.steps} steps, seed "
-            f"{config.seed}) on tiled random segments; training took {h2.seconds:.0f} s (2L) and {h1.seconds:.0f} s "
+            f"{config.seed}) on {source}; training took {h2.seconds:.0f} s (2L) and {h1.seconds:.0f} s "
             f"(1L) of CPU time ({os.cpu_count()} cores visible).",
             "",
             ("Phase change: the 2-layer model's best induction score was below 0.1 at step "
@@ -309,8 +348,9 @@ class InductionPhaseChange(Experiment):
             "",
             markdown_table(table.drop(columns=["layer", "head_index"]).to_dict(orient="records")),
             "",
-            ("Models written to `models/attn-only-2l` and `models/attn-only-1l` in this results folder"
-             if not config.out_models else f"Models written to `{out_root}/attn-only-2l` and `{out_root}/attn-only-1l`")
+            (f"Models written to `models/attn-only-2l{suffix}` and `models/attn-only-1l{suffix}` in this results folder"
+             if not config.out_models else
+             f"Models written to `{out_root}/attn-only-2l{suffix}` and `{out_root}/attn-only-1l{suffix}`")
             + " (with model cards), loadable with `interp.load_model(<dir>)`.",
         ]
         return "\n".join(lines)

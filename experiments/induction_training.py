@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -47,6 +48,7 @@ class InductionTrainConfig:
     weight_decay: float = 0.01
     seg_min: int = 8  # tiled segment lengths are drawn from [seg_min, seg_max]
     seg_max: int = 48
+    data: str = "tiled-random"  # or "text": windows of a token stream passed to train_induction
     seed: int = 0
     eval_every: int = 50
     eval_batch: int = 16
@@ -110,9 +112,16 @@ def lr_at(step: int, c: InductionTrainConfig) -> float:
     return c.lr * min(1.0, (step + 1) / max(1, c.warmup))
 
 
-def batch_at(step: int, c: InductionTrainConfig) -> torch.Tensor:
-    """The training batch of ``step`` (seeded by (seed, step) so a resumed run sees the same data). [batch, seq]"""
+def batch_at(step: int, c: InductionTrainConfig, stream: np.ndarray | None = None) -> torch.Tensor:
+    """The training batch of ``step`` (seeded by (seed, step) so a resumed run sees the same data). [batch, seq]
+
+    Tiled random segments, or (``stream`` given) BOS + random windows of ``seq_len - 1`` tokens of the stream.
+    """
     gen = torch.Generator().manual_seed(c.seed * 1_000_003 + step)
+    if stream is not None:
+        starts = torch.randint(0, len(stream) - c.seq_len, (c.batch_size,), generator=gen).numpy()
+        rows = torch.from_numpy(np.stack([stream[s : s + c.seq_len - 1] for s in starts]).astype(np.int64))
+        return torch.cat([torch.full((c.batch_size, 1), BOS, dtype=torch.long), rows], dim=1)
     return tiled_random_segments(c.batch_size, c.seq_len, c.d_vocab, seg_min=c.seg_min, seg_max=c.seg_max,
                                  gen=gen, bos=BOS, low=1)
 
@@ -167,9 +176,13 @@ def train_induction(
     callback: Callable[[int, dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     threads: int | None = None,
+    stream: np.ndarray | None = None,
 ) -> TrainOutcome:
     """Train (or resume from ``work_dir``) an attention-only model; ``callback(step, metrics)`` runs after
-    every step (``metrics`` holds ``loss`` and, on eval steps, the eval record); ``should_stop()`` ends early."""
+    every step (``metrics`` holds ``loss`` and, on eval steps, the eval record); ``should_stop()`` ends early.
+    ``stream`` (1-D token ids, with ``c.data == "text"``): train on windows of it instead of tiled random segments."""
+    if (stream is not None) != (c.data == "text"):
+        raise InvalidInput('Pass a token stream exactly when data="text".')
     if c.steps < 1 or c.batch_size < 1 or c.seq_len < 8 or c.d_vocab < 16:
         raise InvalidInput("steps and batch_size must be >= 1, seq_len >= 8 and d_vocab >= 16.")
     if threads:
@@ -201,7 +214,7 @@ def train_induction(
             _record(history, step, step * tokens_per_step, evaluate(model, ev_tokens, half), math.nan)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, c)
-        batch = batch_at(step, c)
+        batch = batch_at(step, c, stream)
         logits = model(batch)  # [batch, seq, vocab]
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -248,9 +261,10 @@ def phase_change_step(history: TrainHistory, threshold: float = 0.5) -> int | No
     return None
 
 
-def save_trained(outcome: TrainOutcome, out_dir: str | Path, card: str) -> Path:
+def save_trained(outcome: TrainOutcome, out_dir: str | Path, card: str, tokenizer: Any = None) -> Path:
     """Write the model as a loadable directory (save_native) with its training log and model card."""
-    out = save_native(outcome.model, outcome.cfg, token_tokenizer(outcome.config.d_vocab), out_dir,
+    tokenizer = tokenizer if tokenizer is not None else token_tokenizer(outcome.config.d_vocab)
+    out = save_native(outcome.model, outcome.cfg, tokenizer, out_dir,
                       extra={"bos_token_id": BOS, "workbench_training": dataclasses.asdict(outcome.config)})
     (out / "training_log.json").write_text(json.dumps(outcome.history.to_dict()) + "\n")
     (out / "README.md").write_text(card)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from interp.capture import hook_names, run_with_capture
+from interp.capture import hook_names
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
+from interp.tokens import TokenBatch, tokenize
 
 from .repeats import random_tokens_with_repeats, repeated_random_tokens
 
@@ -52,6 +53,31 @@ class HeadScores:
     def top(self, name: str, k: int = 5) -> list[str]:
         """The ``k`` highest-scoring heads for ``name`` as ``L.H`` strings."""
         return self.table(name)["head"].head(k).tolist()
+
+
+class _PatternsDone(Exception):
+    """Raised from the last layer's pattern hook: nothing after it (last MLP, unembedding) is needed."""
+
+
+def capture_patterns(handle: ModelHandle, batch: TokenBatch) -> torch.Tensor:
+    """[n_layers, batch, head, q, k] attention patterns from one no-grad forward pass that stops as soon as the
+    last layer's pattern exists (skips the last block's output, MLP, final norm and unembedding)."""
+    n_layers = handle.info.n_layers
+    names = hook_names(handle, "pattern")
+    grabbed: dict[str, torch.Tensor] = {}
+
+    def hook(pattern: torch.Tensor, hook) -> None:  # [batch, head, q, k]
+        grabbed[hook.name] = pattern.detach()
+        if len(grabbed) == n_layers:
+            raise _PatternsDone
+
+    kwargs = {"attention_mask": batch.attention_mask} if batch.padded else {}
+    try:
+        with torch.no_grad():
+            handle.bridge.run_with_hooks(batch.tokens, fwd_hooks=[(n, hook) for n in names], **kwargs)
+    except _PatternsDone:
+        pass
+    return torch.stack([grabbed[n] for n in names]).float()
 
 
 def stack_patterns(cache, n_layers: int) -> torch.Tensor:
@@ -146,8 +172,7 @@ def scan_heads(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, see
     pool = max(4, seq_len // 3)
     gaps = random_tokens_with_repeats(n_batch, 2 * seq_len, pool, vocab, seed=seed + 1, bos=bos, low=max(low, 1))
     tokens = torch.cat([rep, gaps]).to(handle.device)  # [2 * n_batch, 1 + 2 * seq_len]
-    cap = run_with_capture(handle, tokens, hook_names(handle, "pattern"), keep_logits=False)
-    pats = stack_patterns(cap.cache, handle.info.n_layers)  # [layer, 2 * n_batch, head, q, k]
+    pats = capture_patterns(handle, tokenize(handle, tokens))  # [layer, 2 * n_batch, head, q, k]
     scores = repeated_sequence_scores(pats[:, :n_batch], seq_len)
     scores["prefix_matching"] = prefix_matching_scores(pats[:, n_batch:], gaps)
     if include_copying:
@@ -163,11 +188,8 @@ def detector_scores(handle: ModelHandle, prompts: list[str] | torch.Tensor, *, e
     Prompts of different lengths are right-padded; padded queries and keys never count. Returns
     ``{"prev_token", "duplicate", "induction"}`` -> [n_layers, n_heads].
     """
-    from interp.tokens import tokenize
-
     batch = tokenize(handle, prompts)
-    cap = run_with_capture(handle, batch, hook_names(handle, "pattern"), keep_logits=False)
-    pats = stack_patterns(cap.cache, handle.info.n_layers).cpu()  # [layer, batch, head, q, k]
+    pats = capture_patterns(handle, batch).cpu()  # [layer, batch, head, q, k]
     pos = pats.shape[-1]
     real = (torch.arange(pos)[None, :] < batch.lengths.cpu()[:, None]).float()  # [batch, pos]
     pats = pats * (real[:, None, :, None] * real[:, None, None, :])[None]  # zero padded queries and keys
