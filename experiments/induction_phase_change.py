@@ -26,7 +26,7 @@ class PhaseChangeConfig:
     """Defaults: the issue's quick measurement (2 layers vs a 1-layer twin, d_model 128, 4 heads, vocab 1000,
     seq 128, batch 32, tiled random segments)."""
 
-    steps: int = 3000
+    steps: int = 2000
     d_model: int = 128
     n_heads: int = 4
     d_vocab: int = 1000
@@ -34,7 +34,7 @@ class PhaseChangeConfig:
     batch_size: int = 32
     lr: float = 1e-3
     seg_min: int = 8
-    seg_max: int = 48
+    seg_max: int = 64  # covers the eval segment (63) and the published scan length (50)
     eval_every: int = 50
     data: str = "tiled-random"  # or "stdlib": the Python standard library's source, BPE with d_vocab tokens
     seed: int = 0

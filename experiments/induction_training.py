@@ -42,12 +42,12 @@ class InductionTrainConfig:
     d_vocab: int = 1000
     seq_len: int = 128  # = n_ctx; every row is BOS + 127 tokens
     batch_size: int = 32
-    steps: int = 3000
+    steps: int = 2000
     lr: float = 1e-3
     warmup: int = 50
     weight_decay: float = 0.01
     seg_min: int = 8  # tiled segment lengths are drawn from [seg_min, seg_max]
-    seg_max: int = 48
+    seg_max: int = 64
     data: str = "tiled-random"  # or "text": windows of a token stream passed to train_induction
     seed: int = 0
     eval_every: int = 50

@@ -94,20 +94,44 @@ def _as_tasks(y: np.ndarray) -> np.ndarray:
     return y[:, None] if y.ndim == 1 else y
 
 
-def _fit_logistic_once(z: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float, init: tuple | None,
-                       max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
-    d, t = z.shape[1], y.shape[1]
-    w = (init[0].clone() if init else torch.zeros(d, t, n_classes)).requires_grad_(True)
-    b = (init[1].clone() if init else torch.zeros(t, n_classes)).requires_grad_(True)
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-9,
+def _fit_logistic_once(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, y: torch.Tensor, n_classes: int,
+                       l2: float, init: tuple | None, max_iter: int, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """L-BFGS on mean cross-entropy (summed over tasks) + l2 * |w|^2 for standardised features, analytic gradient.
+
+    Standardisation is folded into the weights (z @ w = x @ (w / std) - mean @ (w / std)), so the raw rows are
+    never copied; the gradient is formed as (G^T X)^T, a row-major pass that is several times faster on CPU than
+    autograd's transposed product X^T G.
+    """
+    n, d, t, k = x.shape[0], x.shape[1], y.shape[1], n_classes
+    w = init[0].clone() if init else torch.zeros(d, t, k, device=x.device)
+    b = init[1].clone() if init else torch.zeros(t, k, device=x.device)
+    w.requires_grad_(True)
+    b.requires_grad_(True)
+    onehot = torch.nn.functional.one_hot(y, k).to(x.dtype)  # [n, tasks, classes]
+    inv = (1 / std)[:, None]  # [d, 1]
+    chunk = max(256, (4 << 20) // max(1, 4 * d))  # ~4 MB of rows per chunk
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-10,
                             history_size=20, line_search_fn="strong_wolfe")
 
     def closure():
-        opt.zero_grad()
-        logits = torch.einsum("nd,dtk->ntk", z, w) + b  # [n, tasks, classes]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, n_classes), y.reshape(-1)) * t
-        loss = loss + l2 * (w * w).sum()
-        loss.backward()
+        with torch.no_grad():
+            w_raw = w.view(d, t * k) * inv  # [d, tasks*classes]
+            shift = b.view(t * k) - mean @ w_raw
+            loss = torch.zeros((), dtype=x.dtype, device=x.device)
+            gx = torch.zeros(t * k, d, dtype=x.dtype, device=x.device)
+            gsum = torch.zeros(t * k, dtype=x.dtype, device=x.device)
+            for lo in range(0, n, chunk):  # one pass: each chunk of rows is reused while still in cache
+                xc = x[lo:lo + chunk]
+                logp = (xc @ w_raw + shift).view(-1, t, k).log_softmax(-1)  # [rows, tasks, classes]
+                oh = onehot[lo:lo + chunk]
+                loss -= (oh * logp).sum()
+                g = (logp.exp() - oh).view(-1, t * k)  # n * dloss/dlogits
+                gx += g.T @ xc
+                gsum += g.sum(0)
+            loss = loss / n + l2 * (w * w).sum()
+            gz = (gx.T - mean[:, None] * gsum) / n  # [d, tasks*classes] = Z^T g
+            w.grad = (gz * inv).reshape(d, t, k).contiguous() + 2 * l2 * w
+            b.grad = (gsum / n).view(t, k)
         return loss
 
     opt.step(closure)
@@ -115,24 +139,26 @@ def _fit_logistic_once(z: torch.Tensor, y: torch.Tensor, n_classes: int, l2: flo
 
 
 def fit_logistic(x: np.ndarray | torch.Tensor, y: np.ndarray, split: Split, *, l2_grid: Sequence[float] = DEFAULT_L2,
-                 n_classes: int | None = None, max_iter: int = 100, device: str = "cpu") -> Probe:
+                 n_classes: int | None = None, max_iter: int = 100, tol: float = 1e-5, device: str = "cpu") -> Probe:
     """Multinomial logistic regression per task (L-BFGS, full batch); l2 chosen by validation accuracy.
 
     ``x``: [n, d]; ``y``: [n] or [n, tasks] int class labels. The grid is walked from strong to weak
-    regularisation with warm starts.
+    regularisation with warm starts; L-BFGS stops at max |gradient| < ``tol`` or ``max_iter`` iterations.
     """
     yt = _as_tasks(y)
     k = int(n_classes or yt.max() + 1)
     if k < 2:
         raise InvalidInput("Labels have a single class; a probe needs at least two.")
     X = _as_tensor(x).to(device)
-    mean, std = _standardiser(X[split.train])
-    Z = (X - mean) / std
+    Xtr = X[torch.from_numpy(split.train)]
+    mean, std = _standardiser(Xtr)
     Y = torch.from_numpy(yt.astype(np.int64)).to(device)
+    Ytr = Y[torch.from_numpy(split.train)]
+    Zval = (X[torch.from_numpy(split.val)] - mean) / std
     best, init, scores = None, None, {}
     for l2 in sorted(l2_grid, reverse=True):
-        init = _fit_logistic_once(Z[split.train], Y[split.train], k, l2, init, max_iter)
-        pred = (torch.einsum("nd,dtk->ntk", Z[split.val], init[0]) + init[1]).argmax(-1)
+        init = _fit_logistic_once(Xtr, mean, std, Ytr, k, l2, init, max_iter, tol)
+        pred = (torch.einsum("nd,dtk->ntk", Zval, init[0]) + init[1]).argmax(-1)
         scores[l2] = float((pred == Y[split.val]).float().mean())
         if best is None or scores[l2] > scores[best[0]]:
             best = (l2, init)
