@@ -16,6 +16,8 @@ import torch
 from interp.plots import lines_by_x
 from interp.toy_models import save_hf_dir, train_bpe_tokenizer
 
+from probes.lm_skills import score_skills, skills_summary, skills_table
+
 from .corpus import load_corpus
 from .lm_training import TrainSettings, train_causal_lm
 from .registry import Check, Experiment, RunResult, Verdict, register
@@ -126,12 +128,15 @@ class TrainTextLM(Experiment):
         final = log.eval_loss[-1]
         out_model = Path(config.out_model) if config.out_model else ctx.out_dir / "model"
         save_hf_dir(model, tokenizer, out_model)
+        skills = score_skills(ctx.load_model(str(out_model)))
         metrics = {
             "heldout_loss": final, "heldout_perplexity": math.exp(final), "unigram_baseline_loss": baseline,
             "train_tokens": int(len(train)), "heldout_tokens": int(len(heldout)), "tokens_seen": tokens_seen,
             "epochs": tokens_seen / len(train), "n_params": sum(p.numel() for p in model.parameters()),
             "train_seconds": log.seconds, "corpus": corpus.source, "completions": completions,
             "eval_steps": log.eval_steps, "eval_loss": log.eval_loss, "model_dir": config.out_model or "model",
+            "skills": skills_table(skills).to_dict(orient="records"),
+            "skills_summary": skills_summary(skills).to_dict(orient="records"),
         }
         (out_model / "README.md").write_text(model_card(config, metrics))
         (out_model / "training_log.json").write_text(json.dumps({"eval_steps": log.eval_steps,
@@ -149,9 +154,22 @@ class TrainTextLM(Experiment):
                    f"({tokens_seen:,} tokens, {metrics['epochs']:.2f} epochs) in {log.seconds / 60:.1f} min.\n\n"
                    f"Held-out loss **{final:.3f}** nats/token (perplexity {math.exp(final):.1f}); unigram baseline "
                    f"{baseline:.3f}.\n\nGreedy completions:\n\n" + "\n".join(
-                       f"- `{p!r}` -> `{c!r}`" for p, c in completions.items()) + "\n\nModel written to " +
+                       f"- `{p!r}` -> `{c!r}`" for p, c in completions.items()) +
+                   "\n\nWhat it has learned (next-token skills on hand-written prompts, `probes.lm_skills`):\n\n"
+                   + skills_markdown(metrics) + "\n\nModel written to " +
                    (f"`{out_model}`." if config.out_model else "`model/` in this results folder."))
         return RunResult(metrics, Verdict.from_checks(checks), summary, {"loss": fig})
+
+
+def skills_markdown(m: dict) -> str:
+    """The per-skill summary and the per-case table as markdown (summary.md and the model card)."""
+    rows = ["| skill | cases | greedy correct | mean p(first expected token) |", "|---|---|---|---|"]
+    rows += [f"| {r['skill']} | {r['cases']} | {r['greedy_correct']:.0%} | {r['mean_p_first']:.3f} |"
+             for r in m["skills_summary"]]
+    rows += ["", "| prompt | expected | p(first token) | greedy wrote |", "|---|---|---|---|"]
+    rows += [f"| `{r['prompt']!r}` | `{r['expected']!r}` | {r['p(first token)']:.3f} | `{r['greedy wrote']!r}` |"
+             for r in m["skills"]]
+    return "\n".join(rows)
 
 
 def model_card(config: TextLMConfig, m: dict) -> str:
@@ -186,6 +204,12 @@ so the workbench has a real language model to open offline. It loads like GPT-2:
 | prompt | completion |
 |---|---|
 {comp}
+
+## What it has learned
+Next-token skills on hand-written prompts in the stdlib's style (`probes.lm_skills.PYTHON_SKILLS`): the
+probability of the continuation a Python programmer would write, and whether greedy decoding writes it.
+
+{skills_markdown(m)}
 
 ## Limits
 A few million parameters trained for minutes on CPU: it knows Python's surface (indentation, brackets,
