@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# Results and experiment caches go to a temp dir, never the repo. Set before any test module imports
+# experiments.runner, which reads these once at import time.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="workbench-tests-"))
+os.environ.setdefault("WORKBENCH_RESULTS", str(_SCRATCH / "results"))
+os.environ.setdefault("WORKBENCH_CACHE", str(_SCRATCH / "cache"))
+os.environ["HF_HUB_OFFLINE"] = "1"
 GPT2_TOKENIZER = ROOT.parent / "shared" / "fixtures" / "gpt2-tokenizer"
 TEXTS = [
     "the cat sat on the mat. the dog sat on the log.",
@@ -20,14 +27,13 @@ TEXTS = [
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _isolated_dirs(tmp_path_factory):
-    """Results and experiment caches go to a temp dir, never the repo; the Hub is never contacted."""
-    root = tmp_path_factory.mktemp("workbench")
-    os.environ.setdefault("WORKBENCH_RESULTS", str(root / "results"))
-    os.environ.setdefault("WORKBENCH_CACHE", str(root / "cache"))
-    os.environ["HF_HUB_OFFLINE"] = "1"
+def _isolated_dirs():
+    """The Hub is never contacted; scratch results/caches are removed at the end of the session."""
+    import shutil
+
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     yield
+    shutil.rmtree(_SCRATCH, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
