@@ -24,3 +24,7 @@ class CheckpointRefused(ModelUnavailable):
 
 class InvalidInput(WorkbenchError, ValueError):
     """A user input (prompt, layer/head index, dataset, option) that cannot be used as given."""
+
+
+class LensUnavailable(ModelUnavailable):
+    """A model has no tuned lens, or its tuned-lens files are corrupt or belong to other weights."""

@@ -1,0 +1,121 @@
+"""tuned-lens: train one affine translator per layer on training text; compare with the logit lens on held-out text."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from interp.loading import default_model
+from interp.plots import lines_by_x
+from probes.lens import kl_figure
+from probes.tuned_lens import (LensEval, default_lens_dir, evaluate_lens, save_tuned_lens, train_tuned_lens,
+                               translator_norms)
+
+from .corpus import load_corpus
+from .logit_lens import FIGURE_PROMPTS, heldout_windows, layer_table, prompt_record, token_windows
+from .registry import Check, Experiment, Finding, RunResult, Verdict, register
+
+
+def per_layer_checks(logit: LensEval, tuned: LensEval) -> list[Check]:
+    """One check per translated layer: held-out mean KL(final || tuned) < KL(final || logit) (final layer: both 0)."""
+    return [Check(f"{lbl}: tuned lens KL below logit lens KL", bool(t < l),
+                  f"{t:.3f} vs {l:.3f} nats ({t / l:.2f}x)" if l > 0 else f"{t:.3f} vs {l:.3f} nats")
+            for lbl, l, t in zip(logit.layer_labels[:-1], logit.kl_to_final[:-1], tuned.kl_to_final[:-1])]
+
+
+@dataclass
+class TunedLensConfig:
+    model: str = ""  # empty: the bundled default model
+    train_windows: int = 512  # training text: windows of seq_len tokens (each step draws batch_size of them)
+    eval_windows: int = 64  # held-out windows for the logit-vs-tuned comparison
+    seq_len: int = 128
+    steps: int = 250
+    batch_size: int = 8
+    lr: float = 3e-3  # Adam, decaying linearly to 0
+    max_chars: int = 0  # 0: the whole standard library is available (only what is needed is tokenized)
+    # Where the app finds the lens. "": <model dir>/tuned_lens (Hub models: .cache/tuned-lens/<name>);
+    # "none": only in the results folder; anything else: that directory.
+    lens_dir: str = ""
+    k: int = 5
+    threads: int = 2
+    seed: int = 0
+    device: str = "cpu"
+
+
+@register
+class TunedLensExperiment(Experiment):
+    name = "tuned-lens"
+    title = "Tuned lens: a trained affine translator per layer vs the logit lens"
+    Config = TunedLensConfig
+    presets = {"ci": {"train_windows": 64, "eval_windows": 8, "seq_len": 64, "steps": 30, "batch_size": 4,
+                      "max_chars": 400_000}}
+    finding = Finding(
+        claim="The tuned lens's predictions are closer to the model's final output (lower KL) than the logit "
+              "lens's at every layer.",
+        source="Belrose et al. 2023, 'Eliciting Latent Predictions from Transformers with the Tuned Lens'",
+        published="KL(final || lens) on held-out text is lower for the tuned lens at every layer of every model "
+                  "studied (GPT-2, GPT-Neo, OPT, Pythia, BLOOM, LLaMA families)",
+        url="https://arxiv.org/abs/2303.08112",
+    )
+
+    def run(self, config: TunedLensConfig, ctx) -> RunResult:
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        handle = ctx.load_model(config.model or default_model())
+        seq_len = min(config.seq_len, handle.info.n_ctx)
+        ctx.progress(0.02, "reading text")
+        corpus = load_corpus(max_chars=config.max_chars)
+        train = token_windows(handle.tokenizer, corpus.train, config.train_windows, seq_len, config.seed)
+        heldout = heldout_windows(handle.tokenizer, corpus.heldout, config.eval_windows, seq_len, config.seed)
+        ctx.progress(0.05, "logit lens on held-out text")
+        logit = evaluate_lens(handle, heldout)
+        lens, log = train_tuned_lens(handle, train, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
+                                     seed=config.seed,
+                                     progress=lambda f, m: ctx.progress(0.1 + 0.75 * f, m))
+        ctx.progress(0.86, "tuned lens on held-out text")
+        tuned = evaluate_lens(handle, heldout, lens)
+        checks = per_layer_checks(logit, tuned)
+        extra = {"heldout_kl_logit": logit.kl_to_final, "heldout_kl_tuned": tuned.kl_to_final,
+                 "heldout_tokens": tuned.n_tokens, "experiment": "tuned-lens",
+                 "command": f"python -m experiments run tuned-lens --model {handle.info.name}",
+                 "train_text": corpus.source, "experiment_config": asdict(config)}
+        save_tuned_lens(lens, ctx.out_dir / "tuned_lens", extra)
+        saved_to = "results folder only (lens_dir=none)"
+        if config.lens_dir.strip().lower() != "none":
+            target = Path(config.lens_dir) if config.lens_dir.strip() else default_lens_dir(handle)
+            save_tuned_lens(lens, target, extra)
+            saved_to = str(target)
+        ctx.progress(0.92, "figures")
+        labels = logit.layer_labels
+        rec_logit, grid_logit, _ = prompt_record(handle, FIGURE_PROMPTS[0], config.k)
+        rec_tuned, grid_tuned, _ = prompt_record(handle, FIGURE_PROMPTS[0], config.k, lens)
+        every = max(1, len(log.loss) // 200)
+        figures = {
+            "kl_by_layer": kl_figure(labels, {"logit lens": logit.kl_to_final, "tuned lens": tuned.kl_to_final},
+                                     "Mean KL(final ‖ lens) on held-out text: logit vs tuned lens"),
+            "top1_agreement": lines_by_x({"logit lens": logit.top1_agreement, "tuned lens": tuned.top1_agreement},
+                                         labels, "How often the lens's top-1 is the model's final top-1 (held-out)",
+                                         "layer (lens read-out)", "fraction of tokens"),
+            "training_loss": lines_by_x({"train KL (mean over layers)": log.loss[::every]}, log.steps[::every],
+                                        "Tuned-lens training loss", "step", "KL(final ‖ tuned lens), nats"),
+            "grid_logit": grid_logit, "grid_tuned": grid_tuned,
+        }
+        metrics = {
+            "model": handle.info.name, "layers": labels, "seq_len": seq_len, "heldout_tokens": tuned.n_tokens,
+            "kl_logit": logit.kl_to_final, "kl_tuned": tuned.kl_to_final,
+            "top1_agreement_logit": logit.top1_agreement, "top1_agreement_tuned": tuned.top1_agreement,
+            "next_token_prob_logit": logit.next_token_prob, "next_token_prob_tuned": tuned.next_token_prob,
+            "cross_entropy_logit": logit.cross_entropy, "cross_entropy_tuned": tuned.cross_entropy,
+            "train_loss": log.loss, "train_seconds": log.seconds, "train_tokens_seen": log.tokens_seen,
+            "translator_norms": translator_norms(lens), "lens_saved_to": saved_to, "corpus": corpus.source,
+            "prompts": [rec_logit, rec_tuned],
+        }
+        summary = (f"Model `{handle.info.name}`. Tuned lens: one translator h -> h + A h + b per block input "
+                   f"(A, b start at 0), trained {config.steps} Adam steps (lr {config.lr}, linear decay) of "
+                   f"{config.batch_size} x {seq_len}-token windows ({log.tokens_seen:,} tokens, {log.seconds:.0f} s) "
+                   f"to minimise KL(final ‖ lens) on training text; compared with the logit lens on "
+                   f"{tuned.n_tokens:,} held-out tokens ({corpus.source}; first position of each window left out)."
+                   f"\n\n" + layer_table([logit, tuned]) + f"\n\nLens saved to: {saved_to} (and `tuned_lens/` in "
+                   "this results folder). The app's Logit lens page loads it for this model.")
+        return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
