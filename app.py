@@ -8,10 +8,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import streamlit as st  # noqa: E402
 
-from ui import attention_page, model_page, reproductions_page  # noqa: E402
+from ui import (attention_page, heads_page, lens_page, model_page, probes_page,  # noqa: E402
+                reproductions_page, train_page)
 
-#: Pages in the sidebar; Heads, Logit lens, Probes and Train join as their probes/ modules land.
-PAGES = {"Model": model_page.draw, "Attention": attention_page.draw, "Reproductions": reproductions_page.draw}
+#: Pages in the sidebar, in this order; ?page=NAME in the URL opens one directly.
+PAGES = {
+    "Model": model_page.draw,
+    "Attention": attention_page.draw,
+    "Heads": heads_page.draw,
+    "Logit lens": lens_page.draw,
+    "Probes": probes_page.draw,
+    "Reproductions": reproductions_page.draw,
+    "Train": train_page.draw,
+}
 
 st.set_page_config(page_title="Interp workbench", layout="wide")
 st.sidebar.title("Interp workbench")

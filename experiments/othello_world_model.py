@@ -14,14 +14,13 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from interp.errors import InvalidInput
 from interp.plots import lines_by_x
-from interp.streaming import stream_activations
 from probes.intervention import probe_push_hook, run_with_hooks
 from probes.linear_probe import (LayerSweep, control_labels, evaluate, fit_logistic, majority_baseline,
                                  random_init_copy, selectivity, split_indices, sweep_layers)
-from probes.othello import (EMPTY, RELATIVE_CLASSES, SQUARE_NAMES, TOKEN_TO_SQUARE,
-                            flip_square, legal_moves_of, probe_rows, random_games, to_relative, topk_errors)
+from probes.layer_features import capture_layers, hook_for_layer  # noqa: F401 - re-exported for callers
+from probes.othello import (EMPTY, RELATIVE_CLASSES, SQUARE_NAMES, TOKEN_TO_SQUARE, check_othello_model,
+                            flip_square, legal_moves_of, othello_probe_set, to_relative, topk_errors)
 
 from .registry import Check, Experiment, Finding, RunResult, Verdict, register
 
@@ -44,22 +43,6 @@ class OthelloWorldConfig:
     threads: int = 1  # torch CPU threads; more only helps on an idle machine (oversubscribed OMP spins)
     seed: int = 0
     device: str = "cpu"
-
-
-def hook_for_layer(layer: int) -> str:
-    """Probe layer 0 is the embedding output (resid_pre of block 0); layer l >= 1 is block l-1's output."""
-    return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
-
-
-def capture_layers(handle, tokens: torch.Tensor, rows: tuple[np.ndarray, np.ndarray], out_dir,
-                   progress=None) -> dict[str, np.ndarray]:
-    """All layers' residual streams captured together in one streamed pass; returns {layer name: [rows, d]}."""
-    n_layers = handle.info.n_layers
-    hooks = [hook_for_layer(l) for l in range(n_layers + 1)]
-    store = stream_activations(handle, tokens, hooks, out_dir, positions="all", batch_size=100, progress=False,
-                               on_batch=progress)
-    g, t = rows
-    return {f"L{l}": np.asarray(store[h][g, t]) for l, h in enumerate(hooks)}  # each [rows, d_model]
 
 
 def _square_probs(logits: torch.Tensor) -> np.ndarray:
@@ -138,19 +121,15 @@ class OthelloWorldModel(Experiment):
         torch.manual_seed(config.seed)
         torch.set_num_threads(max(1, config.threads))
         handle = ctx.load_model(config.model)
-        if handle.info.d_vocab != 61 or handle.info.n_ctx < SEQ_LEN:
-            raise InvalidInput(f"{handle.info.name} is not an Othello-GPT (vocabulary {handle.info.d_vocab}, context "
-                               f"{handle.info.n_ctx}; expected 61 tokens and >= 59 positions).",
-                               "Use the bundled 'othello-gpt' or a model from `python -m experiments run "
-                               "train-othello-gpt`.")
+        check_othello_model(handle.info.name, handle.info.d_vocab, handle.info.n_ctx, SEQ_LEN)
         n_layers = handle.info.n_layers
         ctx.progress(0.02, f"generating {config.n_games} games")
-        games = random_games(config.n_games, seed=10_000_019 + config.seed)  # a stream training never drew
-        tokens = torch.from_numpy(games.tokens()[:, :SEQ_LEN])  # [games, 59]
-        g, t = probe_rows(games, SEQ_LEN)
+        data = othello_probe_set(config.n_games, seed=config.seed, seq_len=SEQ_LEN)  # games training never drew
+        games = data.games
+        tokens = torch.from_numpy(data.tokens)  # [games, 59]
+        g, t = data.game, data.move
         absolute = games.absolute()  # [games, 60, 64]
-        y_abs = absolute[g, t].astype(np.int64)  # [rows, 64]
-        y_rel = to_relative(absolute[g, t], games.to_move[g, t]).astype(np.int64)
+        y_abs, y_rel = data.absolute, data.relative  # [rows, 64]
         split = split_indices(len(g), seed=config.seed, groups=g)
         ctx.progress(0.05, "capturing every layer's residual stream")
         feats = capture_layers(handle, tokens, (g, t), ctx.work_dir / "acts",
@@ -164,7 +143,7 @@ class OthelloWorldModel(Experiment):
         best_name, best_rel = sweeps["relative"].best()
         best_l = int(best_name[1:])
         ctx.progress(0.55, "control task")
-        move_tok = tokens[g, t].numpy()
+        move_tok = data.move_tokens
         y_ctrl = control_labels(move_tok, y_rel, seed=config.seed)
         ctrl = evaluate(fit_logistic(feats[best_name], y_ctrl, split, **fit), feats[best_name], y_ctrl,
                         split.test, 3)

@@ -50,12 +50,14 @@ def per_copy_icl(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> to
 
 
 def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mode: str = "mean",
-                 heads: list[tuple[int, int]] | None = None, max_rows: int = 256) -> AblationResult:
+                 heads: list[tuple[int, int]] | None = None, max_rows: int = 256,
+                 progress: Callable[[int, int], None] | None = None) -> AblationResult:
     """ICL score with each head's output (hook_z) zeroed or mean-ablated.
 
     Batched per layer: the batch is replicated once per head of the layer and replica ``i`` has head ``i``
     ablated, so a layer costs one forward pass (split in chunks of at most ``max_rows`` rows). Mean
     ablation replaces the head's z by its mean over batch and positions on the clean run.
+    ``progress(layers_done, n_layers_ablated)`` is called after each layer (the app's progress bar).
     """
     if mode not in ("zero", "mean"):
         raise InvalidInput(f"Ablation mode must be 'zero' or 'mean', got {mode!r}.")
@@ -65,12 +67,13 @@ def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mod
         handle.check_head(l, h)
     tokens = tokens.to(handle.device)
     n_batch = tokens.shape[0]
-    z_names = [f"blocks.{l}.attn.hook_z" for l in sorted({l for l, _ in wanted})]
+    layers = sorted({l for l, _ in wanted})
+    z_names = [f"blocks.{l}.attn.hook_z" for l in layers]
     with torch.no_grad():
         logits, cache = handle.bridge.run_with_cache(tokens, names_filter=z_names)
         base = float(per_copy_icl(logits, tokens, seq_len).mean())
         ablated = torch.full((n_layers, n_heads), float("nan"))
-        for layer in sorted({l for l, _ in wanted}):
+        for done, layer in enumerate(layers, start=1):
             head_list = [h for l, h in wanted if l == layer]
             means = cache[f"blocks.{layer}.attn.hook_z"].mean(dim=(0, 1))  # [head, d_head]
             per_chunk = max(1, max_rows // n_batch)
@@ -82,6 +85,8 @@ def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mod
                 icl = per_copy_icl(out, reps, seq_len).view(len(chunk), n_batch).mean(-1)  # [len(chunk)]
                 for h, v in zip(chunk, icl.tolist()):
                     ablated[layer, h] = v
+            if progress is not None:
+                progress(done, len(layers))
     return AblationResult(base, ablated, mode)
 
 

@@ -96,3 +96,19 @@ def load_labelled_csv(path: str | Path, **kw) -> LabelledTexts:
     if not p.is_file():
         raise InvalidInput(f"No CSV file at {p}.", "Check the path.")
     return parse_labelled_csv(p.read_bytes(), source=str(p), **kw)
+
+
+def bracket_example_csv() -> str:
+    """A small built-in CSV (120 rows): is a bracket still open at the last token? Each text has a twin of the
+    other class ending in the same token, so the token alone says nothing: above-majority accuracy must come from
+    context (the embedding layer L0 cannot have it)."""
+    names = ("foo", "print", "len", "max", "sorted", "call", "run", "self.get", "os.path.join", "dict")
+    args = (("a", "b"), ("x", "y"), ("1", "2"), ("self", "key"), ("i", "j"), ("name", "value"))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["text", "label"])
+    for name in names:
+        for a, b in args:
+            writer.writerow([f"{name}({a}, {b}", "open"])
+            writer.writerow([f"{name}({a}), {b}", "closed"])
+    return out.getvalue()

@@ -152,6 +152,21 @@ def copying_scores(handle: ModelHandle) -> torch.Tensor:
     return eig.real.sum(-1) / eig.abs().sum(-1).clamp_min(1e-12)
 
 
+def _bos(handle: ModelHandle) -> int:
+    return handle.bos_token_id if handle.bos_token_id is not None else 0
+
+
+def repeated_batch(handle: ModelHandle, n_batch: int, seq_len: int, *, seed: int = 0) -> torch.Tensor:
+    """[n_batch, 1 + 2 * seq_len] BOS + A + A rows for ``handle`` (A random, never containing BOS): the
+    sequences ``scan_heads`` scores induction on, reusable for ablation and for showing a head's pattern."""
+    bos, vocab = _bos(handle), handle.info.d_vocab
+    low = 1 if bos == 0 else 0
+    rep = repeated_random_tokens(n_batch, seq_len, vocab, seed=seed, bos=bos, low=low)
+    if low == 0:  # keep BOS out of the segments when its id is not 0
+        rep[:, 1:] = torch.where(rep[:, 1:] == bos, (bos + 1) % vocab, rep[:, 1:])
+    return rep
+
+
 def scan_heads(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, seed: int = 0,
                include_copying: bool = True) -> HeadScores:
     """Score every head from ONE forward pass that captures only the attention patterns.
@@ -163,12 +178,9 @@ def scan_heads(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, see
         raise InvalidInput(f"seq_len must be in 2..{(handle.info.n_ctx - 1) // 2} for {handle.info.name}.")
     if n_batch < 1:
         raise InvalidInput("n_batch must be at least 1.")
-    bos = handle.bos_token_id if handle.bos_token_id is not None else 0
-    vocab = handle.info.d_vocab
+    bos, vocab = _bos(handle), handle.info.d_vocab
     low = 1 if bos == 0 else 0
-    rep = repeated_random_tokens(n_batch, seq_len, vocab, seed=seed, bos=bos, low=low)
-    if low == 0:  # keep BOS out of the segments when its id is not 0
-        rep[:, 1:] = torch.where(rep[:, 1:] == bos, (bos + 1) % vocab, rep[:, 1:])
+    rep = repeated_batch(handle, n_batch, seq_len, seed=seed)
     pool = max(4, seq_len // 3)
     gaps = random_tokens_with_repeats(n_batch, 2 * seq_len, pool, vocab, seed=seed + 1, bos=bos, low=max(low, 1))
     tokens = torch.cat([rep, gaps]).to(handle.device)  # [2 * n_batch, 1 + 2 * seq_len]

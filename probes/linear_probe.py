@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -273,8 +273,10 @@ class LayerSweep:
 
 
 def sweep_layers(features: Mapping[str, np.ndarray], y: np.ndarray, split: Split, *, kind: str = "logistic",
-                 n_classes: int | None = None, **fit_kw: Any) -> LayerSweep:
-    """Fit the same probe on every layer's features (captured together in one pass) and test each."""
+                 n_classes: int | None = None, progress: Callable[[int, int], None] | None = None,
+                 **fit_kw: Any) -> LayerSweep:
+    """Fit the same probe on every layer's features (captured together in one pass) and test each;
+    ``progress(layers_done, n_layers)`` is called after each layer."""
     if kind not in ("logistic", "ridge"):
         raise InvalidInput(f"Probe kind must be 'logistic' or 'ridge', got {kind!r}.")
     layers, metrics, probes = [], [], []
@@ -284,6 +286,8 @@ def sweep_layers(features: Mapping[str, np.ndarray], y: np.ndarray, split: Split
         layers.append(name)
         probes.append(p)
         metrics.append(evaluate(p, x, y, split.test, n_classes))
+        if progress is not None:
+            progress(len(layers), len(features))
     return LayerSweep(layers, metrics, probes)
 
 

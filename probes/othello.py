@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from interp.errors import InvalidInput
+
 EMPTY, BLACK, WHITE = 0, 1, 2
 #: Absolute encoding class names (labels 0, 1, 2).
 ABSOLUTE_CLASSES = ("empty", "black", "white")
@@ -310,3 +312,68 @@ def topk_errors(probs: np.ndarray, legal: list[int]) -> int:
     k = len(legal)
     top = np.argsort(-probs, kind="stable")[:k]
     return int(len(set(top.tolist()) - set(legal)))
+
+
+# ----------------------------------------------------------------------------- probe datasets
+
+#: Offset added to a probe seed so probe games come from a stream that training (seeds near 0) never drew.
+PROBE_GAMES_SEED = 10_000_019
+#: Vocabulary of an Othello-GPT: padding + the 60 playable squares.
+N_TOKENS = 61
+#: How to get the bundled Othello model when it is missing.
+TRAIN_OTHELLO_COMMAND = "python -m experiments run train-othello-gpt --preset bundled --set out_model=models/othello-gpt"
+
+
+def is_othello_model(d_vocab: int, n_ctx: int, seq_len: int = 59) -> bool:
+    """A model reads Othello games if its vocabulary is the 61 move tokens and it sees ``seq_len`` moves."""
+    return d_vocab == N_TOKENS and n_ctx >= seq_len
+
+
+def check_othello_model(name: str, d_vocab: int, n_ctx: int, seq_len: int = 59) -> None:
+    """Raise InvalidInput (saying how to get one) unless the model is an Othello-GPT."""
+    if not is_othello_model(d_vocab, n_ctx, seq_len):
+        raise InvalidInput(f"{name} is not an Othello-GPT (vocabulary {d_vocab}, context {n_ctx}; expected "
+                           f"{N_TOKENS} tokens and >= {seq_len} positions).",
+                           "Use the bundled 'othello-gpt' (choose it on the Model page) or train it: "
+                           f"`{TRAIN_OTHELLO_COMMAND}`.")
+
+
+@dataclass
+class OthelloProbeSet:
+    """Probe rows of random games: the board after each live move, in both encodings, with the model input."""
+
+    games: Games
+    tokens: np.ndarray  # [games, seq_len] int64 move tokens (the model's input)
+    game: np.ndarray  # [rows] game index of each row
+    move: np.ndarray  # [rows] move index: the row is the board after this move
+    absolute: np.ndarray  # [rows, 64] int64: 0 empty, 1 black, 2 white
+    relative: np.ndarray  # [rows, 64] int64: 0 empty, 1 mine, 2 theirs (player about to move)
+
+    def __len__(self) -> int:
+        return len(self.game)
+
+    @property
+    def move_tokens(self) -> np.ndarray:
+        """[rows] the token just played: the per-row input of the Hewitt & Liang control task."""
+        return self.tokens[self.game, self.move]
+
+    def labels(self, encoding: str) -> np.ndarray:
+        """[rows, 64] labels in ``"relative"`` or ``"absolute"`` encoding."""
+        if encoding not in ("relative", "absolute"):
+            raise InvalidInput(f"encoding must be 'relative' or 'absolute', got {encoding!r}.")
+        return self.relative if encoding == "relative" else self.absolute
+
+    @staticmethod
+    def classes(encoding: str) -> tuple[str, ...]:
+        return RELATIVE_CLASSES if encoding == "relative" else ABSOLUTE_CLASSES
+
+
+def othello_probe_set(n_games: int, seed: int = 0, seq_len: int = 59) -> OthelloProbeSet:
+    """``n_games`` fresh random games (seed ``PROBE_GAMES_SEED + seed``) as probe rows over their first
+    ``seq_len`` moves; rows of one game share a ``game`` id, so splits can keep games apart."""
+    games = random_games(n_games, seed=PROBE_GAMES_SEED + seed)
+    g, t = probe_rows(games, seq_len)
+    absolute = games.absolute()[g, t]  # [rows, 64]
+    relative = to_relative(absolute, games.to_move[g, t])
+    return OthelloProbeSet(games, games.tokens()[:, :seq_len], g, t, absolute.astype(np.int64),
+                           relative.astype(np.int64))

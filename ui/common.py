@@ -77,13 +77,13 @@ def _png(fig_json: str) -> bytes:
 def figure(fig: go.Figure, key: str) -> None:
     """Draw a figure with HTML download and an on-demand PNG download (kaleido + chromium)."""
     st.plotly_chart(fig, width="stretch", key=f"chart-{key}")
-    c1, c2, _ = st.columns([1, 1, 4])
-    c1.download_button("Download HTML", fig.to_html(include_plotlyjs="cdn"), file_name=f"{key}.html",
-                       mime="text/html", key=f"html-{key}")
-    if c2.button("Make PNG", key=f"mkpng-{key}"):
+    row = st.container(horizontal=True)  # buttons sized to their labels, also inside narrow columns
+    row.download_button("Download HTML", fig.to_html(include_plotlyjs="cdn"), file_name=f"{key}.html",
+                        mime="text/html", key=f"html-{key}")
+    if row.button("Make PNG", key=f"mkpng-{key}"):
         png = guarded(_png, fig.to_json())
         if png is not None:
-            c2.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png", key=f"png-{key}")
+            row.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png", key=f"png-{key}")
 
 
 def table(df: Any, key: str) -> None:

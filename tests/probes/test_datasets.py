@@ -42,3 +42,14 @@ def test_regression_and_position_errors(tmp_path):
     assert parse_position("3") == 3 and parse_position(-1) == -1
     with pytest.raises(InvalidInput, match="No CSV file"):
         load_labelled_csv(tmp_path / "missing.csv")
+
+
+def test_bracket_example_twins_end_in_the_same_token(tiny_handle):
+    from interp.tokens import tokenize
+    from probes.datasets import bracket_example_csv
+
+    ds = parse_labelled_csv(bracket_example_csv())
+    assert len(ds) == 120 and ds.classes == ["closed", "open"] and ds.labels.sum() == 60
+    batch = tokenize(tiny_handle, ds.texts)
+    last = batch.tokens[range(len(ds)), batch.lengths - 1]
+    assert (last[0::2] == last[1::2]).all()  # open/closed twins: the last token carries no label

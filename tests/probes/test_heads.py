@@ -172,7 +172,7 @@ def test_trained_model_has_induction_and_previous_token_heads(trained_2l):
     s = scan_heads(trained_2l, seq_len=50, n_batch=10)
     ind, prev = s.scores["induction"], s.scores["prev_token"]
     assert float(ind[1].max()) > 0.7 and float(ind[0].max()) < 0.2  # induction lives in layer 1 only
-    assert float(prev[0].max()) > 0.7
+    assert float(prev[0].max()) > 0.5  # the bar the induction-phase-change verdict uses
     top_ind = s.top("induction", 1)[0]
     assert float(s.scores["prefix_matching"][1, int(top_ind.split(".")[1])]) > 0.5
     # the previous-token head is the layer-0 head that K-composes most with the top induction head

@@ -92,3 +92,20 @@ def test_relative_encoding_and_tokens():
     tok = squares_to_tokens(g.moves)
     assert tok.min() >= 0 and tok.max() <= 60 and tok[g.moves >= 0].min() >= 1
     assert np.array_equal(tokens_to_squares(tok), np.where(g.moves < 0, -1, g.moves))
+
+
+def test_probe_set_rows_labels_and_model_check():
+    from interp.errors import InvalidInput
+    from probes.othello import RELATIVE_CLASSES, check_othello_model, othello_probe_set, probe_rows, to_relative
+
+    d = othello_probe_set(6, seed=1)
+    g, t = probe_rows(d.games, 59)
+    assert np.array_equal(d.game, g) and np.array_equal(d.move, t) and d.tokens.shape == (6, 59)
+    assert d.absolute.shape == (len(d), 64) and d.absolute.dtype == np.int64
+    assert np.array_equal(d.relative, to_relative(d.games.absolute()[g, t], d.games.to_move[g, t]))
+    assert np.array_equal(d.move_tokens, d.games.tokens()[g, t]) and (d.move_tokens > 0).all()
+    assert d.labels("relative") is d.relative and d.classes("relative") == RELATIVE_CLASSES
+    assert np.array_equal(othello_probe_set(6, seed=1).absolute, d.absolute)  # seeded
+    check_othello_model("m", 61, 60)
+    with pytest.raises(InvalidInput, match="(?s)not an Othello-GPT.*train-othello-gpt"):
+        check_othello_model("tiny", 400, 64)

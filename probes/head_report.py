@@ -1,0 +1,70 @@
+"""Everything the Heads page shows for one model and setting: detector scores, ablation effect, an example pattern.
+
+One call = one batched capture of attention patterns (``scan_heads``), one ablation sweep batched per layer
+(``ablate_heads``, optional) on the same BOS + A + A rows, and the attention patterns of the first of those rows
+(one single-row forward pass) so any head can be drawn without running the model again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from interp.errors import InvalidInput
+from interp.handle import ModelHandle
+from interp.tokens import tokenize
+
+from .ablation import ablate_heads
+from .heads import HeadScores, capture_patterns, repeated_batch, scan_heads
+
+ABLATION_MODES = ("mean", "zero", "off")
+#: Column shown for the ablation: ICL score with the head ablated minus without (> 0: the head helped ICL).
+ABLATION_SCORE = "ablation_effect"
+
+Progress = Callable[[float, str], None]  # (fraction done, message)
+
+
+@dataclass
+class HeadReport:
+    """Per-head scores (detectors + ``ablation_effect`` unless off) and one example sequence's patterns."""
+
+    scores: HeadScores
+    example_tokens: list[str]  # the example BOS + A + A row, one readable string per position
+    example_patterns: np.ndarray  # [layer, head, query_pos, key_pos] float16
+    seq_len: int  # length of A; the copy starts at position seq_len + 1
+    ablation_mode: str  # "mean" | "zero" | "off"
+    baseline_icl: float | None  # ICL score (second-copy minus first-copy loss) with nothing ablated
+
+    def pattern(self, layer: int, head: int) -> np.ndarray:  # [query_pos, key_pos] float32
+        """One head's pattern on the example row; InvalidInput names the valid range for a wrong L.H."""
+        n_layers, n_heads = self.example_patterns.shape[:2]
+        if not (0 <= layer < n_layers and 0 <= head < n_heads):
+            raise InvalidInput(f"Head {layer}.{head} does not exist: layers 0..{n_layers - 1}, "
+                               f"heads 0..{n_heads - 1}.")
+        return self.example_patterns[layer, head].astype(np.float32)
+
+
+def head_report(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, seed: int = 0,
+                ablation: str = "mean", progress: Progress | None = None) -> HeadReport:
+    """Score every head of ``handle`` on seeded repeated random tokens; ``progress`` gets (fraction, message)."""
+    if ablation not in ABLATION_MODES:
+        raise InvalidInput(f"Ablation must be one of {', '.join(ABLATION_MODES)}, got {ablation!r}.")
+    report = progress or (lambda f, m: None)
+    report(0.0, "capturing attention patterns")
+    scores = scan_heads(handle, seq_len=seq_len, n_batch=n_batch, seed=seed)  # validates seq_len, n_batch
+    rep = repeated_batch(handle, n_batch, seq_len, seed=seed)  # [n_batch, 1 + 2 * seq_len], the scan's rows
+    baseline = None
+    if ablation != "off":
+        report(0.2, f"{ablation}-ablating every head")
+        n_layers = handle.info.n_layers
+        res = ablate_heads(handle, rep, seq_len, mode=ablation,
+                           progress=lambda d, n: report(0.2 + 0.75 * d / n, f"ablated layer {d}/{n_layers}"))
+        scores = scores.with_scores(**{ABLATION_SCORE: res.effect})
+        baseline = res.baseline_icl
+    example = rep[:1].to(handle.device)  # [1, 1 + 2 * seq_len]
+    pats = capture_patterns(handle, tokenize(handle, example))[:, 0]  # [layer, head, q, k]
+    scores.settings.update(ablation=ablation)
+    report(1.0, "done")
+    return HeadReport(scores, handle.to_str_tokens(example[0]), pats.cpu().numpy().astype(np.float16), seq_len,
+                      ablation, baseline)

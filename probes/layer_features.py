@@ -1,0 +1,126 @@
+"""Residual-stream features at every layer for probe datasets: games of tokens (Othello) and labelled texts.
+
+Probe layer ``L0`` is the embedding output (``blocks.0.hook_resid_pre``) and ``L{l}`` for l >= 1 is block
+l-1's output, so a model with n blocks gives n + 1 probe layers, all captured together in one pass per batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from interp.capture import run_with_capture
+from interp.errors import InvalidInput
+from interp.handle import ModelHandle
+from interp.streaming import Positions, stream_activations
+from interp.tokens import TokenBatch, tokenize
+
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
+
+
+def hook_for_layer(layer: int) -> str:
+    """Probe layer 0 is the embedding output (resid_pre of block 0); layer l >= 1 is block l-1's output."""
+    return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
+
+
+def layer_hooks(n_layers: int) -> list[str]:
+    """The n_layers + 1 probe hooks of a model with ``n_layers`` blocks, in order L0..L{n_layers}."""
+    return [hook_for_layer(l) for l in range(n_layers + 1)]
+
+
+def capture_layers(handle: ModelHandle, tokens: torch.Tensor, rows: tuple[np.ndarray, np.ndarray],
+                   out_dir: str | Path, progress: Progress | None = None) -> dict[str, np.ndarray]:
+    """All layers' residual streams of equal-length token rows [n, pos], streamed through ``out_dir`` in one pass;
+    returns {"L0".. : [len(rows), d_model]} at the (row, position) pairs ``rows`` = (row_idx, pos_idx)."""
+    hooks = layer_hooks(handle.info.n_layers)
+    store = stream_activations(handle, tokens, hooks, out_dir, positions="all", batch_size=100, progress=False,
+                               on_batch=progress)
+    g, t = rows
+    return {f"L{l}": np.asarray(store[h][g, t]) for l, h in enumerate(hooks)}  # each [rows, d_model]
+
+
+def read_spans(lengths: np.ndarray, position: Positions, texts: Sequence[str] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row token span [start, end) read by a position rule, checked against each row's real length.
+
+    ``position``: "last" (last real token), an index (negative counts from each row's end) or (start, end)
+    (mean over the span). Indices count tokens as the model sees them, BOS (if any) at 0. [n] + [n].
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if position == "last":
+        start = lengths - 1
+        end = lengths
+    elif isinstance(position, (int, np.integer)) and not isinstance(position, bool):
+        start = lengths + position if position < 0 else np.full_like(lengths, position)
+        end = start + 1
+    elif isinstance(position, (tuple, list)) and len(position) == 2:
+        a, b = (int(v) for v in position)
+        if not 0 <= a < b:
+            raise InvalidInput(f"Span {a}:{b} is empty or negative; use start:end with 0 <= start < end.")
+        start, end = np.full_like(lengths, a), np.full_like(lengths, b)
+    else:
+        raise InvalidInput(f"Unknown position rule {position!r}; use 'last', a token index or (start, end).")
+    bad = np.nonzero((start < 0) | (end > lengths))[0]
+    if len(bad):
+        i = int(bad[0])
+        what = f"text {i + 1}" + (f" ({texts[i][:40]!r})" if texts is not None else "")
+        raise InvalidInput(f"Position {position!r} is outside {what}: it has {int(lengths[i])} tokens "
+                           f"(0..{int(lengths[i]) - 1}, BOS included); {len(bad)} row(s) are too short.",
+                           "Use 'last', a smaller index, or a negative index counted from the end.")
+    return start, end
+
+
+@dataclass
+class TextFeatures:
+    """Every probe layer's activations at each text's read position, and the token read there."""
+
+    features: dict[str, np.ndarray]  # "L0".. -> [n, d_model] float32
+    token_ids: np.ndarray  # [n] token at the (last) read position: the control task's per-row input
+    start: np.ndarray  # [n] read span [start, end) per row
+    end: np.ndarray  # [n]
+
+
+def capture_texts(handle: ModelHandle, texts: Sequence[str], position: Positions = "last", *,
+                  batch_size: int = 32, progress: Progress | None = None) -> TextFeatures:
+    """Capture every probe layer at ``position`` of each text (BOS prepended, batches right-padded, masked)."""
+    if not texts:
+        raise InvalidInput("No texts to probe.")
+    try:
+        full = tokenize(handle, list(texts))
+    except InvalidInput as e:
+        raise _name_long_text(handle, texts, e) from None
+    lengths = full.lengths.cpu().numpy()
+    start, end = read_spans(lengths, position, texts)
+    hooks = layer_hooks(handle.info.n_layers)
+    n = len(texts)
+    out = {f"L{l}": np.empty((n, handle.info.d_model), np.float32) for l in range(len(hooks))}
+    for lo in range(0, n, batch_size):
+        hi = min(n, lo + batch_size)
+        batch = TokenBatch(full.tokens[lo:hi], full.lengths[lo:hi])
+        width = batch.tokens.shape[1]
+        cap = run_with_capture(handle, batch, hooks, keep_logits=False)
+        pos = torch.arange(width)
+        s, e = torch.from_numpy(start[lo:hi]), torch.from_numpy(end[lo:hi])
+        mask = ((pos[None] >= s[:, None]) & (pos[None] < e[:, None])).float()  # [rows, pos]
+        mask = mask / mask.sum(1, keepdim=True)
+        for l, h in enumerate(hooks):
+            act = cap[h].float().cpu()  # [rows, pos, d_model]
+            out[f"L{l}"][lo:hi] = torch.einsum("rp,rpd->rd", mask, act).numpy()
+        if progress is not None:
+            progress(hi, n)
+    token_ids = full.tokens.cpu().numpy()[np.arange(n), end - 1]
+    return TextFeatures(out, token_ids, start, end)
+
+
+def _name_long_text(handle: ModelHandle, texts: Sequence[str], err: InvalidInput) -> InvalidInput:
+    """Turn tokenize's 'prompt too long' into one that names the first offending text."""
+    bos = 1 if handle.bos_token_id is not None else 0
+    for i, text in enumerate(texts):
+        if isinstance(text, str) and len(handle.tokenizer(text, add_special_tokens=False)["input_ids"]) + bos \
+                > handle.info.n_ctx:
+            return InvalidInput(f"Text {i + 1} ({text[:40]!r}...) is longer than the {handle.info.n_ctx} tokens "
+                                f"{handle.info.name} reads.", "Shorten it or drop the row.")
+    return err

@@ -1,0 +1,48 @@
+"""Head report: every detector plus the ablation effect on the scan's own rows, and one row's patterns."""
+import numpy as np
+import pytest
+import torch
+
+from interp.errors import InvalidInput
+from interp.tokens import tokenize
+from probes.ablation import ablate_heads
+from probes.head_report import ABLATION_SCORE, head_report
+from probes.heads import SCORE_NAMES, capture_patterns, repeated_batch, scan_heads
+
+
+def test_report_combines_scan_ablation_and_example(tiny_handle):
+    seen = []
+    rep = head_report(tiny_handle, seq_len=5, n_batch=3, seed=2, ablation="zero",
+                      progress=lambda f, m: seen.append(f))
+    assert set(rep.scores.scores) == set(SCORE_NAMES) | {ABLATION_SCORE}
+    scan = scan_heads(tiny_handle, seq_len=5, n_batch=3, seed=2)
+    for k in SCORE_NAMES:
+        torch.testing.assert_close(rep.scores.scores[k], scan.scores[k])
+    rows = repeated_batch(tiny_handle, 3, 5, seed=2)  # [3, 11]: BOS + A + A
+    assert rows.shape == (3, 11) and torch.equal(rows[:, 1:6], rows[:, 6:])
+    direct = ablate_heads(tiny_handle, rows, 5, mode="zero")
+    torch.testing.assert_close(rep.scores.scores[ABLATION_SCORE], direct.effect)
+    assert rep.baseline_icl == pytest.approx(direct.baseline_icl)
+    assert rep.example_patterns.shape == (2, 4, 11, 11)  # [layer, head, q, k] of row 0
+    expected = capture_patterns(tiny_handle, tokenize(tiny_handle, rows[:1]))[:, 0]
+    np.testing.assert_allclose(rep.pattern(1, 3), expected[1, 3].numpy(), atol=2e-3)
+    assert len(rep.example_tokens) == 11 and rep.scores.settings["ablation"] == "zero"
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    assert "ablation_effect" in rep.scores.table().columns
+
+
+def test_report_without_ablation_and_bad_input(tiny_handle):
+    rep = head_report(tiny_handle, seq_len=4, n_batch=2, ablation="off")
+    assert ABLATION_SCORE not in rep.scores.scores and rep.baseline_icl is None
+    with pytest.raises(InvalidInput, match="layers 0..1, heads 0..3"):
+        rep.pattern(2, 0)
+    with pytest.raises(InvalidInput, match="Ablation must be one of"):
+        head_report(tiny_handle, ablation="resample")
+    with pytest.raises(InvalidInput, match="seq_len must be in 2..31"):
+        head_report(tiny_handle, seq_len=40)
+
+
+def test_ablation_reports_progress_per_layer(tiny_handle):
+    calls = []
+    ablate_heads(tiny_handle, repeated_batch(tiny_handle, 2, 4), 4, progress=lambda d, n: calls.append((d, n)))
+    assert calls == [(1, 2), (2, 2)]

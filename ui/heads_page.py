@@ -1,0 +1,155 @@
+"""Heads page: every head's detector scores and ablation effect as layer x head heatmaps and a table; one
+head's attention pattern on a repeated random sequence. The numbers come from ``probes.head_report``."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import streamlit as st
+
+from interp.attention import pattern_figure
+from interp.errors import WorkbenchError
+from interp.plots import layer_head_heatmap
+from probes import heads as heads_module
+from probes.head_report import ABLATION_MODES, ABLATION_SCORE, HeadReport, head_report
+
+from . import common
+
+#: Head reports computed in this process (tests assert that choosing a head adds none).
+SCANS = {"count": 0}
+MAX_CACHED = 8
+
+#: score -> (heatmap title, colour-bar label, zmin, zmax, colour scale); None bounds = symmetric around 0.
+SCORE_VIEWS = {
+    "induction": ("Induction: attention to the token after the earlier copy", "induction", 0.0, 1.0, "Viridis"),
+    "prev_token": ("Previous token: attention to position - 1", "previous token", 0.0, 1.0, "Viridis"),
+    "duplicate": ("Duplicate token: attention to the same token's earlier copy", "duplicate", 0.0, 1.0, "Viridis"),
+    "prefix_matching": ("Prefix matching: induction on tokens recurring at random gaps", "prefix matching",
+                        0.0, 1.0, "Viridis"),
+    "copying": ("Copying: OV-circuit eigenvalue positivity", "copying", -1.0, 1.0, "RdBu"),
+    ABLATION_SCORE: ("Ablation effect ({mode}): ICL score change, > 0 = head helped", "ablation effect (nats)",
+                     None, None, "RdBu"),
+}
+
+
+@st.cache_resource(max_entries=1)
+def _reports() -> "OrderedDict[tuple, HeadReport]":
+    """Process-wide store of head reports keyed by (model, weights, settings); the last MAX_CACHED are kept."""
+    return OrderedDict()
+
+
+def _bos_note() -> str:
+    """The 'BOS handling' paragraph of probes/heads.py's docstring, so the page says what the code does."""
+    doc = heads_module.__doc__ or ""
+    para = next((p for p in doc.split("\n\n") if p.startswith("BOS handling")), "")
+    return " ".join(para.split())
+
+
+def report_for(name: str, handle, seq_len: int, n_batch: int, seed: int, ablation: str) -> HeadReport | None:
+    """The cached report for these settings, else computed once with a progress bar (None after an error)."""
+    key = (name, handle.info.sha256, seq_len, n_batch, seed, ablation)
+    store = _reports()
+    if key in store:
+        store.move_to_end(key)
+        return store[key]
+    bar = st.progress(0.0, text="Scanning heads...")
+    try:
+        rep = head_report(handle, seq_len=seq_len, n_batch=n_batch, seed=seed, ablation=ablation,
+                          progress=lambda f, m: bar.progress(min(1.0, f), text=f"Scanning heads: {m}"))
+    except WorkbenchError as e:
+        common.show_error(e)
+        return None
+    finally:
+        bar.empty()
+    SCANS["count"] += 1
+    store[key] = rep
+    while len(store) > MAX_CACHED:
+        store.popitem(last=False)
+    return rep
+
+
+def _settings(n_ctx: int) -> tuple[int, int, int, str] | None:
+    """Scan settings from a form (applied on submit); None with a message when the context is too short."""
+    max_len = (n_ctx - 1) // 2
+    if max_len < 2:
+        st.error(f"The model's context ({n_ctx} tokens) is too short for BOS + two copies of >= 2 tokens.")
+        return None
+    defaults = {"heads_seq_len": min(50, max_len), "heads_batch": 10, "heads_seed": 0, "heads_ablation": "mean"}
+    for k, v in defaults.items():
+        st.session_state.setdefault(k, v)
+    if st.session_state["heads_seq_len"] > max_len:  # another model with a shorter context was chosen
+        st.session_state["heads_seq_len"] = max_len
+    with st.form("heads_settings"):
+        c1, c2, c3, c4 = st.columns(4)
+        seq_len = c1.number_input("Segment length", 2, max_len, key="heads_seq_len",
+                                  help=f"Each row is BOS + a random segment + the same segment again "
+                                       f"(at most {max_len} tokens for this model's {n_ctx}-token context).")
+        n_batch = c2.number_input("Rows (batch)", 1, 64, key="heads_batch")
+        seed = c3.number_input("Seed", 0, 2**31 - 1, key="heads_seed")
+        ablation = c4.selectbox("Ablation", ABLATION_MODES, key="heads_ablation",
+                                help="mean: replace the head's output by its mean; zero: by 0; off: skip "
+                                     "(the slowest part on big models).")
+        st.form_submit_button("Scan", type="primary", key="heads_scan")
+    return int(seq_len), int(n_batch), int(seed), str(ablation)
+
+
+def _heatmap(rep: HeadReport, score: str):
+    title, bar, zmin, zmax, scale = SCORE_VIEWS[score]
+    values = rep.scores.scores[score].numpy()  # [layer, head]
+    if zmin is None:
+        lim = float(np.nanmax(np.abs(values))) or 1.0
+        zmin, zmax = -lim, lim
+    title = title.format(mode=rep.ablation_mode)
+    return layer_head_heatmap(values, title, bar, zmin=zmin, zmax=zmax, colorscale=scale)
+
+
+def draw() -> None:
+    st.header("Attention heads")
+    handle = common.current_model()
+    name = common.current_model_name()
+    if handle is None or name is None:
+        return
+    info = handle.info
+    st.caption(f"Model {info.name}: {info.n_layers} layers x {info.n_heads} heads. Scores come from one batched "
+               "capture of attention patterns on seeded random tokens; the ablation effect from one forward pass "
+               f"per layer. {_bos_note()}")
+    settings = _settings(info.n_ctx)
+    if settings is None:
+        return
+    seq_len, n_batch, seed, ablation = settings
+    rep = report_for(name, handle, seq_len, n_batch, seed, ablation)
+    if rep is None:
+        return
+    st.caption(f"{SCANS['count']} scan(s) computed in this process; changing the head below reuses this one."
+               + (f" ICL score with nothing ablated: {rep.baseline_icl:+.3f} nats (second-copy loss minus "
+                  "first-copy loss; negative = the model copies)." if rep.baseline_icl is not None else ""))
+
+    scores = [s for s in SCORE_VIEWS if s in rep.scores.scores]
+    st.subheader("Scores by layer and head")
+    cols = st.columns(2)
+    for i, score in enumerate(scores):
+        with cols[i % 2]:
+            common.figure(_heatmap(rep, score), key=f"heads-{score}")
+
+    st.subheader("All heads")
+    sort_by = st.selectbox("Sort by", scores, key="heads_sort")
+    common.table(rep.scores.table(sort_by), key="head-scores")
+
+    st.subheader("One head on a repeated random sequence")
+    n_layers, n_heads = info.n_layers, info.n_heads
+    top_l, top_h = (int(v) for v in rep.scores.top("induction", 1)[0].split("."))
+    layer = common.int_query_param("layer", top_l, n_layers)
+    head = common.int_query_param("head", top_h if layer == top_l else 0, n_heads)
+    options = [f"{l}.{h}" for l in range(n_layers) for h in range(n_heads)]
+    chosen = st.selectbox("Head (L.H)", options, index=layer * n_heads + head, key="heads_head",
+                          help="Defaults to the strongest induction head; ?layer=&head= in the URL choose another.")
+    l, h = (int(v) for v in chosen.split("."))
+    row = rep.scores.table().set_index("head").loc[chosen]
+    st.markdown(" · ".join(f"{s}: **{row[s]:+.3f}**" for s in scores))
+    title = (f"Head {l}.{h} attention pattern on BOS + {seq_len} random tokens + the same again "
+             "(an induction head lights the diagonal just right of the copy's offset)")
+    fig = pattern_figure(rep.pattern(l, h), rep.example_tokens, title)
+    edge = seq_len + 0.5  # boundary between the first and the second copy
+    fig.add_hline(y=edge, line_dash="dot", line_color="#d62728")
+    fig.add_vline(x=edge, line_dash="dot", line_color="#d62728")
+    common.figure(fig, key="heads-pattern")

@@ -1,0 +1,185 @@
+"""Probes page: a linear probe per layer, on Othello board state or an uploaded (text, label) CSV, drawn against
+the majority class, Hewitt & Liang's control task and selectivity. The work is in probes/."""
+from __future__ import annotations
+
+import tempfile
+from typing import Any, Callable
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from interp.errors import WorkbenchError
+from interp.loading import bundled_models
+from interp.plots import lines_by_x
+from probes.datasets import LabelledTexts, bracket_example_csv, parse_labelled_csv
+from probes.layer_features import capture_layers, capture_texts
+from probes.othello import TRAIN_OTHELLO_COMMAND, is_othello_model, othello_probe_set
+from probes.probe_report import ProbeReport, probe_by_layer
+
+from . import common
+
+OTHELLO, UPLOAD, PASTE = "Othello board state (built-in)", "Upload a CSV", "Paste a CSV"
+OTHELLO_MODEL = "othello-gpt"
+RESULT_KEY = "probe_result"
+#: Pasted by default: is a bracket still open at the last token (a code LM should know; its embeddings cannot).
+EXAMPLE_CSV = bracket_example_csv()
+
+
+def _othello_handle():
+    """(model name, handle) of an Othello-GPT: the current model if it is one, else the bundled one; None after
+    a message saying how to get it."""
+    name = common.current_model_name()
+    handle = common.current_model()
+    if handle is not None and is_othello_model(handle.info.d_vocab, handle.info.n_ctx):
+        return name, handle
+    current = f"The current model ({handle.info.name})" if handle is not None else "The current model"
+    if OTHELLO_MODEL in bundled_models():
+        st.info(f"{current} is not an Othello-GPT; probing the bundled `{OTHELLO_MODEL}` instead.")
+        other = common.guarded(common.cached_model, OTHELLO_MODEL)
+        return (OTHELLO_MODEL, other) if other is not None else None
+    st.error(f"{current} is not an Othello-GPT (61 move tokens), and `models/{OTHELLO_MODEL}` is not present "
+             f"(it may still be training). Get it with:\n\n`{TRAIN_OTHELLO_COMMAND}`\n\nthen choose it on the Model "
+             "page, or probe your own data with a CSV.")
+    return None
+
+
+def _fit_settings(prefix: str) -> dict[str, Any]:
+    c1, c2, c3 = st.columns(3)
+    seed = c1.number_input("Seed (split and control task)", 0, 2**31 - 1, 0, key=f"{prefix}_seed")
+    max_iter = c2.number_input("L-BFGS iterations per fit", 5, 500, 60, key=f"{prefix}_iter")
+    control = c3.checkbox("Control task at every layer (2x time)", True, key=f"{prefix}_control",
+                          help="Hewitt & Liang 2019: the same probe on labels that depend only on the input token.")
+    return {"seed": int(seed), "max_iter": int(max_iter), "control": bool(control)}
+
+
+def _run(title: str, short: str, work: Callable[[Callable[[float, str], None]], ProbeReport]) -> None:
+    """Run ``work(progress)`` with a progress bar; keep the report in the session, or show why it failed."""
+    bar = st.progress(0.0, text="starting")
+    try:
+        report = work(lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=m))
+    except Exception as e:  # noqa: BLE001 - every failure is a message; the page keeps working
+        common.show_error(e)
+        return
+    finally:
+        bar.empty()
+    st.session_state[RESULT_KEY] = {"title": title, "short": short, "report": report}
+
+
+def _othello_section() -> None:
+    got = _othello_handle()
+    if got is None:
+        return
+    name, handle = got
+    c1, c2 = st.columns(2)
+    n_games = c1.number_input("Random games", 10, 2000, 200, key="probe_games",
+                              help="Every position of these fresh games is a row (~58 per game); split by game.")
+    encoding = c2.radio("Board encoding", ["relative", "absolute"], key="probe_encoding", horizontal=True,
+                        format_func=lambda e: {"relative": "relative (empty / mine / theirs)",
+                                               "absolute": "absolute (empty / black / white)"}[e])
+    fit = _fit_settings("probe_othello")
+    if not st.button("Run probe sweep", type="primary", key="probe_run_othello"):
+        return
+
+    def work(progress: Callable[[float, str], None]) -> ProbeReport:
+        progress(0.0, f"generating {n_games} games")
+        data = othello_probe_set(int(n_games), seed=fit["seed"])
+        with tempfile.TemporaryDirectory(prefix="probe-acts-") as tmp:
+            feats = capture_layers(handle, torch.from_numpy(data.tokens), (data.game, data.move), tmp,
+                                   progress=lambda d, n: progress(0.3 * d / n, f"captured {d}/{n} games"))
+        return probe_by_layer(feats, data.labels(encoding), data.move_tokens, seed=fit["seed"], groups=data.game,
+                              n_classes=3, control=fit["control"], max_iter=fit["max_iter"], l2_grid=(1e-3,),
+                              progress=lambda f, m: progress(0.3 + 0.7 * f, m))
+
+    _run(f"{handle.info.name}: board state ({encoding}, 64 squares x 3 classes) from {n_games} random games",
+         f"Othello board ({encoding})", work)
+
+
+def _csv_bytes(source: str) -> tuple[bytes | str | None, str]:
+    if source == UPLOAD:
+        up = st.file_uploader("CSV with a text column and a label column (UTF-8)", type=["csv"], key="probe_upload")
+        return (up.getvalue(), up.name) if up is not None else (None, "")
+    text = st.text_area("CSV (header row first)", EXAMPLE_CSV, height=160, key="probe_csv_text")
+    return text, "the pasted CSV"
+
+
+def _csv_section(source: str) -> None:
+    handle = common.current_model()
+    if handle is None:
+        return
+    data, label = _csv_bytes(source)
+    c1, c2, c3 = st.columns(3)
+    text_col = c1.text_input("Text column", "text", key="probe_text_col")
+    label_col = c2.text_input("Label column", "label", key="probe_label_col")
+    rule = c3.text_input("Read position", "last", key="probe_position",
+                         help="'last' (last token), a token index (BOS is 0; negative counts from the end), or "
+                              "'start:end' (mean over that span).")
+    if data is None:
+        st.info("Upload a CSV of (text, label) rows to probe the current model for that label at every layer.")
+        return
+    ds: LabelledTexts | None = common.guarded(parse_labelled_csv, data, text_column=text_col.strip(),
+                                              label_column=label_col.strip(), position=rule, source=label)
+    if ds is None:
+        return
+    st.caption(f"{len(ds)} rows, {len(ds.classes)} classes: {', '.join(ds.classes[:12])}"
+               f"{' ...' if len(ds.classes) > 12 else ''}; reading position {ds.position!r} of "
+               f"{handle.info.name}.")
+    fit = _fit_settings("probe_csv")
+    if not st.button("Run probe sweep", type="primary", key="probe_run_csv"):
+        return
+
+    def work(progress: Callable[[float, str], None]) -> ProbeReport:
+        progress(0.0, "capturing every layer")
+        feats = capture_texts(handle, ds.texts, ds.position,
+                              progress=lambda d, n: progress(0.3 * d / n, f"captured {d}/{n} texts"))
+        return probe_by_layer(feats.features, ds.labels, feats.token_ids, seed=fit["seed"],
+                              n_classes=len(ds.classes), control=fit["control"], max_iter=fit["max_iter"],
+                              progress=lambda f, m: progress(0.3 + 0.7 * f, m))
+
+    _run(f"{handle.info.name}: '{label_col}' from {label} ({len(ds)} rows, position {ds.position!r})",
+         f"'{label_col}' on {handle.info.name}", work)
+
+
+def accuracy_figure(report: ProbeReport, title: str) -> go.Figure:
+    """Test accuracy by layer with the control task, selectivity and the majority-class line."""
+    series = {"probe (test accuracy)": report.accuracy}
+    if report.settings.get("control"):
+        series["control task (Hewitt & Liang)"] = report.control_accuracy
+        series["selectivity (probe - control)"] = report.selectivity
+    fig = lines_by_x(series, report.layers, f"Linear probe accuracy by layer: {title}",
+                     "layer (L0 = embeddings, Ln = after block n-1)", "test accuracy")
+    fig.add_hline(y=report.majority_accuracy, line_dash="dot", line_color="#7f7f7f",
+                  annotation_text=f"majority class {report.majority_accuracy:.1%}", annotation_position="top left")
+    low = min([0.0] + [v for v in report.selectivity if v == v])
+    return fig.update_layout(yaxis=dict(range=[low - 0.02, 1.02], tickformat=".0%"), height=460)
+
+
+def _results() -> None:
+    result = st.session_state.get(RESULT_KEY)
+    if not result:
+        return
+    report: ProbeReport = result["report"]
+    st.subheader("Result")
+    best, acc = report.best()
+    i = report.layers.index(best)
+    sel = report.selectivity[i]
+    st.markdown(f"{result['title']}. Best layer **{best}**: {acc:.1%} test accuracy vs majority class "
+                f"{report.majority_accuracy:.1%}" + (f", selectivity {sel:+.1%}" if sel == sel else "")
+                + f". Rows: {report.n_train} train / {report.n_val} validation / {report.n_test} test.")
+    common.figure(accuracy_figure(report, result["short"]), key="probe-accuracy")
+    common.table(report.table(), key="probe-by-layer")
+
+
+def draw() -> None:
+    st.header("Linear probes")
+    st.caption("One logistic probe per layer reads a label from the residual stream; it counts only if it beats the "
+               "majority class and the control task (same probe, labels tied to the input token alone).")
+    source = st.radio("Dataset", [OTHELLO, UPLOAD, PASTE], horizontal=True, key="probe_source")
+    try:
+        if source == OTHELLO:
+            _othello_section()
+        else:
+            _csv_section(source)
+    except WorkbenchError as e:  # a widget value the analysis refuses: say so, keep the results below
+        common.show_error(e)
+    _results()

@@ -1,0 +1,184 @@
+"""Train page: train the toy 2-layer attention-only model live and watch induction heads form (the phase change).
+
+The loop is ``experiments.induction_training.train_induction``; its per-step callback redraws a chart in an
+``st.empty()`` placeholder. Stop: any click starts a new script run at once and Streamlit stops the training one
+at its next element update inside the callback (StopException); the Stop button also sets a flag that the
+callback turns into ``StopTraining``. Either way the run's ``finally`` marks it stopped, the curves so far stay in
+the session, and the new run waits briefly for the old one to finish before saying at which step it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from experiments.induction_training import InductionTrainConfig, TrainHistory, phase_change_step, train_induction
+
+from . import common
+
+#: preset -> (label, config). Tests add a tiny one.
+PRESETS: dict[str, tuple[str, InductionTrainConfig]] = {
+    "fast": ("Fast: d_model 64, context 64, vocabulary 256, 600 steps (about a minute)",
+             InductionTrainConfig(d_model=64, seq_len=64, d_vocab=256, steps=600, eval_every=20, seg_max=32,
+                                  lr=2e-3)),
+    "default": ("Default: d_model 128, context 128, vocabulary 1000, 2000 steps (about 2 minutes)",
+                InductionTrainConfig()),
+}
+RUN_KEY = "train_run"
+STOP_KEY = "train_stop_requested"
+PHASE_THRESHOLD = 0.5  # the phase change: first eval where the best head's induction score reaches this
+STOP_WAIT_S = 15.0  # how long a new script run waits for a stopped training run to finish its step
+
+
+class StopTraining(Exception):
+    """Raised from the training callback when Stop was pressed."""
+
+    def __init__(self, step: int):
+        super().__init__(f"stopped at step {step}")
+        self.step = step
+
+
+def _request_stop() -> None:
+    st.session_state[STOP_KEY] = True
+
+
+def _append(h: TrainHistory, step: int, m: dict[str, Any]) -> None:
+    """Add the callback's eval record of ``step`` to a live history (same fields as train_induction keeps)."""
+    h.steps.append(step)
+    h.tokens.append(int(m["tokens"]))
+    h.train_loss.append(float(m["loss"]))
+    h.loss_first.append(float(m["loss_first"]))
+    h.loss_second.append(float(m["loss_second"]))
+    h.icl_score.append(float(m["icl_score"]))
+    h.induction.append(m["induction"].tolist())
+    h.prev_token.append(m["prev_token"].tolist())
+
+
+def curves_figure(h: TrainHistory, total_steps: int, title: str) -> go.Figure:
+    """Best head's induction score and the two copies' losses by step, the phase change marked."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=[
+        "Best head's induction score", "Loss on the first vs the repeated copy (in-context learning)"])
+    fig.add_scatter(x=h.steps, y=h.max_induction(), mode="lines+markers", name="max induction score",
+                    row=1, col=1)
+    fig.add_scatter(x=h.steps, y=h.loss_first, mode="lines+markers", name="loss, first copy (no context help)",
+                    row=1, col=2)
+    fig.add_scatter(x=h.steps, y=h.loss_second, mode="lines+markers", name="loss, repeated copy (ICL)",
+                    row=1, col=2)
+    fig.add_hline(y=PHASE_THRESHOLD, line_dash="dot", line_color="#7f7f7f", row=1, col=1)
+    phase = phase_change_step(h, PHASE_THRESHOLD)
+    if phase is not None:
+        for col in (1, 2):
+            fig.add_vline(x=phase, line_dash="dash", line_color="#d62728", row=1, col=col)
+        fig.add_annotation(x=phase, y=1.0, xref="x", yref="y", text=f"phase change, step {phase}",
+                           showarrow=False, xanchor="left", yanchor="top", font=dict(color="#d62728"))
+    fig.update_xaxes(title_text="training step", range=[0, total_steps])
+    fig.update_yaxes(title_text="induction score", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(title_text="loss (nats per token)", rangemode="tozero", row=1, col=2)
+    return fig.update_layout(title=dict(text=title, x=0.02), template="plotly_white", height=430,
+                             legend=dict(orientation="h", y=-0.22), margin=dict(l=60, r=30, t=80, b=60))
+
+
+def _title(run: dict[str, Any]) -> str:
+    c: InductionTrainConfig = run["config"]
+    return (f"{c.n_layers}-layer attention-only model (d_model {c.d_model}, {c.n_heads} heads, context "
+            f"{c.seq_len}) on repeated random segments: step {run['step']}/{c.steps}")
+
+
+def _train(preset: str, slot, bar_slot) -> None:
+    """Train with live curves; the run's state lives in the session so a stop or rerun keeps the curves."""
+    config = PRESETS[preset][1]
+    run = {"preset": preset, "config": config, "history": TrainHistory(), "step": 0, "status": "running"}
+    st.session_state[RUN_KEY] = run
+    st.session_state[STOP_KEY] = False
+    bar = bar_slot.progress(0.0, text="starting")
+    draws = {"n": 0}
+
+    def callback(step: int, m: dict[str, Any]) -> None:
+        run["step"] = step
+        if "icl_score" in m:
+            _append(run["history"], step, m)
+            draws["n"] += 1
+            slot.plotly_chart(curves_figure(run["history"], config.steps, _title(run)), width="stretch",
+                              key=f"train-live-{draws['n']}")
+        bar.progress(step / config.steps, text=f"step {step}/{config.steps} · training loss {m['loss']:.3f}")
+        if st.session_state.get(STOP_KEY):
+            raise StopTraining(step)
+
+    try:
+        outcome = train_induction(config, callback=callback)
+    except StopTraining as e:
+        run["status"] = "stopped"
+        run["step"] = e.step
+    except Exception as e:  # noqa: BLE001 - shown as a message, the page keeps working
+        run["status"] = "failed"
+        common.show_error(e)
+    else:
+        run.update(status="done", history=outcome.history, seconds=outcome.history.seconds)
+    finally:  # a click during training interrupts the script here too: keep what was drawn as "stopped"
+        if run["status"] == "running":
+            run["status"] = "stopped"
+        st.session_state[STOP_KEY] = False
+    bar_slot.empty()
+    slot.empty()
+
+
+def _wait_for_previous_run(run: dict[str, Any]) -> None:
+    """A click while training starts this script run before the training one has stopped (it stops at its next
+    step): wait for its ``finally`` to mark the run, so the page shows where it stopped."""
+    if run["status"] != "running":
+        return
+    deadline = time.monotonic() + STOP_WAIT_S
+    with st.spinner("Stopping training at the end of its current step..."):
+        while run["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _show(run: dict[str, Any]) -> None:
+    """The last run's status, final curves and per-eval table (kept in the session across reruns)."""
+    h: TrainHistory = run["history"]
+    phase = phase_change_step(h, PHASE_THRESHOLD)
+    when = (f"the phase change (best induction score >= {PHASE_THRESHOLD}) came at step {phase}"
+            if phase is not None else f"no head reached an induction score of {PHASE_THRESHOLD}")
+    if run["status"] == "done":
+        st.success(f"Trained {run['step']} steps in {run.get('seconds', 0.0):.0f} s; {when}.")
+    elif run["status"] == "stopped":
+        st.warning(f"Training stopped at step {run['step']} of {run['config'].steps}; {when} so far.")
+    elif run["status"] == "failed":
+        st.error(f"Training failed at step {run['step']}; curves up to there are shown.")
+    else:
+        st.info(f"Training is still finishing step {run['step']}; click Train to start again or rerun to refresh.")
+    if not h.steps:
+        return
+    common.figure(curves_figure(h, run["config"].steps, _title(run)), key="train-curves")
+    table = pd.DataFrame({"step": h.steps, "tokens": h.tokens, "train_loss": h.train_loss,
+                          "loss_first_copy": h.loss_first, "loss_repeated_copy": h.loss_second,
+                          "icl_score": h.icl_score, "max_induction": h.max_induction()})
+    common.table(table, key="train-history")
+
+
+def draw() -> None:
+    st.header("Train: watch induction heads form")
+    st.caption("A 2-layer attention-only transformer learns from scratch on rows of a random segment tiled to fill "
+               "the context: after the first copy, every token is predictable only by looking back (induction). "
+               "Every few steps it is evaluated on BOS + A + A; the best head's induction score jumps and the loss "
+               "on the repeated copy drops well below the first copy's: the phase change (Olsson et al. 2022).")
+    preset = st.radio("Setting", list(PRESETS), format_func=lambda k: PRESETS[k][0], key="train_preset")
+    with st.expander("Configuration"):
+        cfg = dataclasses.asdict(PRESETS[preset][1])
+        common.table(pd.DataFrame({"setting": list(cfg), "value": [str(v) for v in cfg.values()]}),
+                     key="train-config")
+    row = st.container(horizontal=True)
+    start = row.button("Train", type="primary", key="train_start")
+    row.button("Stop", key="train_stop", on_click=_request_stop)
+    bar_slot, slot = st.empty(), st.empty()
+    if start:
+        _train(preset, slot, bar_slot)
+    run = st.session_state.get(RUN_KEY)
+    if run:
+        _wait_for_previous_run(run)
+        _show(run)
