@@ -1,13 +1,16 @@
 """End to end in a real browser: `streamlit run app.py`, driven by Playwright on Debian's chromium.
 
 Tours every page on the tiny offline model: types a prompt, switches heads, scans heads, opens the logit lens,
-runs a probe sweep on the pasted example CSV, and asserts the figures are in the DOM with no exception shown.
+runs a probe sweep on the pasted example CSV, trains the
+toy model live and stops it, and asserts the figures are in the DOM with no exception shown.
 Screenshots go to a temp folder; to refresh the README's set on the bundled default model run
-``WORKBENCH_SCREENSHOTS=docs/screenshots WORKBENCH_E2E_MODEL=stdlib-gpt2 pytest tests/app/test_e2e_browser.py``.
+``WORKBENCH_SCREENSHOTS=docs/screenshots WORKBENCH_E2E_MODEL=stdlib-gpt2 WORKBENCH_E2E_TRAIN_MS=60000 pytest
+tests/app/test_e2e_browser.py`` (the last lets the live training run reach its phase change before the shot).
 """
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -133,8 +136,16 @@ def test_browser_tour_of_every_page(server, shots):
             page.screenshot(path=str(shots / "probes.png"), full_page=True)
             _no_exception(page)
 
+            # Train: start the fast preset, let the live chart update a few times, then stop the run
             _open(page, "Train", "Train: watch induction heads form")
+            page.get_by_role("button", name="Train", exact=True).click()
+            page.get_by_text("Best head's induction score").first.wait_for(timeout=WAIT_MS)
+            page.wait_for_timeout(int(os.environ.get("WORKBENCH_E2E_TRAIN_MS", "4000")))
             page.screenshot(path=str(shots / "train.png"), full_page=True)
+            page.locator(".st-key-train_stop").get_by_role("button", name="Stop").click()  # not the toolbar Stop
+            page.get_by_text(re.compile(r"Training stopped at step \d+|Trained \d+ steps")).first.wait_for(
+                timeout=WAIT_MS)
+            _no_exception(page)
             _open(page, "Model", "Current model:")
             page.screenshot(path=str(shots / "model.png"), full_page=True)
             _open(page, "Reproductions", "Results")
