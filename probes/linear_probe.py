@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from interp.errors import InvalidInput
 
@@ -46,10 +47,18 @@ def split_indices(n: int, seed: int = 0, fractions: tuple[float, float] = (0.7, 
     return Split(*(np.nonzero(which == k)[0] for k in range(3)))
 
 
-def _standardiser(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = x.mean(0)
-    std = x.std(0).clamp_min(1e-6)
-    return mean, std
+def _standardiser(x: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and (unbiased) std of ``x`` [n, d], in chunks of rows: row-major passes, float64 totals
+    and no [n, d] temporary (``Tensor.std(0)`` is ~2-3x slower on CPU for tall matrices)."""
+    n = x.shape[0]
+    mean = x.sum(0).double() / n  # [d]
+    m = mean.to(x.dtype)
+    sq = torch.zeros_like(mean)
+    for lo in range(0, n, chunk):
+        c = x[lo:lo + chunk] - m  # [rows, d]
+        sq += (c * c).sum(0).double()
+    std = (sq / max(1, n - 1)).sqrt().clamp_min(1e-6)
+    return m, std.to(x.dtype)
 
 
 @dataclass
@@ -89,6 +98,13 @@ def _as_tensor(x: Any) -> torch.Tensor:
     return torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # read-only memmaps are copied
 
 
+def _take_rows(x: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+    """``x[rows]`` as a new contiguous tensor; on CPU via numpy, whose row gather is ~4x faster than torch's."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(x.numpy()[rows])
+    return x[torch.from_numpy(rows).to(x.device)]
+
+
 def _as_tasks(y: np.ndarray) -> np.ndarray:
     y = np.asarray(y)
     return y[:, None] if y.ndim == 1 else y
@@ -99,8 +115,9 @@ def _fit_logistic_once(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, y
     """L-BFGS on mean cross-entropy (summed over tasks) + l2 * |w|^2 for standardised features, analytic gradient.
 
     Standardisation is folded into the weights (z @ w = x @ (w / std) - mean @ (w / std)), so the raw rows are
-    never copied; the gradient is formed as (G^T X)^T, a row-major pass that is several times faster on CPU than
-    autograd's transposed product X^T G.
+    never copied. Per chunk of rows (reused while in cache): logits by ``F.linear`` against the transposed weights
+    and the gradient as G^T X with G^T made contiguous; for few classes these skinny products are 2x faster on
+    CPU than ``x @ w`` and ``X^T G``.
     """
     n, d, t, k = x.shape[0], x.shape[1], y.shape[1], n_classes
     w = init[0].clone() if init else torch.zeros(d, t, k, device=x.device)
@@ -109,7 +126,7 @@ def _fit_logistic_once(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, y
     b.requires_grad_(True)
     onehot = torch.nn.functional.one_hot(y, k).to(x.dtype)  # [n, tasks, classes]
     inv = (1 / std)[:, None]  # [d, 1]
-    chunk = max(256, (4 << 20) // max(1, 4 * d))  # ~4 MB of rows per chunk
+    chunk = max(256, (8 << 20) // max(1, 4 * d))  # ~8 MB of rows per chunk
     opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-10,
                             history_size=20, line_search_fn="strong_wolfe")
 
@@ -117,16 +134,17 @@ def _fit_logistic_once(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, y
         with torch.no_grad():
             w_raw = w.view(d, t * k) * inv  # [d, tasks*classes]
             shift = b.view(t * k) - mean @ w_raw
+            w_raw_t = w_raw.T.contiguous()  # [tasks*classes, d]
             loss = torch.zeros((), dtype=x.dtype, device=x.device)
             gx = torch.zeros(t * k, d, dtype=x.dtype, device=x.device)
             gsum = torch.zeros(t * k, dtype=x.dtype, device=x.device)
             for lo in range(0, n, chunk):  # one pass: each chunk of rows is reused while still in cache
                 xc = x[lo:lo + chunk]
-                logp = (xc @ w_raw + shift).view(-1, t, k).log_softmax(-1)  # [rows, tasks, classes]
+                logp = F.linear(xc, w_raw_t, shift).view(-1, t, k).log_softmax(-1)  # [rows, tasks, classes]
                 oh = onehot[lo:lo + chunk]
                 loss -= (oh * logp).sum()
                 g = (logp.exp() - oh).view(-1, t * k)  # n * dloss/dlogits
-                gx += g.T @ xc
+                gx += g.T.contiguous() @ xc
                 gsum += g.sum(0)
             loss = loss / n + l2 * (w * w).sum()
             gz = (gx.T - mean[:, None] * gsum) / n  # [d, tasks*classes] = Z^T g
@@ -139,22 +157,23 @@ def _fit_logistic_once(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, y
 
 
 def fit_logistic(x: np.ndarray | torch.Tensor, y: np.ndarray, split: Split, *, l2_grid: Sequence[float] = DEFAULT_L2,
-                 n_classes: int | None = None, max_iter: int = 100, tol: float = 1e-5, device: str = "cpu") -> Probe:
+                 n_classes: int | None = None, max_iter: int = 100, tol: float = 1e-4, device: str = "cpu") -> Probe:
     """Multinomial logistic regression per task (L-BFGS, full batch); l2 chosen by validation accuracy.
 
     ``x``: [n, d]; ``y``: [n] or [n, tasks] int class labels. The grid is walked from strong to weak
-    regularisation with warm starts; L-BFGS stops at max |gradient| < ``tol`` or ``max_iter`` iterations.
+    regularisation with warm starts; L-BFGS stops at max |gradient| < ``tol`` or ``max_iter`` iterations
+    (``tol`` 1e-4 on the mean loss is scikit-learn's default stopping rule for lbfgs).
     """
     yt = _as_tasks(y)
     k = int(n_classes or yt.max() + 1)
     if k < 2:
         raise InvalidInput("Labels have a single class; a probe needs at least two.")
     X = _as_tensor(x).to(device)
-    Xtr = X[torch.from_numpy(split.train)]
+    Xtr = _take_rows(X, split.train)  # [n_train, d]
     mean, std = _standardiser(Xtr)
     Y = torch.from_numpy(yt.astype(np.int64)).to(device)
-    Ytr = Y[torch.from_numpy(split.train)]
-    Zval = (X[torch.from_numpy(split.val)] - mean) / std
+    Ytr = Y[torch.from_numpy(split.train).to(device)]
+    Zval = (_take_rows(X, split.val) - mean) / std
     best, init, scores = None, None, {}
     for l2 in sorted(l2_grid, reverse=True):
         init = _fit_logistic_once(Xtr, mean, std, Ytr, k, l2, init, max_iter, tol)

@@ -3,7 +3,8 @@
 Each case is a prompt and the continuation a Python programmer would write (closing a bracket, ``self``
 after ``def f(``, copying an identifier seen earlier, a keyword the syntax forces). A case is scored by the
 log-probability of the continuation's tokens given the prompt's tokens (tokenized separately, as greedy
-generation would see them) and by whether greedy decoding reproduces it exactly.
+generation would see them) and by whether greedy decoding reproduces it exactly. Prompts end where a
+byte-level BPE puts a token boundary in real code (no trailing space), so the split is the one seen in training.
 """
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ PYTHON_SKILLS: tuple[SkillCase, ...] = (
     SkillCase("copy identifier", "frobnicate_widget = 3\nprint(frobnicate", "_widget"),
     SkillCase("copy identifier", "def compute_checksum(data):\n    pass\n\nresult = compute", "_checksum"),
     SkillCase("copy identifier", "class ZorblaxParser:\n    pass\n\np = Zorblax", "Parser"),
-    SkillCase("syntax keyword", "try:\n    import zlib\nexcept ", "ImportError"),
-    SkillCase("syntax keyword", "if __name__ == '", "__main__"),
+    SkillCase("syntax keyword", "try:\n    import zlib\nexcept", " ImportError"),
+    SkillCase("syntax keyword", "if __name__ == '__", "main"),
     SkillCase("syntax keyword", "for key, value in d.", "items"),
 )
 
