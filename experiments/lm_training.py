@@ -113,6 +113,50 @@ def train_causal_lm(
     return log
 
 
+@dataclass
+class InitialWeights:
+    """Where a continued run's starting weights came from (recorded in its model card)."""
+
+    path: str
+    sha256: str
+    how_made: str  # the "How it was made" section of that model's card, "" if it has none
+
+
+def load_initial_weights(model: torch.nn.Module, init_from: str | Path) -> InitialWeights:
+    """Copy the weights of a saved Hugging Face directory (same architecture) into ``model``, safetensors only.
+
+    Read before training starts, so ``init_from`` may also be the run's output directory.
+    """
+    from interp.errors import InvalidInput
+    from interp.loading import weights_sha256
+
+    path = Path(init_from).expanduser()
+    files = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+    if not files:
+        raise InvalidInput(f"init_from={init_from!r} is not a model directory with safetensors weights.")
+    try:
+        source = type(model).from_pretrained(str(path), use_safetensors=True)
+        model.load_state_dict(source.state_dict(), strict=True)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise InvalidInput(f"init_from={init_from!r} does not match this run's model: {str(e).splitlines()[0]}",
+                           "Use the same architecture settings (layers, width, heads, context, vocabulary) "
+                           "as the model you continue from.") from None
+    card = path / "README.md"
+    text = card.read_text() if card.is_file() else ""
+    start = text.find("## How it was made")
+    section = text[start:].split("\n## ")[0] if start >= 0 else ""
+    return InitialWeights(str(path), weights_sha256(files), section.removeprefix("## How it was made").strip())
+
+
+def continued_from_markdown(init: InitialWeights | None) -> str:
+    """A model-card bullet saying which weights a continued run started from and how those were made."""
+    if init is None:
+        return ""
+    how = "\n".join("  " + line if line else "" for line in (init.how_made or "(no model card)").splitlines())
+    return (f"\n- Continued from the weights in `{init.path}` (sha256 `{init.sha256}`), which were made as "
+            f"follows:\n\n{how}\n")
+
+
 def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, log: TrainLog) -> None:
     """Atomic write (tmp + rename) of tensors and plain numbers only."""
     path.parent.mkdir(parents=True, exist_ok=True)

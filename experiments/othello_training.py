@@ -19,7 +19,8 @@ from interp.plots import lines_by_x
 from interp.toy_models import save_hf_dir
 from probes.othello import PAD_TOKEN, PLAYABLE, SQUARE_NAMES, SQUARE_TO_TOKEN, random_games
 
-from .lm_training import TrainSettings, train_causal_lm
+from .lm_training import (InitialWeights, TrainSettings, continued_from_markdown, load_initial_weights,
+                          train_causal_lm)
 from .registry import Check, Experiment, RunResult, Verdict, register
 
 N_VOCAB = 61  # pad + 60 squares
@@ -94,6 +95,7 @@ class OthelloTrainConfig:
     eval_games: int = 500
     threads: int = 1
     out_model: str = ""  # where to write the model directory (default: <results>/model)
+    init_from: str = ""  # continue from this model directory's weights (use another seed: fresh games)
     seed: int = 0
     device: str = "cpu"
 
@@ -112,6 +114,7 @@ class TrainOthelloGPT(Experiment):
     def run(self, config: OthelloTrainConfig, ctx) -> RunResult:
         torch.set_num_threads(max(1, config.threads))
         model = othello_gpt(config.n_layer, config.n_embd, config.n_head, config.seed)
+        init = load_initial_weights(model, config.init_from) if config.init_from else None
         settings = TrainSettings(steps=config.steps, batch_size=config.batch_size, seq_len=SEQ_LEN, lr=config.lr,
                                  warmup=config.warmup, seed=config.seed, eval_every=10**9,
                                  checkpoint_every=max(10, min(250, config.steps // 10)))
@@ -142,8 +145,9 @@ class TrainOthelloGPT(Experiment):
         metrics = {"legal_top1_final_2000_games": final, "legal_top1_by_step": evals, "tokens_seen": tokens_seen,
                    "games_seen": config.steps * config.batch_size, "final_train_loss": float(np.mean(log.train_loss[-50:])),
                    "n_params": sum(p.numel() for p in model.parameters()), "train_seconds": log.seconds,
-                   "tokens_per_second": tokens_seen / max(log.seconds, 1e-9)}
-        (out_model / "README.md").write_text(model_card(config, metrics))
+                   "tokens_per_second": tokens_seen / max(log.seconds, 1e-9),
+                   "init_from": asdict(init) if init else None}
+        (out_model / "README.md").write_text(model_card(config, metrics, init))
         (out_model / "training_log.json").write_text(json.dumps({"legal_top1_by_step": evals,
                                                                 "train_loss": log.train_loss[::10]}, indent=1))
         checks = [Check("top-1 next-move predictions are legal on > 90% of held-out positions", final > 0.9,
@@ -159,10 +163,11 @@ class TrainOthelloGPT(Experiment):
         return RunResult(metrics, Verdict.from_checks(checks), summary, {"legal_accuracy": fig})
 
 
-def model_card(config: OthelloTrainConfig, m: dict) -> str:
-    """README.md beside the weights: exactly how they were made."""
+def model_card(config: OthelloTrainConfig, m: dict, init: InitialWeights | None = None) -> str:
+    """README.md beside the weights: exactly how they were made (both stages for a continued run)."""
     sets = " ".join(f"--set {k}={v}" for k, v in asdict(config).items()
                     if v != getattr(OthelloTrainConfig(), k) and k != "out_model")
+    stage1 = continued_from_markdown(init)
     curve = ", ".join(f"{k}: {v:.3f}" for k, v in m["legal_top1_by_step"].items())
     return f"""# othello-gpt: a GPT-2 trained on random legal Othello games
 
@@ -171,9 +176,9 @@ on next-move prediction of uniformly random legal Othello games (Li et al. 2023,
 like every model: `interp.load_model("othello-gpt")`.
 
 ## How it was made
-- Command: `python -m experiments run train-othello-gpt {sets} --set out_model=models/othello-gpt`
+- Command: `python -m experiments run train-othello-gpt {sets} --set out_model=models/othello-gpt`{stage1}
 - Data: games from `probes.othello.random_games(batch, seed)`, a fresh seeded batch every step (seed {config.seed});
-  {m['games_seen']:,} games, {m['tokens_seen']:,} tokens seen; no game is repeated on purpose (duplicates are
+  {m['games_seen']:,} games, {m['tokens_seen']:,} tokens seen{' in this stage' if init else ''}; no game is repeated on purpose (duplicates are
   possible but rare).
 - Tokenizer: word-level, `<pad>` = 0, the 60 playable squares `A1`..`H8` (centre D4 D5 E4 E5 excluded) = 1..60 in
   board order. Input: the first 59 moves of a game; padding (0) after a game ends early.

@@ -19,7 +19,8 @@ from interp.toy_models import save_hf_dir, train_bpe_tokenizer
 from probes.lm_skills import score_skills, skills_summary, skills_table
 
 from .corpus import load_corpus
-from .lm_training import TrainSettings, train_causal_lm
+from .lm_training import (InitialWeights, TrainSettings, continued_from_markdown, load_initial_weights,
+                          train_causal_lm)
 from .registry import Check, Experiment, RunResult, Verdict, register
 
 COMPLETION_PROMPTS = (
@@ -48,6 +49,7 @@ class TextLMConfig:
     eval_every: int = 250
     threads: int = 2
     out_model: str = ""  # where to write the model directory (default: <results>/model)
+    init_from: str = ""  # continue from this model directory (its weights and tokenizer; use another seed)
     seed: int = 0
     device: str = "cpu"
 
@@ -102,8 +104,9 @@ class TrainTextLM(Experiment):
             tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tok_dir))
             train, heldout = np.load(work / "train.npy"), np.load(work / "heldout.npy")
         else:
-            ctx.progress(0.01, "training BPE tokenizer")
-            tokenizer = train_bpe_tokenizer(corpus.train, config.vocab_size)
+            ctx.progress(0.01, "training BPE tokenizer" if not config.init_from else "reading the tokenizer")
+            tokenizer = (PreTrainedTokenizerFast.from_pretrained(config.init_from) if config.init_from
+                         else train_bpe_tokenizer(corpus.train, config.vocab_size))
             ctx.progress(0.02, "tokenizing")
             train, heldout = encode_docs(tokenizer, corpus.train), encode_docs(tokenizer, corpus.heldout)
             tokenizer.save_pretrained(str(tok_dir))
@@ -114,6 +117,7 @@ class TrainTextLM(Experiment):
                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
         torch.manual_seed(config.seed)
         model = GPT2LMHeadModel(hf_cfg)
+        init = load_initial_weights(model, config.init_from) if config.init_from else None
         settings = TrainSettings(steps=config.steps, batch_size=config.batch_size, seq_len=config.n_ctx,
                                  lr=config.lr, warmup=config.warmup, seed=config.seed, eval_every=config.eval_every,
                                  checkpoint_every=max(10, min(200, config.steps // 10)))
@@ -137,8 +141,9 @@ class TrainTextLM(Experiment):
             "eval_steps": log.eval_steps, "eval_loss": log.eval_loss, "model_dir": config.out_model or "model",
             "skills": skills_table(skills).to_dict(orient="records"),
             "skills_summary": skills_summary(skills).to_dict(orient="records"),
+            "init_from": asdict(init) if init else None,
         }
-        (out_model / "README.md").write_text(model_card(config, metrics))
+        (out_model / "README.md").write_text(model_card(config, metrics, init))
         (out_model / "training_log.json").write_text(json.dumps({"eval_steps": log.eval_steps,
                                                                 "eval_loss": log.eval_loss}, indent=1))
         checks = [Check("held-out loss beats the unigram (no-context) baseline by > 1 nat", final < baseline - 1,
@@ -172,11 +177,12 @@ def skills_markdown(m: dict) -> str:
     return "\n".join(rows)
 
 
-def model_card(config: TextLMConfig, m: dict) -> str:
-    """The README.md written beside the weights: exactly how they were made."""
+def model_card(config: TextLMConfig, m: dict, init: InitialWeights | None = None) -> str:
+    """The README.md written beside the weights: exactly how they were made (both stages for a continued run)."""
     sets = " ".join(f"--set {k}={v}" for k, v in asdict(config).items()
                     if v != getattr(TextLMConfig(), k) and k != "out_model")
     comp = "\n".join(f"| `{p!r}` | `{c!r}` |" for p, c in m["completions"].items())
+    reused = " (the initial model's tokenizer, reused)" if init else ""
     return f"""# stdlib-gpt2: a small GPT-2 trained on the Python standard library
 
 A GPT-2-architecture causal LM (Hugging Face `GPT2LMHeadModel`) trained from scratch on CPU by this repository,
@@ -184,11 +190,11 @@ so the workbench has a real language model to open offline. It loads like GPT-2:
 `interp.load_model("stdlib-gpt2")`.
 
 ## How it was made
-- Command: `python -m experiments run train-text-lm {sets} --set out_model=models/stdlib-gpt2`
+- Command: `python -m experiments run train-text-lm {sets} --set out_model=models/stdlib-gpt2`{continued_from_markdown(init)}
 - Data: {m['corpus']}; `.py` files, `test/`, `tests/`, `idlelib/`, `lib2to3/` excluded; about 3% of files held
   out by a hash of their path. {m['train_tokens']:,} training tokens, {m['heldout_tokens']:,} held-out tokens.
 - Tokenizer: byte-level BPE trained with `tokenizers` on the training files, vocabulary {config.vocab_size},
-  `<|endoftext|>` (id 0) is BOS/EOS/pad.
+  `<|endoftext|>` (id 0) is BOS/EOS/pad{reused}.
 - Model: {config.n_layer} layers, d_model {config.n_embd}, {config.n_head} heads, context {config.n_ctx},
   {m['n_params']:,} parameters (tied embeddings), float32 safetensors.
 - Training: AdamW (betas 0.9/0.95, weight decay 0.1), peak lr {config.lr}, {config.warmup} warm-up steps then
