@@ -6,15 +6,12 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-
-APP = str(ROOT / "app.py")
+from conftest import app_test
 
 
 @pytest.fixture
 def app(tiny_gpt2_dir, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_DEFAULT_MODEL", str(tiny_gpt2_dir))
-    return AppTest.from_file(APP, default_timeout=90)
+    return app_test(tiny_gpt2_dir, monkeypatch)
 
 
 def _charts(at):
@@ -72,8 +69,7 @@ def test_model_page_shows_anatomy(app, tiny_gpt2_dir):
 
 
 def test_missing_model_is_a_message_not_a_crash(monkeypatch, tmp_path):
-    monkeypatch.setenv("WORKBENCH_DEFAULT_MODEL", str(tmp_path / "no-such-model"))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = app_test(tmp_path / "no-such-model", monkeypatch, timeout=60).run()
     assert not at.exception
     assert any("not a model directory" in e.value for e in at.error)
     at.sidebar.radio(key="page").set_value("Model").run()

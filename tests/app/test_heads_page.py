@@ -4,11 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-
-APP = str(ROOT / "app.py")
+from conftest import app_test
 
 
 @pytest.fixture
@@ -16,10 +13,7 @@ def app(tiny_gpt2_dir, monkeypatch):
     from ui import heads_page
 
     heads_page._reports.clear()  # a fresh process-wide store: every test counts its own scans
-    monkeypatch.setenv("WORKBENCH_DEFAULT_MODEL", str(tiny_gpt2_dir))
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["page"] = "Heads"
-    return at
+    return app_test(tiny_gpt2_dir, monkeypatch, "Heads")
 
 
 def _titles(at):

@@ -10,16 +10,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-
-APP = str(ROOT / "app.py")
+from conftest import app_test
 
 
 def _app(model_dir, monkeypatch) -> AppTest:
-    monkeypatch.setenv("WORKBENCH_DEFAULT_MODEL", str(model_dir))
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["page"] = "Logit lens"
-    return at
+    return app_test(model_dir, monkeypatch, "Logit lens")
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import app_test
 
-APP = str(ROOT / "app.py")
 # the label is the last word's group; each last word is a single token of the tiny BPE
 PLANTED = "text,label\n" + "".join(
     f"{frame} {w},{label}\n" for label, ws in {"a": ["cat", "mat", "sat", "add"], "b": ["dog", "log", "os", "world"]}.items()
@@ -16,10 +15,7 @@ PLANTED = "text,label\n" + "".join(
 
 
 def _app(model_dir, monkeypatch) -> AppTest:
-    monkeypatch.setenv("WORKBENCH_DEFAULT_MODEL", str(model_dir))
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["page"] = "Probes"
-    return at
+    return app_test(model_dir, monkeypatch, "Probes")
 
 
 @pytest.fixture

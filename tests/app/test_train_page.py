@@ -4,11 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import app_test
 
-APP = str(ROOT / "app.py")
 TINY = dict(n_layers=2, d_model=16, n_heads=2, d_vocab=32, seq_len=16, batch_size=4, steps=12, eval_every=4,
             eval_batch=2, seg_min=3, seg_max=6)
 
@@ -19,10 +17,7 @@ def app(tiny_gpt2_dir, monkeypatch):
     from ui import train_page
 
     monkeypatch.setitem(train_page.PRESETS, "tiny", ("Tiny (test)", InductionTrainConfig(**TINY)))
-    monkeypatch.setenv("WORKBENCH_DEFAULT_MODEL", str(tiny_gpt2_dir))
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["page"] = "Train"
-    at.run()
+    at = app_test(tiny_gpt2_dir, monkeypatch, "Train").run()
     assert not at.exception and not at.error
     at.radio(key="train_preset").set_value("tiny").run()
     return at
