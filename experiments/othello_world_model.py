@@ -76,27 +76,51 @@ def intervention_cases(games, absolute: np.ndarray, test_games: np.ndarray, n: i
     return cases
 
 
+def shift_toward(p_before: np.ndarray, p_after: np.ndarray, gained: list[int], lost: list[int]) -> float:
+    """How far an edit moved probability toward the edited board: mass added on squares that became legal
+    plus mass removed from squares that stopped being legal (positive = the right direction)."""
+    return float((p_after[gained] - p_before[gained]).sum() - (p_after[lost] - p_before[lost]).sum())
+
+
 def run_interventions(handle, tokens: torch.Tensor, games, absolute: np.ndarray, probes: list, layers: list[int],
-                      cases: list, margin: float) -> dict:
-    """Edit each case's square mine<->theirs at every layer in ``layers``; score top-k legal-move predictions."""
+                      cases: list, margin: float, seed: int = 0) -> dict:
+    """Edit each case's square mine<->theirs at every layer in ``layers``; score top-k legal-move predictions.
+
+    Besides Li et al.'s exact top-k match, a graded measure: the probability shifted toward the edited board's
+    legal moves (``shift_toward``), compared with the same edit written on a different occupied square (a
+    control of the same kind and size that should not move these squares).
+    """
     g = np.array([c[0] for c in cases])
     t = np.array([c[1] for c in cases])
     sq = np.array([c[2] for c in cases])
+    rows = np.arange(len(cases))
+    rng = np.random.default_rng(seed + 2)
+    other = np.array([rng.choice([s for s in np.nonzero(absolute[gi, ti] != EMPTY)[0] if s != si])
+                      for gi, ti, si in zip(g, t, sq)])  # control: another occupied square of the same board
     rel = to_relative(absolute[g, t], games.to_move[g, t])  # [b, 64]
-    target = np.where(rel[np.arange(len(cases)), sq] == 1, 2, 1)  # mine -> theirs, theirs -> mine
     x = tokens[g]
-    clean = run_with_hooks(handle, x, [])[np.arange(len(cases)), t]
-    hooks = [(hook_for_layer(l), probe_push_hook(probes[l], sq, target, t.tolist(), margin)) for l in layers]
-    edited = run_with_hooks(handle, x, hooks)[np.arange(len(cases)), t]
-    pc, pe = _square_probs(clean), _square_probs(edited)
+
+    def edited_probs(squares: np.ndarray) -> np.ndarray:
+        target = np.where(rel[rows, squares] == 1, 2, 1)  # mine -> theirs, theirs -> mine
+        hooks = [(hook_for_layer(l), probe_push_hook(probes[l], squares, target, t.tolist(), margin))
+                 for l in layers]
+        return _square_probs(run_with_hooks(handle, x, hooks)[rows, t])
+
+    pc = _square_probs(run_with_hooks(handle, x, [])[rows, t])
+    pe, po = edited_probs(sq), edited_probs(other)
     err_edit = np.array([topk_errors(pe[i], c[4]) for i, c in enumerate(cases)])
     err_clean_vs_edited = np.array([topk_errors(pc[i], c[4]) for i, c in enumerate(cases)])
     err_clean_vs_orig = np.array([topk_errors(pc[i], c[3]) for i, c in enumerate(cases)])
+    changes = [(sorted(set(c[4]) - set(c[3])), sorted(set(c[3]) - set(c[4]))) for c in cases]
+    shift = np.array([shift_toward(pc[i], pe[i], *changes[i]) for i in rows])
+    shift_ctrl = np.array([shift_toward(pc[i], po[i], *changes[i]) for i in rows])
     return {"n": len(cases), "success_rate": float((err_edit == 0).mean()), "mean_errors": float(err_edit.mean()),
             "baseline_success_rate": float((err_clean_vs_edited == 0).mean()),
             "baseline_mean_errors": float(err_clean_vs_edited.mean()),
             "clean_vs_true_success_rate": float((err_clean_vs_orig == 0).mean()),
-            "example": {"case": 0, "probs_clean": pc[0], "probs_edited": pe[0], "target": int(target[0])}}
+            "mean_shift_toward_edited": float(shift.mean()), "shift_positive_rate": float((shift > 0).mean()),
+            "control_mean_shift": float(shift_ctrl.mean()), "control_shift_positive_rate": float((shift_ctrl > 0).mean()),
+            "example": {"case": 0, "probs_clean": pc[0], "probs_edited": pe[0], "target": int(rel[0, sq[0]] == 1) + 1}}
 
 
 @register
@@ -161,7 +185,7 @@ class OthelloWorldModel(Experiment):
         test_games = np.unique(g[split.test])
         cases = intervention_cases(games, absolute, test_games, config.n_interventions, config.seed)
         inter = run_interventions(handle, tokens, games, absolute, sweeps["relative"].probes, edit_layers, cases,
-                                  config.margin)
+                                  config.margin, config.seed)
         ctx.progress(0.9, "figures")
 
         occ = y_rel[split.test] != 0
@@ -238,7 +262,10 @@ def summary_md(m: dict, ctrl: dict, cases: list) -> str:
             f"edited board) match the edited board exactly in **{iv['success_rate']:.1%}** of cases (mean "
             f"{iv['mean_errors']:.2f} wrong squares) vs {iv['baseline_success_rate']:.1%} without the edit (mean "
             f"{iv['baseline_mean_errors']:.2f}); unedited predictions match the true board in "
-            f"{iv['clean_vs_true_success_rate']:.1%}.")
+            f"{iv['clean_vs_true_success_rate']:.1%}. Graded: the edit shifts **{iv['mean_shift_toward_edited']:+.3f}** of "
+            f"probability toward the edited board (mass gained on newly legal squares plus mass lost on newly illegal "
+            f"ones; positive in {iv['shift_positive_rate']:.0%} of cases) vs {iv['control_mean_shift']:+.3f} "
+            f"({iv['control_shift_positive_rate']:.0%}) when the same edit is written on another occupied square.")
 
 
 def accuracy_figure(m: dict) -> go.Figure:

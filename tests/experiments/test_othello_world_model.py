@@ -59,6 +59,20 @@ def test_world_model_ci_preset_on_the_shipped_model(tmp_path):
     assert len(m["relative_accuracy_by_layer"]) == len(m["layers"]) == interp.load_model("othello-gpt").info.n_layers + 1
     for name in ("probe_accuracy_by_layer", "board_by_layer", "intervention_example"):
         assert (out / "figures" / f"{name}.html").is_file()
+    iv = m["intervention"]
+    assert iv["n"] > 0 and 0 <= iv["shift_positive_rate"] <= 1 and 0 <= iv["control_shift_positive_rate"] <= 1
+
+
+def test_shift_toward_counts_mass_moved_to_the_edited_boards_moves():
+    from experiments.othello_world_model import shift_toward
+
+    before = np.zeros(64)
+    before[[1, 2, 3]] = [0.5, 0.3, 0.2]
+    after = before.copy()
+    after[[1, 2, 3]] = [0.2, 0.3, 0.5]  # 0.3 moved from square 1 (now illegal) to square 3 (newly legal)
+    assert shift_toward(before, after, gained=[3], lost=[1]) == pytest.approx(0.6)
+    assert shift_toward(after, before, gained=[3], lost=[1]) == pytest.approx(-0.6)
+    assert shift_toward(before, after, gained=[], lost=[]) == 0.0
 
 
 def test_world_model_refuses_a_text_model(tiny_gpt2_dir, tmp_path):
