@@ -26,9 +26,9 @@ def highlighted_text(tokens: list[str], scores: np.ndarray, selected: int, rgb: 
 def draw() -> None:
     st.header("Attention explorer")
     handle = common.current_model()
-    name = common.current_model_name()
-    if handle is None or name is None:
+    if handle is None:  # the reason is already shown
         return
+    name = common.current_model_name()  # not None once a model loaded
     info = handle.info
     prompt = st.text_area("Prompt", DEFAULT_PROMPT, key="attn_prompt", height=100,
                           help=f"Up to {info.n_ctx} tokens for {info.name}.")

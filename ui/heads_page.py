@@ -106,9 +106,9 @@ def _heatmap(rep: HeadReport, score: str):
 def draw() -> None:
     st.header("Attention heads")
     handle = common.current_model()
-    name = common.current_model_name()
-    if handle is None or name is None:
+    if handle is None:  # the reason is already shown
         return
+    name = common.current_model_name()  # not None once a model loaded
     info = handle.info
     st.caption(f"Model {info.name}: {info.n_layers} layers x {info.n_heads} heads. Scores come from one batched "
                "capture of attention patterns on seeded random tokens; the ablation effect from one forward pass "

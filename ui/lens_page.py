@@ -66,9 +66,9 @@ def draw() -> None:
                "(Belrose et al. 2023). Rows: layers (embedding at the bottom, final output at the top); "
                "columns: input tokens; each cell: that layer's top-1 prediction for the next token.")
     handle = common.current_model()
-    name = common.current_model_name()
-    if handle is None or name is None:
+    if handle is None:  # the reason is already shown
         return
+    name = common.current_model_name()  # not None once a model loaded
     prompt = st.text_area("Prompt", DEFAULT_PROMPT, key="lens_prompt", height=110,
                           help=f"Up to {handle.info.n_ctx} tokens for {handle.info.name}.")
     stack = common.guarded(cached_stack, name, prompt)
