@@ -128,3 +128,43 @@ def test_random_init_copy(tiny_handle):
     gains = [v for k, v in new if "ln_1" in k and k.endswith("weight")]
     assert gains and all(torch.equal(g, torch.ones_like(g)) for g in gains)
     assert "random init" in rnd.info.name
+
+
+def test_row_gather_and_statistics_survive_a_large_offset():
+    from probes.linear_probe import _rows_and_stats
+
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(5000, 12)) * rng.uniform(0.01, 3, 12) + 1e4).astype(np.float32)
+    rows = np.sort(rng.choice(5000, 3000, replace=False))
+    got, mean, std = _rows_and_stats(x, rows, chunk=700)  # chunks that do not divide the rows
+    ref = x[rows].astype(np.float64)
+    assert np.array_equal(got.numpy(), x[rows])
+    np.testing.assert_allclose(mean.numpy(), ref.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(std.numpy(), ref.std(0, ddof=1), rtol=1e-3)
+
+
+def test_logistic_reaches_the_penalised_optimum_from_a_memmap(tmp_path):
+    """The analytic-gradient L-BFGS (with its scaled first step) ends where plain autograd L-BFGS ends; the
+    activations come as a read-only memmap, as streamed captures do."""
+    x, y = planted(n=2000, d=30, noise=2.0)
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    xm = np.load(path, mmap_mode="r")
+    s = split_indices(len(y), seed=0)
+    l2 = 1e-3
+    p = fit_logistic(xm, y, s, l2_grid=(l2,), max_iter=500, tol=1e-7)
+    z = (torch.from_numpy(x[s.train]) - p.mean) / p.std
+    yt = torch.from_numpy(y[s.train])
+    w = torch.zeros(30, 3, requires_grad=True)
+    b = torch.zeros(3, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=2000, tolerance_grad=1e-9, tolerance_change=1e-12,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z @ w + b, yt) + l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    assert torch.allclose(p.weight[:, 0], w.detach(), atol=2e-3), (p.weight[:, 0] - w).abs().max()
