@@ -140,10 +140,11 @@ def _fit_logistic_once(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, y
     """L-BFGS on mean cross-entropy (summed over tasks) + l2 * |w|^2 for standardised features, analytic gradient.
 
     Standardisation is folded into the weights (z @ w = x @ (w / std) - mean @ (w / std)), so no standardised
-    copy of the rows is made. Per chunk of rows (reused while in cache): logits by ``F.linear`` against the transposed weights
-    and the gradient as G^T X with G^T made contiguous; for few classes these skinny products are 2x faster on
-    CPU than ``x @ w`` and ``X^T G``. G's rows sum to zero over classes (softmax minus one-hot), so G^T X is
-    computed for the first k-1 classes and the last is minus their sum (~10% of a pass saved for k = 3).
+    copy of the rows is made. Per chunk of rows (reused while in cache): logits by ``F.linear`` against the
+    transposed weights and the gradient as G^T X with G^T made contiguous; for few classes these skinny
+    products are 2x faster on CPU than ``x @ w`` and ``X^T G``. G's rows sum to zero over classes (softmax
+    minus one-hot), so G^T X is computed for the first k-1 classes and the last is minus their sum (~10% of a
+    pass saved for k = 3).
     """
     n, d, t, k = x.shape[0], x.shape[1], y.shape[1], n_classes
     w = init[0].clone() if init else torch.zeros(d, t, k, device=x.device)  # [d, tasks, classes]
