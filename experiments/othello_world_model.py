@@ -118,6 +118,7 @@ def run_interventions(handle, tokens: torch.Tensor, games, absolute: np.ndarray,
             "baseline_success_rate": float((err_clean_vs_edited == 0).mean()),
             "baseline_mean_errors": float(err_clean_vs_edited.mean()),
             "clean_vs_true_success_rate": float((err_clean_vs_orig == 0).mean()),
+            "clean_vs_true_mean_errors": float(err_clean_vs_orig.mean()),  # the model's own floor for an edit
             "mean_shift_toward_edited": float(shift.mean()), "shift_positive_rate": float((shift > 0).mean()),
             "control_mean_shift": float(shift_ctrl.mean()), "control_shift_positive_rate": float((shift_ctrl > 0).mean()),
             "example": {"case": 0, "probs_clean": pc[0], "probs_edited": pe[0], "target": int(rel[0, sq[0]] == 1) + 1}}
@@ -230,7 +231,8 @@ class OthelloWorldModel(Experiment):
                   inter["success_rate"] > inter["baseline_success_rate"] + 0.2,
                   f"exact top-k match {inter['success_rate']:.1%} after editing vs {inter['baseline_success_rate']:.1%}"
                   f" without (n={inter['n']}; mean errors {inter['mean_errors']:.2f} vs "
-                  f"{inter['baseline_mean_errors']:.2f})"),
+                  f"{inter['baseline_mean_errors']:.2f}; unedited vs the true board "
+                  f"{inter['clean_vs_true_mean_errors']:.2f})"),
         ]
         figures = {
             "probe_accuracy_by_layer": accuracy_figure(metrics),
@@ -262,7 +264,8 @@ def summary_md(m: dict, ctrl: dict, cases: list) -> str:
             f"edited board) match the edited board exactly in **{iv['success_rate']:.1%}** of cases (mean "
             f"{iv['mean_errors']:.2f} wrong squares) vs {iv['baseline_success_rate']:.1%} without the edit (mean "
             f"{iv['baseline_mean_errors']:.2f}); unedited predictions match the true board in "
-            f"{iv['clean_vs_true_success_rate']:.1%}. Graded: the edit shifts **{iv['mean_shift_toward_edited']:+.3f}** of "
+            f"{iv['clean_vs_true_success_rate']:.1%} (mean {iv['clean_vs_true_mean_errors']:.2f} wrong squares, this "
+            f"model's own error floor). Graded: the edit shifts **{iv['mean_shift_toward_edited']:+.3f}** of "
             f"probability toward the edited board (mass gained on newly legal squares plus mass lost on newly illegal "
             f"ones; positive in {iv['shift_positive_rate']:.0%} of cases) vs {iv['control_mean_shift']:+.3f} "
             f"({iv['control_shift_positive_rate']:.0%}) when the same edit is written on another occupied square.")
