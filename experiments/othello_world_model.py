@@ -100,8 +100,11 @@ def run_interventions(handle, tokens: torch.Tensor, games, absolute: np.ndarray,
     rel = to_relative(absolute[g, t], games.to_move[g, t])  # [b, 64]
     x = tokens[g]
 
+    def flipped(squares: np.ndarray) -> np.ndarray:  # the class each edit writes: mine -> theirs -> mine
+        return np.where(rel[rows, squares] == 1, 2, 1)
+
     def edited_probs(squares: np.ndarray) -> np.ndarray:
-        target = np.where(rel[rows, squares] == 1, 2, 1)  # mine -> theirs, theirs -> mine
+        target = flipped(squares)
         hooks = [(hook_for_layer(l), probe_push_hook(probes[l], squares, target, t.tolist(), margin))
                  for l in layers]
         return _square_probs(run_with_hooks(handle, x, hooks)[rows, t])
@@ -120,8 +123,9 @@ def run_interventions(handle, tokens: torch.Tensor, games, absolute: np.ndarray,
             "clean_vs_true_success_rate": float((err_clean_vs_orig == 0).mean()),
             "clean_vs_true_mean_errors": float(err_clean_vs_orig.mean()),  # the model's own floor for an edit
             "mean_shift_toward_edited": float(shift.mean()), "shift_positive_rate": float((shift > 0).mean()),
-            "control_mean_shift": float(shift_ctrl.mean()), "control_shift_positive_rate": float((shift_ctrl > 0).mean()),
-            "example": {"case": 0, "probs_clean": pc[0], "probs_edited": pe[0], "target": int(rel[0, sq[0]] == 1) + 1}}
+            "control_mean_shift": float(shift_ctrl.mean()),
+            "control_shift_positive_rate": float((shift_ctrl > 0).mean()),
+            "example": {"case": 0, "probs_clean": pc[0], "probs_edited": pe[0], "target": int(flipped(sq)[0])}}
 
 
 @register

@@ -66,23 +66,20 @@ def _rows_and_stats(x: np.ndarray | torch.Tensor, rows: np.ndarray, device: str 
     cancel for features whose mean dwarfs their spread.
     """
     n, d = len(rows), x.shape[1]
-    if isinstance(x, torch.Tensor) and x.device.type != "cpu":
-        out = _rows(x, rows, device)
-        parts = (out[lo:lo + chunk] for lo in range(0, n, chunk))
-    else:
+    gather = not (isinstance(x, torch.Tensor) and x.device.type != "cpu")  # CPU: gather chunk by chunk below
+    if gather:
         src = x.numpy() if isinstance(x, torch.Tensor) else x
         buf = np.empty((n, d), np.float32)
         out = torch.from_numpy(buf)
-
-        def parts():
-            for lo in range(0, n, chunk):
-                buf[lo:lo + chunk] = src[rows[lo:lo + chunk]]
-                yield out[lo:lo + chunk]
-        parts = parts()
+    else:
+        out = _rows(x, rows, device)
     shift = None
     s1 = torch.zeros(d, dtype=torch.float64, device=out.device)
     s2 = torch.zeros(d, dtype=torch.float64, device=out.device)
-    for c in parts:  # [rows, d]
+    for lo in range(0, n, chunk):
+        if gather:
+            buf[lo:lo + chunk] = src[rows[lo:lo + chunk]]
+        c = out[lo:lo + chunk]  # [rows, d]
         if shift is None:
             shift = c.mean(0)  # [d]
         c = c - shift
@@ -206,7 +203,7 @@ def _first_step_scale(x: torch.Tensor, raw: Callable, gw: torch.Tensor, gb: torc
     w_raw_t, shift = raw(gw, gb)  # logits change per unit step along g
     curv = torch.zeros((), dtype=torch.float64, device=x.device)
     for lo in range(0, x.shape[0], chunk):
-        v = F.linear(x[lo:lo + chunk], w_raw_t, shift).view(x[lo:lo + chunk].shape[0], -1, k)  # [rows, tasks, k]
+        v = F.linear(x[lo:lo + chunk], w_raw_t, shift).view(-1, gb.shape[0], k)  # [rows, tasks, classes]
         curv += (v.square().mean(-1) - v.mean(-1).square()).sum().double()
     g2 = float((gw * gw).sum() + (gb * gb).sum())
     curvature = float(curv) / x.shape[0] + 2 * l2 * float((gw * gw).sum())
@@ -251,8 +248,8 @@ def fit_ridge(x: np.ndarray | torch.Tensor, y: np.ndarray, split: Split, *,
     """
     yt = _as_tasks(y).astype(np.float64)
     X = _as_tensor(x).to(device).double()
-    _, mean, std = _rows_and_stats(x, np.sort(split.train), device)
-    mean, std = mean.double(), std.double()
+    Xtr = X[torch.from_numpy(split.train).to(device)]  # [n_train, d]
+    mean, std = Xtr.mean(0), Xtr.std(0).clamp_min(1e-6)  # float64 throughout; ridge is not the hot path
     Z = (X - mean) / std
     Y = torch.from_numpy(yt).to(device)
     ym = Y[split.train].mean(0)

@@ -93,4 +93,3 @@ def app_test(model_dir, monkeypatch, page: str | None = None, timeout: int = 90)
     if page is not None:
         at.query_params["page"] = page
     return at
-
