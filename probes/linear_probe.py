@@ -224,6 +224,7 @@ def fit_logistic(x: np.ndarray | torch.Tensor, y: np.ndarray, split: Split, *, l
     k = int(n_classes or yt.max() + 1)
     if k < 2:
         raise InvalidInput("Labels have a single class; a probe needs at least two.")
+    x = x.detach() if isinstance(x, torch.Tensor) else x if isinstance(x, np.ndarray) else np.asarray(x, np.float32)
     train, val = np.sort(split.train), np.sort(split.val)  # sorted: the row gathers are forward scans
     Xtr, mean, std = _rows_and_stats(x, train, device)  # [n_train, d], [d], [d]
     Ytr = torch.from_numpy(yt[train].astype(np.int64)).to(device)  # [n_train, tasks]

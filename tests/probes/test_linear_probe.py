@@ -168,3 +168,11 @@ def test_logistic_reaches_the_penalised_optimum_from_a_memmap(tmp_path):
 
     opt.step(closure)
     assert torch.allclose(p.weight[:, 0], w.detach(), atol=2e-3), (p.weight[:, 0] - w).abs().max()
+
+
+def test_logistic_accepts_lists_float64_and_grad_tensors_alike():
+    x, y = planted(n=600, d=5)
+    s = split_indices(len(y), seed=0)
+    ref = fit_logistic(x, y, s).weight
+    for xx in (x.tolist(), x.astype(np.float64), torch.tensor(x, requires_grad=True)):
+        assert torch.allclose(fit_logistic(xx, y, s).weight, ref, atol=1e-4)
