@@ -8,8 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import streamlit as st  # noqa: E402
 
-from ui import (attention_page, heads_page, lens_page, model_page, probes_page,  # noqa: E402
-                reproductions_page, train_page)
+from ui import attention_page, heads_page, lens_page, model_page, probes_page, reproductions_page, train_page  # noqa: E402
 
 #: Pages in the sidebar, in this order; ?page=NAME in the URL opens one directly.
 PAGES = {

@@ -55,8 +55,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     os.environ["HF_HUB_OFFLINE"] = "1"
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
     from transformer_lens.head_detector import detect_head
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
     import interp
     from probes.heads import detector_scores

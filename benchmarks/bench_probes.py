@@ -39,7 +39,6 @@ def planted_data(n: int, d: int, k: int, seed: int = 0):
 
 
 def bench_fit(rows: int, l2: float) -> list[tuple[str, float, float]]:
-    import numpy as np
 
     from probes.linear_probe import evaluate, fit_logistic, split_indices
 
@@ -83,7 +82,7 @@ def bench_capture(n_games: int) -> tuple[float, float, int]:
 
     name = "othello-gpt" if (ROOT / "models" / "othello-gpt" / "config.json").is_file() else None
     if name is None:
-        from experiments.othello_training import othello_gpt, othello_tokenizer
+        from experiments.train_othello_gpt import othello_gpt, othello_tokenizer
         from interp.toy_models import save_hf_dir
 
         name = str(save_hf_dir(othello_gpt(6, 128, 4), othello_tokenizer(), tempfile.mkdtemp(prefix="othello-")))

@@ -4,13 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from interp.errors import ModelUnavailable
-from interp.plots import layer_head_heatmap
+from plots.common import layer_head_heatmap
 from probes.ablation import ablate_heads
 from probes.heads import scan_heads
 from probes.repeats import repeated_random_tokens
 
+from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from .induction_phase_change import markdown_table
-from .registry import Check, Experiment, Finding, RunResult, Verdict, register
 
 SCORES = ("induction", "prev_token", "duplicate", "prefix_matching", "copying")
 

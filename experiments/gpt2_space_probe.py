@@ -8,12 +8,12 @@ import numpy as np
 import torch
 
 from interp.errors import InvalidInput, ModelUnavailable
-from interp.plots import lines_by_x
 from interp.streaming import stream_activations
+from plots.common import lines_by_x
 from probes.datasets import load_labelled_csv
 from probes.linear_probe import random_init_copy, split_indices, sweep_layers
 
-from .registry import Check, Experiment, Finding, RunResult, Verdict, register
+from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 
 
 @dataclass

@@ -8,17 +8,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 
-from interp.plots import attention_heatmap, layer_head_heatmap, lines_by_x
+from plots.common import attention_heatmap, layer_head_heatmap, lines_by_x
+from plots.training import phase_figure
 from probes.ablation import ablate_heads
 from probes.heads import HeadScores, k_composition_scores, scan_heads
 from probes.repeats import repeated_random_tokens
+from training.induction import (
+    BOS,
+    InductionTrainConfig,
+    TrainHistory,
+    TrainOutcome,
+    phase_change_step,
+    save_trained,
+    train_induction,
+)
 
-from .induction_training import (BOS, InductionTrainConfig, TrainHistory, TrainOutcome, phase_change_step,
-                                 save_trained, train_induction)
-from .registry import Check, Experiment, Finding, RunResult, Verdict, register
+from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 
 
 @dataclass
@@ -55,8 +62,8 @@ def stdlib_stream(ctx: Any, vocab: int) -> tuple[Any, np.ndarray, str]:
     from transformers import PreTrainedTokenizerFast
 
     from interp.toy_models import train_bpe_tokenizer
+    from training.corpus import load_corpus
 
-    from .corpus import load_corpus
     from .text_lm import encode_docs
 
     work = Path(ctx.work_dir).parent.parent / "induction-train" / f"stdlib-bpe-{vocab}"
@@ -73,7 +80,7 @@ def stdlib_stream(ctx: Any, vocab: int) -> tuple[Any, np.ndarray, str]:
 
 def train_cache_dir(ctx: Any, tc: InductionTrainConfig) -> Path:
     """Checkpoints keyed by the training config alone, so any run with the same model + data resumes or reuses."""
-    from .runner import config_hash
+    from .core.runner import config_hash
 
     return Path(ctx.work_dir).parent.parent / "induction-train" / config_hash("induction-train", tc)
 
@@ -150,27 +157,6 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 def _top(m: torch.Tensor) -> tuple[str, float]:
     i = int(m.argmax())
     return f"{i // m.shape[1]}.{i % m.shape[1]}", float(m.flatten()[i])
-
-
-def phase_figure(runs: dict[int, TrainHistory], window: tuple[int, int] | None) -> go.Figure:
-    """ICL score and max induction score vs tokens seen, 2-layer and 1-layer on one plot (two y axes)."""
-    fig = go.Figure()
-    for n_layers, h in runs.items():
-        dash = "solid" if n_layers > 1 else "dot"
-        fig.add_scatter(x=h.tokens, y=h.max_induction(), name=f"{n_layers}L max induction score",
-                        line=dict(color="#d62728", dash=dash))
-        fig.add_scatter(x=h.tokens, y=h.icl_score, name=f"{n_layers}L ICL score (nats)", yaxis="y2",
-                        line=dict(color="#1f77b4", dash=dash))
-    if window is not None and 2 in runs:
-        h = runs[2]
-        tok = dict(zip(h.steps, h.tokens))
-        fig.add_vrect(x0=tok[window[0]], x1=tok[window[1]], fillcolor="grey", opacity=0.15, line_width=0,
-                      annotation_text="phase change", annotation_position="top left")
-    fig.update_layout(title="Induction heads form in a phase change that coincides with the ICL-loss drop",
-                      xaxis=dict(title="tokens seen"), yaxis=dict(title="max induction score", range=[0, 1]),
-                      yaxis2=dict(title="ICL score: loss(2nd copy) - loss(1st copy)", overlaying="y", side="right"),
-                      legend=dict(orientation="h", y=-0.25), template="plotly_white", margin=dict(l=60, r=60, t=60))
-    return fig
 
 
 @register

@@ -7,13 +7,14 @@ import torch
 
 from interp.handle import ModelHandle
 from interp.loading import default_model
-from interp.plots import lines_by_x
 from interp.tokens import tokenize
-from probes.lens import grid_figure, kl_figure, layer_labels, logit_lens
+from plots.common import lines_by_x
+from plots.lens import grid_figure, kl_figure
+from probes.lens import layer_labels, logit_lens
 from probes.tuned_lens import LensEval, evaluate_lens
+from training.corpus import load_corpus
 
-from .corpus import load_corpus
-from .registry import Check, Experiment, Finding, RunResult, Verdict, register
+from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 
 #: Short prompts drawn as nostalgebraist grids (code, since the bundled model reads Python).
 FIGURE_PROMPTS = (

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 from interp.anatomy import model_anatomy
 from interp.loading import default_model
-from interp.plots import layer_head_heatmap, lines_by_x
+from plots.common import layer_head_heatmap, lines_by_x
 
-from .registry import Check, Experiment, Finding, RunResult, Verdict, register
+from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 
 PROMPTS = (
     "The quick brown fox jumps over the lazy dog.",

@@ -13,15 +13,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp.plots import lines_by_x
 from interp.toy_models import save_hf_dir, train_bpe_tokenizer
-
+from plots.common import lines_by_x
 from probes.lm_skills import score_skills, skills_summary, skills_table
+from training.corpus import load_corpus
+from training.lm import (
+    InitialWeights,
+    TrainSettings,
+    continued_from_markdown,
+    encode_docs,
+    greedy_completions,
+    load_initial_weights,
+    train_causal_lm,
+    unigram_loss,
+)
 
-from .corpus import load_corpus
-from .lm_training import (InitialWeights, TrainSettings, continued_from_markdown, load_initial_weights,
-                          train_causal_lm)
-from .registry import Check, Experiment, RunResult, Verdict, register
+from .core.registry import Check, Experiment, RunResult, Verdict, register
 
 COMPLETION_PROMPTS = (
     "def __init__(self",
@@ -52,35 +59,6 @@ class TextLMConfig:
     init_from: str = ""  # continue from this model directory (its weights and tokenizer; use another seed)
     seed: int = 0
     device: str = "cpu"
-
-
-def encode_docs(tokenizer, docs: list[str]) -> np.ndarray:
-    """All documents as one uint16 token stream, separated by <|endoftext|>."""
-    eos = tokenizer.eos_token_id
-    ids: list[int] = []
-    for enc in tokenizer(docs, add_special_tokens=False)["input_ids"]:
-        ids.extend(enc)
-        ids.append(eos)
-    return np.asarray(ids, dtype=np.uint16 if len(tokenizer) < 65536 else np.int32)
-
-
-def unigram_loss(train: np.ndarray, heldout: np.ndarray, vocab: int) -> float:
-    """Cross-entropy (nats) of held-out tokens under add-one unigram frequencies: the no-context baseline."""
-    counts = np.bincount(train, minlength=vocab).astype(np.float64) + 1
-    logp = np.log(counts / counts.sum())
-    return float(-logp[heldout].mean())
-
-
-@torch.no_grad()
-def greedy_completions(model, tokenizer, prompts: tuple[str, ...], n_new: int = 20) -> dict[str, str]:
-    out = {}
-    for p in prompts:
-        x = torch.tensor([[tokenizer.bos_token_id] + tokenizer(p, add_special_tokens=False)["input_ids"]])
-        for _ in range(n_new):
-            nxt = model(x).logits[0, -1].argmax()
-            x = torch.cat([x, nxt.view(1, 1)], dim=1)
-        out[p] = tokenizer.decode(x[0, 1:].tolist())[len(p):]
-    return out
 
 
 @register

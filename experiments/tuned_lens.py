@@ -7,14 +7,20 @@ from pathlib import Path
 import torch
 
 from interp.loading import default_model
-from interp.plots import lines_by_x
-from probes.lens import kl_figure
-from probes.tuned_lens import (LensEval, default_lens_dir, evaluate_lens, save_tuned_lens, train_tuned_lens,
-                               translator_norms)
+from plots.common import lines_by_x
+from plots.lens import kl_figure
+from probes.tuned_lens import (
+    LensEval,
+    default_lens_dir,
+    evaluate_lens,
+    save_tuned_lens,
+    train_tuned_lens,
+    translator_norms,
+)
+from training.corpus import load_corpus
 
-from .corpus import load_corpus
+from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from .logit_lens import FIGURE_PROMPTS, heldout_windows, layer_table, prompt_record, token_windows
-from .registry import Check, Experiment, Finding, RunResult, Verdict, register
 
 
 def per_layer_checks(logit: LensEval, tuned: LensEval) -> list[Check]:

@@ -81,8 +81,8 @@ def load_native_model(path: str | Path, fields: dict[str, Any]) -> torch.nn.Modu
 def boot_native_dir(path: Path, fields: dict[str, Any], *, device: torch.device,
                     dtype: torch.dtype) -> tuple[Any, Any]:
     """(bridge, tokenizer) for a directory written by :func:`save_native`."""
-    from transformers import AutoTokenizer
     from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_from_module
+    from transformers import AutoTokenizer
 
     cfg = native_config(**fields, init_weights=False)
     model = load_native_model(path, fields).to(device=device, dtype=dtype)

@@ -7,13 +7,13 @@ One call = one batched capture of attention patterns (``scan_heads``), one ablat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
 from interp.tokens import tokenize
+from interp.types import Progress
 
 from .ablation import ablate_heads
 from .heads import HeadScores, capture_patterns, repeated_batch, scan_heads
@@ -22,7 +22,6 @@ ABLATION_MODES = ("mean", "zero", "off")
 #: Column shown for the ablation: ICL score with the head ablated minus without (> 0: the head helped ICL).
 ABLATION_SCORE = "ablation_effect"
 
-Progress = Callable[[float, str], None]  # (fraction done, message)
 
 
 @dataclass

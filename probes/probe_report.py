@@ -7,16 +7,15 @@ class of the training split is the floor every probe must clear.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from interp.errors import InvalidInput
+from interp.types import Progress
 
 from .linear_probe import control_labels, majority_baseline, selectivity, split_indices, sweep_layers
-
-Progress = Callable[[float, str], None]  # (fraction done, message)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # Results and experiment caches go to a temp dir, never the repo. Set before any test module imports
-# experiments.runner, which reads these once at import time.
+# experiments.core.runner, which reads these once at import time.
 _SCRATCH = Path(tempfile.mkdtemp(prefix="workbench-tests-"))
 os.environ.setdefault("WORKBENCH_RESULTS", str(_SCRATCH / "results"))
 os.environ.setdefault("WORKBENCH_CACHE", str(_SCRATCH / "cache"))

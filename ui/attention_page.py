@@ -6,7 +6,8 @@ import html
 import numpy as np
 import streamlit as st
 
-from interp.attention import pattern_figure, small_multiples_figure, token_scores
+from interp.attention import token_scores
+from plots.attention import pattern_figure, small_multiples_figure
 
 from . import common
 

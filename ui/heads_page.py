@@ -7,9 +7,9 @@ from collections import OrderedDict
 import numpy as np
 import streamlit as st
 
-from interp.attention import pattern_figure
 from interp.errors import WorkbenchError
-from interp.plots import layer_head_heatmap
+from plots.attention import pattern_figure
+from plots.common import layer_head_heatmap
 from probes import heads as heads_module
 from probes.head_report import ABLATION_MODES, ABLATION_SCORE, HeadReport, head_report
 

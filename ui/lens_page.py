@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from interp.handle import ModelHandle
-from probes.lens import (GRID_COLOURS, LensResult, ResidStack, default_targets, grid_figure, kl_figure,
-                         lens_from_stack, residual_stack, token_trajectory, trajectory_figure)
+from plots.lens import GRID_COLOURS, grid_figure, kl_figure, trajectory_figure
+from probes.lens import LensResult, ResidStack, default_targets, lens_from_stack, residual_stack, token_trajectory
 from probes.tuned_lens import TunedLens, find_tuned_lens, load_tuned_lens
 
 from . import common

@@ -5,13 +5,12 @@ from __future__ import annotations
 import tempfile
 from typing import Any, Callable
 
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from interp.errors import WorkbenchError
 from interp.loading import bundled_models
-from interp.plots import lines_by_x
+from plots.probes import accuracy_figure
 from probes.datasets import LabelledTexts, bracket_example_csv, parse_labelled_csv
 from probes.layer_features import capture_layers, capture_texts
 from probes.othello import TRAIN_OTHELLO_COMMAND, is_othello_model, othello_probe_set
@@ -138,20 +137,6 @@ def _csv_section(source: str) -> None:
 
     _run(f"{handle.info.name}: '{label_col}' from {label} ({len(ds)} rows, position {ds.position!r})",
          f"'{label_col}' on {handle.info.name}", work)
-
-
-def accuracy_figure(report: ProbeReport, title: str) -> go.Figure:
-    """Test accuracy by layer with the control task, selectivity and the majority-class line."""
-    series = {"probe (test accuracy)": report.accuracy}
-    if report.settings.get("control"):
-        series["control task (Hewitt & Liang)"] = report.control_accuracy
-        series["selectivity (probe - control)"] = report.selectivity
-    fig = lines_by_x(series, report.layers, f"Linear probe accuracy by layer: {title}",
-                     "layer (L0 = embeddings, Ln = after block n-1)", "test accuracy")
-    fig.add_hline(y=report.majority_accuracy, line_dash="dot", line_color="#7f7f7f",
-                  annotation_text=f"majority class {report.majority_accuracy:.1%}", annotation_position="top left")
-    low = min([0.0] + [v for v in report.selectivity if v == v])
-    return fig.update_layout(yaxis=dict(range=[low - 0.02, 1.02], tickformat=".0%"), height=460)
 
 
 def _results() -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from experiments.registry import all_experiments
-from experiments.results import list_results
-from experiments.runner import RESULTS_ROOT, Cancelled, run_experiment
+from experiments.core.context import Cancelled
+from experiments.core.registry import all_experiments
+from experiments.core.results import list_results
+from experiments.core.runner import RESULTS_ROOT, run_experiment
 
 from . import common
 

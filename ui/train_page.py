@@ -1,6 +1,6 @@
 """Train page: train the toy 2-layer attention-only model live and watch induction heads form (the phase change).
 
-The loop is ``experiments.induction_training.train_induction``; its per-step callback redraws a chart in an
+The loop is ``training.induction.train_induction``; its per-step callback redraws a chart in an
 ``st.empty()`` placeholder. Stop: any click starts a new script run at once and Streamlit stops the training one
 at its next element update inside the callback (StopException); the Stop button also sets a flag that the
 callback turns into ``StopTraining``. Either way the run's ``finally`` marks it stopped, the curves so far stay in
@@ -13,11 +13,10 @@ import time
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
-from experiments.induction_training import InductionTrainConfig, TrainHistory, phase_change_step, train_induction
+from plots.training import curves_figure
+from training.induction import PHASE_THRESHOLD, InductionTrainConfig, TrainHistory, phase_change_step, train_induction
 
 from . import common
 
@@ -31,7 +30,6 @@ PRESETS: dict[str, tuple[str, InductionTrainConfig]] = {
 }
 RUN_KEY = "train_run"
 STOP_KEY = "train_stop_requested"
-PHASE_THRESHOLD = 0.5  # the phase change: first eval where the best head's induction score reaches this
 STOP_WAIT_S = 15.0  # how long a new script run waits for a stopped training run to finish its step
 
 
@@ -59,30 +57,6 @@ def _append(h: TrainHistory, step: int, m: dict[str, Any]) -> None:
     h.prev_token.append(m["prev_token"].tolist())
 
 
-def curves_figure(h: TrainHistory, total_steps: int, title: str) -> go.Figure:
-    """Best head's induction score and the two copies' losses by step, the phase change marked."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=[
-        "Best head's induction score", "Loss on the first vs the repeated copy (in-context learning)"])
-    fig.add_scatter(x=h.steps, y=h.max_induction(), mode="lines+markers", name="max induction score",
-                    row=1, col=1)
-    fig.add_scatter(x=h.steps, y=h.loss_first, mode="lines+markers", name="loss, first copy (no context help)",
-                    row=1, col=2)
-    fig.add_scatter(x=h.steps, y=h.loss_second, mode="lines+markers", name="loss, repeated copy (ICL)",
-                    row=1, col=2)
-    fig.add_hline(y=PHASE_THRESHOLD, line_dash="dot", line_color="#7f7f7f", row=1, col=1)
-    phase = phase_change_step(h, PHASE_THRESHOLD)
-    if phase is not None:
-        for col in (1, 2):
-            fig.add_vline(x=phase, line_dash="dash", line_color="#d62728", row=1, col=col)
-        fig.add_annotation(x=phase, y=1.0, xref="x", yref="y", text=f"phase change, step {phase}",
-                           showarrow=False, xanchor="left", yanchor="top", font=dict(color="#d62728"))
-    fig.update_xaxes(title_text="training step", range=[0, total_steps])
-    fig.update_yaxes(title_text="induction score", range=[0, 1.02], row=1, col=1)
-    fig.update_yaxes(title_text="loss (nats per token)", rangemode="tozero", row=1, col=2)
-    return fig.update_layout(title=dict(text=title, x=0.02), template="plotly_white", height=430,
-                             legend=dict(orientation="h", y=-0.22), margin=dict(l=60, r=30, t=80, b=60))
-
-
 def _title(run: dict[str, Any]) -> str:
     c: InductionTrainConfig = run["config"]
     return (f"{c.n_layers}-layer attention-only model (d_model {c.d_model}, {c.n_heads} heads, context "
@@ -103,7 +77,8 @@ def _train(preset: str, slot, bar_slot) -> None:
         if "icl_score" in m:
             _append(run["history"], step, m)
             draws["n"] += 1
-            slot.plotly_chart(curves_figure(run["history"], config.steps, _title(run)), width="stretch",
+            slot.plotly_chart(curves_figure(run["history"], config.steps, _title(run), phase=phase_change_step(run["history"]),
+                                            threshold=PHASE_THRESHOLD), width="stretch",
                               key=f"train-live-{draws['n']}")
         bar.progress(step / config.steps, text=f"step {step}/{config.steps} · training loss {m['loss']:.3f}")
         if st.session_state.get(STOP_KEY):
@@ -154,7 +129,8 @@ def _show(run: dict[str, Any]) -> None:
         st.info(f"Training is still finishing step {run['step']}; click Train to start again or rerun to refresh.")
     if not h.steps:
         return
-    common.figure(curves_figure(h, run["config"].steps, _title(run)), key="train-curves")
+    common.figure(curves_figure(h, run["config"].steps, _title(run), phase=phase_change_step(h),
+                                threshold=PHASE_THRESHOLD), key="train-curves")
     table = pd.DataFrame({"step": h.steps, "tokens": h.tokens, "train_loss": h.train_loss,
                           "loss_first_copy": h.loss_first, "loss_repeated_copy": h.loss_second,
                           "icl_score": h.icl_score, "max_induction": h.max_induction()})

@@ -8,9 +8,8 @@ import shutil
 
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
-
 from conftest import app_test
+from streamlit.testing.v1 import AppTest
 
 
 def _app(model_dir, monkeypatch) -> AppTest:

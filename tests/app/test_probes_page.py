@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import app_test
+from streamlit.testing.v1 import AppTest
 
 # the label is the last word's group; each last word is a single token of the tiny BPE
 PLANTED = "text,label\n" + "".join(
@@ -98,8 +97,8 @@ def test_othello_needs_an_othello_model(app, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_othello_dir(tmp_path_factory):
-    from experiments.othello_training import othello_gpt, othello_tokenizer
     from interp.toy_models import save_hf_dir
+    from training.othello import othello_gpt, othello_tokenizer
 
     return save_hf_dir(othello_gpt(n_layer=2, n_embd=32, n_head=2), othello_tokenizer(),
                        tmp_path_factory.mktemp("tiny-othello"))

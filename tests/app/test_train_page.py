@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import app_test
 
 TINY = dict(n_layers=2, d_model=16, n_heads=2, d_vocab=32, seq_len=16, batch_size=4, steps=12, eval_every=4,
@@ -13,7 +12,7 @@ TINY = dict(n_layers=2, d_model=16, n_heads=2, d_vocab=32, seq_len=16, batch_siz
 
 @pytest.fixture
 def app(tiny_gpt2_dir, monkeypatch):
-    from experiments.induction_training import InductionTrainConfig
+    from training.induction import InductionTrainConfig
     from ui import train_page
 
     monkeypatch.setitem(train_page.PRESETS, "tiny", ("Tiny (test)", InductionTrainConfig(**TINY)))
@@ -69,7 +68,7 @@ def test_a_training_run_still_stopping_is_awaited(app):
     """A click starts a new script run before the training one has stopped: the page waits for it."""
     import threading
 
-    from experiments.induction_training import InductionTrainConfig, TrainHistory
+    from training.induction import InductionTrainConfig, TrainHistory
     from ui import train_page
 
     h = TrainHistory(steps=[4, 8], tokens=[60, 120], train_loss=[3.4, 3.3], loss_first=[3.5, 3.4],

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import torch
 
-from experiments import runner
+from experiments.core import runner
 from interp import load_model, run_with_capture
 
 

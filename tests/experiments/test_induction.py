@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import interp
-from experiments import runner
-from experiments.induction_training import InductionTrainConfig, phase_change_step, train_induction
+from experiments.core import runner
+from training.induction import InductionTrainConfig, phase_change_step, train_induction
 
 TINY = dict(n_layers=2, d_model=32, n_heads=2, d_vocab=32, seq_len=24, batch_size=4, steps=12, eval_every=4,
             checkpoint_every=4, eval_batch=2, seg_min=3, seg_max=6)
@@ -40,7 +40,7 @@ def test_trainer_callback_stop_and_resume(tmp_path):
 
 def test_phase_change_step():
     from experiments.induction_phase_change import steepest_icl_drop, sudden_window
-    from experiments.induction_training import TrainHistory
+    from training.induction import TrainHistory
 
     h = TrainHistory(steps=[0, 10, 20, 30, 40, 50], icl_score=[0, -0.1, -0.1, -2.0, -3.0, -3.1],
                      induction=[[[0.02, 0.01]], [[0.05, 0.0]], [[0.08, 0.0]], [[0.3, 0.0]], [[0.7, 0.0]],

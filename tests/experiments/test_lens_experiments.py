@@ -4,10 +4,10 @@ import shutil
 
 import pytest
 
-import experiments.runner as runner
+import experiments.core.runner as runner
 from experiments import make_config
+from experiments.core.registry import get_experiment
 from experiments.logit_lens import LogitLens, convergence_checks
-from experiments.registry import get_experiment
 from experiments.tuned_lens import TunedLensExperiment, per_layer_checks
 from interp import load_model
 from probes.tuned_lens import LensEval, find_tuned_lens, load_tuned_lens
@@ -19,6 +19,7 @@ def _run_direct(name, model, tmp_path, preset=None, overrides=None):
     config = make_config(cls, preset=preset, overrides=overrides, model=str(model))
     (tmp_path / "direct").mkdir(exist_ok=True)
     ctx = runner.RunContext(experiment=name, seed=config.seed, device="cpu", out_dir=tmp_path / "direct",
+                            cache_root=tmp_path / "cache",
                             work_dir=tmp_path / "direct")
     runner.seed_everything(config.seed)
     result = cls().run(config, ctx)

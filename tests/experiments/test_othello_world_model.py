@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import interp
-from experiments import runner
-from experiments.othello_training import SEQ_LEN, legal_top1, othello_tokenizer
+from experiments.core import runner
 from interp.errors import InvalidInput
 from probes.othello import random_games
+from training.othello import SEQ_LEN, legal_top1, othello_tokenizer
 
 
 def test_tokenizer_maps_square_names():

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import experiments.runner as runner
+import experiments.core.runner as runner
 from experiments import all_experiments, make_config
-from experiments.registry import parse_sets
-from experiments.results import list_results, read_result
+from experiments.core.registry import parse_sets
+from experiments.core.results import list_results, read_result
 from interp import InvalidInput
 
 ROOT = Path(__file__).resolve().parents[2]

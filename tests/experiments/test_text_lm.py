@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import interp
-from experiments import runner
+from experiments.core import runner
 from interp import InvalidInput
 
 
@@ -25,8 +25,9 @@ def test_ci_preset_trains_a_loadable_model(tmp_path):
 @pytest.mark.slow
 def test_ci_preset_continues_from_a_saved_model(tmp_path):
     """init_from: the run starts from the saved weights (and tokenizer) and its card records where they came from."""
-    from experiments.lm_training import load_initial_weights
     from transformers import GPT2LMHeadModel
+
+    from training.lm import load_initial_weights
 
     first = runner.run_experiment("train-text-lm", preset="ci", out=tmp_path / "a",
                                   overrides={"out_model": str(tmp_path / "m1")})
@@ -45,8 +46,9 @@ def test_ci_preset_continues_from_a_saved_model(tmp_path):
 
 
 def test_init_from_a_mismatched_model_is_a_clear_error(tmp_path, tiny_gpt2_dir):
-    from experiments.lm_training import load_initial_weights
     from transformers import GPT2Config, GPT2LMHeadModel
+
+    from training.lm import load_initial_weights
 
     with pytest.raises(InvalidInput, match="does not match"):
         load_initial_weights(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50)),

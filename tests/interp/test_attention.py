@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from interp.attention import downsample, pattern_figure, prompt_attention, small_multiples_figure, token_scores
+from interp.attention import downsample, prompt_attention, token_scores
 from interp.errors import InvalidInput
+from plots.attention import pattern_figure, small_multiples_figure
 
 
 def test_token_scores_row_and_column():

@@ -8,10 +8,17 @@ import pytest
 import torch
 
 import interp
-from probes.heads import (HeadScores, detection_patterns, detector_scores, k_composition_scores, mul_scores,
-                          prefix_matching_scores, repeated_sequence_scores, scan_heads)
+from probes.heads import (
+    HeadScores,
+    detection_patterns,
+    detector_scores,
+    k_composition_scores,
+    mul_scores,
+    prefix_matching_scores,
+    repeated_sequence_scores,
+    scan_heads,
+)
 from probes.repeats import random_tokens_with_repeats, repeated_random_tokens, tiled_random_segments
-
 
 # ----------------------------------------------------------------------------- pure scoring on built patterns
 
@@ -93,8 +100,8 @@ def test_detector_scores_equal_head_detector(tiny_handle, exclude_bos):
 def hand_handle(tmp_path_factory):
     """1-layer attention-only TL-native model, no norms: head 0.0 attends to the previous token (Q/K read one-hot
     positions), its OV copies the token (copying score +1); head 0.1 attends uniformly with a negated OV (-1)."""
-    from experiments.induction_training import token_tokenizer
     from interp.native_models import build_native_model, native_config, save_native
+    from training.induction import token_tokenizer
 
     n_ctx, d_tok, vocab = 16, 16, 40
     d_model = n_ctx + d_tok

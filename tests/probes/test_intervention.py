@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from interp.errors import InvalidInput
-from probes.intervention import (add_direction, direction_hook, output_change, project_out, push_to_class,
-                                 run_with_hooks)
+from probes.intervention import add_direction, direction_hook, output_change, project_out, push_to_class, run_with_hooks
 from probes.linear_probe import fit_logistic, split_indices
 
 

@@ -6,8 +6,18 @@ import torch
 import probes.lens as lens_mod
 from interp import InvalidInput
 from interp.capture import forward_logits
-from probes.lens import (ResidStack, decode, grid_figure, kl_figure, lens_from_stack, lens_metrics, lens_readout,
-                         logit_lens, residual_stack, single_token_id, token_trajectory, trajectory_figure)
+from plots.lens import grid_figure, kl_figure, trajectory_figure
+from probes.lens import (
+    ResidStack,
+    decode,
+    lens_from_stack,
+    lens_metrics,
+    lens_readout,
+    logit_lens,
+    residual_stack,
+    single_token_id,
+    token_trajectory,
+)
 
 PROMPT = "the cat sat on the mat. the dog sat on the log."
 

@@ -4,9 +4,19 @@ import pytest
 import torch
 
 from interp.errors import InvalidInput
-from probes.linear_probe import (classification_metrics, control_labels, evaluate, fit_logistic, fit_ridge,
-                                 majority_baseline, r2_score, random_init_copy, selectivity, split_indices,
-                                 sweep_layers)
+from probes.linear_probe import (
+    classification_metrics,
+    control_labels,
+    evaluate,
+    fit_logistic,
+    fit_ridge,
+    majority_baseline,
+    r2_score,
+    random_init_copy,
+    selectivity,
+    split_indices,
+    sweep_layers,
+)
 
 
 def planted(n=3000, d=40, k=3, seed=0, noise=0.0):

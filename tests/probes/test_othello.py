@@ -2,8 +2,21 @@
 import numpy as np
 import pytest
 
-from probes.othello import (BLACK, EMPTY, SQUARE_NAMES, WHITE, Position, flips, legal_mask, random_games, replay,
-                            square, squares_to_tokens, to_relative, tokens_to_squares)
+from probes.othello import (
+    BLACK,
+    EMPTY,
+    SQUARE_NAMES,
+    WHITE,
+    Position,
+    flips,
+    legal_mask,
+    random_games,
+    replay,
+    square,
+    squares_to_tokens,
+    to_relative,
+    tokens_to_squares,
+)
 
 
 def names(squares):

@@ -8,8 +8,15 @@ import torch
 from interp import InvalidInput, load_model
 from interp.errors import LensUnavailable, ModelUnavailable
 from probes.lens import lens_from_stack, residual_stack
-from probes.tuned_lens import (TunedLens, default_lens_dir, evaluate_lens, find_tuned_lens, load_tuned_lens,
-                               save_tuned_lens, train_tuned_lens)
+from probes.tuned_lens import (
+    TunedLens,
+    default_lens_dir,
+    evaluate_lens,
+    find_tuned_lens,
+    load_tuned_lens,
+    save_tuned_lens,
+    train_tuned_lens,
+)
 
 PROMPT = "def add(a, b):\n    return a + b\n"
 

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=13)
 
 
-def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
+def base_layout(fig: go.Figure, title: str, **kw) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.02), font=FONT, template="plotly_white",
                       margin=dict(l=60, r=30, t=60, b=50), **kw)
     return fig
@@ -31,7 +31,7 @@ def layer_head_heatmap(values: np.ndarray, title: str, colorbar: str, *, zmin: f
         hovertemplate="head %{customdata}<br>" + colorbar + ": %{z:.3f}<extra></extra>",
         colorbar=dict(title=dict(text=colorbar, side="right")),
     ))
-    _layout(fig, title, xaxis=dict(title="head", dtick=1), yaxis=dict(title="layer", dtick=1, autorange="reversed"))
+    base_layout(fig, title, xaxis=dict(title="head", dtick=1), yaxis=dict(title="layer", dtick=1, autorange="reversed"))
     return fig
 
 
@@ -39,7 +39,7 @@ def lines_by_x(series: dict[str, Sequence[float]], x: Sequence, title: str, x_ti
                *, log_y: bool = False) -> go.Figure:
     """One line per named series over a shared x axis (layers, steps, tokens...)."""
     fig = go.Figure([go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name) for name, y in series.items()])
-    return _layout(fig, title, xaxis=dict(title=x_title), yaxis=dict(title=y_title, type="log" if log_y else None),
+    return base_layout(fig, title, xaxis=dict(title=x_title), yaxis=dict(title=y_title, type="log" if log_y else None),
                    legend=dict(orientation="h", y=-0.2))
 
 
@@ -56,5 +56,5 @@ def attention_heatmap(pattern: np.ndarray, tokens: Sequence[str], title: str) ->
         colorbar=dict(title=dict(text="attention", side="right")),
     ))
     ticks = dict(tickmode="array", tickvals=list(range(len(tokens))), ticktext=labels) if len(tokens) <= 60 else {}
-    return _layout(fig, title, xaxis=dict(title="key (attended to)", **ticks, tickangle=-60),
+    return base_layout(fig, title, xaxis=dict(title="key (attended to)", **ticks, tickangle=-60),
                    yaxis=dict(title="query (attending)", autorange="reversed", **ticks))

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -25,18 +25,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from interp.errors import InvalidInput, WorkbenchError
-from interp.handle import ModelHandle
-from interp.loading import REPO_ROOT, load_model
+from interp.errors import InvalidInput
+from interp.loading import REPO_ROOT
 
+from .context import RunContext
 from .registry import Experiment, RunResult, get_experiment, make_config
 
 RESULTS_ROOT = Path(os.environ.get("WORKBENCH_RESULTS", REPO_ROOT / "results"))
 WORK_ROOT = Path(os.environ.get("WORKBENCH_CACHE", REPO_ROOT / ".cache" / "experiments"))
-
-
-class Cancelled(WorkbenchError):
-    """The user stopped the run; nothing was written."""
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -69,36 +65,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-@dataclass
-class RunContext:
-    """What an experiment's run() may use: seed, device, progress, model loading, a persistent work dir."""
-
-    experiment: str
-    seed: int
-    device: str
-    out_dir: Path  # the staging folder; put extra artefacts here (checkpoints go to work_dir)
-    work_dir: Path  # persists across runs of the same config: checkpoints, resumable caches
-    progress_fn: Callable[[float, str], None] | None = None
-    cancel_event: threading.Event | None = None
-    models: list[dict[str, Any]] = field(default_factory=list)
-
-    def progress(self, fraction: float, message: str = "") -> None:
-        """Report progress in [0, 1]; also the place where a cancel request takes effect."""
-        self.check_cancelled()
-        if self.progress_fn is not None:
-            self.progress_fn(max(0.0, min(1.0, float(fraction))), message)
-
-    def check_cancelled(self) -> None:
-        if self.cancel_event is not None and self.cancel_event.is_set():
-            raise Cancelled(f"{self.experiment} was cancelled; no result was written.")
-
-    def load_model(self, name: str, **kw: Any) -> ModelHandle:
-        """Load a model and record its name, source and weights sha256 in metadata.json."""
-        handle = load_model(name, device=kw.pop("device", self.device), **kw)
-        self.models.append(handle.info.to_dict())
-        return handle
 
 
 @dataclass
@@ -166,7 +132,8 @@ def run_experiment(
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "figures").mkdir(parents=True)
     ctx = RunContext(experiment=name, seed=seed, device=device, out_dir=staging,
-                     work_dir=WORK_ROOT / name / config_hash(name, config), progress_fn=progress,
+                     work_dir=WORK_ROOT / name / config_hash(name, config), cache_root=WORK_ROOT,
+                     progress_fn=progress,
                      cancel_event=cancel_event)
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
@@ -215,7 +182,7 @@ def _summary(exp_cls: type[Experiment], result: RunResult, figure_status: dict[s
     lines = [f"# {exp_cls.title}", ""]
     if exp_cls.finding:
         f = exp_cls.finding
-        lines += [f"**Finding checked:** {f.claim}", f"", f"**Source:** {f.source}" + (f" ({f.url})" if f.url else "")]
+        lines += [f"**Finding checked:** {f.claim}", "", f"**Source:** {f.source}" + (f" ({f.url})" if f.url else "")]
         if f.published:
             lines += ["", f"**Published numbers:** {f.published}"]
         lines.append("")

@@ -8,7 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .plots import FONT, _layout
+from interp.errors import InvalidInput
+from probes.lens import LensResult, TokenTrajectory
+
+from .common import FONT, base_layout
 
 #: Above this many positions the grid drops the per-cell top-1 text (hover still has it).
 MAX_TEXT_POSITIONS = 80
@@ -78,7 +81,7 @@ def lens_grid(values: np.ndarray, cell_text: np.ndarray, x_tokens: Sequence[str]
         layout["xaxis2"] = dict(title="target (next) token", overlaying="x", side="top", matches="x",
                                 tickmode="array", tickvals=x[::every], tickangle=-60,
                                 ticktext=[token_label(t, 10) for t in list(top_tokens)[::every]])
-    _layout(fig, title, **layout)
+    base_layout(fig, title, **layout)
     fig.update_layout(margin=dict(l=110, r=30, t=150 if top_tokens is not None else 60, b=110),
                       title=dict(y=0.99, yanchor="top"))
     return fig
@@ -101,7 +104,7 @@ def token_trajectories(layer_labels: Sequence[str], series: Mapping[str, tuple[S
     fig.update_yaxes(type="log", title_text="probability", exponentformat="power", row=1, col=1)
     fig.update_yaxes(type="log", autorange="reversed", title_text="rank (log; up = better)", row=1, col=2)
     fig.update_xaxes(title_text="layer", tickangle=-30)
-    _layout(fig, title, legend=dict(orientation="h", y=-0.3), height=420)
+    base_layout(fig, title, legend=dict(orientation="h", y=-0.3), height=420)
     fig.update_annotations(font=FONT)
     return fig
 
@@ -114,7 +117,50 @@ def kl_by_layer(layer_labels: Sequence[str], series: Mapping[str, Sequence[float
         y = [None if log_y and float(v) <= 0 else float(v) for v in kl]
         fig.add_trace(go.Scatter(x=list(layer_labels), y=y, mode="lines+markers", name=name,
                                  hovertemplate="%{x}<br>KL %{y:.4f} nats<extra>" + name + "</extra>"))
-    return _layout(fig, title, xaxis=dict(title="layer (lens read-out)"),
+    return base_layout(fig, title, xaxis=dict(title="layer (lens read-out)"),
                    yaxis=dict(title="mean KL(final ‖ lens), nats" + (" (log)" if log_y else ""),
                               type="log" if log_y else None),
                    legend=dict(orientation="h", y=-0.25))
+
+
+#: What the grid can be coloured by: LensResult field -> (colour-bar title, colour scale, fixed range or None).
+GRID_COLOURS = {
+    "target_prob": ("target probability", "Blues", (0.0, 1.0)),
+    "kl_to_final": ("KL(final ‖ layer), nats", "Reds", None),
+    "entropy": ("entropy, nats", "Greens", None),
+}
+
+
+def grid_figure(result: LensResult, color: str = "target_prob", title: str | None = None):
+    """The layer x position grid of ``result`` coloured by ``color`` with each cell's top-1 token written in it."""
+    if color not in GRID_COLOURS:
+        raise InvalidInput(f"Cannot colour the grid by {color!r}; choose one of {', '.join(GRID_COLOURS)}.")
+    bar, scale, bounds = GRID_COLOURS[color]
+    values = getattr(result, color).float().numpy()  # [layers, pos]
+    zmin, zmax = bounds if bounds else (0.0, float(np.quantile(values, 0.98)) if values.size else 1.0)
+    targets = [t + ("" if nxt else " (chosen)") for t, nxt in zip(result.target_tokens, result.target_is_next.tolist())]
+    top1 = result.topk_tokens[..., 0] if result.topk_tokens.size else np.full(values.shape, "", dtype=object)
+    hover = {"top-1": top1, "top-1 p": result.topk_probs[..., 0].numpy() if result.topk_probs.numel() else values * 0,
+             "target": np.array([targets] * values.shape[0], dtype=object), "target p": result.target_prob.numpy(),
+             "target rank": result.target_rank.numpy(), "KL to final": result.kl_to_final.numpy(),
+             "entropy": result.entropy.numpy()}
+    name = f"{result.lens.capitalize()} lens"
+    return lens_grid(values, top1, result.tokens, result.layer_labels, positions=result.positions,
+                     title=title or f"{name}: top-1 token per layer, coloured by {bar}", colorbar=bar,
+                     hover=hover, top_tokens=result.target_tokens, zmin=zmin, zmax=zmax or 1.0, colorscale=scale)
+
+
+def trajectory_figure(trajectories: Sequence[TokenTrajectory], title: str | None = None):
+    """Probability and rank of one token at one position across layers, one line per lens."""
+    if not trajectories:
+        raise InvalidInput("No token trajectory to draw.")
+    t0 = trajectories[0]
+    series = {f"{t.lens} lens": (t.prob.tolist(), t.rank.tolist()) for t in trajectories}
+    return token_trajectories(t0.layer_labels, series,
+                              title or f"{t0.token!r} at position {t0.position} across layers")
+
+
+def kl_figure(labels: Sequence[str], series: dict[str, Sequence[float]], title: str = "Mean KL to the final "
+              "distribution per layer"):
+    """Mean KL(final || lens) per layer, e.g. ``{"logit lens": [...], "tuned lens": [...]}``."""
+    return kl_by_layer(labels, series, title)

@@ -166,3 +166,32 @@ def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
                  "seconds": log.seconds}
     torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "log": log_state}, tmp)
     tmp.replace(path)
+
+
+def encode_docs(tokenizer, docs: list[str]) -> np.ndarray:
+    """All documents as one uint16 token stream, separated by <|endoftext|>."""
+    eos = tokenizer.eos_token_id
+    ids: list[int] = []
+    for enc in tokenizer(docs, add_special_tokens=False)["input_ids"]:
+        ids.extend(enc)
+        ids.append(eos)
+    return np.asarray(ids, dtype=np.uint16 if len(tokenizer) < 65536 else np.int32)
+
+
+def unigram_loss(train: np.ndarray, heldout: np.ndarray, vocab: int) -> float:
+    """Cross-entropy (nats) of held-out tokens under add-one unigram frequencies: the no-context baseline."""
+    counts = np.bincount(train, minlength=vocab).astype(np.float64) + 1
+    logp = np.log(counts / counts.sum())
+    return float(-logp[heldout].mean())
+
+
+@torch.no_grad()
+def greedy_completions(model, tokenizer, prompts: tuple[str, ...], n_new: int = 20) -> dict[str, str]:
+    out = {}
+    for p in prompts:
+        x = torch.tensor([[tokenizer.bos_token_id] + tokenizer(p, add_special_tokens=False)["input_ids"]])
+        for _ in range(n_new):
+            nxt = model(x).logits[0, -1].argmax()
+            x = torch.cat([x, nxt.view(1, 1)], dim=1)
+        out[p] = tokenizer.decode(x[0, 1:].tolist())[len(p):]
+    return out

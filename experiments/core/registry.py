@@ -1,7 +1,7 @@
 """Named experiments: each a class with a config dataclass, presets, the finding it reproduces, and run().
 
-Experiments register themselves with ``@register``; every module in this package is imported by
-:func:`all_experiments`, so adding an experiment is adding one file.
+Experiments register themselves with ``@register``; every plain module of the ``experiments`` package is one
+experiment and is imported by :func:`all_experiments`, so adding an experiment is adding one file.
 """
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from interp.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .context import RunContext
 
 REPRODUCED, NOT_REPRODUCED, NOT_CHECKED = "reproduced", "not reproduced", "not checked"
 
@@ -79,7 +82,7 @@ class Experiment:
     presets: ClassVar[dict[str, dict[str, Any]]] = {}  # e.g. {"ci": {...}} small and fast
     finding: ClassVar[Finding | None] = None
 
-    def run(self, config: Any, ctx: Any) -> RunResult:  # ctx: experiments.runner.RunContext
+    def run(self, config: Any, ctx: RunContext) -> RunResult:
         raise NotImplementedError
 
 
@@ -87,17 +90,22 @@ _REGISTRY: dict[str, type[Experiment]] = {}
 
 
 def register(cls: type[Experiment]) -> type[Experiment]:
+    """Class decorator: add ``cls`` to the registry; a second experiment of the same name is refused."""
     if not dataclasses.is_dataclass(cls.Config):
         raise TypeError(f"{cls.__name__}.Config must be a dataclass")
+    known = _REGISTRY.get(cls.name)
+    if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"Two experiments are named {cls.name!r}: {known.__module__}.{known.__qualname__} and "
+                         f"{cls.__module__}.{cls.__qualname__}.")
     _REGISTRY[cls.name] = cls
     return cls
 
 
 def all_experiments() -> dict[str, type[Experiment]]:
     """Every registered experiment, importing each module of this package once."""
-    pkg = Path(__file__).parent
+    pkg = Path(__file__).parent.parent
     for mod in pkgutil.iter_modules([str(pkg)]):
-        if not mod.name.startswith("_") and mod.name not in ("registry", "runner", "cli", "results"):
+        if not mod.ispkg and not mod.name.startswith("_"):
             importlib.import_module(f"experiments.{mod.name}")
     return dict(sorted(_REGISTRY.items()))
 
@@ -170,5 +178,3 @@ def parse_sets(pairs: list[str] | None) -> dict[str, str]:
         out[k.strip()] = v.strip()
     return out
 
-
-Progress = Callable[[float, str], None]

@@ -30,6 +30,8 @@ from probes.heads import repeated_sequence_scores
 from probes.repeats import repeated_random_tokens, tiled_random_segments
 
 BOS = 0  # token id 0 is BOS; data tokens are 1..d_vocab-1
+#: The phase change: the first evaluation where the best head's induction score reaches this.
+PHASE_THRESHOLD = 0.5
 
 
 @dataclass
@@ -253,7 +255,7 @@ def _record(h: TrainHistory, step: int, tokens: int, ev: dict[str, Any], loss: f
     h.prev_token.append(ev["prev_token"].tolist())
 
 
-def phase_change_step(history: TrainHistory, threshold: float = 0.5) -> int | None:
+def phase_change_step(history: TrainHistory, threshold: float = PHASE_THRESHOLD) -> int | None:
     """First evaluated step at which the best head's induction score reaches ``threshold`` (None: never)."""
     for step, score in zip(history.steps, history.max_induction()):
         if score >= threshold:
