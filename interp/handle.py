@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from .errors import InvalidInput
+from .types import ModelSource
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class ModelInfo:
     """Plain metadata of a loaded model, JSON-serialisable (results and the app show it)."""
 
     name: str  # what the user asked for: bundled name, hub name, or directory
-    source: str  # "bundled" | "local" | "hub"
+    source: ModelSource
     path: str | None  # directory the weights came from (hub: the cache snapshot), if any
     architecture: str  # e.g. "GPT2LMHeadModel", "TransformerLensNative"
     n_layers: int

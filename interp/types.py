@@ -15,6 +15,8 @@ ProbeKind = Literal["logistic", "ridge"]  # classification (L-BFGS) or regressio
 AblationMode = Literal["zero", "mean"]  # replace a head's output by zeros or by its mean over the batch
 LensKind = Literal["logit", "tuned"]  # decode each layer as is, or through a trained affine translator
 DataKind = Literal["tiled-random", "text"]  # what an attention-only model is trained on
+ModelSource = Literal["bundled", "local", "hub"]  # where a model was loaded from
+InterventionMode = Literal["add", "subtract", "project_out"]  # how a direction edits the residual stream
 PatchMetric = Literal["logit_diff", "prob", "logprob"]  # what activation patching measures at the answer
 
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
+from interp.types import AblationMode
 
 
 def copy_losses(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +36,7 @@ class AblationResult:
 
     baseline_icl: float
     ablated_icl: torch.Tensor  # [n_layers, n_heads]; NaN for heads not ablated
-    mode: str
+    mode: AblationMode
 
     @property
     def effect(self) -> torch.Tensor:  # [n_layers, n_heads]; > 0: the head was helping in-context learning
@@ -49,7 +50,7 @@ def per_copy_icl(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> to
     return nll[:, seq_len : 2 * seq_len].mean(-1) - nll[:, 1:seq_len].mean(-1)
 
 
-def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mode: str = "mean",
+def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mode: AblationMode = "mean",
                  heads: list[tuple[int, int]] | None = None, max_rows: int = 256,
                  progress: Callable[[int, int], None] | None = None) -> AblationResult:
     """ICL score with each head's output (hook_z) zeroed or mean-ablated.
@@ -90,7 +91,7 @@ def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mod
     return AblationResult(base, ablated, mode)
 
 
-def _replica_hook(heads: list[int], n_batch: int, means: torch.Tensor, mode: str) -> Callable:
+def _replica_hook(heads: list[int], n_batch: int, means: torch.Tensor, mode: AblationMode) -> Callable:
     def hook(z: torch.Tensor, hook=None) -> torch.Tensor:  # z: [replicas * batch, pos, head, d_head]
         z = z.clone()
         for r, h in enumerate(heads):

@@ -13,7 +13,7 @@ import numpy as np
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
 from interp.tokens import tokenize
-from interp.types import Progress
+from interp.types import AblationMode, Progress
 
 from .ablation import ablate_heads
 from .heads import HeadScores, capture_patterns, repeated_batch, scan_heads
@@ -32,7 +32,7 @@ class HeadReport:
     example_tokens: list[str]  # the example BOS + A + A row, one readable string per position
     example_patterns: np.ndarray  # [layer, head, query_pos, key_pos] float16
     seq_len: int  # length of A; the copy starts at position seq_len + 1
-    ablation_mode: str  # "mean" | "zero" | "off"
+    ablation_mode: AblationMode | Literal["off"]
     baseline_icl: float | None  # ICL score (second-copy minus first-copy loss) with nothing ablated
 
     def pattern(self, layer: int, head: int) -> np.ndarray:  # [query_pos, key_pos] float32

@@ -9,6 +9,7 @@ import torch
 
 from interp.capture import check_hook_names
 from interp.errors import InvalidInput
+from interp.types import InterventionMode
 
 from .linear_probe import Probe
 
@@ -39,7 +40,7 @@ def project_out(act: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     return act - (act @ u)[..., None] * u
 
 
-def direction_hook(direction: torch.Tensor, *, alpha: float = 1.0, mode: str = "add",
+def direction_hook(direction: torch.Tensor, *, alpha: float = 1.0, mode: InterventionMode = "add",
                    positions: Sequence[int] | int | None = None) -> Hook:
     """A forward hook editing [batch, pos, d] activations: mode 'add', 'subtract' or 'project_out'."""
     if mode not in ("add", "subtract", "project_out"):

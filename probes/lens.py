@@ -26,6 +26,7 @@ from interp.capture import run_with_capture
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
 from interp.tokens import tokenize
+from interp.types import LensKind
 
 #: A lens translator: ``(resid [rows, d_model], stack index) -> resid``; None = the logit lens (identity).
 Translator = Callable[[torch.Tensor, int], torch.Tensor]
@@ -229,7 +230,7 @@ def single_token_id(handle: ModelHandle, token: str | int) -> int:
 class LensResult:
     """Per lens layer (resid_pre of each block, then the final residual) and position metrics for one prompt."""
 
-    lens: str  # "logit" | "tuned"
+    lens: LensKind
     layer_names: list[str]  # hook per lens layer
     layer_labels: list[str]
     positions: list[int]  # prompt positions analysed

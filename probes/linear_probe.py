@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from interp.errors import InvalidInput
+from interp.types import ProbeKind
 
 DEFAULT_L2 = (1e-4, 1e-3, 1e-2, 1e-1)  # logistic: penalty per feature weight, loss is mean CE
 DEFAULT_RIDGE = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # ridge: lambda relative to n_train
@@ -94,7 +95,7 @@ def _rows_and_stats(x: np.ndarray | torch.Tensor, rows: np.ndarray, device: str 
 class Probe:
     """A fitted linear probe. ``weight`` [d, tasks, classes] (logistic) or [d, tasks] (ridge), on standardised x."""
 
-    kind: str  # "logistic" | "ridge"
+    kind: ProbeKind
     weight: torch.Tensor
     bias: torch.Tensor
     mean: torch.Tensor  # [d]
@@ -348,7 +349,7 @@ class LayerSweep:
         return self.layers[i], self.series(key)[i]
 
 
-def sweep_layers(features: Mapping[str, np.ndarray], y: np.ndarray, split: Split, *, kind: str = "logistic",
+def sweep_layers(features: Mapping[str, np.ndarray], y: np.ndarray, split: Split, *, kind: ProbeKind = "logistic",
                  n_classes: int | None = None, progress: Callable[[int, int], None] | None = None,
                  **fit_kw: Any) -> LayerSweep:
     """Fit the same probe on every layer's features (captured together in one pass) and test each;

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from interp.errors import InvalidInput
 from interp.native_models import build_native_model, native_config, save_native
+from interp.types import DataKind
 from probes.ablation import copy_losses
 from probes.heads import repeated_sequence_scores
 from probes.repeats import repeated_random_tokens, tiled_random_segments
@@ -50,7 +51,7 @@ class InductionTrainConfig:
     weight_decay: float = 0.01
     seg_min: int = 8  # tiled segment lengths are drawn from [seg_min, seg_max]
     seg_max: int = 64
-    data: str = "tiled-random"  # or "text": windows of a token stream passed to train_induction
+    data: DataKind = "tiled-random"  # or "text": windows of a token stream passed to train_induction
     seed: int = 0
     eval_every: int = 50
     eval_batch: int = 16
