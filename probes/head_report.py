@@ -7,6 +7,7 @@ One call = one batched capture of attention patterns (``scan_heads``), one ablat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
