@@ -14,10 +14,10 @@ from probes.tuned_lens import (
     default_lens_dir,
     evaluate_lens,
     save_tuned_lens,
-    train_tuned_lens,
     translator_norms,
 )
 from training.corpus import load_corpus
+from training.tuned_lens import train_tuned_lens
 
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from .logit_lens import FIGURE_PROMPTS, heldout_windows, layer_table, prompt_record, token_windows

@@ -15,8 +15,8 @@ from probes.tuned_lens import (
     find_tuned_lens,
     load_tuned_lens,
     save_tuned_lens,
-    train_tuned_lens,
 )
+from training.tuned_lens import train_tuned_lens
 
 PROMPT = "def add(a, b):\n    return a + b\n"
 
