@@ -16,6 +16,7 @@ import torch
 from interp.toy_models import save_hf_dir, train_bpe_tokenizer
 from plots.common import lines_by_x
 from probes.lm_skills import score_skills, skills_summary, skills_table
+from training.copy_data import CopyMix, function_tokens, mixed_batch_fn
 from training.corpus import load_corpus
 from training.lm import (
     InitialWeights,
@@ -59,6 +60,10 @@ class TextLMConfig:
     init_from: str = ""  # continue from this model directory (its weights and tokenizer; use another seed)
     seed: int = 0
     device: str = "cpu"
+    # shares of each batch that reward in-context copying (training.copy_data); 0, 0, 0: plain corpus windows
+    copy_share: float = 0.0  # corpus windows in which an earlier span recurs later
+    function_share: float = 0.0  # synthetic functions using their parameters (train names only)
+    random_share: float = 0.0  # repeated random tokens
 
 
 @register
@@ -99,7 +104,15 @@ class TrainTextLM(Experiment):
         settings = TrainSettings(steps=config.steps, batch_size=config.batch_size, seq_len=config.n_ctx,
                                  lr=config.lr, warmup=config.warmup, seed=config.seed, eval_every=config.eval_every,
                                  checkpoint_every=max(10, min(200, config.steps // 10)))
+        mix = CopyMix(config.copy_share, config.function_share, config.random_share)
+        batch_fn = None
+        if mix.active:
+            ctx.progress(0.025, "writing the synthetic functions" if mix.function_share else "mixing copy rows")
+            functions = function_tokens(tokenizer, seed=config.seed) if mix.function_share else None
+            batch_fn = mixed_batch_fn(train, functions, mix, batch_size=config.batch_size, seq_len=config.n_ctx,
+                                      vocab=len(tokenizer))
         log = train_causal_lm(model, train, heldout, settings, checkpoint=work / "checkpoint.pt", device=config.device,
+                              batch_fn=batch_fn,
                               on_step=lambda step, loss: ctx.progress(0.03 + 0.9 * (step + 1) / config.steps,
                                                                       f"step {step + 1}/{config.steps} loss {loss:.3f}"))
         model = model.to("cpu").eval()
@@ -116,10 +129,10 @@ class TrainTextLM(Experiment):
             "train_tokens": int(len(train)), "heldout_tokens": int(len(heldout)), "tokens_seen": tokens_seen,
             "epochs": tokens_seen / len(train), "n_params": sum(p.numel() for p in model.parameters()),
             "train_seconds": log.seconds, "corpus": corpus.source, "completions": completions,
-            "eval_steps": log.eval_steps, "eval_loss": log.eval_loss, "model_dir": config.out_model or "model",
+            "eval_steps": log.eval_steps, "eval_loss": log.eval_loss,
             "skills": skills_table(skills).to_dict(orient="records"),
             "skills_summary": skills_summary(skills).to_dict(orient="records"),
-            "init_from": asdict(init) if init else None,
+            "init_from": asdict(init) if init else None, "rows_per_batch": mix.counts(config.batch_size),
         }
         (out_model / "README.md").write_text(model_card(config, metrics, init))
         (out_model / "training_log.json").write_text(json.dumps({"eval_steps": log.eval_steps,
