@@ -1,0 +1,155 @@
+"""Argument-copy prompt pairs: ``def f(a, b):\\n    return a * `` -> `` b`` (the parameter not yet used).
+
+A model that completes these has to find the function's parameters in context and copy the one the body has
+not used yet, so they test in-context copying of identifiers rather than memorised text. Each pair comes with a
+corrupted prompt that has the same tokens except every parameter name (fresh names), for activation patching:
+logit difference answer - wrong is large on the clean prompt and near 0 on the corrupted one.
+
+Names are split once, by a stable hash, into ``"train"`` names (the only ones ``training.copy_data`` writes into
+synthetic code) and ``"heldout"`` names (the only ones the evaluation uses), so the held-out task's names never
+co-occur in that synthetic training data. Only names that are ONE token both bare (``width``, after ``(``) and
+with a leading space (`` width``) under the model's tokenizer are used, so clean and corrupted prompts align
+token for token and the answer is a single token.
+"""
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+import torch
+
+from interp.errors import InvalidInput
+from interp.handle import ModelHandle
+from interp.tokens import tokenize
+
+Split = Literal["train", "heldout"]
+TemplateName = Literal["two_args", "swapped", "three_args"]
+
+# Plain identifier words a programmer would use as parameter names (fragments such as "gener" left out).
+NAME_WORDS: tuple[str, ...] = (
+    "action", "addr", "address", "alias", "archive", "arg", "argument", "attr", "attribute", "base", "block",
+    "body", "bound", "buf", "buffer", "byte", "cache", "callback", "char", "charset", "child", "chunk", "cmd",
+    "code", "codec", "col", "color", "command", "comment", "config", "conn", "connection", "content", "context",
+    "count", "current", "data", "date", "day", "default", "dest", "diff", "directory", "doc", "document",
+    "domain", "dst", "elem", "element", "encoding", "entry", "env", "err", "error", "event", "exc", "expected",
+    "ext", "extension", "extra", "factory", "field", "filename", "fileobj", "flag", "flags", "frame", "func",
+    "function", "group", "handle", "handler", "header", "host", "indent", "index", "info", "instance", "item",
+    "key", "label", "left", "length", "level", "limit", "line", "lineno", "link", "loader", "locale", "lock",
+    "logger", "loop", "master", "member", "message", "method", "mode", "module", "month", "msg", "name",
+    "namespace", "node", "num", "number", "obj", "offset", "opt", "option", "options", "order", "orig", "other",
+    "output", "pair", "param", "parent", "parser", "part", "path", "pattern", "pid", "pipe", "platform", "point",
+    "policy", "port", "pos", "position", "prefix", "process", "proto", "protocol", "queue", "reader", "request",
+    "resp", "response", "result", "right", "root", "row", "screen", "script", "section", "separator", "server",
+    "signal", "signature", "size", "sock", "socket", "source", "spec", "src", "stack", "start", "state",
+    "status", "stream", "string", "table", "tag", "tail", "target", "task", "temp", "text", "thread", "timeout",
+    "title", "token", "top", "tree", "url", "user", "val", "value", "values", "var", "version", "widget",
+    "width", "word", "writer", "year", "total", "amount", "weight", "scale", "factor", "rate", "price", "speed",
+    "radius", "depth", "height", "ratio", "delta", "step", "shape", "mask", "matrix", "vector", "table",
+)
+FUNCTION_WORDS: tuple[str, ...] = (
+    "area", "scale", "combine", "compute", "total", "merge", "apply", "mix", "measure", "product", "blend",
+    "join", "adjust", "weigh", "fold", "reduce", "pack", "mult", "shift", "span",
+)
+OPS: tuple[str, ...] = ("*", "+", "-", "/")
+
+# template -> (text with {f} {a} {b} {c} {op}, the parameter that is the answer, the distractor parameter)
+TEMPLATES: dict[str, tuple[str, str, str]] = {
+    "two_args": ("def {f}({a}, {b}):\n    return {a} {op}", "b", "a"),
+    "swapped": ("def {f}({a}, {b}):\n    return {b} {op}", "a", "b"),
+    "three_args": ("def {f}({a}, {b}, {c}):\n    return {a} {op} {b} {op}", "c", "b"),
+}
+
+
+def name_split(name: str) -> Split:
+    """A stable, seed-free split of name words: about a quarter are held out for evaluation."""
+    return "heldout" if zlib.crc32(name.encode()) % 4 == 0 else "train"
+
+
+def is_single_token(tokenizer, name: str) -> bool:
+    """True when ``name`` and `` name`` are each one token (so it can fill a parameter slot anywhere)."""
+    return all(len(tokenizer(s, add_special_tokens=False)["input_ids"]) == 1 for s in (name, " " + name))
+
+
+def names_for(tokenizer, split: Split, words: tuple[str, ...] = NAME_WORDS) -> list[str]:
+    """The single-token names of ``split`` under ``tokenizer``, sorted and de-duplicated."""
+    return sorted({w for w in words if name_split(w) == split and is_single_token(tokenizer, w)})
+
+
+@dataclass(frozen=True)
+class CopyPair:
+    """One clean/corrupted prompt pair. ``answer``/``wrong`` are the clean prompt's correct and distractor
+    next tokens (with their leading space); the corrupted prompt renames every parameter, so neither occurs in it;
+    ``corrupted_answer`` is what the corrupted prompt should be completed with."""
+
+    clean: str
+    corrupted: str
+    answer: str
+    wrong: str
+    corrupted_answer: str
+    template: str
+
+
+def _fill(template: str, f: str, names: list[str], op: str) -> tuple[str, str, str]:
+    text, ans, wrong = TEMPLATES[template]
+    slots = dict(zip("abc", names))
+    return text.format(f=f, op=op, **slots), " " + slots[ans], " " + slots[wrong]
+
+
+def copy_task_pairs(tokenizer, n: int = 100, *, template: TemplateName = "two_args", split: Split = "heldout",
+                    seed: int = 0) -> list[CopyPair]:
+    """``n`` seeded prompt pairs of ``template`` whose names all come from ``split``.
+
+    Every pair is checked: the clean and corrupted prompts tokenize to the same length and each answer is one
+    token; a tokenizer for which too few names are single tokens gets an InvalidInput saying so.
+    """
+    if template not in TEMPLATES:
+        raise InvalidInput(f"Unknown copy template {template!r}.", f"Use one of {sorted(TEMPLATES)}.")
+    names = names_for(tokenizer, split)
+    k = sum("{" + slot + "}" in TEMPLATES[template][0] for slot in "abc")  # parameter slots
+    if len(names) < 2 * k:
+        raise InvalidInput(f"Only {len(names)} {split} names are single tokens under this tokenizer; "
+                           f"the {template} task needs at least {2 * k}.")
+    rng = random.Random(f"{seed}:{template}:{split}")
+    pairs = []
+    for _ in range(n):
+        f, op = rng.choice(FUNCTION_WORDS), rng.choice(OPS)
+        picked = rng.sample(names, 2 * k)
+        clean, answer, wrong = _fill(template, f, picked[:k], op)
+        corrupted, corrupted_answer, _ = _fill(template, f, picked[k:], op)
+        lc, lx = (len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in (clean, corrupted))
+        if lc != lx:
+            raise InvalidInput(f"Copy pair does not align: {clean!r} is {lc} tokens, {corrupted!r} is {lx}.")
+        pairs.append(CopyPair(clean, corrupted, answer, wrong, corrupted_answer, template))
+    return pairs
+
+
+@dataclass
+class CopyTaskScore:
+    """Top-1 accuracy and logit difference (answer - wrong) of a model on copy pairs, overall and per template."""
+
+    accuracy: float
+    mean_logit_diff: float
+    table: pd.DataFrame  # one row per pair: template, clean, answer, predicted, correct, logit_diff
+
+
+@torch.no_grad()
+def score_copy_task(handle: ModelHandle, pairs: list[CopyPair], *, batch_size: int = 64) -> CopyTaskScore:
+    """Greedy next-token accuracy of ``handle`` on the clean prompts (BOS prepended), and answer - wrong logits."""
+    tok = handle.tokenizer
+    rows = []
+    for i in range(0, len(pairs), batch_size):
+        chunk = pairs[i : i + batch_size]
+        batch = tokenize(handle, [p.clean for p in chunk])
+        kwargs = {"attention_mask": batch.attention_mask} if batch.padded else {}
+        logits = handle.bridge(batch.tokens, **kwargs)  # [batch, pos, vocab]
+        last = logits[torch.arange(len(chunk)), batch.lengths - 1]  # [batch, vocab]
+        for p, row in zip(chunk, last):
+            a, w = (tok(s, add_special_tokens=False)["input_ids"][0] for s in (p.answer, p.wrong))
+            pred = int(row.argmax())
+            rows.append({"template": p.template, "clean": p.clean, "answer": p.answer, "predicted": tok.decode([pred]),
+                         "correct": pred == a, "logit_diff": float(row[a] - row[w])})
+    table = pd.DataFrame(rows)
+    return CopyTaskScore(float(table["correct"].mean()), float(table["logit_diff"].mean()), table)

@@ -1,0 +1,153 @@
+"""Training batches that reward in-context copying, mixed with plain windows of the corpus.
+
+Plain next-token training on the stdlib gives a small model little reason to copy what it has just read (the
+shipped ``stdlib-gpt2`` has no induction head). This mixer replaces a share of each batch with rows where
+copying pays: ``copy`` rows are corpus windows in which an earlier span recurs later (natural code, so the
+induction heads it grows work on code); ``functions`` rows are synthetic but ordinary Python functions whose
+parameters are used in their bodies (only ``probes.copy_tasks`` *train* names, so the held-out argument-copy
+task's names never occur in them); ``random`` rows are random tokens repeated (what the head detectors score).
+Every row is drawn from the step's generator, so a resumed run sees the same batches.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from interp.errors import InvalidInput
+from probes.copy_tasks import FUNCTION_WORDS, OPS, names_for
+
+from .lm import encode_docs, sample_windows
+
+ROW_KINDS = ("plain", "copy", "functions", "random")
+
+VERBS = ("get", "make", "compute", "build", "check", "update", "apply", "combine", "scale", "merge", "find",
+         "load", "parse", "format", "set", "add", "split", "join", "read", "write")
+
+# Synthetic functions: {f} function name, {C} class name, {a}..{d} distinct parameter names, {op}/{op2} operators.
+FUNCTION_TEMPLATES: tuple[str, ...] = (
+    "def {f}({a}, {b}):\n    return {a} {op} {b}\n",
+    "def {f}({a}, {b}):\n    return {b} {op} {a}\n",
+    "def {f}({a}, {b}, {c}):\n    return {a} {op} {b} {op2} {c}\n",
+    "def {f}({a}, {b}, {c}):\n    return {c} {op} {a} {op2} {b}\n",
+    "def {f}({a}, {b}):\n    {c} = {a} {op} {b}\n    return {c}\n",
+    "def {f}({a}, {b}):\n    if {a} > {b}:\n        return {a}\n    return {b}\n",
+    "def {f}({a}, {b}=None):\n    if {b} is None:\n        {b} = {a}\n    return {b}\n",
+    "def {f}({a}, {b}):\n    \"\"\"Return {a} {op} {b}.\"\"\"\n    return {a} {op} {b}\n",
+    "def {f}(self, {a}, {b}):\n    self.{a} = {a}\n    self.{b} = {b}\n",
+    "class {C}:\n    def __init__(self, {a}, {b}, {c}):\n        self.{a} = {a}\n        self.{b} = {b}\n"
+    "        self.{c} = {c}\n",
+    "def {f}({a}, {b}, {c}):\n    {d} = {a} {op} {c}\n    return {d} {op2} {b}\n",
+    "def {f}({a}, {b}):\n    for {c} in {a}:\n        {b}.append({c})\n    return {b}\n",
+    "{d} = {f}({a}, {b})\n{c} = {d} {op} {a}\n",
+    "def {f}({a}, {b}):\n    return {f}_impl({a}={a}, {b}={b})\n",
+)
+
+
+@dataclass(frozen=True)
+class CopyMix:
+    """Shares of each batch by row kind; the rest is plain corpus windows."""
+
+    copy_share: float = 0.0  # corpus windows in which an earlier span of span_min..span_max tokens recurs later
+    function_share: float = 0.0  # windows of synthetic functions that use their parameters
+    random_share: float = 0.0  # random tokens (period random_min..random_max) repeated to fill the row
+    span_min: int = 8
+    span_max: int = 64
+    random_min: int = 10
+    random_max: int = 60
+
+    def __post_init__(self) -> None:
+        shares = (self.copy_share, self.function_share, self.random_share)
+        if min(shares) < 0 or sum(shares) > 1:
+            raise InvalidInput(f"copy_share, function_share and random_share must be >= 0 and sum to <= 1, "
+                               f"got {shares}.")
+
+    @property
+    def active(self) -> bool:
+        return self.copy_share + self.function_share + self.random_share > 0
+
+    def counts(self, batch_size: int) -> dict[str, int]:
+        """Rows of each kind in a batch (largest-remainder rounding of the shares; plain gets the rest)."""
+        shares = {"copy": self.copy_share, "functions": self.function_share, "random": self.random_share}
+        exact = {"plain": (1 - sum(shares.values())) * batch_size, **{k: v * batch_size for k, v in shares.items()}}
+        out = {k: int(v + 1e-9) for k, v in exact.items()}
+        for k in sorted(ROW_KINDS, key=lambda k: out[k] - exact[k])[: batch_size - sum(out.values())]:
+            out[k] += 1
+        return out
+
+
+def repeat_span(window: np.ndarray, span: int, source: int, insert: int) -> np.ndarray:
+    """``window`` with ``window[source:source+span]`` inserted again at ``insert`` (>= source + span), truncated
+    to the window's length: the span recurs later, with the text that followed it before moving on."""
+    if not source + span <= insert <= len(window) - span:
+        raise InvalidInput(f"repeat_span needs source + span <= insert <= len - span, got {source}, {span}, {insert}.")
+    return np.concatenate([window[:insert], window[source : source + span], window[insert:]])[: len(window)]
+
+
+def copy_row(tokens: np.ndarray, seq_len: int, mix: CopyMix, rng: np.random.Generator) -> np.ndarray:
+    """One corpus window with an earlier span repeated later (positions drawn from ``rng``)."""
+    start = int(rng.integers(0, len(tokens) - seq_len))
+    window = tokens[start : start + seq_len]
+    span = int(rng.integers(mix.span_min, min(mix.span_max, seq_len // 3) + 1))
+    source = int(rng.integers(0, seq_len - 2 * span + 1))
+    insert = int(rng.integers(source + span, seq_len - span + 1))
+    return repeat_span(window, span, source, insert)
+
+
+def random_row(seq_len: int, vocab: int, mix: CopyMix, rng: np.random.Generator) -> np.ndarray:
+    """Random tokens (never id 0, the BOS/EOS id) of a random period, tiled to ``seq_len``."""
+    period = int(rng.integers(mix.random_min, mix.random_max + 1))
+    block = rng.integers(1, vocab, period)
+    return np.tile(block, seq_len // period + 1)[:seq_len]
+
+
+def synthetic_functions(names: list[str], n: int, *, seed: int = 0) -> list[str]:
+    """``n`` seeded modules of 4..12 synthetic functions each, parameters drawn from ``names`` (distinct per
+    function). Deterministic for a given ``names`` and ``seed``."""
+    if len(names) < 4:
+        raise InvalidInput(f"Synthetic functions need at least 4 parameter names, got {len(names)}.")
+    rng = random.Random(seed)
+    modules = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(4, 12)):
+            a, b, c, d = rng.sample(names, 4)
+            noun = rng.choice(names)
+            f = rng.choice([f"{rng.choice(VERBS)}_{noun}", rng.choice(FUNCTION_WORDS)])
+            parts.append(rng.choice(FUNCTION_TEMPLATES).format(
+                f=f, C=noun.capitalize(), a=a, b=b, c=c, d=d, op=rng.choice(OPS), op2=rng.choice(OPS)))
+        modules.append("\n\n".join(parts))
+    return modules
+
+
+def function_tokens(tokenizer, n_modules: int = 4000, *, seed: int = 0) -> np.ndarray:
+    """The synthetic-function corpus (train names only) as one token stream, modules separated by EOS."""
+    return encode_docs(tokenizer, synthetic_functions(names_for(tokenizer, "train"), n_modules, seed=seed))
+
+
+def mixed_batch_fn(train_tokens: np.ndarray, functions: np.ndarray | None, mix: CopyMix, *, batch_size: int,
+                   seq_len: int, vocab: int) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """A ``batch_fn(step, gen)`` for ``training.lm.train_causal_lm``: [batch_size, seq_len] int64 rows, in
+    ROW_KINDS order, with ``mix.counts(batch_size)`` rows of each kind; deterministic given ``gen``."""
+    counts = mix.counts(batch_size)
+    if counts["functions"] and (functions is None or len(functions) <= seq_len):
+        raise InvalidInput("function_share > 0 needs a synthetic-function token stream longer than seq_len.")
+
+    def batch(step: int, gen: torch.Generator) -> torch.Tensor:
+        plain = sample_windows(train_tokens, counts["plain"], seq_len, gen) if counts["plain"] else None
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=gen)))
+        rows = [] if plain is None else [plain]
+        if counts["copy"]:
+            rows.append(torch.from_numpy(np.stack([copy_row(train_tokens, seq_len, mix, rng)
+                                                   for _ in range(counts["copy"])]).astype(np.int64)))
+        if counts["functions"]:
+            rows.append(sample_windows(functions, counts["functions"], seq_len, gen))
+        if counts["random"]:
+            rows.append(torch.from_numpy(np.stack([random_row(seq_len, vocab, mix, rng)
+                                                   for _ in range(counts["random"])]).astype(np.int64)))
+        return torch.cat(rows)  # [batch_size, seq_len]
+
+    return batch
