@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 
+from . import validate
 from .errors import InvalidInput
 from .handle import ModelHandle
 from .tokens import Prompts, TokenBatch, tokenize
@@ -33,12 +35,27 @@ def hook_names(handle: ModelHandle, kind: str, layers: Iterable[int] | None = No
         raise InvalidInput(f"Unknown hook kind {kind!r}; known: {', '.join(HOOK_TEMPLATES)}.")
     if handle.info.attn_only and kind in ("resid_mid", "mlp_out"):
         raise InvalidInput(f"{handle.info.name} is attention-only: it has no {kind} hooks.")
-    layers = range(handle.info.n_layers) if layers is None else [handle.check_layer(int(l)) for l in layers]
-    return [HOOK_TEMPLATES[kind].format(layer=l) for l in layers]
+    if layers is None:
+        layers = range(handle.info.n_layers)
+    else:
+        layers = [handle.check_layer(v) for v in validate.scalar_or_list(layers)]
+    names = [HOOK_TEMPLATES[kind].format(layer=i) for i in layers]
+    if kind in ("pattern", "attn_scores") and names and names[0] not in handle.bridge.hook_dict:
+        raise InvalidInput(f"{handle.info.name} has no attention-pattern hooks ({names[0]} is missing): "
+                           f"it is not an attention transformer (e.g. a state-space model such as Mamba).",
+                           "Head scans, head reports and attention patterns need a model with attention heads.")
+    return names
 
 
-def check_hook_names(handle: ModelHandle, names: Sequence[str]) -> list[str]:
-    """Return ``names`` if every one is a hook of this model, else InvalidInput with the nearest match."""
+def require_attention_patterns(handle: ModelHandle) -> None:
+    """InvalidInput unless every block of ``handle`` has an attention-pattern hook (Mamba-style models do not)."""
+    hook_names(handle, "pattern")
+
+
+def check_hook_names(handle: ModelHandle, names: str | Sequence[str]) -> list[str]:
+    """``names`` as a list if every one is a hook of this model (a bare string is one name), else InvalidInput
+    with the nearest match."""
+    names = validate.hook_name_list(names)
     known = handle.bridge.hook_dict
     for name in names:
         if name not in known:
@@ -79,7 +96,7 @@ def run_with_capture(
     """
     batch = prompts if isinstance(prompts, TokenBatch) else tokenize(
         handle, prompts, prepend_bos=prepend_bos, truncate=truncate)
-    names_filter: Any = check_hook_names(handle, hooks) if not callable(hooks) else hooks
+    names_filter: Any = hooks if callable(hooks) and not isinstance(hooks, str) else check_hook_names(handle, hooks)
     kwargs: dict[str, Any] = {}
     if batch.padded:
         kwargs["attention_mask"] = batch.attention_mask

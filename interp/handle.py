@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from .errors import InvalidInput
-from .types import ModelSource
+from . import validate
+from .types import Head, ModelSource
 
 
 @dataclass(frozen=True)
@@ -54,26 +54,14 @@ class ModelHandle:
     def bos_token_id(self) -> int | None:
         return self.tokenizer.bos_token_id
 
-    def check_layer(self, layer: int) -> int:
-        """Return ``layer`` if it names a block of this model, else raise InvalidInput."""
-        n = self.info.n_layers
-        if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < n:
-            raise InvalidInput(
-                f"Layer {layer!r} does not exist: {self.info.name} has {n} layers (0..{n - 1})."
-            )
-        return layer
+    def check_layer(self, layer: Any) -> int:
+        """``layer`` as an int if it names a block of this model (Python/numpy/torch integer), else InvalidInput."""
+        return validate.layer_index(layer, self.info.n_layers, self.info.name)
 
-    def check_head(self, layer: int, head: int) -> tuple[int, int]:
-        """Return ``(layer, head)`` if valid, else raise InvalidInput naming the valid range."""
-        self.check_layer(layer)
-        n = self.info.n_heads
-        if not isinstance(head, int) or isinstance(head, bool) or not 0 <= head < n:
-            raise InvalidInput(
-                f"Head {layer}.{head} does not exist: {self.info.name} has {n} heads per layer "
-                f"(0..{n - 1})."
-            )
-        return layer, head
+    def check_head(self, layer: Any, head: Any) -> Head:
+        """``Head(layer, head)`` if valid (a tuple of ints), else InvalidInput naming the valid range."""
+        return Head(*validate.head_index(layer, head, self.info.n_layers, self.info.n_heads, self.info.name))
 
     def to_str_tokens(self, tokens: torch.Tensor) -> list[str]:
         """Readable strings for a 1-D token tensor (one string per token)."""
-        return [self.tokenizer.decode([int(t)]) for t in tokens.tolist()]
+        return [self.tokenizer.decode([int(t)]) for t in tokens.reshape(-1).tolist()]

@@ -60,21 +60,35 @@ def save_native(model: torch.nn.Module, cfg: Any, tokenizer: Any, out_dir: str |
 
 
 def load_native_model(path: str | Path, fields: dict[str, Any]) -> torch.nn.Module:
-    """The plain NativeModel stored in ``path`` (weights checked against the config)."""
+    """The plain NativeModel stored in ``path``; ModelUnavailable naming any missing, unexpected or mis-shaped
+    tensor (never a partly random model)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    cfg = native_config(**fields, init_weights=False)
-    from transformer_lens.model_bridge.sources.native import NativeModel
+    try:
+        cfg = native_config(**fields, init_weights=False)
+        from transformer_lens.model_bridge.sources.native import NativeModel
 
-    model = NativeModel(cfg)
+        model = NativeModel(cfg)
+    except (TypeError, ValueError, KeyError, RuntimeError, AttributeError, ZeroDivisionError, AssertionError) as e:
+        raise ModelUnavailable(f"The settings in {Path(path) / 'config.json'} do not describe a model ({e}).",
+                               "Re-create the model with the experiment that made it.") from None
     weights = Path(path) / "model.safetensors"
     try:
         state = load_file(str(weights))
-        model.load_state_dict(state, strict=True)
     except (SafetensorError, OSError, RuntimeError) as e:
-        raise ModelUnavailable(f"The weights in {weights} are corrupt or do not match its config.json ({e}).",
+        raise ModelUnavailable(f"The weights in {weights} are corrupt ({e}).",
                                "Re-create the model with the experiment that made it.") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    problems = [f"{len(v)} {label} tensor(s): {', '.join(v[:6])}{' ...' if len(v) > 6 else ''}"
+                for v, label in ((missing, "missing"), (unexpected, "unexpected"), (wrong, "of the wrong shape")) if v]
+    if problems:
+        raise ModelUnavailable(f"The weights in {weights} do not match its config.json ({'; '.join(problems)}).",
+                               "Re-create the model with the experiment that made it.")
+    model.load_state_dict(state, strict=True)
     return model
 
 
@@ -84,8 +98,8 @@ def boot_native_dir(path: Path, fields: dict[str, Any], *, device: torch.device,
     from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_from_module
     from transformers import AutoTokenizer
 
-    cfg = native_config(**fields, init_weights=False)
     model = load_native_model(path, fields).to(device=device, dtype=dtype)
+    cfg = native_config(**fields, init_weights=False)
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     bridge = build_bridge_from_module(model, architecture="TransformerLensNative", tl_config=cfg,
                                       tokenizer=tokenizer, dtype=dtype, device=device, model_name=path.name)

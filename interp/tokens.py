@@ -1,15 +1,17 @@
 """Turn prompts into token tensors, refusing empty or over-long input with a clear message."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
+import numpy as np
 import torch
 
+from . import validate
 from .errors import InvalidInput
 from .handle import ModelHandle
 
-Prompts = str | Sequence[str] | torch.Tensor
+Prompts = str | Sequence[str] | torch.Tensor | np.ndarray
 
 
 @dataclass
@@ -38,29 +40,18 @@ def tokenize(handle: ModelHandle, prompts: Prompts, *, prepend_bos: bool = True,
     ``truncate=True``, which keeps the first ``n_ctx`` tokens.
     """
     n_ctx = handle.info.n_ctx
-    if isinstance(prompts, torch.Tensor):
-        tokens = prompts.long()
-        if tokens.ndim == 1:
-            tokens = tokens[None]
-        if tokens.ndim != 2 or tokens.shape[1] == 0:
-            raise InvalidInput(f"Token tensor must be [batch, pos] with pos >= 1, got shape {tuple(prompts.shape)}.")
-        if int(tokens.min()) < 0 or int(tokens.max()) >= handle.info.d_vocab:
-            raise InvalidInput(f"Token ids must lie in 0..{handle.info.d_vocab - 1} for {handle.info.name}.")
+    if isinstance(prompts, (torch.Tensor, np.ndarray)):
+        tokens = validate.token_tensor(prompts, handle.info.d_vocab, handle.info.name)  # [batch, pos]
         rows = [tokens[i] for i in range(tokens.shape[0])]
     else:
-        texts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if not texts:
-            raise InvalidInput("No prompts given.")
+        texts = validate.prompt_list(prompts)
         rows = []
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InvalidInput(f"Prompt {i} is a {type(text).__name__}, not text.")
-            if not text.strip():
-                raise InvalidInput("The prompt is empty." if len(texts) == 1 else f"Prompt {i} is empty.",
-                                   "Type some text to analyse.")
+        for text in texts:
             ids = handle.tokenizer(text, add_special_tokens=False)["input_ids"]
             if prepend_bos and handle.bos_token_id is not None:
                 ids = [handle.bos_token_id] + ids
+            if not ids:
+                raise InvalidInput(f"The prompt {text[:40]!r} gives no tokens.", "Type some text to analyse.")
             rows.append(torch.tensor(ids, dtype=torch.long))
     longest = max(len(r) for r in rows)
     truncated = longest > n_ctx
