@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -234,8 +235,8 @@ def train_grokking(
     history = GrokHistory(**resumed.extra["history"]) if resumed.step and "history" in resumed.extra else GrokHistory()
     epoch = resumed.step
     if epoch > c.epochs:
-        raise InvalidInput(f"The training cache {work_dir} already holds {epoch} epochs, more than the {c.epochs} asked "
-                           f"for: ask for epochs >= {epoch}, or delete that folder to train afresh.")
+        raise InvalidInput(f"The training cache {work_dir} already holds {epoch} epochs, more than the {c.epochs} "
+                           f"asked for: ask for epochs >= {epoch}, or delete that folder to train afresh.")
     if work_dir:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
         atomic_write_json(Path(work_dir) / "train_config.json", dataclasses.asdict(c))
@@ -297,9 +298,10 @@ def memorise_epoch(history: GrokHistory, threshold: float = 0.99) -> int | None:
 def save_trained(outcome: GrokOutcome, out_dir: str | Path, card: str, extra_log: dict[str, Any] | None = None) -> Path:
     """Write the model (save_native, number tokenizer), ``training_log.json`` and the model card ``README.md``."""
     c = outcome.config
+    prompts = [f"{a} {b} =" for a, b in ((3, 5), (c.p - 1, 1), (17 % c.p, 40 % c.p))]
     out = save_native(outcome.model, outcome.cfg, number_tokenizer(c.p), out_dir,
                       extra={"workbench_training": {"kind": "grokking", **dataclasses.asdict(c)},
-                             "workbench_prompts": [f"{a} {b} =" for a, b in ((3, 5), (c.p - 1, 1), (17 % c.p, 40 % c.p))]})
+                             "workbench_prompts": prompts})
     atomic_write_json(out / "training_log.json", {**outcome.history.to_dict(), **(extra_log or {})})
     atomic_write_text(out / "README.md", card)
     return out
