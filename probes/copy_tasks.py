@@ -153,3 +153,27 @@ def score_copy_task(handle: ModelHandle, pairs: list[CopyPair], *, batch_size: i
                          "correct": pred == a, "logit_diff": float(row[a] - row[w])})
     table = pd.DataFrame(rows)
     return CopyTaskScore(float(table["correct"].mean()), float(table["logit_diff"].mean()), table)
+
+
+def repeated_text_tokens(handle: ModelHandle, texts: list[str], seq_len: int = 50) -> torch.Tensor:
+    """[n, 1 + 2 * seq_len] rows of BOS + A + A where A is ``seq_len`` tokens of natural text: the first
+    ``seq_len`` tokens of each text that has that many (shorter texts are skipped)."""
+    bos = handle.bos_token_id if handle.bos_token_id is not None else 0
+    rows = []
+    for text in texts:
+        ids = handle.tokenizer(text, add_special_tokens=False)["input_ids"][:seq_len]
+        if len(ids) == seq_len:
+            rows.append([bos] + ids + ids)
+    if not rows:
+        raise InvalidInput(f"No text is {seq_len} tokens long; give longer texts or a smaller seq_len.")
+    return torch.tensor(rows)
+
+
+def repeated_code_scores(handle: ModelHandle, texts: list[str], seq_len: int = 50) -> dict[str, torch.Tensor]:
+    """Induction, duplicate and previous-token scores ([n_layers, n_heads]) on BOS + A + A rows of real code,
+    with the same definitions ``probes.heads.scan_heads`` uses on random tokens."""
+    from .heads import capture_patterns, repeated_sequence_scores
+
+    tokens = repeated_text_tokens(handle, texts, seq_len).to(handle.device)
+    pats = capture_patterns(handle, tokenize(handle, tokens))  # [layer, batch, head, q, k]
+    return {k: v.cpu() for k, v in repeated_sequence_scores(pats, seq_len).items()}

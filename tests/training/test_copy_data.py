@@ -1,0 +1,86 @@
+"""The copy-rewarding data mix makes the rows it claims: repeated spans, periodic random rows, synthetic
+functions that use their (train-split) parameters; seeded and deterministic."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from interp.errors import InvalidInput
+from probes.copy_tasks import NAME_WORDS, name_split
+from training.copy_data import CopyMix, mixed_batch_fn, repeat_span, synthetic_functions
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def has_repeat(row: np.ndarray, k: int) -> bool:
+    """True when some k-gram of ``row`` occurs at two positions."""
+    grams = [tuple(row[i : i + k]) for i in range(len(row) - k + 1)]
+    return len(set(grams)) < len(grams)
+
+
+def test_counts_follow_the_shares_and_fill_the_batch():
+    assert CopyMix(0.25, 0.2, 0.05).counts(16) == {"plain": 8, "copy": 4, "functions": 3, "random": 1}
+    assert CopyMix().counts(16) == {"plain": 16, "copy": 0, "functions": 0, "random": 0}
+    assert sum(CopyMix(0.3, 0.3, 0.1).counts(10).values()) == 10
+    with pytest.raises(InvalidInput, match="sum to <= 1"):
+        CopyMix(0.6, 0.5)
+
+
+def test_repeat_span_puts_the_span_again_at_the_insert_position():
+    w = np.arange(100)
+    row = repeat_span(w, span=10, source=5, insert=40)
+    assert len(row) == 100
+    assert (row[40:50] == w[5:15]).all() and (row[:40] == w[:40]).all() and (row[50:] == w[40:90]).all()
+    with pytest.raises(InvalidInput):
+        repeat_span(w, span=10, source=5, insert=10)  # would overlap its own source
+
+
+def test_mixed_batch_rows_are_what_they_claim_and_deterministic():
+    rng = np.random.default_rng(0)
+    corpus = rng.integers(1, 4096, 50_000).astype(np.uint16)  # random: no 8-gram recurs by chance
+    functions = rng.integers(1, 4096, 5_000).astype(np.uint16)
+    mix = CopyMix(copy_share=0.25, function_share=0.25, random_share=0.25, span_min=8, span_max=32)
+    fn = mixed_batch_fn(corpus, functions, mix, batch_size=8, seq_len=128, vocab=4096)
+    batch = fn(3, torch.Generator().manual_seed(3)).numpy()  # rows: 2 plain, 2 copy, 2 functions, 2 random
+    assert batch.shape == (8, 128)
+    assert not any(has_repeat(r, 8) for r in batch[:2])  # plain windows: no repeat (negative control)
+    assert all(has_repeat(r, 8) for r in batch[2:4])  # copy rows: an earlier span recurs
+    assert all(has_repeat(r, 8) for r in batch[6:8])  # random rows: a block tiled
+    assert all(b.min() >= 1 for b in batch[6:8])  # never the BOS/EOS id
+    again = fn(3, torch.Generator().manual_seed(3)).numpy()
+    other = fn(4, torch.Generator().manual_seed(4)).numpy()
+    assert (batch == again).all() and not (batch == other).all()
+
+
+def test_synthetic_functions_are_python_and_use_their_own_parameters():
+    names = sorted(w for w in NAME_WORDS if name_split(w) == "train")[:40]
+    modules = synthetic_functions(names, 30, seed=0)
+    assert modules == synthetic_functions(names, 30, seed=0) and modules != synthetic_functions(names, 30, seed=1)
+    n_funcs = 0
+    for src in modules:
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.FunctionDef):
+                params = [a.arg for a in node.args.args if a.arg != "self"]
+                used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                assert set(params) <= set(names) and len(set(params)) == len(params)
+                assert set(params) <= used  # every parameter appears in the body
+                n_funcs += 1
+    assert n_funcs > 100
+
+
+def test_synthetic_functions_never_use_heldout_names():
+    from transformers import PreTrainedTokenizerFast
+
+    from probes.copy_tasks import names_for
+
+    tok = PreTrainedTokenizerFast.from_pretrained(str(ROOT / "models" / "stdlib-gpt2"))
+    heldout = set(names_for(tok, "heldout"))
+    idents = set()
+    for src in synthetic_functions(names_for(tok, "train"), 50, seed=0):
+        idents |= {n.id for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Name)}
+        idents |= {a.arg for n in ast.walk(ast.parse(src)) if isinstance(n, ast.FunctionDef) for a in n.args.args}
+    assert heldout and not idents & heldout
