@@ -1,7 +1,11 @@
-"""Causal check of induction: ablate one head at a time and measure the in-context-learning (ICL) effect.
+"""Causal check of induction: ablate one head at a time and measure how much worse the model copies.
 
-ICL score on BOS + A + A: mean loss on the second copy minus mean loss on the first copy (negative = the
-model uses the earlier copy). A head whose ablation raises the ICL score toward 0 carries that effect.
+On BOS + A + A (A of length L at positions 1..L, its copy at L+1..2L):
+- the ablation effect is the rise of the mean loss on the second copy *without its first token* (position L+1,
+  which nothing earlier predicts), i.e. on tokens L+2..2L: what induction heads make predictable;
+- the ICL score is second-copy loss minus first-copy loss (negative = the model uses the earlier copy), kept as a
+  second measure. It can mislead for one head: zero-ablating attn-only-2l's induction head 1.2 raises the
+  first-copy loss more than the second-copy loss, so its ICL effect is negative although copying got worse.
 """
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from interp import validate
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
-from interp.types import AblationMode
+from interp.types import AblationMode, Head, all_heads
 
 
 def copy_losses(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,15 +37,40 @@ def icl_score(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> float
 
 @dataclass
 class AblationResult:
-    """ICL score (second-copy loss minus first-copy loss) with and without each head."""
+    """Second-copy loss (tokens L+2..2L) and ICL score with and without each head (NaN: head not ablated)."""
 
     baseline_icl: float
-    ablated_icl: torch.Tensor  # [n_layers, n_heads]; NaN for heads not ablated
+    ablated_icl: torch.Tensor  # [n_layers, n_heads] ICL score with the head ablated
     mode: AblationMode
+    baseline_second: float = float("nan")  # mean loss on tokens L+2..2L, nothing ablated
+    ablated_second: torch.Tensor | None = None  # [n_layers, n_heads] the same with the head ablated
 
     @property
-    def effect(self) -> torch.Tensor:  # [n_layers, n_heads]; > 0: the head was helping in-context learning
+    def effect(self) -> torch.Tensor:  # [n_layers, n_heads]; > 0: the head was helping the model copy
+        """THE ablation effect: rise of the second-copy loss (without position L+1) when the head is ablated."""
+        if self.ablated_second is None:
+            return self.icl_effect
+        return self.ablated_second - self.baseline_second
+
+    @property
+    def icl_effect(self) -> torch.Tensor:  # [n_layers, n_heads]; rise of the ICL score
         return self.ablated_icl - self.baseline_icl
+
+    def ranking(self) -> list[Head]:
+        """Ablated heads by effect, largest first."""
+        e = self.effect
+        order = torch.argsort(torch.nan_to_num(e.flatten(), nan=-float("inf")), descending=True, stable=True)
+        n_heads = e.shape[1]
+        return [Head(int(i) // n_heads, int(i) % n_heads) for i in order.tolist()
+                if not bool(torch.isnan(e.flatten()[i]))]
+
+
+def second_copy_loss(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """Mean loss per row on the second copy's tokens L+2..2L (L+1 is unpredictable without its predecessor's
+    earlier successor): [batch, pos, vocab] + [batch, 1 + 2L] -> [batch]."""
+    logp = F.log_softmax(logits[:, :-1].float(), dim=-1)
+    nll = -logp.gather(-1, tokens[:, 1:, None]).squeeze(-1)  # [batch, pos-1]; entry p predicts token p+1
+    return nll[:, seq_len + 1 : 2 * seq_len].mean(-1)
 
 
 def per_copy_icl(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> torch.Tensor:
@@ -51,9 +81,9 @@ def per_copy_icl(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> to
 
 
 def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mode: AblationMode = "mean",
-                 heads: list[tuple[int, int]] | None = None, max_rows: int = 256,
+                 heads: list[Head] | list[tuple[int, int]] | None = None, max_rows: int = 256,
                  progress: Callable[[int, int], None] | None = None) -> AblationResult:
-    """ICL score with each head's output (hook_z) zeroed or mean-ablated.
+    """Second-copy loss and ICL score with each head's output (hook_z) zeroed or mean-ablated.
 
     Batched per layer: the batch is replicated once per head of the layer and replica ``i`` has head ``i``
     ablated, so a layer costs one forward pass (split in chunks of at most ``max_rows`` rows). Mean
@@ -63,17 +93,26 @@ def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mod
     if mode not in ("zero", "mean"):
         raise InvalidInput(f"Ablation mode must be 'zero' or 'mean', got {mode!r}.")
     n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
-    wanted = heads or [(l, h) for l in range(n_layers) for h in range(n_heads)]
-    for l, h in wanted:
-        handle.check_head(l, h)
-    tokens = tokens.to(handle.device)
+    if heads is None:
+        wanted = all_heads(n_layers, n_heads)
+    else:
+        wanted = [handle.check_head(*_pair(x)) for x in validate.scalar_or_list(heads)]
+        if not wanted:
+            raise InvalidInput("No heads given to ablate.")
+    tokens = validate.token_tensor(tokens, handle.info.d_vocab, handle.info.name).to(handle.device)
+    seq_len = validate.count(seq_len, "seq_len", low=2)
+    if tokens.shape[1] != 1 + 2 * seq_len:
+        raise InvalidInput(f"Tokens of length {tokens.shape[1]} are not BOS + 2 x {seq_len} (seq_len).")
+    max_rows = validate.count(max_rows, "max_rows", low=1)
     n_batch = tokens.shape[0]
     layers = sorted({l for l, _ in wanted})
     z_names = [f"blocks.{l}.attn.hook_z" for l in layers]
     with torch.no_grad():
         logits, cache = handle.bridge.run_with_cache(tokens, names_filter=z_names)
         base = float(per_copy_icl(logits, tokens, seq_len).mean())
+        base_second = float(second_copy_loss(logits, tokens, seq_len).mean())
         ablated = torch.full((n_layers, n_heads), float("nan"))
+        ablated_second = torch.full((n_layers, n_heads), float("nan"))
         for done, layer in enumerate(layers, start=1):
             head_list = [h for l, h in wanted if l == layer]
             means = cache[f"blocks.{layer}.attn.hook_z"].mean(dim=(0, 1))  # [head, d_head]
@@ -84,11 +123,23 @@ def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mod
                 hook = _replica_hook(chunk, n_batch, means, mode)
                 out = handle.bridge.run_with_hooks(reps, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])
                 icl = per_copy_icl(out, reps, seq_len).view(len(chunk), n_batch).mean(-1)  # [len(chunk)]
-                for h, v in zip(chunk, icl.tolist()):
+                second = second_copy_loss(out, reps, seq_len).view(len(chunk), n_batch).mean(-1)  # [len(chunk)]
+                for h, v, w in zip(chunk, icl.tolist(), second.tolist()):
                     ablated[layer, h] = v
+                    ablated_second[layer, h] = w
             if progress is not None:
                 progress(done, len(layers))
-    return AblationResult(base, ablated, mode)
+    return AblationResult(base, ablated, mode, base_second, ablated_second)
+
+
+def _pair(x) -> tuple:
+    if isinstance(x, str):
+        return tuple(Head.parse(x))
+    try:
+        a, b = x
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{x!r} is not a head; give (layer, head) or 'L.H'.") from None
+    return a, b
 
 
 def _replica_hook(heads: list[int], n_batch: int, means: torch.Tensor, mode: AblationMode) -> Callable:

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from interp import validate
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
 from interp.tokens import tokenize
@@ -20,9 +21,11 @@ from .ablation import ablate_heads
 from .heads import HeadScores, capture_patterns, repeated_batch, scan_heads
 
 ABLATION_MODES = ("mean", "zero", "off")
-#: Column shown for the ablation: ICL score with the head ablated minus without (> 0: the head helped ICL).
+#: Column shown for the ablation: rise of the second-copy loss (tokens L+2..2L, nats) when the head is ablated
+#: (> 0: the head helped the model copy). See probes.ablation for why position L+1 is left out.
 ABLATION_SCORE = "ablation_effect"
-
+#: Second ablation column: rise of the ICL score (second-copy minus first-copy loss) when the head is ablated.
+ICL_SCORE = "ablation_icl_effect"
 
 
 @dataclass
@@ -35,36 +38,38 @@ class HeadReport:
     seq_len: int  # length of A; the copy starts at position seq_len + 1
     ablation_mode: AblationMode | Literal["off"]
     baseline_icl: float | None  # ICL score (second-copy minus first-copy loss) with nothing ablated
+    baseline_second_loss: float | None = None  # mean loss on tokens L+2..2L with nothing ablated (nats)
 
     def pattern(self, layer: int, head: int) -> np.ndarray:  # [query_pos, key_pos] float32
         """One head's pattern on the example row; InvalidInput names the valid range for a wrong L.H."""
         n_layers, n_heads = self.example_patterns.shape[:2]
-        if not (0 <= layer < n_layers and 0 <= head < n_heads):
-            raise InvalidInput(f"Head {layer}.{head} does not exist: layers 0..{n_layers - 1}, "
-                               f"heads 0..{n_heads - 1}.")
+        layer, head = validate.head_index(layer, head, n_layers, n_heads, self.scores.model)
         return self.example_patterns[layer, head].astype(np.float32)
 
 
 def head_report(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, seed: int = 0,
                 ablation: str = "mean", progress: Progress | None = None) -> HeadReport:
-    """Score every head of ``handle`` on seeded repeated random tokens; ``progress`` gets (fraction, message)."""
-    if ablation not in ABLATION_MODES:
+    """Score every head of ``handle`` on seeded repeated random tokens; ``progress`` gets (fraction, message).
+
+    Columns of ``report.scores.table()``: the detectors, then (unless ablation is off) ``ablation_effect``
+    (second-copy loss rise, the ranking measure) and ``ablation_icl_effect`` (ICL score rise)."""
+    if not isinstance(ablation, str) or ablation not in ABLATION_MODES:
         raise InvalidInput(f"Ablation must be one of {', '.join(ABLATION_MODES)}, got {ablation!r}.")
     report = progress or (lambda f, m: None)
     report(0.0, "capturing attention patterns")
     scores = scan_heads(handle, seq_len=seq_len, n_batch=n_batch, seed=seed)  # validates seq_len, n_batch
     rep = repeated_batch(handle, n_batch, seq_len, seed=seed)  # [n_batch, 1 + 2 * seq_len], the scan's rows
-    baseline = None
+    baseline = baseline_second = None
     if ablation != "off":
         report(0.2, f"{ablation}-ablating every head")
         n_layers = handle.info.n_layers
         res = ablate_heads(handle, rep, seq_len, mode=ablation,
                            progress=lambda d, n: report(0.2 + 0.75 * d / n, f"ablated layer {d}/{n_layers}"))
-        scores = scores.with_scores(**{ABLATION_SCORE: res.effect})
-        baseline = res.baseline_icl
+        scores = scores.with_scores(**{ABLATION_SCORE: res.effect, ICL_SCORE: res.icl_effect})
+        baseline, baseline_second = res.baseline_icl, res.baseline_second
     example = rep[:1].to(handle.device)  # [1, 1 + 2 * seq_len]
     pats = capture_patterns(handle, tokenize(handle, example))[:, 0]  # [layer, head, q, k]
     scores.settings.update(ablation=ablation)
     report(1.0, "done")
     return HeadReport(scores, handle.to_str_tokens(example[0]), pats.cpu().numpy().astype(np.float16), seq_len,
-                      ablation, baseline)
+                      ablation, baseline, baseline_second)

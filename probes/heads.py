@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from interp.capture import hook_names
+from interp import validate
+from interp.capture import hook_names, require_attention_patterns
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
 from interp.tokens import TokenBatch, tokenize
@@ -140,14 +141,46 @@ def prefix_matching_scores(patterns: torch.Tensor, tokens: torch.Tensor) -> torc
     return mass.sum(dim=(1, 3)) / has.sum().clamp_min(1)
 
 
+def per_query_head(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Expand grouped-query K/V weights [layer, n_kv_heads, ...] to one entry per query head [layer, n_heads, ...].
+
+    Query head h reads KV head h // (n_heads / n_kv_heads), as in Hugging Face's ``repeat_kv`` (Llama, Qwen2,
+    Mistral); multi-head weights (n_kv_heads == n_heads) are returned unchanged.
+    """
+    n_kv = w.shape[1]
+    if n_kv == n_heads:
+        return w
+    if n_kv == 0 or n_heads % n_kv:
+        raise InvalidInput(f"{n_heads} query heads cannot share {n_kv} key/value heads evenly.")
+    return w.repeat_interleave(n_heads // n_kv, dim=1)
+
+
+def _weights(handle: ModelHandle) -> dict[str, torch.Tensor]:
+    """W_Q, W_K, W_V [layer, head, d_model, d_head] and W_O [layer, head, d_head, d_model] per query head, float32,
+    with grouped K/V heads expanded. ModelUnavailable-free: InvalidInput if the weights hold NaN/inf."""
+    b, n = handle.bridge, handle.info.n_heads
+    w = {"W_Q": b.W_Q.float(), "W_K": per_query_head(b.W_K.float(), n), "W_V": per_query_head(b.W_V.float(), n),
+         "W_O": b.W_O.float()}
+    for k, v in w.items():
+        if not bool(torch.isfinite(v).all()):
+            raise InvalidInput(f"{handle.info.name}'s {k} holds NaN or infinite values; its head scores are undefined.",
+                               "Use an earlier checkpoint or retrain with a lower learning rate.")
+    return w
+
+
 def copying_scores(handle: ModelHandle) -> torch.Tensor:
     """[layer, head] sum(lambda)/sum(|lambda|) of each head's full OV circuit W_E W_V W_O W_U (LayerNorm
     ignored, as in Olsson et al.). Computed on the d_head x d_head matrix W_O (W_U W_E) W_V, which has the
     same nonzero eigenvalues as the vocab x vocab circuit."""
     b = handle.bridge
     with torch.no_grad():
+        w = _weights(handle)
         ue = b.W_U.float() @ b.W_E.float()  # [d_model, d_vocab] @ [d_vocab, d_model] -> [d_model, d_model]
-        m = b.W_O.float() @ ue @ b.W_V.float()  # [layer, head, d_head, d_head]
+        if not bool(torch.isfinite(ue).all()):
+            raise InvalidInput(f"{handle.info.name}'s embedding or unembedding holds NaN or infinite values.")
+        m = w["W_O"] @ ue @ w["W_V"]  # [layer, head, d_head, d_head]
+        if not bool(torch.isfinite(m).all()):
+            raise InvalidInput(f"{handle.info.name}'s OV circuits overflow float32; its copying scores are undefined.")
         eig = torch.linalg.eigvals(m)  # [layer, head, d_head] complex
     return eig.real.sum(-1) / eig.abs().sum(-1).clamp_min(1e-12)
 
@@ -174,10 +207,12 @@ def scan_heads(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, see
     The batch holds ``n_batch`` rows of BOS + repeated random tokens (induction, duplicate, previous
     token) and ``n_batch`` rows of random tokens recurring at random gaps (prefix matching), of equal length.
     """
-    if seq_len < 2 or 1 + 2 * seq_len > handle.info.n_ctx:
+    require_attention_patterns(handle)
+    seq_len = validate.count(seq_len, "seq_len", low=2, high=max(2, (handle.info.n_ctx - 1) // 2))
+    if 1 + 2 * seq_len > handle.info.n_ctx:
         raise InvalidInput(f"seq_len must be in 2..{(handle.info.n_ctx - 1) // 2} for {handle.info.name}.")
-    if n_batch < 1:
-        raise InvalidInput("n_batch must be at least 1.")
+    n_batch = validate.count(n_batch, "n_batch", low=1, high=4096)
+    seed = validate.count(seed, "seed", low=0, high=2**32 - 1)
     bos, vocab = _bos(handle), handle.info.d_vocab
     low = 1 if bos == 0 else 0
     rep = repeated_batch(handle, n_batch, seq_len, seed=seed)
@@ -200,6 +235,7 @@ def detector_scores(handle: ModelHandle, prompts: list[str] | torch.Tensor, *, e
     Prompts of different lengths are right-padded; padded queries and keys never count. Returns
     ``{"prev_token", "duplicate", "induction"}`` -> [n_layers, n_heads].
     """
+    require_attention_patterns(handle)
     batch = tokenize(handle, prompts)
     pats = capture_patterns(handle, batch).cpu()  # [layer, batch, head, q, k]
     pos = pats.shape[-1]
@@ -217,11 +253,12 @@ def detector_scores(handle: ModelHandle, prompts: list[str] | torch.Tensor, *, e
 def k_composition_scores(handle: ModelHandle) -> torch.Tensor:
     """K-composition of every earlier head's OV circuit into every later head's QK circuit (Elhage et al. 2021):
     ||W_OV^a W_QK^b^T||_F / (||W_OV^a||_F ||W_QK^b||_F). [layer_a, head_a, layer_b, head_b]; 0 where a is not
-    before b. A previous-token head feeding an induction head's keys shows up as a high entry."""
-    b = handle.bridge
+    before b, or where either circuit is all zero. A previous-token head feeding an induction head's keys shows up
+    as a high entry. Grouped-query models: each query head uses its shared K/V head."""
     with torch.no_grad():
-        ov = b.W_V.float() @ b.W_O.float()  # [layer, head, d_model, d_model]
-        qk = b.W_Q.float() @ b.W_K.float().transpose(-1, -2)  # [layer, head, d_model, d_model]
+        w = _weights(handle)  # grouped K/V heads expanded to one per query head
+        ov = w["W_V"] @ w["W_O"]  # [layer, head, d_model, d_model]
+        qk = w["W_Q"] @ w["W_K"].transpose(-1, -2)  # [layer, head, d_model, d_model]
         n_layers, n_heads = ov.shape[:2]
         out = torch.zeros(n_layers, n_heads, n_layers, n_heads)
         ov_norm = ov.flatten(-2).norm(dim=-1)  # [layer, head]
@@ -229,5 +266,6 @@ def k_composition_scores(handle: ModelHandle) -> torch.Tensor:
         for la in range(n_layers - 1):
             prod = torch.einsum("aij,lbkj->albik", ov[la], qk[la + 1:])  # [head_a, later layers, head_b, i, k]
             norms = prod.flatten(-2).norm(dim=-1)  # [head_a, later, head_b]
-            out[la, :, la + 1:] = norms / (ov_norm[la][:, None, None] * qk_norm[la + 1:][None])
-    return out
+            den = ov_norm[la][:, None, None] * qk_norm[la + 1:][None]  # [head_a, later, head_b]
+            out[la, :, la + 1:] = torch.where(den > 0, norms / den.clamp_min(1e-30), torch.zeros_like(norms))
+    return out  # 0 where either head's OV or QK weights are all zero (no composition, not NaN)

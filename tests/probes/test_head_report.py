@@ -6,7 +6,7 @@ import torch
 from interp.errors import InvalidInput
 from interp.tokens import tokenize
 from probes.ablation import ablate_heads
-from probes.head_report import ABLATION_SCORE, head_report
+from probes.head_report import ABLATION_SCORE, ICL_SCORE, head_report
 from probes.heads import SCORE_NAMES, capture_patterns, repeated_batch, scan_heads
 
 
@@ -14,7 +14,7 @@ def test_report_combines_scan_ablation_and_example(tiny_handle):
     seen = []
     rep = head_report(tiny_handle, seq_len=5, n_batch=3, seed=2, ablation="zero",
                       progress=lambda f, m: seen.append(f))
-    assert set(rep.scores.scores) == set(SCORE_NAMES) | {ABLATION_SCORE}
+    assert set(rep.scores.scores) == set(SCORE_NAMES) | {ABLATION_SCORE, ICL_SCORE}
     scan = scan_heads(tiny_handle, seq_len=5, n_batch=3, seed=2)
     for k in SCORE_NAMES:
         torch.testing.assert_close(rep.scores.scores[k], scan.scores[k])
@@ -22,7 +22,9 @@ def test_report_combines_scan_ablation_and_example(tiny_handle):
     assert rows.shape == (3, 11) and torch.equal(rows[:, 1:6], rows[:, 6:])
     direct = ablate_heads(tiny_handle, rows, 5, mode="zero")
     torch.testing.assert_close(rep.scores.scores[ABLATION_SCORE], direct.effect)
+    torch.testing.assert_close(rep.scores.scores[ICL_SCORE], direct.icl_effect)
     assert rep.baseline_icl == pytest.approx(direct.baseline_icl)
+    assert rep.baseline_second_loss == pytest.approx(direct.baseline_second)
     assert rep.example_patterns.shape == (2, 4, 11, 11)  # [layer, head, q, k] of row 0
     expected = capture_patterns(tiny_handle, tokenize(tiny_handle, rows[:1]))[:, 0]
     np.testing.assert_allclose(rep.pattern(1, 3), expected[1, 3].numpy(), atol=2e-3)
@@ -46,3 +48,25 @@ def test_ablation_reports_progress_per_layer(tiny_handle):
     calls = []
     ablate_heads(tiny_handle, repeated_batch(tiny_handle, 2, 4), 4, progress=lambda d, n: calls.append((d, n)))
     assert calls == [(1, 2), (2, 2)]
+
+
+def test_pattern_accepts_numpy_indices_and_refuses_floats(tiny_handle):
+    rep = head_report(tiny_handle, seq_len=4, n_batch=2, ablation="off")
+    np.testing.assert_array_equal(rep.pattern(np.int64(1), torch.tensor(2)), rep.pattern(1, 2))
+    for bad in (1.5, 1.0, True, None, float("nan"), "1"):
+        with pytest.raises(InvalidInput):
+            rep.pattern(bad, 0)
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2", "mistral"])
+def test_grouped_query_models_report_every_query_head(gqa_dir, kind):
+    from interp import load_model
+    from probes.heads import k_composition_scores
+
+    handle = load_model(gqa_dir(kind))
+    assert handle.bridge.W_K.shape[1] == 2 and handle.info.n_heads == 4  # 2 KV heads shared by 4 query heads
+    rep = head_report(handle, seq_len=6, n_batch=2, ablation="zero")
+    table = rep.scores.table()
+    assert len(table) == 2 * 4 and table[list(SCORE_NAMES) + [ABLATION_SCORE]].notna().all().all()
+    kc = k_composition_scores(handle)
+    assert kc.shape == (2, 4, 2, 4) and bool(torch.isfinite(kc).all()) and float(kc[0, :, 1].min()) > 0
