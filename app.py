@@ -8,7 +8,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import streamlit as st  # noqa: E402
 
-from ui import attention_page, heads_page, lens_page, model_page, probes_page, reproductions_page, train_page  # noqa: E402
+from ui import (  # noqa: E402
+    attention_page,
+    common,
+    heads_page,
+    lens_page,
+    model_page,
+    probes_page,
+    reproductions_page,
+    train_page,
+)
 
 #: Pages in the sidebar, in this order; ?page=NAME in the URL opens one directly.
 PAGES = {
@@ -23,9 +32,11 @@ PAGES = {
 
 st.set_page_config(page_title="Interp workbench", layout="wide")
 st.sidebar.title("Interp workbench")
-requested = st.query_params.get("page", "Attention")
-if requested not in PAGES:
-    st.sidebar.warning(f"Unknown page {requested!r}; showing Attention.")
-    requested = "Attention"
-page = st.sidebar.radio("Page", list(PAGES), index=list(PAGES).index(requested), key="page")
+# The URL (?page=&model=&prompt=&layer=&head=) is read once per session, then follows the user's choices.
+common.init_state_from_url(list(PAGES), "Attention")
+if st.session_state.get("page") not in PAGES:
+    st.session_state["page"] = "Attention"
+page = st.sidebar.radio("Page", list(PAGES), key="page")
+common.show_url_warnings()
 PAGES[page]()
+common.sync_url(page)

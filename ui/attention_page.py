@@ -1,27 +1,61 @@
-"""Attention explorer: a prompt, layer/head pickers, one head's pattern, a layer's heads, token highlighting."""
+"""Attention explorer: a prompt, layer/head pickers, one head's pattern, the prompt's tokens (hover one to see its
+attention, click to lock), a layer's heads and every layer x head as clickable small multiples."""
 from __future__ import annotations
-
-import html
 
 import numpy as np
 import streamlit as st
 
-from interp.attention import token_scores
-from plots.attention import pattern_figure, small_multiples_figure
+from interp.prompt_check import PromptCheck, check_prompt, example_prompts, truncate_to_fit
+from interp.token_display import token_pieces
+from interp.types import Head
+from plots.attention_grid import all_heads_figure, head_pattern_figure, layer_heads_figure
+from plots.tokens import MAX_STRIP_TOKENS, attention_strip_html, strip_height
 
 from . import common
 
+#: Kept for other modules that import it; the page's default prompt is an example fitting the current model.
 DEFAULT_PROMPT = "The cat sat on the mat. The cat sat on the mat."
 
 
-def highlighted_text(tokens: list[str], scores: np.ndarray, selected: int, rgb: str) -> str:
-    """Tokens as HTML spans shaded by score (CircuitsVis style); the selected token is outlined."""
-    spans = []
-    for i, (tok, s) in enumerate(zip(tokens, scores)):
-        border = "outline:2px solid #d62728;" if i == selected else ""
-        spans.append(f'<span title="{i}: {float(s):.3f}" style="background:rgba({rgb},{float(s):.3f});'
-                     f'{border}padding:1px 0;white-space:pre-wrap">{html.escape(tok)}</span>')
-    return '<div style="font-family:monospace;line-height:1.9">' + "".join(spans) + "</div>"
+def prompt_section(handle, key: str, height: int = 100) -> tuple[str, PromptCheck] | None:
+    """Example buttons, the shared prompt box and its checks (length with a truncation offer, vocabulary).
+
+    Returns (prompt, check) when the prompt can be run, else None after saying why. Shared by Attention and Logit
+    lens, so both pages read the same prompt."""
+    examples = example_prompts(handle)
+    row = st.container(horizontal=True)
+    row.caption(f"Examples for {handle.info.name}:")
+    for i, (label, text) in enumerate(examples.items()):
+        row.button(label, key=f"{key}_ex{i}", on_click=common.set_prompt, args=(text,))
+    prompt = common.prompt_box(key, next(iter(examples.values())), height=height,
+                               help=f"Up to {handle.info.n_ctx} tokens for {handle.info.name}.")
+    check = common.guarded(check_prompt, handle, prompt)
+    if check is None:
+        return None
+    if check.too_long:
+        st.error(check.length_message)
+        cut = common.guarded(truncate_to_fit, handle, prompt)
+        if cut is not None:
+            st.button(f"Keep the first {handle.info.n_ctx} tokens", key=f"{key}_truncate", type="primary",
+                      on_click=common.set_prompt, args=(cut,))
+        return None
+    if check.vocab_warning:
+        st.warning(check.vocab_warning)
+    return prompt, check
+
+
+def _pick(layer_key: str, head_key: str, n_layers: int, n_heads: int) -> tuple[int, int]:
+    """Layer and head pickers bound to the shared selection (click-to-select elsewhere moves them too)."""
+    layer, head = common.layer_head(n_layers, n_heads)
+    st.session_state[layer_key], st.session_state[head_key] = layer, head
+
+    def changed() -> None:
+        common.select_head(Head(st.session_state[layer_key], st.session_state[head_key]))
+
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox("Layer", range(n_layers), key=layer_key, on_change=changed)
+    head = c2.selectbox("Head", range(n_heads), key=head_key, format_func=lambda h: f"{layer}.{h}", on_change=changed)
+    return int(layer), int(head)
 
 
 def draw() -> None:
@@ -31,29 +65,28 @@ def draw() -> None:
         return
     name = common.current_model_name()  # not None once a model loaded
     info = handle.info
-    prompt = st.text_area("Prompt", DEFAULT_PROMPT, key="attn_prompt", height=100,
-                          help=f"Up to {info.n_ctx} tokens for {info.name}.")
+    got = prompt_section(handle, "attn_prompt")
+    if got is None:
+        return
+    prompt, _ = got
     pa = common.guarded(common.cached_attention, name, prompt)
     if pa is None:
         return
-    c1, c2 = st.columns(2)
-    layer = c1.selectbox("Layer", range(info.n_layers), key="attn_layer",
-                         index=common.int_query_param("layer", 0, info.n_layers))
-    head = c2.selectbox("Head", range(info.n_heads), key="attn_head", format_func=lambda h: f"{layer}.{h}",
-                        index=common.int_query_param("head", 0, info.n_heads))
+    layer, head = _pick("attn_layer", "attn_head", info.n_layers, info.n_heads)
     n = len(pa.tokens)
     st.caption(f"{n} tokens · model {info.name} · forward passes this session: {common.FORWARD_PASSES['count']}")
     pattern = pa.head(layer, head)  # [query_pos, key_pos]
-    common.figure(pattern_figure(pattern, pa.tokens, f"Head {layer}.{head} attention pattern"), key="head-pattern")
+    common.figure(head_pattern_figure(pattern, pa.tokens, f"Head {layer}.{head} attention pattern"),
+                  key="head-pattern")
 
-    st.subheader("What a token attends to / is attended from")
-    idx = st.slider("Token position", 0, n - 1, n - 1, key="attn_token")
-    st.write(f"Selected token {idx}: `{pa.tokens[idx]!r}`")
-    attends_to, attended_from = token_scores(pattern, idx)
-    t1, t2 = st.tabs(["attends to", "attended from"])
-    t1.markdown(highlighted_text(pa.tokens, attends_to, idx, "31,119,180"), unsafe_allow_html=True)
-    t2.markdown(highlighted_text(pa.tokens, attended_from, idx, "255,127,14"), unsafe_allow_html=True)
+    st.subheader("The prompt's tokens: hover one to see what it attends to, click to lock")
+    pieces = token_pieces(handle.tokenizer, pa.token_ids)
+    st.iframe(attention_strip_html(pieces, pattern, f"{layer}.{head}"), height=strip_height(pieces[:MAX_STRIP_TOKENS]))
+    st.caption("Spaces show as ·, tabs as →, newlines as ↵; ⟨c3⟩ marks bytes of a character split over tokens "
+               "(hover for the whole character); dashed boxes are special tokens.")
 
     st.subheader(f"All heads of layer {layer}")
-    common.figure(small_multiples_figure(pa.patterns[layer].astype(np.float32), layer,
-                                         max_size=64 if n > 64 else n), key="layer-heads")
+    common.figure(layer_heads_figure(pa.patterns[layer].astype(np.float32), layer, max_size=min(n, 64)),
+                  key="layer-heads", on_head=common.select_head)
+    st.subheader("Every layer and head on this prompt")
+    common.figure(all_heads_figure(pa.patterns, max_size=min(n, 24)), key="all-heads", on_head=common.select_head)

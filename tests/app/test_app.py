@@ -22,7 +22,7 @@ def test_attention_page_renders_heatmap_and_switching_head_does_not_rerun(app):
     app.run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     charts = _charts(app)
-    assert len(charts) == 2  # selected head + small multiples
+    assert len(charts) == 3  # selected head + the layer's heads + every layer x head
     assert charts[0]["layout"]["title"]["text"] == "Head 0.0 attention pattern"
     assert "query" in charts[0]["data"][0]["hovertemplate"] and "key" in charts[0]["data"][0]["hovertemplate"]
     before = common.FORWARD_PASSES["count"]
@@ -33,7 +33,9 @@ def test_attention_page_renders_heatmap_and_switching_head_does_not_rerun(app):
     app.text_area(key="attn_prompt").set_value("a new prompt entirely").run()
     assert common.FORWARD_PASSES["count"] == before + 1
     small = _charts(app)[1]
-    assert len(small["data"]) == 4  # 4 heads in the tiny model
+    assert sum(t["type"] == "heatmap" for t in small["data"]) == 4  # 4 heads in the tiny model
+    grid = _charts(app)[2]
+    assert sum(t["type"] == "heatmap" for t in grid["data"]) == 8  # 2 layers x 4 heads
 
 
 def test_empty_and_too_long_prompts_are_messages(app):
@@ -43,7 +45,12 @@ def test_empty_and_too_long_prompts_are_messages(app):
     assert any("empty" in e.value for e in app.error)
     app.text_area(key="attn_prompt").set_value("the cat " * 200).run()  # n_ctx is 64
     assert not app.exception
-    assert any("at most 64 tokens" in e.value for e in app.error)
+    assert any("reads at most 64" in e.value and "first 64 tokens" in e.value for e in app.error)
+    assert not any("truncate" in e.value for e in app.error)  # never names an API argument
+    app.button(key="attn_prompt_truncate").click().run()  # the message's offer: keep the first 64 tokens
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert app.text_area(key="attn_prompt").value.startswith("the cat the cat")
+    assert "64 tokens" in " ".join(c.value for c in app.caption)
 
 
 def test_out_of_range_query_params_warn_and_fall_back(app):

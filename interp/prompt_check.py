@@ -1,0 +1,177 @@
+"""Does a prompt fit a model's vocabulary and context? Checks that only tokenize (no forward pass).
+
+Word-level models (the attention-only toys read ``t1``..``t999``, othello-gpt reads moves ``A1``..``H8``, grokking
+models read numbers and ``=``) map every word they do not know to one special token, so an English prompt
+silently becomes ``<bos> <bos> ...``. :func:`check_prompt` counts such tokens and says what the model reads;
+:func:`example_prompts` gives prompts that fit each kind; :func:`truncate_to_fit` cuts an over-long prompt to the
+model's context.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import InvalidInput
+from .handle import ModelHandle
+
+VocabKind = Literal["t-tokens", "othello", "numbers", "code", "text"]
+
+#: What each kind of model reads, in words (for messages).
+KIND_READS: dict[VocabKind, str] = {
+    "t-tokens": "word tokens t1 ... t999 separated by spaces (e.g. 't5 t17 t3')",
+    "othello": "Othello moves A1 ... H8 separated by spaces (e.g. 'F5 D6 C3')",
+    "numbers": "numbers and '=' separated by spaces (e.g. '3 5 =')",
+    "code": "text (it was trained on Python code)",
+    "text": "text",
+}
+#: An opening that is legal from the standard start (checked against probes.othello in the tests).
+OTHELLO_OPENING = "F5 D6 C3 D3 C4 F4 F6 F3 E6 E7 D7 C6"
+
+
+def vocab_kind(tokenizer: Any, name: str = "") -> VocabKind:
+    """Which kind of vocabulary a tokenizer has; ``name`` (model name or path) tells code models from text."""
+    vocab = _vocab_keys(tokenizer)
+    if len(vocab) <= 70 and {"A1", "F5", "H8"} <= vocab:
+        return "othello"
+    if {"t1", "t2", "t3"} <= vocab and len(vocab) <= 5000:
+        return "t-tokens"
+    if {"0", "1", "2", "="} <= vocab and all(v.isdigit() or not v.isalnum() for v in vocab) and len(vocab) <= 5000:
+        return "numbers"
+    return "code" if re.search(r"stdlib|code|python", name, re.I) else "text"
+
+
+def _vocab_keys(tokenizer: Any) -> frozenset[str]:
+    return _vocab_cached(id(tokenizer), tokenizer)
+
+
+@lru_cache(maxsize=16)
+def _vocab_cached(_key: int, tokenizer: Any) -> frozenset[str]:
+    try:
+        return frozenset(tokenizer.get_vocab())
+    except Exception:  # noqa: BLE001 - a tokenizer without get_vocab reads as plain text
+        return frozenset()
+
+
+def kind_of(handle: ModelHandle) -> VocabKind:
+    return vocab_kind(handle.tokenizer, f"{handle.info.name} {handle.info.path or ''}")
+
+
+def kind_of_model_dir(path: str | Path) -> VocabKind | None:
+    """The vocabulary kind of a model directory from its tokenizer alone (None when it has no tokenizer)."""
+    p = Path(path)
+    if not (p / "tokenizer.json").is_file() and not (p / "vocab.json").is_file():
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        return vocab_kind(AutoTokenizer.from_pretrained(str(p)), str(p))
+    except Exception:  # noqa: BLE001 - unreadable tokenizer: unknown kind
+        return None
+
+
+def example_prompts(handle: ModelHandle) -> dict[str, str]:
+    """Prompts that fit this model's vocabulary, label -> prompt (the first is the page default)."""
+    kind = kind_of(handle)
+    if kind == "t-tokens":
+        seg = "t5 t17 t3 t42 t8 t99 t23"
+        return {"a random segment repeated (induction)": f"{seg} {seg}",
+                "counting tokens": " ".join(f"t{i}" for i in range(1, 21))}
+    if kind == "othello":
+        return {"an opening (12 moves)": OTHELLO_OPENING, "the first three moves": "F5 D6 C3"}
+    if kind == "numbers":
+        return {"3 + 5 (mod p)": "3 5 =", "17 + 42 (mod p)": "17 42 ="}
+    if kind == "code":
+        return {"a Python function": "import os\n\ndef add(a, b):\n    return a + b\n",
+                "a repeated line (induction)": "x = compute(a, b)\ny = 2\nx = compute(a, b)\n"}
+    return {"a repeated sentence (induction)": "The cat sat on the mat. The cat sat on the mat.",
+            "a short story": "Mary and John went to the store. John gave a drink to"}
+
+
+@dataclass(frozen=True)
+class PromptCheck:
+    """How a prompt tokenizes for one model: length, special/unknown tokens, and a message when it misfits."""
+
+    n_tokens: int  # including the BOS the workbench prepends
+    n_ctx: int
+    special_positions: tuple[int, ...]  # positions (after BOS) that became special or unknown tokens
+    kind: VocabKind
+    model: str
+
+    @property
+    def too_long(self) -> bool:
+        return self.n_tokens > self.n_ctx
+
+    @property
+    def vocab_warning(self) -> str | None:
+        """A sentence saying how much of the prompt the model does not read, or None when it all fits."""
+        n = len(self.special_positions)
+        if not n:
+            return None
+        total = max(1, self.n_tokens - 1)
+        return (f"{n} of the prompt's {total} tokens are special or unknown to {self.model} (shown as its "
+                f"padding/BOS token), so the model sees almost nothing of them. {self.model} reads "
+                f"{KIND_READS[self.kind]}; try one of its example prompts.")
+
+    @property
+    def length_message(self) -> str | None:
+        if not self.too_long:
+            return None
+        return (f"The prompt is {self.n_tokens} tokens long, but {self.model} reads at most {self.n_ctx}. "
+                f"Shorten it, or keep only its first {self.n_ctx} tokens.")
+
+
+def _ids(handle: ModelHandle, text: str) -> list[int]:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("The prompt is empty.", "Type some text to analyse.")
+    return list(handle.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def check_prompt(handle: ModelHandle, text: str) -> PromptCheck:
+    """Tokenize ``text`` (no forward pass) and report its length and the tokens the model does not know."""
+    ids = _ids(handle, text)
+    tok = handle.tokenizer
+    special = set(getattr(tok, "all_special_ids", []) or [])
+    if tok.unk_token_id is not None:
+        special.add(tok.unk_token_id)
+    bos = 1 if handle.bos_token_id is not None else 0
+    positions = tuple(i + bos for i, t in enumerate(ids) if t in special)
+    return PromptCheck(n_tokens=len(ids) + bos, n_ctx=handle.info.n_ctx, special_positions=positions,
+                       kind=kind_of(handle), model=handle.info.name)
+
+
+def check_texts(handle: ModelHandle, texts: list[str], sample: int = 200) -> str | None:
+    """The vocabulary warning for a dataset: None if its first ``sample`` texts fit, else one sentence."""
+    tok = handle.tokenizer
+    special = set(getattr(tok, "all_special_ids", []) or [])
+    if tok.unk_token_id is not None:
+        special.add(tok.unk_token_id)
+    n_tok = n_bad = 0
+    for t in texts[:sample]:
+        if not isinstance(t, str) or not t.strip():
+            continue
+        ids = tok(t, add_special_tokens=False)["input_ids"]
+        n_tok += len(ids)
+        n_bad += sum(1 for i in ids if i in special)
+    if not n_tok or n_bad / n_tok < 0.2:
+        return None
+    kind = kind_of(handle)
+    return (f"{n_bad / n_tok:.0%} of the dataset's tokens are special or unknown to {handle.info.name}: it reads "
+            f"{KIND_READS[kind]}, so a probe on these texts reads mostly padding. Choose a model that fits the data.")
+
+
+def truncate_to_fit(handle: ModelHandle, text: str) -> str:
+    """The longest prefix of ``text`` (cut at a token boundary) that fits the model's context with its BOS."""
+    ids = _ids(handle, text)
+    room = handle.info.n_ctx - (1 if handle.bos_token_id is not None else 0)
+    if len(ids) <= room:
+        return text
+    keep = room
+    while keep > 0:
+        cut = handle.tokenizer.decode(ids[:keep])
+        if cut.strip() and len(_ids(handle, cut)) <= room:
+            return cut
+        keep -= 1
+    raise InvalidInput(f"No prefix of the prompt fits {handle.info.name}'s {handle.info.n_ctx}-token context.")
