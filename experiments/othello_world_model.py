@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from interp.errors import InvalidInput
 from plots.othello import board_by_layer_figure, intervention_figure, world_accuracy_figure
 from probes.intervention import probe_push_hook, run_with_hooks
 from probes.layer_features import capture_layers, hook_for_layer  # noqa: F401 - re-exported for callers
@@ -38,23 +39,32 @@ from probes.othello import (
     topk_errors,
 )
 
+from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
+from .core.settings import MODEL_HELP, RunSettings, setting
 
 SEQ_LEN = 59
 
 @dataclass
-class OthelloWorldConfig:
-    model: str = "othello-gpt"
-    n_games: int = 1000  # probe dataset: every live position of these games (~58k rows)
-    max_iter: int = 60  # L-BFGS iterations per regularisation value
-    l2_grid: tuple[float, ...] = (1e-3, 1e-4)
-    intervention_layer: int = -1  # probe layer to edit from (0 = embeddings); -1: the middle layer
-    n_interventions: int = 300
-    margin: float = 4.0  # probe-logit margin the edit writes in
-    random_baseline: bool = True
-    threads: int = 1  # torch CPU threads; more only helps on an idle machine (oversubscribed OMP spins)
-    seed: int = 0
-    device: str = "cpu"
+class OthelloWorldConfig(RunSettings):
+    model: str = setting("othello-gpt", MODEL_HELP + " (an Othello move model)", path="model")
+    n_games: int = setting(1000, "probe dataset: every live position of these games (~58 rows a game)", low=10,
+                           high=200_000)
+    max_iter: int = setting(60, "L-BFGS iterations per regularisation value", low=1, high=10_000)
+    l2_grid: tuple[float, ...] = setting((1e-3, 1e-4), "L2 strengths tried (chosen on validation), each > 0")
+    intervention_layer: int = setting(-1, "probe layer to edit from (0 = embeddings); -1: the middle layer",
+                                      low=-1, high=1000)
+    n_interventions: int = setting(300, "board edits tested", low=1, high=100_000)
+    margin: float = setting(4.0, "probe-logit margin the edit writes in", positive=True, high=1000)
+    random_baseline: bool = setting(True, "also probe a randomly initialised copy of the model")
+    threads: int = setting(1, "CPU threads for torch (more only helps on an idle machine: oversubscribed OMP "
+                              "spins; 0: leave torch's default)", low=0, high=512)
+
+    def check(self) -> None:
+        super().check()
+        if not self.l2_grid or any(v <= 0 for v in self.l2_grid):
+            raise InvalidInput(f"Setting l2_grid={','.join(map(str, self.l2_grid))!r}: give one or more L2 "
+                               "strengths, each > 0, e.g. 1e-3,1e-4.")
 
 
 def _square_probs(logits: torch.Tensor) -> np.ndarray:
@@ -158,12 +168,14 @@ class OthelloWorldModel(Experiment):
         url="https://arxiv.org/abs/2309.00941",
     )
 
-    def run(self, config: OthelloWorldConfig, ctx) -> RunResult:
+    def run(self, config: OthelloWorldConfig, ctx: RunContext) -> RunResult:
         torch.manual_seed(config.seed)
-        torch.set_num_threads(max(1, config.threads))
         handle = ctx.load_model(config.model)
         check_othello_model(handle.info.name, handle.info.d_vocab, handle.info.n_ctx, SEQ_LEN)
         n_layers = handle.info.n_layers
+        if config.intervention_layer > n_layers:
+            raise InvalidInput(f"Setting intervention_layer={config.intervention_layer}: {handle.info.name} has "
+                               f"probe layers 0..{n_layers} (-1: the middle layer).")
         ctx.progress(0.02, f"generating {config.n_games} games")
         data = othello_probe_set(config.n_games, seed=config.seed, seq_len=SEQ_LEN)  # games training never drew
         games = data.games

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from interp.errors import InvalidInput
 from interp.toy_models import save_hf_dir, train_bpe_tokenizer
 from plots.common import lines_by_x
 from probes.lm_skills import score_skills, skills_summary, skills_table
@@ -21,6 +22,7 @@ from training.corpus import load_corpus
 from training.lm import (
     InitialWeights,
     TrainSettings,
+    cached_tokens,
     continued_from_markdown,
     encode_docs,
     greedy_completions,
@@ -29,7 +31,9 @@ from training.lm import (
     unigram_loss,
 )
 
+from .core.context import RunContext
 from .core.registry import Check, Experiment, RunResult, Verdict, register
+from .core.settings import RunSettings, setting
 
 COMPLETION_PROMPTS = (
     "def __init__(self",
@@ -42,28 +46,42 @@ COMPLETION_PROMPTS = (
 
 
 @dataclass
-class TextLMConfig:
-    data_dir: str = ""  # empty: the Python standard library's .py files (tests/idlelib excluded)
-    max_chars: int = 0  # 0: all of it
-    vocab_size: int = 4096
-    n_layer: int = 4
-    n_embd: int = 192
-    n_head: int = 6
-    n_ctx: int = 256
-    batch_size: int = 16
-    steps: int = 2000
-    lr: float = 2e-3
-    warmup: int = 100
-    eval_every: int = 250
-    threads: int = 2
-    out_model: str = ""  # where to write the model directory (default: <results>/model)
-    init_from: str = ""  # continue from this model directory (its weights and tokenizer; use another seed)
-    seed: int = 0
-    device: str = "cpu"
+class TextLMConfig(RunSettings):
+    data_dir: str = setting("", "folder of .py/.txt/.md files to train on (empty: the Python standard library's "
+                                ".py files, tests/idlelib excluded)", path="dir")
+    max_chars: int = setting(0, "characters of text to read (0: all of it)", low=0)
+    vocab_size: int = setting(4096, "BPE vocabulary size (ignored with init_from: its tokenizer is reused)",
+                              low=300, high=65_535)
+    n_layer: int = setting(4, "transformer layers", low=1, high=96)
+    n_embd: int = setting(192, "width d_model (a multiple of n_head)", low=8, high=8192)
+    n_head: int = setting(6, "attention heads per layer", low=1, high=256)
+    n_ctx: int = setting(256, "context length (tokens per training window)", low=8, high=8192)
+    batch_size: int = setting(16, "windows per step", low=1, high=4096)
+    steps: int = setting(2000, "training steps", low=1, high=10_000_000)
+    lr: float = setting(2e-3, "peak learning rate (AdamW; warm-up then cosine to 10%)", positive=True, high=10.0)
+    warmup: int = setting(100, "linear warm-up steps", low=0, high=10_000_000)
+    eval_every: int = setting(250, "held-out evaluation every this many steps (and at the end)", low=1)
+    threads: int = setting(2, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
+    out_model: str = setting("", "where to write the model directory (empty: model/ in the results folder)",
+                             path="out")
+    init_from: str = setting("", "continue from this saved model directory (its weights and tokenizer; use "
+                                 "another seed)", path="model_dir")
     # shares of each batch that reward in-context copying (training.copy_data); 0, 0, 0: plain corpus windows
-    copy_share: float = 0.0  # corpus windows in which an earlier span recurs later
-    function_share: float = 0.0  # synthetic functions using their parameters (train names only)
-    random_share: float = 0.0  # repeated random tokens
+    copy_share: float = setting(0.0, "share of each batch: corpus windows in which an earlier span recurs later",
+                                low=0.0, high=1.0)
+    function_share: float = setting(0.0, "share of each batch: synthetic functions using their parameters",
+                                    low=0.0, high=1.0)
+    random_share: float = setting(0.0, "share of each batch: repeated random tokens", low=0.0, high=1.0)
+
+    def check(self) -> None:
+        super().check()
+        if self.n_embd % self.n_head:
+            near = max(h for h in range(1, min(self.n_head, self.n_embd) + 1) if self.n_embd % h == 0)
+            raise InvalidInput(f"Settings n_embd={self.n_embd} and n_head={self.n_head}: n_head must divide n_embd.",
+                               f"Try n_head={near}.")
+        if self.copy_share + self.function_share + self.random_share > 1:
+            raise InvalidInput("Settings copy_share + function_share + random_share add up to more than 1.",
+                               "They are shares of one batch: keep their sum <= 1.")
 
 
 @register
@@ -75,26 +93,22 @@ class TrainTextLM(Experiment):
                       "n_ctx": 64, "batch_size": 8, "steps": 60, "lr": 3e-3, "warmup": 10, "eval_every": 30}}
     finding = None
 
-    def run(self, config: TextLMConfig, ctx) -> RunResult:
+    def run(self, config: TextLMConfig, ctx: RunContext) -> RunResult:
         from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-        torch.set_num_threads(max(1, config.threads))
         ctx.progress(0.0, "reading corpus")
         corpus = load_corpus(config.data_dir, max_chars=config.max_chars)
         work = ctx.work_dir
-        tok_dir = work / "tokenizer"
-        if (tok_dir / "tokenizer.json").is_file() and (work / "heldout.npy").is_file():
-            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tok_dir))
-            train, heldout = np.load(work / "train.npy"), np.load(work / "heldout.npy")
-        else:
+
+        def build_tokens():
             ctx.progress(0.01, "training BPE tokenizer" if not config.init_from else "reading the tokenizer")
-            tokenizer = (PreTrainedTokenizerFast.from_pretrained(config.init_from) if config.init_from
-                         else train_bpe_tokenizer(corpus.train, config.vocab_size))
+            tok = (PreTrainedTokenizerFast.from_pretrained(config.init_from) if config.init_from
+                   else train_bpe_tokenizer(corpus.train, config.vocab_size))
             ctx.progress(0.02, "tokenizing")
-            train, heldout = encode_docs(tokenizer, corpus.train), encode_docs(tokenizer, corpus.heldout)
-            tokenizer.save_pretrained(str(tok_dir))
-            np.save(work / "train.npy", train)
-            np.save(work / "heldout.npy", heldout)
+            return tok, {"train": encode_docs(tok, corpus.train), "heldout": encode_docs(tok, corpus.heldout)}
+
+        tokenizer, arrays = cached_tokens(work / "tokens", build_tokens)
+        train, heldout = arrays["train"], arrays["heldout"]
         hf_cfg = GPT2Config(vocab_size=len(tokenizer), n_positions=config.n_ctx, n_embd=config.n_embd,
                             n_layer=config.n_layer, n_head=config.n_head, bos_token_id=tokenizer.bos_token_id,
                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
@@ -113,8 +127,9 @@ class TrainTextLM(Experiment):
                                       vocab=len(tokenizer))
         log = train_causal_lm(model, train, heldout, settings, checkpoint=work / "checkpoint.pt", device=config.device,
                               batch_fn=batch_fn,
-                              on_step=lambda step, loss: ctx.progress(0.03 + 0.9 * (step + 1) / config.steps,
-                                                                      f"step {step + 1}/{config.steps} loss {loss:.3f}"))
+                              on_step=lambda step, loss: ctx.progress(
+                                  0.03 + 0.9 * (step + 1) / config.steps,
+                                  f"step {step + 1}/{config.steps} loss {loss:.3f}"))
         model = model.to("cpu").eval()
         ctx.progress(0.95, "evaluating and saving")
         baseline = unigram_loss(train, heldout, len(tokenizer))
@@ -128,13 +143,13 @@ class TrainTextLM(Experiment):
             "heldout_loss": final, "heldout_perplexity": math.exp(final), "unigram_baseline_loss": baseline,
             "train_tokens": int(len(train)), "heldout_tokens": int(len(heldout)), "tokens_seen": tokens_seen,
             "epochs": tokens_seen / len(train), "n_params": sum(p.numel() for p in model.parameters()),
-            "train_seconds": log.seconds, "corpus": corpus.source, "completions": completions,
+            "corpus": corpus.source, "completions": completions,
             "eval_steps": log.eval_steps, "eval_loss": log.eval_loss,
             "skills": skills_table(skills).to_dict(orient="records"),
             "skills_summary": skills_summary(skills).to_dict(orient="records"),
             "init_from": asdict(init) if init else None, "rows_per_batch": mix.counts(config.batch_size),
         }
-        (out_model / "README.md").write_text(model_card(config, metrics, init))
+        (out_model / "README.md").write_text(model_card(config, {**metrics, "train_seconds": log.seconds}, init))
         (out_model / "training_log.json").write_text(json.dumps({"eval_steps": log.eval_steps,
                                                                 "eval_loss": log.eval_loss}, indent=1))
         checks = [Check("held-out loss beats the unigram (no-context) baseline by > 1 nat", final < baseline - 1,
@@ -174,6 +189,7 @@ def model_card(config: TextLMConfig, m: dict, init: InitialWeights | None = None
                     if v != getattr(TextLMConfig(), k) and k != "out_model")
     comp = "\n".join(f"| `{p!r}` | `{c!r}` |" for p, c in m["completions"].items())
     reused = " (the initial model's tokenizer, reused)" if init else ""
+    stage1 = continued_from_markdown(init)
     return f"""# stdlib-gpt2: a small GPT-2 trained on the Python standard library
 
 A GPT-2-architecture causal LM (Hugging Face `GPT2LMHeadModel`) trained from scratch on CPU by this repository,
@@ -181,7 +197,7 @@ so the workbench has a real language model to open offline. It loads like GPT-2:
 `interp.load_model("stdlib-gpt2")`.
 
 ## How it was made
-- Command: `python -m experiments run train-text-lm {sets} --set out_model=models/stdlib-gpt2`{continued_from_markdown(init)}
+- Command: `python -m experiments run train-text-lm {sets} --set out_model=models/stdlib-gpt2`{stage1}
 - Data: {m['corpus']}; `.py` files, `test/`, `tests/`, `idlelib/`, `lib2to3/` excluded; about 3% of files held
   out by a hash of their path. {m['train_tokens']:,} training tokens, {m['heldout_tokens']:,} held-out tokens.
 - Tokenizer: byte-level BPE trained with `tokenizers` on the training files, vocabulary {config.vocab_size},

@@ -8,37 +8,44 @@ unlimited, a resumed run sees the same batches, and the whole run is reproducibl
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from interp.errors import InvalidInput
 from interp.toy_models import save_hf_dir
 from plots.common import lines_by_x
 from training.lm import InitialWeights, TrainSettings, continued_from_markdown, load_initial_weights, train_causal_lm
 from training.othello import SEQ_LEN, evaluate_legal, game_batch, othello_gpt, othello_tokenizer
 
+from .core.context import RunContext
 from .core.registry import Check, Experiment, RunResult, Verdict, register
+from .core.settings import RunSettings, setting
 
 
 @dataclass
-class OthelloTrainConfig:
-    n_layer: int = 8  # Li et al.: 8 layers, d_model 512, 8 heads
-    n_embd: int = 512
-    n_head: int = 8
-    batch_size: int = 64  # games per step
-    steps: int = 20000
-    lr: float = 1e-3
-    warmup: int = 200
-    eval_every: int = 500
-    eval_games: int = 500
-    threads: int = 1
-    out_model: str = ""  # where to write the model directory (default: <results>/model)
-    init_from: str = ""  # continue from this model directory's weights (use another seed: fresh games)
-    seed: int = 0
-    device: str = "cpu"
+class OthelloTrainConfig(RunSettings):
+    n_layer: int = setting(8, "transformer layers (Li et al.: 8 layers, d_model 512, 8 heads)", low=1, high=96)
+    n_embd: int = setting(512, "width d_model (a multiple of n_head)", low=8, high=8192)
+    n_head: int = setting(8, "attention heads per layer", low=1, high=256)
+    batch_size: int = setting(64, "games per step", low=1, high=4096)
+    steps: int = setting(20000, "training steps", low=1, high=10_000_000)
+    lr: float = setting(1e-3, "peak learning rate (AdamW; warm-up then cosine to 10%)", positive=True, high=10.0)
+    warmup: int = setting(200, "linear warm-up steps", low=0, high=10_000_000)
+    eval_every: int = setting(500, "legal-move evaluation every this many steps (and at the end)", low=1)
+    eval_games: int = setting(500, "held-out games per evaluation", low=1, high=100_000)
+    threads: int = setting(1, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
+    out_model: str = setting("", "where to write the model directory (empty: model/ in the results folder)",
+                             path="out")
+    init_from: str = setting("", "continue from this saved model directory's weights (use another seed: fresh "
+                                 "games)", path="model_dir")
+
+    def check(self) -> None:
+        super().check()
+        if self.n_embd % self.n_head:
+            raise InvalidInput(f"Settings n_embd={self.n_embd} and n_head={self.n_head}: n_head must divide n_embd.")
 
 
 @register
@@ -52,31 +59,29 @@ class TrainOthelloGPT(Experiment):
                            "warmup": 100, "eval_every": 250, "lr": 2e-3}}
     finding = None
 
-    def run(self, config: OthelloTrainConfig, ctx) -> RunResult:
-        torch.set_num_threads(max(1, config.threads))
+    def run(self, config: OthelloTrainConfig, ctx: RunContext) -> RunResult:
         model = othello_gpt(config.n_layer, config.n_embd, config.n_head, config.seed)
         init = load_initial_weights(model, config.init_from) if config.init_from else None
         settings = TrainSettings(steps=config.steps, batch_size=config.batch_size, seq_len=SEQ_LEN, lr=config.lr,
-                                 warmup=config.warmup, seed=config.seed, eval_every=10**9,
+                                 warmup=config.warmup, seed=config.seed, eval_every=config.eval_every,
                                  checkpoint_every=max(10, min(250, config.steps // 10)))
-        evals_path = ctx.work_dir / "legal_evals.json"
-        evals: dict[str, float] = json.loads(evals_path.read_text()) if evals_path.is_file() else {}
-        t0 = time.perf_counter()
+        last: dict[str, float] = {}
+
+        def legal(m: torch.nn.Module) -> float:
+            last["legal"] = evaluate_legal(m, config.eval_games, device=config.device)
+            return last["legal"]
 
         def on_step(step: int, loss: float) -> None:
             done = step + 1
-            if done % config.eval_every == 0 or done == config.steps:
-                evals[str(done)] = evaluate_legal(model, config.eval_games, device=config.device)
-                evals_path.write_text(json.dumps(evals))
-                print(f"step {done} loss {loss:.4f} legal_top1 {evals[str(done)]:.4f} "
-                      f"{time.perf_counter() - t0:.0f}s", flush=True)
-            ctx.progress(0.02 + 0.9 * done / config.steps, f"step {done}/{config.steps} loss {loss:.3f}")
+            seen = f", legal top-1 {last['legal']:.3f}" if last else ""
+            ctx.progress(0.02 + 0.9 * done / config.steps, f"step {done}/{config.steps} loss {loss:.3f}{seen}")
 
         def batch_fn(step: int, gen: torch.Generator) -> torch.Tensor:
             return game_batch(config.batch_size, int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
 
         log = train_causal_lm(model, None, None, settings, checkpoint=ctx.work_dir / "checkpoint.pt",
-                              device=config.device, batch_fn=batch_fn, on_step=on_step)
+                              device=config.device, batch_fn=batch_fn, on_step=on_step, eval_fn=legal)
+        evals = log.evals
         model = model.to("cpu").eval()
         ctx.progress(0.95, "evaluating and saving")
         final = evaluate_legal(model, 2000, seed=999_999)
@@ -84,11 +89,12 @@ class TrainOthelloGPT(Experiment):
         out_model = Path(config.out_model) if config.out_model else ctx.out_dir / "model"
         save_hf_dir(model, othello_tokenizer(), out_model)
         metrics = {"legal_top1_final_2000_games": final, "legal_top1_by_step": evals, "tokens_seen": tokens_seen,
-                   "games_seen": config.steps * config.batch_size, "final_train_loss": float(np.mean(log.train_loss[-50:])),
-                   "n_params": sum(p.numel() for p in model.parameters()), "train_seconds": log.seconds,
-                   "tokens_per_second": tokens_seen / max(log.seconds, 1e-9),
+                   "games_seen": config.steps * config.batch_size,
+                   "final_train_loss": float(np.mean(log.train_loss[-50:])),
+                   "n_params": sum(p.numel() for p in model.parameters()),
                    "init_from": asdict(init) if init else None}
-        (out_model / "README.md").write_text(model_card(config, metrics, init))
+        timing = {"train_seconds": log.seconds, "tokens_per_second": tokens_seen / max(log.seconds, 1e-9)}
+        (out_model / "README.md").write_text(model_card(config, {**metrics, **timing}, init))
         (out_model / "training_log.json").write_text(json.dumps({"legal_top1_by_step": evals,
                                                                 "train_loss": log.train_loss[::10]}, indent=1))
         checks = [Check("top-1 next-move predictions are legal on > 90% of held-out positions", final > 0.9,
@@ -109,6 +115,7 @@ def model_card(config: OthelloTrainConfig, m: dict, init: InitialWeights | None 
     sets = " ".join(f"--set {k}={v}" for k, v in asdict(config).items()
                     if v != getattr(OthelloTrainConfig(), k) and k != "out_model")
     stage1 = continued_from_markdown(init)
+    this_stage = " in this stage" if init else ""
     curve = ", ".join(f"{k}: {v:.3f}" for k, v in m["legal_top1_by_step"].items())
     return f"""# othello-gpt: a GPT-2 trained on random legal Othello games
 
@@ -119,8 +126,8 @@ like every model: `interp.load_model("othello-gpt")`.
 ## How it was made
 - Command: `python -m experiments run train-othello-gpt {sets} --set out_model=models/othello-gpt`{stage1}
 - Data: games from `probes.othello.random_games(batch, seed)`, a fresh seeded batch every step (seed {config.seed});
-  {m['games_seen']:,} games, {m['tokens_seen']:,} tokens seen{' in this stage' if init else ''}; no game is repeated on purpose (duplicates are
-  possible but rare).
+  {m['games_seen']:,} games, {m['tokens_seen']:,} tokens seen{this_stage}; no game is repeated on purpose
+  (duplicates are possible but rare).
 - Tokenizer: word-level, `<pad>` = 0, the 60 playable squares `A1`..`H8` (centre D4 D5 E4 E5 excluded) = 1..60 in
   board order. Input: the first 59 moves of a game; padding (0) after a game ends early.
 - Model: {config.n_layer} layers, d_model {config.n_embd}, {config.n_head} heads, context 60, no dropout,

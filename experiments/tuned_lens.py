@@ -1,10 +1,13 @@
-"""tuned-lens: train one affine translator per layer on training text; compare with the logit lens on held-out text."""
+"""tuned-lens: train one affine translator per layer on training text; compare with the logit lens on held-out text.
+
+The lens is written into the results folder (``tuned_lens/``). It goes beside the model (where the app's Logit
+lens page finds it) only when the user asks: ``--set lens_dir=model``, or any folder with ``lens_dir=PATH``;
+a bundled model's files are never replaced by a run that did not name them.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import torch
 
 from interp.loading import default_model
 from plots.common import lines_by_x
@@ -19,34 +22,45 @@ from probes.tuned_lens import (
 from training.corpus import load_corpus
 from training.tuned_lens import train_tuned_lens
 
+from .core.context import RunContext
+from .core.lens_report import FIGURE_PROMPTS, heldout_windows, layer_table, prompt_record, token_windows
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
-from .logit_lens import FIGURE_PROMPTS, heldout_windows, layer_table, prompt_record, token_windows
+from .core.settings import MODEL_HELP, RunSettings, check_writable_dir, setting
 
 
 def per_layer_checks(logit: LensEval, tuned: LensEval) -> list[Check]:
     """One check per translated layer: held-out mean KL(final || tuned) < KL(final || logit) (final layer: both 0)."""
-    return [Check(f"{lbl}: tuned lens KL below logit lens KL", bool(t < l),
-                  f"{t:.3f} vs {l:.3f} nats ({t / l:.2f}x)" if l > 0 else f"{t:.3f} vs {l:.3f} nats")
-            for lbl, l, t in zip(logit.layer_labels[:-1], logit.kl_to_final[:-1], tuned.kl_to_final[:-1])]
+    return [Check(f"{lbl}: tuned lens KL below logit lens KL", bool(t < lo),
+                  f"{t:.3f} vs {lo:.3f} nats ({t / lo:.2f}x)" if lo > 0 else f"{t:.3f} vs {lo:.3f} nats")
+            for lbl, lo, t in zip(logit.layer_labels[:-1], logit.kl_to_final[:-1], tuned.kl_to_final[:-1])]
+
+
+#: ``lens_dir`` values that do not name a folder: results folder only / beside the model (the app's place).
+RESULTS_ONLY, BESIDE_MODEL = ("", "none"), "model"
 
 
 @dataclass
-class TunedLensConfig:
-    model: str = ""  # empty: the bundled default model
-    train_windows: int = 512  # training text: windows of seq_len tokens (each step draws batch_size of them)
-    eval_windows: int = 64  # held-out windows for the logit-vs-tuned comparison
-    seq_len: int = 128
-    steps: int = 250
-    batch_size: int = 8
-    lr: float = 3e-3  # Adam, decaying linearly to 0
-    max_chars: int = 0  # 0: the whole standard library is available (only what is needed is tokenized)
-    # Where the app finds the lens. "": <model dir>/tuned_lens (Hub models: .cache/tuned-lens/<name>);
-    # "none": only in the results folder; anything else: that directory.
-    lens_dir: str = ""
-    k: int = 5
-    threads: int = 2
-    seed: int = 0
-    device: str = "cpu"
+class TunedLensConfig(RunSettings):
+    model: str = setting("", MODEL_HELP + " (empty: the bundled default model)", path="model")
+    train_windows: int = setting(512, "training text: windows of seq_len tokens (each step draws batch_size)",
+                                 low=1, high=1_000_000)
+    eval_windows: int = setting(64, "held-out windows for the logit-vs-tuned comparison", low=1, high=100_000)
+    seq_len: int = setting(128, "tokens per window (clipped to the model's context)", low=2, high=1_000_000)
+    steps: int = setting(250, "Adam steps", low=1, high=10_000_000)
+    batch_size: int = setting(8, "windows per step", low=1, high=4096)
+    lr: float = setting(3e-3, "learning rate (Adam, decaying linearly to 0)", positive=True, high=10.0)
+    max_chars: int = setting(0, "characters of the standard library to read (0: all; only what is needed is "
+                                "tokenized)", low=0)
+    lens_dir: str = setting("", "where else to save the lens: empty: only tuned_lens/ in the results folder; "
+                                "'model': beside the model, where the app's Logit lens page finds it (Hub models: "
+                                ".cache/tuned-lens/NAME); a path: that folder")
+    k: int = setting(5, "top-k tokens recorded per layer and position", low=1, high=1000)
+    threads: int = setting(2, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
+
+    def check(self) -> None:
+        super().check()
+        if self.lens_dir.strip().lower() not in (*RESULTS_ONLY, BESIDE_MODEL):
+            check_writable_dir(Path(self.lens_dir).expanduser(), "Setting lens_dir")
 
 
 @register
@@ -65,9 +79,7 @@ class TunedLensExperiment(Experiment):
         url="https://arxiv.org/abs/2303.08112",
     )
 
-    def run(self, config: TunedLensConfig, ctx) -> RunResult:
-        if config.threads > 0:
-            torch.set_num_threads(config.threads)
+    def run(self, config: TunedLensConfig, ctx: RunContext) -> RunResult:
         handle = ctx.load_model(config.model or default_model())
         seq_len = min(config.seq_len, handle.info.n_ctx)
         ctx.progress(0.02, "reading text")
@@ -87,9 +99,10 @@ class TunedLensExperiment(Experiment):
                  "command": f"python -m experiments run tuned-lens --model {handle.info.name}",
                  "train_text": corpus.source, "experiment_config": asdict(config)}
         save_tuned_lens(lens, ctx.out_dir / "tuned_lens", extra)
-        saved_to = "results folder only (lens_dir=none)"
-        if config.lens_dir.strip().lower() != "none":
-            target = Path(config.lens_dir) if config.lens_dir.strip() else default_lens_dir(handle)
+        saved_to = "results folder only (set lens_dir=model to save it beside the model)"
+        choice = config.lens_dir.strip()
+        if choice.lower() not in RESULTS_ONLY:
+            target = default_lens_dir(handle) if choice.lower() == BESIDE_MODEL else Path(choice).expanduser()
             save_tuned_lens(lens, target, extra)
             saved_to = str(target)
         ctx.progress(0.92, "figures")
@@ -113,7 +126,7 @@ class TunedLensExperiment(Experiment):
             "top1_agreement_logit": logit.top1_agreement, "top1_agreement_tuned": tuned.top1_agreement,
             "next_token_prob_logit": logit.next_token_prob, "next_token_prob_tuned": tuned.next_token_prob,
             "cross_entropy_logit": logit.cross_entropy, "cross_entropy_tuned": tuned.cross_entropy,
-            "train_loss": log.loss, "train_seconds": log.seconds, "train_tokens_seen": log.tokens_seen,
+            "train_loss": log.loss, "train_tokens_seen": log.tokens_seen,
             "translator_norms": translator_norms(lens), "lens_saved_to": saved_to, "corpus": corpus.source,
             "prompts": [rec_logit, rec_tuned],
         }

@@ -7,17 +7,18 @@ app's live Train page and the ``induction-phase-change`` experiment drive the sa
 Every ``eval_every`` steps it records, on a fixed batch of BOS + A + A (A random, length ``(seq_len-1)//2``):
 loss on the first and second copy (ICL score = second - first) and every head's induction and
 previous-token score, read from the attention patterns the model returns anyway (one forward pass).
-Checkpoints hold only tensors and numbers and are read back with ``torch.load(weights_only=True)``.
+Checkpoints are ``training.checkpoint`` files (one atomic file: model, optimiser, RNG states and the history),
+so a run killed at any instant resumes to the uninterrupted result. A NaN/inf loss stops training, naming the step.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from interp.types import DataKind
 from probes.ablation import copy_losses
 from probes.heads import repeated_sequence_scores
 from probes.repeats import repeated_random_tokens, tiled_random_segments
+
+from .checkpoint import atomic_write_json, atomic_write_text, resume_or_start, save_checkpoint
+from .guards import check_loss
 
 BOS = 0  # token id 0 is BOS; data tokens are 1..d_vocab-1
 #: The phase change: the first evaluation where the best head's induction score reaches this.
@@ -56,6 +60,34 @@ class InductionTrainConfig:
     eval_every: int = 50
     eval_batch: int = 16
     checkpoint_every: int = 250
+
+    def check(self) -> None:
+        """Every field in range and the fields consistent; else InvalidInput naming the field and the range."""
+        ints = {"n_layers": (1, 64), "d_model": (4, 8192), "n_heads": (1, 256), "d_vocab": (16, 1_000_000),
+                "seq_len": (8, 16_384), "batch_size": (1, 4096), "steps": (1, 10_000_000), "warmup": (0, 10_000_000),
+                "seg_min": (1, 16_384), "seg_max": (1, 16_384), "seed": (0, 2**32 - 1), "eval_every": (1, 10**9),
+                "eval_batch": (1, 4096), "checkpoint_every": (1, 10**9)}
+        for name, (lo, hi) in ints.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise InvalidInput(f"{name}={v!r} is invalid: expected a whole number in {lo} .. {hi}.")
+        for name in ("lr", "weight_decay"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
+                    or (name == "lr" and v == 0):
+                raise InvalidInput(f"{name}={v!r} is invalid: expected a finite number "
+                                   f"{'> 0' if name == 'lr' else '>= 0'}.")
+        if self.d_model % self.n_heads:
+            raise InvalidInput(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}.",
+                               "Choose n_heads dividing d_model (d_head = d_model / n_heads).")
+        if self.data == "tiled-random" and self.seg_min > self.seg_max:
+            raise InvalidInput(f"seg_min {self.seg_min} is larger than seg_max {self.seg_max}.",
+                               "Segment lengths are drawn from seg_min .. seg_max: make seg_min <= seg_max.")
+        if self.data == "tiled-random" and self.seg_max >= self.seq_len:
+            raise InvalidInput(f"seg_max {self.seg_max} must be shorter than seq_len {self.seq_len} (a segment "
+                               "has to repeat within a row).")
+        if self.data not in ("tiled-random", "text"):
+            raise InvalidInput(f"data={self.data!r} is invalid: expected tiled-random or text.")
 
 
 @dataclass
@@ -91,8 +123,7 @@ class TrainOutcome:
 
 def model_config(c: InductionTrainConfig) -> Any:
     """The TL-native attention-only config (LayerNorm, learned positions, d_head = d_model / n_heads)."""
-    if c.d_model % c.n_heads:
-        raise InvalidInput(f"d_model {c.d_model} is not divisible by n_heads {c.n_heads}.")
+    c.check()
     return native_config(n_layers=c.n_layers, d_model=c.d_model, n_heads=c.n_heads, d_head=c.d_model // c.n_heads,
                          d_vocab=c.d_vocab, n_ctx=c.seq_len, attn_only=True, normalization_type="LN",
                          positional_embedding_type="standard", act_fn="gelu", default_prepend_bos=True)
@@ -166,10 +197,7 @@ def _checkpoint_path(work_dir: Path) -> Path:
 
 
 def _save_checkpoint(path: Path, step: int, model, opt, history: TrainHistory) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"step": step, "model": model.state_dict(), "opt": opt.state_dict()}, tmp)
-    tmp.replace(path)
-    path.with_name("history.json").write_text(json.dumps(history.to_dict()))
+    save_checkpoint(path, step=step, model=model, optimizer=opt, extra={"history": history.to_dict()})
 
 
 def train_induction(
@@ -178,31 +206,26 @@ def train_induction(
     work_dir: str | Path | None = None,
     callback: Callable[[int, dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    threads: int | None = None,
     stream: np.ndarray | None = None,
 ) -> TrainOutcome:
     """Train (or resume from ``work_dir``) an attention-only model; ``callback(step, metrics)`` runs after
     every step (``metrics`` holds ``loss`` and, on eval steps, the eval record); ``should_stop()`` ends early.
     ``stream`` (1-D token ids, with ``c.data == "text"``): train on windows of it instead of tiled random segments."""
+    c.check()
     if (stream is not None) != (c.data == "text"):
         raise InvalidInput('Pass a token stream exactly when data="text".')
-    if c.steps < 1 or c.batch_size < 1 or c.seq_len < 8 or c.d_vocab < 16:
-        raise InvalidInput("steps and batch_size must be >= 1, seq_len >= 8 and d_vocab >= 16.")
-    if threads:
-        torch.set_num_threads(threads)
+    if stream is not None and (len(stream) <= c.seq_len or int(stream.max()) >= c.d_vocab):
+        raise InvalidInput(f"The token stream must hold more than seq_len={c.seq_len} tokens, each < d_vocab "
+                           f"{c.d_vocab} (it has {len(stream)}, max {int(stream.max()) if len(stream) else '-'}).")
     cfg = model_config(c)
     model = build_native_model(cfg, seed=c.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay, betas=(0.9, 0.99))
-    history, start = TrainHistory(), 0
+    history = TrainHistory()
     ckpt = _checkpoint_path(Path(work_dir)) if work_dir else None
-    if ckpt is not None:
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        if ckpt.is_file() and (ckpt.parent / "history.json").is_file():
-            state = torch.load(ckpt, weights_only=True)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["opt"])
-            start = int(state["step"])
-            history = TrainHistory(**json.loads((ckpt.parent / "history.json").read_text()))
+    resumed = resume_or_start(ckpt, model=model, optimizer=opt)
+    start = resumed.step
+    if start:
+        history = TrainHistory(**resumed.extra["history"])
     resumed_from = start
     ev_tokens, half = eval_tokens(c)
     tokens_per_step = c.batch_size * (c.seq_len - 1)
@@ -220,6 +243,7 @@ def train_induction(
         batch = batch_at(step, c, stream)
         logits = model(batch)  # [batch, seq, vocab]
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        check_loss(loss.item(), step + 1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -269,6 +293,6 @@ def save_trained(outcome: TrainOutcome, out_dir: str | Path, card: str, tokenize
     tokenizer = tokenizer if tokenizer is not None else token_tokenizer(outcome.config.d_vocab)
     out = save_native(outcome.model, outcome.cfg, tokenizer, out_dir,
                       extra={"bos_token_id": BOS, "workbench_training": dataclasses.asdict(outcome.config)})
-    (out / "training_log.json").write_text(json.dumps(outcome.history.to_dict()) + "\n")
-    (out / "README.md").write_text(card)
+    atomic_write_json(out / "training_log.json", outcome.history.to_dict())
+    atomic_write_text(out / "README.md", card)
     return out

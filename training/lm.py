@@ -1,19 +1,27 @@
-"""A small, resumable training loop for Hugging Face causal LMs on a token array (CPU or GPU).
+"""A small, resumable training loop for Hugging Face causal LMs on a token array (CPU or GPU), and the token
+caches it trains from.
 
-Batches are drawn with a generator seeded by (seed, step), so a run resumed from a checkpoint sees the
-same batches as an uninterrupted one. Checkpoints hold only tensors and numbers and are read back with
-``torch.load(weights_only=True)``.
+Batches are drawn with a generator seeded by (seed, step), and checkpoints (``training.checkpoint``: one atomic
+file with the model, optimiser, RNG states and the training log) restore dropout's RNG too, so a run resumed
+from a checkpoint equals an uninterrupted one. A loss that is not finite stops training, naming the step.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from .checkpoint import atomic_save_npy, atomic_write_json, load_npy, read_json, resume_or_start, save_checkpoint
+from .guards import check_loss
 
 
 @dataclass
@@ -37,6 +45,7 @@ class TrainLog:
     train_loss: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
     eval_loss: list[float] = field(default_factory=list)
+    evals: dict[str, float] = field(default_factory=dict)  # str(step) -> eval_fn(model), e.g. legal-move accuracy
     seconds: float = 0.0
 
 
@@ -75,18 +84,26 @@ def train_causal_lm(
     device: str = "cpu",
     batch_fn: Callable[[int, torch.Generator], torch.Tensor] | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    eval_fn: Callable[[torch.nn.Module], float] | None = None,
 ) -> TrainLog:
     """Train ``model`` (HF causal LM: ``model(x, labels=x).loss``) for ``s.steps`` steps, resuming from
-    ``checkpoint`` if it exists. ``batch_fn(step, gen)`` may replace window sampling (e.g. padded games)."""
+    ``checkpoint`` if it holds a good one (a damaged one is reported and training starts afresh).
+    ``batch_fn(step, gen)`` may replace window sampling (e.g. padded games); ``eval_fn(model)`` runs with the
+    held-out evaluation (every ``eval_every`` steps and at the end) into ``log.evals`` (checkpointed with the
+    log, so a resumed run has every evaluation). A NaN/inf loss raises
+    :class:`training.guards.TrainingDiverged` naming the step."""
+    if batch_fn is None and len(train_tokens) <= s.seq_len:
+        from interp.errors import InvalidInput
+
+        raise InvalidInput(f"The training text has {len(train_tokens)} tokens, fewer than one window of {s.seq_len}.",
+                           "Give more text (a larger max_chars or another data_dir) or a shorter context.")
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, betas=(0.9, 0.95))
-    log, start = TrainLog(), 0
-    if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=True, map_location=device)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optim"])
-        start = int(state["step"])
-        log = TrainLog(**{k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in state["log"].items()})
+    log = TrainLog()
+    resumed = resume_or_start(checkpoint, model=model, optimizer=opt)
+    start = resumed.step
+    if start:
+        log = TrainLog(**resumed.extra["log"])
     t0 = time.perf_counter() - log.seconds
     for step in range(start, s.steps):
         gen = torch.Generator().manual_seed(s.seed * 1_000_003 + step)
@@ -94,21 +111,25 @@ def train_causal_lm(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, s)
         loss = model(x, labels=x).loss
+        loss_value = check_loss(loss.item(), step + 1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
         opt.step()
         log.steps.append(step)
-        log.train_loss.append(loss.item())
+        log.train_loss.append(loss_value)
         done = step + 1
-        if heldout_tokens is not None and (done % s.eval_every == 0 or done == s.steps):
-            log.eval_steps.append(done)
-            log.eval_loss.append(eval_loss(model, heldout_tokens, s, device))
+        if done % s.eval_every == 0 or done == s.steps:
+            if heldout_tokens is not None:
+                log.eval_steps.append(done)
+                log.eval_loss.append(eval_loss(model, heldout_tokens, s, device))
+            if eval_fn is not None:
+                log.evals[str(done)] = float(eval_fn(model))
         log.seconds = time.perf_counter() - t0
         if checkpoint is not None and (done % s.checkpoint_every == 0 or done == s.steps):
-            save_checkpoint(checkpoint, model, opt, done, log)
+            save_checkpoint(checkpoint, step=done, model=model, optimizer=opt, extra={"log": dataclasses.asdict(log)})
         if on_step is not None:
-            on_step(step, loss.item())
+            on_step(step, loss_value)
     model.eval()
     return log
 
@@ -157,17 +178,6 @@ def continued_from_markdown(init: InitialWeights | None) -> str:
             f"follows:\n\n{how}\n")
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, log: TrainLog) -> None:
-    """Atomic write (tmp + rename) of tensors and plain numbers only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    log_state = {"steps": torch.tensor(log.steps), "train_loss": torch.tensor(log.train_loss),
-                 "eval_steps": torch.tensor(log.eval_steps), "eval_loss": torch.tensor(log.eval_loss),
-                 "seconds": log.seconds}
-    torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "log": log_state}, tmp)
-    tmp.replace(path)
-
-
 def encode_docs(tokenizer, docs: list[str]) -> np.ndarray:
     """All documents as one uint16 token stream, separated by <|endoftext|>."""
     eos = tokenizer.eos_token_id
@@ -176,6 +186,46 @@ def encode_docs(tokenizer, docs: list[str]) -> np.ndarray:
         ids.extend(enc)
         ids.append(eos)
     return np.asarray(ids, dtype=np.uint16 if len(tokenizer) < 65536 else np.int32)
+
+
+def cached_tokens(cache_dir: str | Path, build: Callable[[], tuple[Any, dict[str, np.ndarray]]],
+                  log: Callable[[str], Any] | None = print) -> tuple[Any, dict[str, np.ndarray]]:
+    """A tokenizer and named token arrays, cached in ``cache_dir`` (``tokenizer/``, ``NAME.npy``, and
+    ``tokens.json`` written last, naming each array's length): built by ``build()`` on first use, read back after.
+
+    Every file is written atomically and the manifest last, so a kill at any instant leaves a cache that is
+    either complete or is rebuilt; a damaged cache (unreadable tokenizer, truncated array, lengths that
+    disagree with the manifest) is reported through ``log``, removed and rebuilt."""
+    from transformers import PreTrainedTokenizerFast
+
+    cache = Path(cache_dir)
+    manifest = cache / "tokens.json"
+    if manifest.is_file():
+        try:
+            lengths = read_json(manifest)["arrays"]
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(cache / "tokenizer"))
+            arrays = {name: load_npy(cache / f"{name}.npy") for name in lengths}
+            bad = [n for n, a in arrays.items() if a.ndim != 1 or len(a) != int(lengths[n])
+                   or (len(a) and int(a.max()) >= len(tokenizer))]
+            if bad:
+                raise ValueError(f"{', '.join(bad)} disagree with the manifest or the tokenizer")
+            return tokenizer, arrays
+        except Exception as e:  # noqa: BLE001 - any unreadable piece means: rebuild the whole cache
+            if log is not None:
+                log(f"The token cache {cache} is damaged ({type(e).__name__}: {str(e)[:160]}); rebuilding it.")
+    elif cache.is_dir() and any(cache.iterdir()) and log is not None:
+        log(f"The token cache {cache} is incomplete (an earlier run was stopped while writing it); rebuilding it.")
+    shutil.rmtree(cache, ignore_errors=True)
+    tokenizer, arrays = build()
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = cache / f".tokenizer.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    tokenizer.save_pretrained(str(staging))
+    staging.replace(cache / "tokenizer")
+    for name, array in arrays.items():
+        atomic_save_npy(cache / f"{name}.npy", array)
+    atomic_write_json(manifest, {"arrays": {name: int(len(a)) for name, a in arrays.items()}})
+    return tokenizer, arrays
 
 
 def unigram_loss(train: np.ndarray, heldout: np.ndarray, vocab: int) -> float:

@@ -46,7 +46,7 @@ class Verdict:
     checks: list[Check] = field(default_factory=list)
 
     @staticmethod
-    def from_checks(checks: list[Check], not_checked_reason: str = "") -> "Verdict":
+    def from_checks(checks: list[Check], not_checked_reason: str = "") -> Verdict:
         """Reproduced iff every check passed; not checked iff any could not be checked."""
         if any(c.passed is None for c in checks) or not checks:
             return Verdict(NOT_CHECKED, not_checked_reason or "some claims could not be checked", checks)
@@ -56,7 +56,7 @@ class Verdict:
         return Verdict(REPRODUCED, f"all {len(checks)} checks passed", checks)
 
     @staticmethod
-    def not_checked(reason: str) -> "Verdict":
+    def not_checked(reason: str) -> Verdict:
         return Verdict(NOT_CHECKED, reason)
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +122,7 @@ def get_experiment(name: str) -> type[Experiment]:
 
 def _coerce(value: str, target: Any, key: str) -> Any:
     """Parse a ``--set key=value`` string into the type of the field's default."""
+    want = {bool: "true or false", int: "a whole number", float: "a number"}.get(type(target), "")
     try:
         if isinstance(target, bool):
             if value.lower() in ("1", "true", "yes", "on"):
@@ -133,48 +134,70 @@ def _coerce(value: str, target: Any, key: str) -> Any:
             number = float(value)  # accepts 1e5 and 2000
             if number != int(number):
                 raise ValueError(value)
-            return int(number)
+            return int(value) if value.strip().lstrip("+-").isdigit() else int(number)
         if isinstance(target, float):
             return float(value)
         if isinstance(target, (list, tuple)):
+            want = "a comma-separated list"
             items = [v.strip() for v in value.split(",") if v.strip()]
             if target and not isinstance(target[0], str):
                 items = [_coerce(v, target[0], key) for v in items]
             return type(target)(items)
-    except ValueError:
-        raise InvalidInput(f"--set {key}={value}: expected a {type(target).__name__}.") from None
+    except (ValueError, OverflowError):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise InvalidInput(f"--set {key}={shown}: expected {want or 'a ' + type(target).__name__}.") from None
     return value
 
 
 def make_config(exp: type[Experiment], *, preset: str | None = None, overrides: dict[str, str] | None = None,
                 **fields: Any) -> Any:
-    """Defaults -> preset -> typed overrides (``key=value`` strings) -> explicit keyword fields."""
+    """Defaults -> preset -> typed overrides (``key=value`` strings) -> explicit keyword fields (the CLI's
+    ``--seed``/``--device``/``--model``; naming one both ways with different values is a conflict), then
+    :func:`~experiments.core.settings.validate` (every field in range, cross-field rules): InvalidInput."""
+    from .settings import validate
+
     base = exp.Config()
     names = {f.name for f in dataclasses.fields(base)}
     values: dict[str, Any] = {}
     if preset:
         if preset not in exp.presets:
-            raise InvalidInput(f"{exp.name} has no preset {preset!r}; presets: {', '.join(exp.presets) or 'none'}.")
+            raise InvalidInput(f"{exp.name} has no preset {_short(preset)!r}; presets: "
+                               f"{', '.join(exp.presets) or 'none'}.")
         values.update(exp.presets[preset])
     for key, raw in (overrides or {}).items():
         if key not in names:
-            raise InvalidInput(f"{exp.name} has no setting {key!r}.", f"Settings: {', '.join(sorted(names))}.")
+            raise InvalidInput(f"{exp.name} has no setting {_short(key)!r}.",
+                               f"Settings: {', '.join(sorted(names))}.")
         values[key] = _coerce(raw, values.get(key, getattr(base, key)), key)
     for key, val in fields.items():
         if val is None:
             continue
         if key not in names:
-            raise InvalidInput(f"{exp.name} does not take --{key}.")
+            raise InvalidInput(f"{exp.name} does not take --{key}.",
+                               f"See python -m experiments run {exp.name} --help.")
+        if key in (overrides or {}) and values[key] != val:
+            raise InvalidInput(f"--{key} {_short(str(val))} and --set {key}={_short(str(overrides[key]))} disagree.",
+                               f"Give {key} once.")
         values[key] = val
-    return dataclasses.replace(base, **values)
+    return validate(dataclasses.replace(base, **values))
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def parse_sets(pairs: list[str] | None) -> dict[str, str]:
+    """``["key=value", ...]`` -> dict; a key given twice is refused (which one was meant?)."""
     out: dict[str, str] = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise InvalidInput(f"--set expects key=value, got {pair!r}.")
+            raise InvalidInput(f"--set expects key=value, got {_short(pair)!r}.")
         k, v = pair.split("=", 1)
-        out[k.strip()] = v.strip()
+        k = k.strip()
+        if not k:
+            raise InvalidInput(f"--set expects key=value, got {_short(pair)!r} (no key).")
+        if k in out and out[k] != v.strip():
+            raise InvalidInput(f"--set {_short(k)} is given twice ({_short(out[k])!r} and {_short(v.strip())!r}).",
+                               "Give each setting once.")
+        out[k] = v.strip()
     return out
-

@@ -17,10 +17,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ from interp.loading import REPO_ROOT
 
 from .context import RunContext
 from .registry import Experiment, RunResult, get_experiment, make_config
+from .settings import check_writable_dir
 
 RESULTS_ROOT = Path(os.environ.get("WORKBENCH_RESULTS", REPO_ROOT / "results"))
 WORK_ROOT = Path(os.environ.get("WORKBENCH_CACHE", REPO_ROOT / ".cache" / "experiments"))
@@ -67,6 +70,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@contextmanager
+def run_settings(seed: int, threads: int = 0) -> Iterator[None]:
+    """Seed Python, numpy and torch and set torch's CPU thread count for the body; restore all of it after, so
+    a run inside the app leaves the server's RNG state and ``torch.get_num_threads()`` as they were."""
+    saved = (random.getstate(), np.random.get_state(), torch.get_rng_state(), torch.get_num_threads())
+    try:
+        seed_everything(seed)
+        if threads:
+            torch.set_num_threads(threads)
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.set_rng_state(saved[2])
+        if torch.get_num_threads() != saved[3]:
+            torch.set_num_threads(saved[3])
+
+
 @dataclass
 class RunOutcome:
     path: Path
@@ -95,6 +116,33 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Before any work: ``out_dir`` must be a folder (or creatable) that can be written, with a name short
+    enough for the staging suffix, and not a non-results folder with files in it."""
+    check_writable_dir(out_dir, "--out", max_name=200)
+    try:
+        if out_dir.is_dir() and not (out_dir / "metadata.json").is_file() and any(out_dir.iterdir()):
+            raise InvalidInput(f"--out {out_dir} exists and is not a results folder; refusing to overwrite it.",
+                               "Choose an empty or new folder.")
+    except OSError as e:
+        raise InvalidInput(f"--out {out_dir} cannot be read ({e.strerror or e}).", "Choose another folder.") from None
+
+
+def _existing_result(out_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(config, metrics) of the complete result in ``out_dir``; None if there is none; InvalidInput if damaged."""
+    if not (out_dir / "metadata.json").is_file():
+        return None
+    try:
+        config, metrics = read_json(out_dir / "config.json"), read_json(out_dir / "metrics.json")
+        json.loads((out_dir / "metadata.json").read_text())
+        if not isinstance(config, dict) or not isinstance(metrics, dict):
+            raise ValueError("config.json and metrics.json must hold JSON objects")
+    except (OSError, ValueError) as e:
+        raise InvalidInput(f"--out {out_dir} holds a damaged result ({type(e).__name__}: {str(e)[:120]}).",
+                           "Pass --force to replace it, or choose another --out.") from None
+    return config, metrics
+
+
 def run_experiment(
     name: str,
     *,
@@ -110,36 +158,36 @@ def run_experiment(
     """Resolve the config, skip if a complete result exists (unless ``force``), run, write atomically."""
     exp_cls = get_experiment(name)
     config = make_config(exp_cls, preset=preset, overrides=overrides, model=model, **fields)
-    out_dir = Path(out) if out else default_out_dir(name, config, preset)
+    out_dir = Path(out).expanduser() if out else default_out_dir(name, config, preset)
+    check_out_dir(out_dir)
+    work_dir = WORK_ROOT / name / config_hash(name, config)
+    check_writable_dir(work_dir, "The experiment cache (WORKBENCH_CACHE)")
     config_json = to_jsonable(dataclasses.asdict(config))
     _clean_stale_staging(out_dir)
-    if (out_dir / "metadata.json").is_file() and not force:
-        old_config = read_json(out_dir / "config.json")
+    existing = None if force else _existing_result(out_dir)
+    if existing is not None:
+        old_config, metrics = existing
         if old_config != config_json:
             raise InvalidInput(f"{out_dir} already holds a result of {name} with a different config.",
                                "Pass --force to replace it, or choose another --out.")
-        metrics = read_json(out_dir / "metrics.json")
         verdict = metrics.get("verdict", {})
-        return RunOutcome(out_dir, True, metrics, verdict,
-                          f"A complete result already exists at {out_dir} (verdict: {verdict.get('status')}); "
+        status = verdict.get("status") if isinstance(verdict, dict) else verdict
+        return RunOutcome(out_dir, True, metrics, verdict if isinstance(verdict, dict) else {"status": status},
+                          f"A complete result already exists at {out_dir} (verdict: {status}); "
                           "skipped. Pass --force to run again.")
-    if out_dir.exists() and not (out_dir / "metadata.json").is_file() and any(out_dir.iterdir()):
-        raise InvalidInput(f"{out_dir} exists and is not a results folder; refusing to overwrite it.")
 
     seed = int(getattr(config, "seed", 0))
     device = str(getattr(config, "device", "cpu"))
     staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "figures").mkdir(parents=True)
-    ctx = RunContext(experiment=name, seed=seed, device=device, out_dir=staging,
-                     work_dir=WORK_ROOT / name / config_hash(name, config), cache_root=WORK_ROOT,
-                     progress_fn=progress,
-                     cancel_event=cancel_event)
+    ctx = RunContext(experiment=name, seed=seed, device=device, out_dir=staging, work_dir=work_dir,
+                     cache_root=WORK_ROOT, progress_fn=progress, cancel_event=cancel_event)
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    started, t0 = datetime.now(UTC), time.perf_counter()
     try:
-        seed_everything(seed)
-        result = exp_cls().run(config, ctx)
+        with run_settings(seed, int(getattr(config, "threads", 0) or 0)):
+            result = exp_cls().run(config, ctx)
         wall = time.perf_counter() - t0
         _write_result(staging, exp_cls, config_json, preset, result, ctx, started, wall)
         _swap_into_place(staging, out_dir)

@@ -19,7 +19,11 @@ from typing import Any, Literal
 from interp.errors import InvalidInput
 
 SEED_MAX = 2**32 - 1  # numpy's seed range
-PathKind = Literal["dir", "file", "out", "model"]  # must exist as a folder / a file; writable target; a model
+MAX_TEXT = 100_000  # characters in one text setting (a prompt list item, a template)
+#: What a path setting names: an existing folder / an existing file / a folder that can be written (created if
+#: absent) / a model (bundled name, directory or Hub name) / an existing saved model directory (safetensors).
+PathKind = Literal["dir", "file", "out", "model", "model_dir"]
+MODEL_HELP = "model: a bundled name (see models/), a saved model directory or a Hugging Face name"
 
 
 def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
@@ -55,20 +59,26 @@ def field_help(config_cls: type) -> list[tuple[str, Any, str, str]]:
     return rows
 
 
+def _num(x: float) -> str:
+    """A bound in words: whole numbers exactly (4294967295, not 4.29497e+09), others compactly."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
 def _range_words(meta: dict[str, Any]) -> str:
     if meta.get("choices"):
         return "one of " + ", ".join(map(str, meta["choices"]))
     low, high = meta.get("low"), meta.get("high")
     if meta.get("positive") and low is None:
-        return "> 0" + (f" and <= {high:g}" if high is not None else "")
+        return "> 0" + (f" and <= {_num(high)}" if high is not None else "")
     if low is not None and high is not None:
-        return f"{low:g} .. {high:g}"
+        return f"{_num(low)} .. {_num(high)}"
     if low is not None:
-        return f">= {low:g}"
+        return f">= {_num(low)}"
     if high is not None:
-        return f"<= {high:g}"
+        return f"<= {_num(high)}"
     return {"dir": "an existing folder", "file": "an existing file", "out": "a folder that can be written",
-            "model": "a model name or directory"}.get(meta.get("path") or "", "")
+            "model": "a model name or directory",
+            "model_dir": "a saved model directory (with *.safetensors)"}.get(meta.get("path") or "", "")
 
 
 def validate(config: Any) -> Any:
@@ -99,8 +109,14 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
     elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _bad(name, value, "a finite number")
-    elif isinstance(default, str) and not isinstance(value, str):
-        raise _bad(name, value, "text")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise _bad(name, value, "text")
+        _check_text(name, value)
+    elif isinstance(default, (tuple, list)):
+        if not isinstance(value, (tuple, list)):
+            raise _bad(name, value, "a comma-separated list")
+        _check_items(name, value, default)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = meta.get("low"), meta.get("high")
         if meta.get("positive") and not value > 0:
@@ -115,12 +131,41 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
         _check_path(name, value, meta["path"])
 
 
+def _check_text(name: str, value: str) -> None:
+    if "\x00" in value or len(value) > MAX_TEXT:
+        raise InvalidInput(f"Setting {name}: the text holds a NUL byte or is longer than {MAX_TEXT:,} characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"Setting {name}: the text is not valid Unicode (a lone surrogate).") from None
+
+
+def _check_items(name: str, value: tuple | list, default: tuple | list) -> None:
+    """Items of a list setting have the type of the default's items (numbers finite); texts are checked."""
+    kinds = {type(v) for v in default}
+    for item in value:
+        if isinstance(item, str):
+            if kinds and str not in kinds:
+                raise _bad(name, value, "a list of numbers")
+            _check_text(name, item)
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise _bad(name, value, "a list of numbers or texts")
+        elif kinds and not kinds & {int, float}:
+            raise _bad(name, value, "a list of texts")
+        elif not math.isfinite(item):
+            raise _bad(name, value, "a list of finite numbers")
+
+
 def check_device(device: str) -> None:
     """``cpu``, ``cuda``/``cuda:N`` when CUDA has that device, ``mps`` when available; else InvalidInput."""
     import torch
 
+    if not isinstance(device, str):
+        raise InvalidInput(f"Setting device={device!r} is not a device: expected cpu, cuda, cuda:N or mps.")
     if device == "cpu":
         return
+    if len(device) > 40:
+        device = device[:37] + "..."
     if device == "mps":
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return
@@ -139,25 +184,68 @@ def check_device(device: str) -> None:
 
 
 def _check_path(name: str, value: str, kind: PathKind) -> None:
-    if len(value) > 1024 or "\x00" in value:
-        raise InvalidInput(f"Setting {name}: the path is too long or holds a NUL byte.")
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    if len(value) > 1024 or "\x00" in value or any(len(part) > 255 for part in Path(value).parts):
+        raise InvalidInput(f"Setting {name}: the path {shown!r} is too long (a name may have at most 255 "
+                           "characters, a path 1024) or holds a NUL byte.")
     p = Path(value).expanduser()
-    if kind == "dir" and not p.is_dir():
-        raise InvalidInput(f"Setting {name}={value!r}: no such folder.")
-    if kind == "file" and not p.is_file():
-        raise InvalidInput(f"Setting {name}={value!r}: no such file.")
-    if kind == "out":
-        check_writable_dir(p, name)
+    try:
+        if kind == "dir" and not p.is_dir():
+            raise InvalidInput(f"Setting {name}={shown!r}: no such folder.", "Give an existing folder.")
+        if kind == "file" and not p.is_file():
+            raise InvalidInput(f"Setting {name}={shown!r}: no such file.", "Give an existing file.")
+        if kind == "model_dir":
+            check_model_dir(p, name)
+        if kind == "out":
+            check_writable_dir(p, f"Setting {name}")
+    except OSError as e:  # a path the OS refuses to look at (too deep, permission denied on a parent)
+        raise InvalidInput(f"Setting {name}={shown!r}: cannot be used ({e.strerror or e}).") from None
 
 
-def check_writable_dir(p: Path, what: str) -> None:
-    """``p`` is (or can be made as) a folder this process can write; else InvalidInput naming ``what``."""
-    if len(str(p)) > 1024 or any(len(part) > 255 for part in p.parts):
-        raise InvalidInput(f"{what}: the path {str(p)[:80]}... is too long (a name may have at most 255 characters).")
+def check_model_dir(p: Path, what: str) -> None:
+    """``p`` is a saved model directory: a folder holding config.json and *.safetensors; else InvalidInput."""
+    if not p.is_dir():
+        raise InvalidInput(f"{what}={str(p)[:80]!r}: no such folder.", "Give a saved model directory "
+                           "(config.json + model.safetensors), e.g. models/stdlib-gpt2.")
+    if not (p / "config.json").is_file() or not any(f.is_file() for f in p.glob("*.safetensors")):
+        raise InvalidInput(f"{what}={str(p)[:80]!r} is not a model directory (no config.json with *.safetensors "
+                           "weights).", "Give a saved model directory, e.g. models/stdlib-gpt2.")
+
+
+def check_writable_dir(p: Path, what: str, *, max_name: int = 255) -> None:
+    """``p`` is (or can be made as) a folder this process can write; else InvalidInput naming ``what``.
+
+    ``max_name`` caps the last name's length (the runner needs room for a staging suffix)."""
+    shown = str(p) if len(str(p)) <= 80 else str(p)[:77] + "..."
+    if len(str(p)) > 1024 or "\x00" in str(p) or any(len(part) > 255 for part in p.parts) or len(p.name) > max_name:
+        raise InvalidInput(f"{what}: the path {shown} is too long (a folder name may have at most {max_name} "
+                           "characters, a path 1024).", "Choose a shorter name.")
     if p.exists() and not p.is_dir():
-        raise InvalidInput(f"{what}: {p} is a file, not a folder.", "Give a folder path.")
-    probe = p
-    while not probe.exists():
+        raise InvalidInput(f"{what}: {shown} is a file, not a folder.", "Give a folder path.")
+    probe = p.absolute()
+    while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise InvalidInput(f"{what}: cannot write into {probe} (permission denied).", "Choose a writable folder.")
+    if not probe.is_dir():
+        raise InvalidInput(f"{what}: {shown} lies under {probe}, which is a file, not a folder.",
+                           "Give a folder path.")
+    if not _can_write(probe):
+        raise InvalidInput(f"{what}: cannot write into {probe} (read-only or permission denied).",
+                           "Choose a writable folder.")
+
+
+def _can_write(folder: Path) -> bool:
+    """Try it (os.access says yes to root on a read-only folder and knows nothing of read-only mounts); a folder
+    whose mode grants nobody write access counts as read-only even for root."""
+    import tempfile
+
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        if not folder.stat().st_mode & 0o222:  # marked read-only for everyone: respected even by root
+            return False
+        fd, name = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
