@@ -174,10 +174,7 @@ def _parse_index(name: str, raw: str) -> int | None:
     except (TypeError, ValueError):
         url_warn(f"The link's {name}={raw!r} is not a number; it was ignored.")
         return None
-    if value < 0:
-        url_warn(f"The link's {name}={value} is negative; it was ignored.")
-        return None
-    return value
+    return value  # the range is checked against the model by layer_head()
 
 
 def init_state_from_url(pages: list[str], default_page: str) -> None:

@@ -8,8 +8,10 @@ import numpy as np
 import streamlit as st
 
 from interp.errors import WorkbenchError
-from plots.attention import pattern_figure
+from interp.types import Head
+from plots.attention_grid import head_pattern_figure
 from plots.common import layer_head_heatmap
+from plots.select import add_head_picker
 from probes import heads as heads_module
 from probes.head_report import ABLATION_MODES, ABLATION_SCORE, HeadReport, head_report
 
@@ -18,6 +20,8 @@ from . import common
 #: Head reports computed in this process (tests assert that choosing a head adds none).
 SCANS = {"count": 0}
 MAX_CACHED = 8
+#: A head is picked for the user only when its induction score reaches this.
+STRONG_SCORE = 0.5
 
 #: score -> (heatmap title, colour-bar label, zmin, zmax, colour scale); None bounds = symmetric around 0.
 SCORE_VIEWS = {
@@ -33,7 +37,7 @@ SCORE_VIEWS = {
 
 
 @st.cache_resource(max_entries=1)
-def _reports() -> "OrderedDict[tuple, HeadReport]":
+def _reports() -> OrderedDict[tuple, HeadReport]:
     """Process-wide store of head reports keyed by (model, weights, settings); the last MAX_CACHED are kept."""
     return OrderedDict()
 
@@ -100,7 +104,29 @@ def _heatmap(rep: HeadReport, score: str):
         lim = float(np.nanmax(np.abs(values))) or 1.0
         zmin, zmax = -lim, lim
     title = title.format(mode=rep.ablation_mode)
-    return layer_head_heatmap(values, title, bar, zmin=zmin, zmax=zmax, colorscale=scale)
+    return add_head_picker(layer_head_heatmap(values, title, bar, zmin=zmin, zmax=zmax, colorscale=scale), bar)
+
+
+def _head_picker(rep: HeadReport, n_layers: int, n_heads: int) -> str:
+    """The head shown below: the shared selection (a heatmap click, another page, the link); on a first visit
+    the strongest induction head only if it scores >= STRONG_SCORE, with a note when none does."""
+    top = rep.scores.top("induction", 1)[0]
+    top_score = float(rep.scores.table().set_index("head").loc[top, "induction"])
+    if common.LAYER not in st.session_state and top_score >= STRONG_SCORE:
+        common.select_head(Head.parse(top))
+    if top_score < STRONG_SCORE:
+        st.info(f"No head scores above {STRONG_SCORE} on induction (the highest is {top_score:.3f}, head {top}), "
+                "so no head is picked for you: click a cell in a heatmap above or choose one here.")
+    layer, head = common.layer_head(n_layers, n_heads)
+    options = [f"{a}.{b}" for a in range(n_layers) for b in range(n_heads)]
+    st.session_state["heads_head"] = f"{layer}.{head}"
+
+    def changed() -> None:
+        common.select_head(Head.parse(st.session_state["heads_head"]))
+
+    return st.selectbox("Head (L.H)", options, key="heads_head", on_change=changed,
+                        help="Click a heatmap cell to choose a head; the choice is kept across pages and in the "
+                             "page's link.")
 
 
 def draw() -> None:
@@ -129,26 +155,20 @@ def draw() -> None:
     cols = st.columns(2)
     for i, score in enumerate(scores):
         with cols[i % 2]:
-            common.figure(_heatmap(rep, score), key=f"heads-{score}")
+            common.figure(_heatmap(rep, score), key=f"heads-{score}", on_head=common.select_head)
 
     st.subheader("All heads")
     sort_by = st.selectbox("Sort by", scores, key="heads_sort")
     common.table(rep.scores.table(sort_by), key="head-scores")
 
     st.subheader("One head on a repeated random sequence")
-    n_layers, n_heads = info.n_layers, info.n_heads
-    top_l, top_h = (int(v) for v in rep.scores.top("induction", 1)[0].split("."))
-    layer = common.int_query_param("layer", top_l, n_layers)
-    head = common.int_query_param("head", top_h if layer == top_l else 0, n_heads)
-    options = [f"{l}.{h}" for l in range(n_layers) for h in range(n_heads)]
-    chosen = st.selectbox("Head (L.H)", options, index=layer * n_heads + head, key="heads_head",
-                          help="Defaults to the strongest induction head; ?layer=&head= in the URL choose another.")
-    l, h = (int(v) for v in chosen.split("."))
+    chosen = _head_picker(rep, info.n_layers, info.n_heads)
+    lay, h = (int(v) for v in chosen.split("."))
     row = rep.scores.table().set_index("head").loc[chosen]
     st.markdown(" · ".join(f"{s}: **{row[s]:+.3f}**" for s in scores))
-    title = (f"Head {l}.{h} attention pattern on BOS + {seq_len} random tokens + the same again "
+    title = (f"Head {lay}.{h} attention pattern on BOS + {seq_len} random tokens + the same again "
              "(an induction head lights the diagonal just right of the copy's offset)")
-    fig = pattern_figure(rep.pattern(l, h), rep.example_tokens, title)
+    fig = head_pattern_figure(rep.pattern(lay, h), rep.example_tokens, title)
     edge = seq_len + 0.5  # boundary between the first and the second copy
     fig.add_hline(y=edge, line_dash="dot", line_color="#d62728")
     fig.add_vline(x=edge, line_dash="dot", line_color="#d62728")

@@ -57,4 +57,18 @@ def test_out_of_range_head_in_url_warns_and_falls_back(app):
     assert not app.exception and not app.error
     warnings = " ".join(w.value for w in app.warning)
     assert "layer=5 is out of range (0..1)" in warnings and "head=-1 is out of range (0..3)" in warnings
-    assert _titles(app)[-1].startswith("Head ")  # the strongest induction head is shown instead
+    assert _titles(app)[-1].startswith("Head 0.0 ")  # no head is strong on a random model: the first one
+    app.selectbox(key="heads_head").set_value("1.2").run()
+    assert not app.warning  # warned once; the user's choice is not overridden by the link afterwards
+    assert _titles(app)[-1].startswith("Head 1.2 ")
+    assert app.query_params["layer"] == "1" and app.query_params["head"] == "2"  # the URL follows the choice
+
+
+def test_weak_heads_are_not_auto_selected_and_heatmaps_are_clickable(app):
+    app.run()
+    assert not app.exception and not app.error
+    assert any("No head scores above 0.5 on induction" in i.value for i in app.info)
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    pickers = [t for t in spec["data"] if t.get("name") == "head-picker"]
+    assert len(pickers) == 1 and len(pickers[0]["customdata"]) == 8 and pickers[0]["customdata"][5] == "1.1"
+    assert app.get("plotly_chart")[0].proto.selection_mode  # selection events are on
