@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if _wants_experiment_help(argv):
             return _experiment_help(argv[1])
-        args = _parser().parse_args(argv)
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as e:  # --help (0) or a usage error already printed on one line (2)
+            return int(e.code) if isinstance(e.code, int) else EXIT_BAD_INPUT
         if args.cmd == "list":
             return _list()
         if args.cmd == "run":
