@@ -1,42 +1,92 @@
-"""Model page: choose a bundled model, a GPT-2-family Hub name or a local directory; show its anatomy."""
+"""Model page: choose a bundled model, a GPT-2-family Hub name or a local directory; show its anatomy and card."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from interp.loading import bundled_models
+from interp.loading import BUNDLED_DIR, bundled_models
+from interp.prompt_check import KIND_READS, kind_of
 
 from . import common
+
+SOURCES = ["Bundled", "Hub name (GPT-2 family)", "Local directory"]
+
+
+def _preselect(current: str | None, bundled: list[str]) -> None:
+    """Point the source and name pickers at the current model whenever it changed (Load, a link, the Train page);
+    a name picked but not loaded yet stays as it is."""
+    ss = st.session_state
+    if current is None or ss.get("model_preselected_for") == current:
+        return
+    ss["model_preselected_for"] = current
+    if current in bundled:
+        ss["model_source"], ss["model_bundled"] = SOURCES[0], current
+    elif Path(current).is_dir():
+        ss["model_source"], ss["model_dir"] = SOURCES[2], current
+    else:
+        ss["model_source"], ss["model_hub"] = SOURCES[1], current
+
+
+def _load(choice: str | None) -> None:
+    if choice and common.guarded(common.cached_model, choice.strip()) is not None:
+        st.session_state[common.MODEL] = choice.strip()
+
+
+def model_card(path: str | None) -> str | None:
+    """The model card (README.md) beside the weights, if there is one."""
+    if not path:
+        return None
+    p = Path(path) / "README.md"
+    try:
+        return p.read_text(encoding="utf-8") if p.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def draw() -> None:
     st.header("Model")
     bundled = bundled_models()
-    kind = st.radio("Source", ["Bundled", "Hub name (GPT-2 family)", "Local directory"], horizontal=True,
-                    key="model_source")
+    _preselect(common.current_model_name(), bundled)
+    kind = st.radio("Source", SOURCES, horizontal=True, key="model_source")
     if kind == "Bundled":
         if not bundled:
-            st.info("No bundled model in models/. Train one with `python -m experiments run train-text-lm`, "
-                    "or choose a local directory.")
+            st.info(f"No bundled model in {BUNDLED_DIR}. Train one on the Reproductions page (train-text-lm), or "
+                    "choose a local directory.")
             choice = None
         else:
+            if st.session_state.get("model_bundled") not in bundled:
+                st.session_state.pop("model_bundled", None)
             choice = st.selectbox("Bundled model", bundled, key="model_bundled")
     elif kind.startswith("Hub"):
-        choice = st.text_input("Hub name", "gpt2", key="model_hub",
+        st.session_state.setdefault("model_hub", "gpt2")
+        choice = st.text_input("Hub name", key="model_hub",
                                help="Loads only if the Hugging Face cache has it or the Hub is reachable.")
     else:
         choice = st.text_input("Directory (Hugging Face format)", key="model_dir")
-    if st.button("Load", type="primary", key="model_load") and choice:
-        if common.guarded(common.cached_model, choice.strip()) is not None:
-            st.session_state["model_name"] = choice.strip()
+    if st.button("Load", type="primary", key="model_load"):
+        _load(choice)
     handle = common.current_model()
     if handle is None:
         return
     info = handle.info.to_dict()
-    st.success(f"Current model: **{info['name']}** ({info['source']})")
+    st.success(f"Current model: **{info['name']}** ({info['source']}). Every page now uses it; it reads "
+               f"{KIND_READS[kind_of(handle)]}.")
     rows = [("layers", info["n_layers"]), ("heads per layer", info["n_heads"]), ("d_model", info["d_model"]),
             ("d_head", info["d_head"]), ("vocabulary", info["d_vocab"]), ("context (tokens)", info["n_ctx"]),
             ("attention-only", info["attn_only"]), ("parameters", f"{info['n_params']:,}"),
             ("architecture", info["architecture"]), ("source", info["source"]), ("path", info["path"]),
             ("weights sha256", info["sha256"]), ("dtype / device", f"{info['dtype']} / {info['device']}")]
-    common.table(pd.DataFrame(rows, columns=["property", "value"]).astype(str), key="model-anatomy")
+    c1, c2 = st.columns([2, 3])
+    with c1:
+        st.subheader("Anatomy")
+        common.table(pd.DataFrame(rows, columns=["property", "value"]).astype(str), key="model-anatomy")
+    with c2:
+        st.subheader("Model card")
+        card = model_card(info["path"])
+        if card is None:
+            st.info("This model has no model card (README.md beside its weights).")
+        else:
+            with st.container(height=560, border=True):
+                st.markdown(card)

@@ -71,6 +71,20 @@ def test_model_page_shows_anatomy(app, tiny_gpt2_dir):
     props = dict(zip(df["property"], df["value"]))
     assert props["layers"] == "2" and props["heads per layer"] == "4" and props["context (tokens)"] == "64"
     assert len(props["weights sha256"]) == 64
+    assert app.radio(key="model_source").value == "Local directory"  # the current model is preselected
+    assert app.text_input(key="model_dir").value == str(tiny_gpt2_dir)
+
+
+def test_model_page_shows_the_model_card_and_preselects_a_bundled_model(monkeypatch):
+    from interp.loading import bundled_models
+
+    if "attn-only-1l" not in bundled_models():
+        pytest.skip("bundled attn-only-1l absent")
+    at = app_test("attn-only-1l", monkeypatch, "Model").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.radio(key="model_source").value == "Bundled" and at.selectbox(key="model_bundled").value == "attn-only-1l"
+    assert any("attn-only-1l: a 1-layer attention-only transformer" in m.value for m in at.markdown)
+    assert any("t1 ... t999" in s.value for s in at.success)
 
 
 def test_missing_model_is_a_message_not_a_crash(monkeypatch, tmp_path):
