@@ -166,7 +166,7 @@ def test_cli_help_lists_every_setting_with_help_default_and_range(capsys):
     exp = all_experiments()["train-text-lm"]
     assert cli.main(["run", "train-text-lm", "--help"]) == 0
     out = capsys.readouterr().out
-    for name, default, help_, rng in field_help(exp.Config):
+    for name, _default, help_, _rng in field_help(exp.Config):
         assert f"  {name} (" in out and help_.split()[0] in out
     assert "steps (int, default 2000, 1 .. 10000000)" in out
     assert cli.main(["list"]) == 0
