@@ -1,0 +1,35 @@
+"""Superposition panel: draw() trains a tiny n=5, m=2 model live, redraws its columns, and caches per setting."""
+from __future__ import annotations
+
+import json
+
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+
+def _panel(root: str, steps: int) -> None:
+    import sys
+
+    sys.path.insert(0, root)
+    import dataclasses
+
+    from ui import superposition_panel
+
+    superposition_panel.LIVE_TRAIN = dataclasses.replace(superposition_panel.LIVE_TRAIN, steps=steps, log_every=20,
+                                                         eval_samples=512)
+    superposition_panel.draw()
+
+
+def test_panel_trains_draws_columns_and_reuses_a_setting():
+    at = AppTest.from_function(_panel, args=(str(ROOT), 60), default_timeout=60).run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(fig["data"]) == 5  # one line per feature
+    assert list(at.dataframe[0].value["feature"]) == [0, 1, 2, 3, 4]
+    assert len(at.session_state["sp_panel_results"]) == 1
+    at.slider(key="sp_sparsity").set_value(0.0).run()
+    assert not at.exception and len(at.session_state["sp_panel_results"]) == 2
+    at.slider(key="sp_sparsity").set_value(0.9).run()  # back to the first setting: cached, nothing retrained
+    assert not at.exception and len(at.session_state["sp_panel_results"]) == 2
+    norms = at.dataframe[0].value["norm ||W_i||"]
+    assert len(norms) == 5 and all(v >= 0 for v in norms)

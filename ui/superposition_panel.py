@@ -1,0 +1,86 @@
+"""Superposition panel: pick sparsity and importance, watch 5 features find places in 2 dimensions.
+
+A tiny n=5, m=2 ReLU output model (Elhage et al. 2022) trains live from a few restarts in one batched tensor
+(``training/superposition.py``); the columns of W are redrawn while it trains, then the lowest-loss restart is
+shown with its norms and angles. Results are kept per setting for the session, so moving a slider back is
+instant. Called from the Features page (``draw()``); it needs no model.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from plots.superposition import columns_2d
+from probes.superposition import column_angles_2d, dimensionality, feature_norms
+from training.superposition import ToyTrainConfig, best_of_restarts, train_toy_models
+
+from .common import figure, guarded
+
+N_FEATURES, N_HIDDEN = 5, 2
+RESTARTS = 4
+#: Small and quick: ~1-3 s on one CPU core; lr higher than the experiment's because there are few steps.
+LIVE_TRAIN = ToyTrainConfig(steps=1500, batch_size=256, lr=5e-3, lr_schedule="cosine", log_every=250,
+                            eval_samples=4096)
+CACHE = "sp_panel_results"
+MAX_CACHED = 24
+
+
+def _train(sparsity: float, decay: float, seed: int, live: Any) -> dict[str, Any]:
+    """Train RESTARTS models at this setting, redrawing the current best into ``live``; the lowest-loss one."""
+    importance = (decay ** torch.arange(N_FEATURES, dtype=torch.float32)).repeat(RESTARTS, 1)  # [R, n]
+    density = torch.full((RESTARTS, N_FEATURES), 1.0 - sparsity)
+    imp = importance[0].numpy()
+
+    def redraw(step: int, losses: torch.Tensor, model: Any) -> None:
+        W = model.W.detach()[int(losses.argmin())].numpy()
+        live.plotly_chart(columns_2d([W], [f"step {step}/{LIVE_TRAIN.steps}"], [imp], title="Training..."),
+                          key=f"sp-live-{step}")
+
+    cfg = ToyTrainConfig(**{**LIVE_TRAIN.__dict__, "seed": seed})
+    out = train_toy_models(importance, density, N_HIDDEN, cfg, callback=redraw)
+    W, _ = best_of_restarts(out.W, out.eval_loss, RESTARTS)
+    return {"W": W[0].numpy(), "loss": float(out.eval_loss.min()), "importance": imp}
+
+
+def draw() -> None:
+    st.subheader("Superposition: 5 features in 2 dimensions")
+    st.caption("The ReLU output model x' = ReLU(WᵀWx + b) of Elhage et al. 2022, trained live. Feature i is 0 with "
+               "probability S (sparsity), else uniform in [0, 1]; its importance (weight in the loss) is decayⁱ. "
+               "Dense features: the model keeps the two most important ones orthogonal and drops the rest. Sparse "
+               "features: it stores all five in superposition (with equal importance, a regular pentagon).")
+    c1, c2, c3 = st.columns(3)
+    sparsity = c1.slider("Sparsity S", 0.0, 0.99, 0.9, 0.01, key="sp_sparsity",
+                         help="Probability that a feature is zero; density is 1 - S.")
+    decay = c2.slider("Importance decay", 0.5, 1.0, 0.9, 0.01, key="sp_decay",
+                      help="Feature i has importance decay^i; 1.0 makes all five equally important.")
+    seed = int(c3.number_input("Seed", 0, 10_000, 0, 1, key="sp_seed"))
+    cache: dict[tuple[float, float, int], dict[str, Any]] = st.session_state.setdefault(CACHE, {})
+    setting = (round(float(sparsity), 4), round(float(decay), 4), seed)
+    if setting not in cache:
+        live = st.empty()
+        result = guarded(_train, *setting, live)
+        live.empty()
+        if result is None:
+            return
+        if len(cache) >= MAX_CACHED:
+            cache.pop(next(iter(cache)))
+        cache[setting] = result
+    result = cache[setting]
+    W = torch.as_tensor(result["W"])
+    norms, dims = feature_norms(W), dimensionality(W)
+    kept = int((norms >= 0.5).sum())
+    angles = column_angles_2d(W)
+    figure(columns_2d([result["W"]], [f"S = {sparsity:.2f}, decay {decay:.2f}: {kept} of 5 features kept"],
+                      [result["importance"]], title="Columns of W (lowest-loss of "
+                                                    f"{RESTARTS} restarts, loss {result['loss']:.4f})"),
+           key="superposition_columns")
+    st.dataframe(pd.DataFrame({"feature": np.arange(N_FEATURES), "importance": np.round(result["importance"], 3),
+                               "norm ||W_i||": np.round(norms.numpy(), 3),
+                               "dimensionality D_i": np.round(dims.numpy(), 3)}), hide_index=True)
+    if kept >= 2:
+        st.caption("Angles between neighbouring kept features: " + ", ".join(f"{a:.0f}°" for a in angles.tolist())
+                   + (" (a regular pentagon has five 72° angles)" if kept == 5 else ""))
