@@ -157,14 +157,12 @@ def token_tensor(tokens: Any, d_vocab: int, model: str = "the model") -> torch.T
 
 
 def hook_name_list(hooks: Any) -> list[str]:
-    """A bare string is ONE hook name; otherwise a non-empty sequence of strings."""
+    """A bare string is ONE hook name; otherwise a sequence of strings (empty: no hooks)."""
     if isinstance(hooks, str):
         hooks = [hooks]
     if hooks is None or isinstance(hooks, (bytes, dict)) or not isinstance(hooks, Iterable):
         raise InvalidInput(f"Hook names must be a name or a list of names, got {type(hooks).__name__}.")
     names = list(hooks)
-    if not names:
-        raise InvalidInput("No hook names given.")
     for n in names:
         if not isinstance(n, str):
             raise InvalidInput(f"A hook name must be text, got {type(n).__name__} {_show(n)}.")

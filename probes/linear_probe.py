@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from interp import validate
 from interp.errors import InvalidInput
 from interp.types import ProbeKind
 
@@ -35,10 +36,18 @@ class Split:
 
 def split_indices(n: int, seed: int = 0, fractions: tuple[float, float] = (0.7, 0.15),
                   groups: np.ndarray | None = None) -> Split:
-    """Seeded random split; with ``groups`` (e.g. game id per row) whole groups go to one part, so no leakage."""
+    """Seeded random split; with ``groups`` (e.g. game id per row) whole groups go to one part, so no leakage.
+
+    ``fractions`` = (train, validation), each in (0, 1) with a sum below 1; the rest is the test part."""
+    n = validate.count(n, "Number of rows", low=1)
+    seed = validate.count(seed, "seed", low=0, high=2**63 - 1)
+    fractions = validate.split_fractions(fractions)
     rng = np.random.default_rng(seed)
     if groups is None:
         groups = np.arange(n)
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or len(groups) != n:
+        raise InvalidInput(f"groups must give one group id per row ({n}), got shape {groups.shape}.")
     uniq = rng.permutation(np.unique(groups))
     a, b = int(len(uniq) * fractions[0]), int(len(uniq) * (fractions[0] + fractions[1]))
     if a == 0 or b == a or b == len(uniq):
@@ -88,7 +97,7 @@ def _rows_and_stats(x: np.ndarray | torch.Tensor, rows: np.ndarray, device: str 
         s2 += (c * c).sum(0).double()
     mean = s1 / n
     std = ((s2 - n * mean * mean) / max(1, n - 1)).clamp_min(0).sqrt().clamp_min(1e-6)
-    return out.to(device), (mean + shift.double()).float().to(device), std.float().to(device)
+    return out.to(device), (mean + shift.double()).to(device), std.to(device)  # stats in float64
 
 
 @dataclass
@@ -98,17 +107,23 @@ class Probe:
     kind: ProbeKind
     weight: torch.Tensor
     bias: torch.Tensor
-    mean: torch.Tensor  # [d]
-    std: torch.Tensor  # [d]
+    mean: torch.Tensor  # [d] float64: feature means near 1e4 would lose 1e-3 in float32
+    std: torch.Tensor  # [d] float64
     l2: float
     val_scores: dict[float, float] = field(default_factory=dict)  # l2 -> validation accuracy / R^2
 
     def scores(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Logits [n, tasks, classes] (logistic) or predictions [n, tasks] (ridge)."""
-        z = (_as_tensor(x) - self.mean) / self.std
-        if self.kind == "logistic":
-            return torch.einsum("nd,dtk->ntk", z, self.weight) + self.bias
-        return z @ self.weight + self.bias
+        x = _as_tensor(x)
+        mean, std = self.mean.double(), self.std.double()
+        out = []
+        for lo in range(0, max(1, x.shape[0]), 16384):  # standardise in float64, a chunk at a time
+            z = ((x[lo:lo + 16384].double() - mean) / std).to(self.weight.dtype)  # [rows, d]
+            if self.kind == "logistic":
+                out.append(torch.einsum("nd,dtk->ntk", z, self.weight) + self.bias)
+            else:
+                out.append(z @ self.weight + self.bias)
+        return torch.cat(out)
 
     def predict(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
         """Class per task [n, tasks] (logistic) or values [n, tasks] (ridge)."""
@@ -118,7 +133,7 @@ class Probe:
     def raw_directions(self) -> torch.Tensor:
         """Weights in the model's activation space (undoing standardisation): [d, tasks, (classes)]."""
         shape = (-1,) + (1,) * (self.weight.ndim - 1)
-        return self.weight / self.std.view(shape)
+        return (self.weight.double() / self.std.double().view(shape)).to(self.weight.dtype)
 
 
 def _as_tensor(x: Any) -> torch.Tensor:
@@ -221,16 +236,26 @@ def fit_logistic(x: np.ndarray | torch.Tensor, y: np.ndarray, split: Split, *, l
     regularisation with warm starts; L-BFGS stops at max |gradient| < ``tol`` or ``max_iter`` iterations
     (``tol`` 1e-4 on the mean loss is scikit-learn's default stopping rule for lbfgs).
     """
-    yt = _as_tasks(y)
-    k = int(n_classes or yt.max() + 1)
+    x, yt, split = _checked(x, y, split, "classification")
+    l2_grid = validate.grid(l2_grid, "l2", low=0.0)
+    max_iter = validate.count(max_iter, "max_iter", low=1)
+    tol = validate.number(tol, "tol", low=0.0, low_open=True)
+    top = int(yt.max()) + 1
+    k = top if n_classes is None else validate.count(n_classes, "n_classes", low=2)
+    if k < top:
+        raise InvalidInput(f"n_classes is {k} but the labels go up to {top - 1}.")
     if k < 2:
         raise InvalidInput("Labels have a single class; a probe needs at least two.")
-    x = x.detach() if isinstance(x, torch.Tensor) else x if isinstance(x, np.ndarray) else np.asarray(x, np.float32)
+    if not isinstance(x, (torch.Tensor, np.ndarray)):
+        x = np.asarray(x, np.float32)
+    elif isinstance(x, np.ndarray) and x.dtype != np.float32 and not isinstance(x, np.memmap):
+        x = x.astype(np.float32)
     train, val = np.sort(split.train), np.sort(split.val)  # sorted: the row gathers are forward scans
-    Xtr, mean, std = _rows_and_stats(x, train, device)  # [n_train, d], [d], [d]
+    Xtr, mean64, std64 = _rows_and_stats(x, train, device)  # [n_train, d], [d], [d] (stats float64)
+    mean, std = mean64.float(), std64.float()  # the fit folds them into float32 weights
     Ytr = torch.from_numpy(yt[train].astype(np.int64)).to(device)  # [n_train, tasks]
     Yval = torch.from_numpy(yt[val].astype(np.int64)).to(device)
-    Zval = (_rows(x, val, device) - mean) / std  # [n_val, d]
+    Zval = ((_rows(x, val, device).double() - mean64) / std64).float()  # [n_val, d], standardised in float64
     best, init, scores = None, None, {}
     for l2 in sorted(l2_grid, reverse=True):
         init = _fit_logistic_once(Xtr, mean, std, Ytr, k, l2, init, max_iter, tol)
@@ -239,7 +264,8 @@ def fit_logistic(x: np.ndarray | torch.Tensor, y: np.ndarray, split: Split, *, l
         if best is None or scores[l2] > scores[best[0]]:
             best = (l2, init)
     l2, (w, b) = best
-    return Probe("logistic", w.cpu(), b.cpu(), mean.cpu(), std.cpu(), l2, scores)
+    _finite_fit(w, b)
+    return Probe("logistic", w.cpu(), b.cpu(), mean64.cpu(), std64.cpu(), l2, scores)
 
 
 def fit_ridge(x: np.ndarray | torch.Tensor, y: np.ndarray, split: Split, *,
@@ -248,7 +274,9 @@ def fit_ridge(x: np.ndarray | torch.Tensor, y: np.ndarray, split: Split, *,
 
     ``lambdas`` are relative to the number of training rows (penalty = lambda * n_train * |w|^2 / n_train).
     """
-    yt = _as_tasks(y).astype(np.float64)
+    x, yt, split = _checked(x, y, split, "regression")
+    lambdas = validate.grid(lambdas, "lambdas", low=0.0)
+    yt = _as_tasks(yt).astype(np.float64)
     X = _as_tensor(x).to(device).double()
     Xtr = X[torch.from_numpy(split.train).to(device)]  # [n_train, d]
     mean, std = Xtr.mean(0), Xtr.std(0).clamp_min(1e-6)  # float64 throughout; ridge is not the hot path
@@ -265,7 +293,28 @@ def fit_ridge(x: np.ndarray | torch.Tensor, y: np.ndarray, split: Split, *,
         if best is None or scores[lam] > scores[best[0]]:
             best = (lam, w)
     lam, w = best
-    return Probe("ridge", w.float().cpu(), ym.float().cpu(), mean.float().cpu(), std.float().cpu(), lam, scores)
+    _finite_fit(w, ym)
+    return Probe("ridge", w.float().cpu(), ym.float().cpu(), mean.cpu(), std.cpu(), lam, scores)
+
+
+def _checked(x: Any, y: Any, split: Any, task: str) -> tuple[Any, np.ndarray, Split]:
+    """Features [n, d] all finite, labels matching n (whole non-negative class ids, or finite values), and a
+    split whose parts are non-empty row indices into n."""
+    x = validate.features(x)
+    n = x.shape[0]
+    yt = validate.labels(y, n, task=task)
+    if not isinstance(split, Split):
+        raise InvalidInput(f"split must be a Split (see split_indices), got {type(split).__name__}.")
+    parts = [validate.rows(getattr(split, k), n, k) for k in ("train", "val", "test")]
+    if len(parts[0]) == 0 or len(parts[1]) == 0:
+        raise InvalidInput("The split's train and validation parts must each hold at least one row.")
+    return x, _as_tasks(yt), Split(*parts)
+
+
+def _finite_fit(*tensors: torch.Tensor) -> None:
+    for t in tensors:
+        validate.finite_result(t, "The probe fit", "The features may be too large or ill-conditioned; scale them "
+                               "or raise the regularisation.")
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -297,7 +346,9 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def evaluate(probe: Probe, x: np.ndarray | torch.Tensor, y: np.ndarray, rows: np.ndarray,
              n_classes: int | None = None) -> dict[str, Any]:
     """Metrics of ``probe`` on ``rows`` of (x, y): classification metrics or R^2."""
-    pred = probe.predict(_as_tensor(x)[rows])
+    n = int(np.shape(x)[0])
+    rows = validate.rows(rows, n, "Evaluation")
+    pred = probe.predict(_as_tensor(x)[torch.from_numpy(rows)])
     if probe.kind == "ridge":
         return {"r2": r2_score(np.asarray(y)[rows], pred), "n": int(len(rows))}
     return classification_metrics(np.asarray(y)[rows], pred, n_classes)

@@ -163,7 +163,7 @@ def test_logistic_reaches_the_penalised_optimum_from_a_memmap(tmp_path):
     s = split_indices(len(y), seed=0)
     l2 = 1e-3
     p = fit_logistic(xm, y, s, l2_grid=(l2,), max_iter=500, tol=1e-7)
-    z = (torch.from_numpy(x[s.train]) - p.mean) / p.std
+    z = ((torch.from_numpy(x[s.train]) - p.mean) / p.std).float()  # stats are float64
     yt = torch.from_numpy(y[s.train])
     w = torch.zeros(30, 3, requires_grad=True)
     b = torch.zeros(3, requires_grad=True)
