@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from interp import validate
 from interp.errors import InvalidInput
 
 Position = str | int | tuple[int, int]  # "last" | token index | (start, end) span mean
@@ -28,8 +29,16 @@ class LabelledTexts:
 
 def parse_position(rule: str | int | tuple[int, int]) -> Position:
     """'last' | 'mean' (whole span is not known before tokenizing: use 'start:end') | '3' | '1:4' -> a rule."""
-    if isinstance(rule, (int, tuple)):
-        return rule
+    if isinstance(rule, tuple):
+        try:
+            a, b = (validate.integer(v, "Span bound") for v in rule)
+        except ValueError:
+            raise InvalidInput(f"A span is (start, end), got {rule!r}.") from None
+        if not 0 <= a < b:
+            raise InvalidInput(f"A span needs 0 <= start < end, got {rule!r}.")
+        return (a, b)
+    if not isinstance(rule, str):
+        return validate.integer(rule, "Position")
     s = str(rule).strip().lower()
     if s == "last":
         return "last"

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from interp.capture import check_hook_names
+from interp import validate
 from interp.errors import InvalidInput
 from interp.types import InterventionMode
 
@@ -20,13 +21,30 @@ def _rows(act: torch.Tensor, positions: Sequence[int] | int | None) -> tuple[tor
     """Index selecting the edited positions of [batch, pos, d]: all, one position, or one per batch row."""
     if positions is None:
         return act, (slice(None), slice(None))
-    if isinstance(positions, int):
-        return act[:, positions], (slice(None), positions)
-    pos = torch.as_tensor(list(positions), device=act.device)
+    n_pos = act.shape[1]
+    if not isinstance(positions, (list, tuple, np.ndarray, torch.Tensor)) or getattr(positions, "ndim", 1) == 0:
+        p = validate.integer(positions, "Position")
+        if not -n_pos <= p < n_pos:
+            raise InvalidInput(f"Position {p} does not exist: the sequence has {n_pos} positions.")
+        return act[:, p], (slice(None), p)
+    ps = [validate.integer(p, "Position") for p in validate.scalar_or_list(positions)]
+    if any(not -n_pos <= p < n_pos for p in ps):
+        raise InvalidInput(f"Positions must lie in 0..{n_pos - 1}, got {ps}.")
+    pos = torch.as_tensor(ps, device=act.device)
     if len(pos) != act.shape[0]:
         raise InvalidInput(f"{len(pos)} positions given for a batch of {act.shape[0]}.")
     idx = (torch.arange(act.shape[0], device=act.device), pos)
     return act[idx], idx
+
+
+def _direction(direction: Any) -> torch.Tensor:
+    """A finite, non-zero 1-D direction tensor."""
+    d = torch.as_tensor(direction) if not isinstance(direction, torch.Tensor) else direction
+    if d.ndim != 1 or d.numel() == 0 or not d.is_floating_point():
+        raise InvalidInput(f"A direction must be a 1-D float vector, got shape {tuple(d.shape)} dtype {d.dtype}.")
+    if not bool(torch.isfinite(d).all()) or float(d.norm()) == 0:
+        raise InvalidInput("A direction must be finite and non-zero.")
+    return d.detach()
 
 
 def add_direction(act: torch.Tensor, direction: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -43,8 +61,10 @@ def project_out(act: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
 def direction_hook(direction: torch.Tensor, *, alpha: float = 1.0, mode: InterventionMode = "add",
                    positions: Sequence[int] | int | None = None) -> Hook:
     """A forward hook editing [batch, pos, d] activations: mode 'add', 'subtract' or 'project_out'."""
-    if mode not in ("add", "subtract", "project_out"):
+    if not isinstance(mode, str) or mode not in ("add", "subtract", "project_out"):
         raise InvalidInput(f"Intervention mode must be add, subtract or project_out, got {mode!r}.")
+    alpha = validate.number(alpha, "alpha")
+    direction = _direction(direction)
 
     def hook(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
         sel, idx = _rows(act, positions)
@@ -67,6 +87,7 @@ def push_to_class(x: torch.Tensor, probe: Probe, task: torch.Tensor | np.ndarray
     """
     if probe.kind != "logistic":
         raise InvalidInput("push_to_class needs a logistic (classification) probe.")
+    margin = validate.number(margin, "margin", low=0.0)
     task, target = torch.as_tensor(task).long(), torch.as_tensor(target).long()
     raw = probe.raw_directions().to(x)  # [d, tasks, classes]
     out = x.clone()
@@ -99,7 +120,10 @@ def probe_push_hook(probe: Probe, task: Sequence[int], target: Sequence[int], po
 
 def run_with_hooks(handle: Any, tokens: torch.Tensor, hooks: Sequence[tuple[str, Hook]]) -> torch.Tensor:
     """Logits [batch, pos, vocab] of one no-grad forward pass with the given (hook name, fn) edits."""
+    if isinstance(hooks, tuple) and len(hooks) == 2 and isinstance(hooks[0], str):
+        hooks = [hooks]  # one (name, fn) pair
     check_hook_names(handle, [name for name, _ in hooks])
+    tokens = validate.token_tensor(tokens, handle.info.d_vocab, handle.info.name)
     with torch.no_grad():
         return handle.bridge.run_with_hooks(tokens.to(handle.device), fwd_hooks=list(hooks))
 

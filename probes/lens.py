@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from interp.capture import run_with_capture
+from interp import validate
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
 from interp.tokens import tokenize
@@ -277,8 +278,9 @@ def _positions(n_pos: int, positions: Sequence[int] | None) -> list[int]:
     if positions is None:
         return list(range(n_pos))
     out = []
-    for p in positions:
-        q = int(p) + n_pos if int(p) < 0 else int(p)
+    for p in validate.scalar_or_list(positions):
+        p = validate.integer(p, "Position")
+        q = p + n_pos if p < 0 else p
         if not 0 <= q < n_pos:
             raise InvalidInput(f"Position {p} does not exist: the prompt has {n_pos} tokens (0..{n_pos - 1}).")
         out.append(q)
@@ -303,8 +305,22 @@ def lens_from_stack(handle: ModelHandle, stack: ResidStack, *, targets: torch.Te
     """Lens metrics for a captured prompt; ``targets``: None (next token), one token (id/text) or ids [pos]."""
     n_pos = stack.n_pos
     pos = _positions(n_pos, positions)
-    if not 0 <= int(k) <= handle.info.d_vocab:
+    k = validate.integer(k, "k")
+    if not 0 <= k <= handle.info.d_vocab:
         raise InvalidInput(f"k must lie in 0..{handle.info.d_vocab}, got {k}.")
+    if isinstance(targets, np.ndarray):
+        targets = torch.from_numpy(targets) if targets.ndim else targets.item()
+    if isinstance(targets, torch.Tensor):
+        if targets.ndim > 1:
+            raise InvalidInput(f"Targets must be one token or one id per position (1-D), got shape "
+                               f"{tuple(targets.shape)}.", "Pass a 1-D tensor of length "
+                               f"{n_pos}, a single id, or a single token's text.")
+        if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
+            raise InvalidInput(f"Target token ids must be integers, got dtype "
+                               f"{str(targets.dtype).replace('torch.', '')}.")
+    elif targets is not None and not isinstance(targets, (str, int, np.integer)) or isinstance(targets, bool):
+        raise InvalidInput(f"Targets must be a token (text or id) or a 1-D tensor of ids, got "
+                           f"{type(targets).__name__}.")
     if targets is None:
         tgt, is_next = default_targets(stack, handle)
     elif isinstance(targets, torch.Tensor) and targets.ndim == 1:
