@@ -1,0 +1,369 @@
+"""Activation patching and path patching: which components carry a behaviour from a clean to a corrupted run.
+
+Every sweep runs the corrupted prompts with one clean activation copied in per cell and records the metric
+(logit difference by default, or the answer's probability / log-probability) per pair. Normalised effects
+read 0 = corrupted run, 1 = clean run.
+
+Built on ``transformer_lens.patching``: the cell layouts and patch setters are TransformerLens's
+(``layer_pos_patch_setter``, ``layer_head_vector_patch_setter``, ``layer_pos_head_vector_patch_setter``), and
+``get_act_patch_*`` give the same numbers (tests and ``benchmarks/bench_patching.py`` check it). Written here:
+(1) the driver batches many cells into one forward (replica ``k`` of the corrupted batch gets cell ``k``'s
+patch) instead of one forward per cell, which is what makes the exact sweep affordable on CPU; (2) path
+patching computes the receiver head's q/k/v from its patched input by hand, because TransformerLens's
+``get_act_patch_direct_path`` needs the split-QKV fork that TL-native attention (attn-only-2l) lacks; on
+GPT-2 the two agree (tested), and a runtime check refuses a model where the hand-computed q/k/v do not
+reproduce the model's own.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from transformer_lens.patching import (
+    layer_head_vector_patch_setter,
+    layer_pos_head_vector_patch_setter,
+    layer_pos_patch_setter,
+)
+
+from interp.errors import InvalidInput
+from interp.handle import ModelHandle
+from interp.types import Head, PatchMetric, Progress
+
+from .patching_data import PairBatch
+
+SweepKind = Literal["resid_pre", "attn_out", "mlp_out", "head_out", "head_out_by_pos", "head_q", "head_k",
+                    "head_v"]
+QKV = Literal["q", "k", "v"]
+SWEEP_KINDS: tuple[str, ...] = get_args(SweepKind)
+# kind -> (hook template, axes of the cell grid, TL patch setter)
+_LAYOUT: dict[str, tuple[str, tuple[str, ...], Callable]] = {
+    "resid_pre": ("blocks.{l}.hook_resid_pre", ("layer", "pos"), layer_pos_patch_setter),
+    "attn_out": ("blocks.{l}.hook_attn_out", ("layer", "pos"), layer_pos_patch_setter),
+    "mlp_out": ("blocks.{l}.hook_mlp_out", ("layer", "pos"), layer_pos_patch_setter),
+    "head_out": ("blocks.{l}.attn.hook_z", ("layer", "head"), layer_head_vector_patch_setter),
+    "head_out_by_pos": ("blocks.{l}.attn.hook_z", ("layer", "pos", "head"), layer_pos_head_vector_patch_setter),
+    "head_q": ("blocks.{l}.attn.hook_q", ("layer", "head"), layer_head_vector_patch_setter),
+    "head_k": ("blocks.{l}.attn.hook_k", ("layer", "head"), layer_head_vector_patch_setter),
+    "head_v": ("blocks.{l}.attn.hook_v", ("layer", "head"), layer_head_vector_patch_setter),
+}
+BY_POSITION = ("resid_pre", "attn_out", "mlp_out", "head_out_by_pos")
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def metric_fn(batch: PairBatch, metric: PatchMetric = "logit_diff") -> Callable[[torch.Tensor], torch.Tensor]:
+    """``logits [rows, pos, vocab] -> [rows]`` at each pair's answer position; rows may be replicas of the
+    batch (``k * len(batch)`` rows, replica-major), as the batched sweeps run them."""
+    if metric not in get_args(PatchMetric):
+        raise InvalidInput(f"metric must be one of {', '.join(get_args(PatchMetric))}, got {metric!r}.")
+    if metric == "logit_diff" and not batch.has_wrong:
+        raise InvalidInput("The logit-difference metric needs a wrong answer for every pair.",
+                           "Give wrong answers, or choose the prob or logprob metric.")
+    n = len(batch)
+
+    def fn(logits: torch.Tensor) -> torch.Tensor:
+        reps = logits.shape[0] // n
+        pos = batch.answer_pos.repeat(reps)  # [rows]
+        rows = torch.arange(logits.shape[0], device=logits.device)
+        final = logits[rows, pos].float()  # [rows, vocab]
+        ans, wrong = batch.answer.repeat(reps), batch.wrong.repeat(reps)
+        if metric == "logit_diff":
+            return final[rows, ans] - final[rows, wrong]
+        logp = F.log_softmax(final, dim=-1)
+        picked = logp[rows, ans]
+        return picked if metric == "logprob" else picked.exp()
+
+    return fn
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class SweepResult:
+    """Raw metric of every patched cell per pair, plus the unpatched clean and corrupted metrics."""
+
+    kind: str
+    axes: tuple[str, ...]  # names of the cell-grid axes, e.g. ("layer", "head")
+    values: torch.Tensor  # [*cells, batch] metric with that cell patched
+    clean: torch.Tensor  # [batch]
+    corrupted: torch.Tensor  # [batch]
+    metric: str = "logit_diff"
+    pos_labels: list[str] = field(default_factory=list)  # clean tokens of pair 0 (position axes)
+
+    @property
+    def gap(self) -> float:
+        """Mean clean minus mean corrupted metric: the scale of a normalised effect."""
+        return float(self.clean.mean() - self.corrupted.mean())
+
+    def normalised(self) -> torch.Tensor:
+        """``[*cells]``: (mean patched - mean corrupted) / (mean clean - mean corrupted); 0 = corrupted, 1 = clean."""
+        gap = self.gap
+        if abs(gap) < 1e-9:
+            raise InvalidInput("The clean and corrupted runs give the same metric, so effects cannot be normalised.",
+                               "Choose pairs whose answer the clean prompt predicts and the corrupted one does not.")
+        return (self.values.mean(-1) - self.corrupted.mean()) / gap
+
+    def effects(self) -> torch.Tensor:
+        """``[*cells, batch]``: each pair's patched-minus-corrupted metric over the mean gap (its mean is
+        :meth:`normalised`); the per-pair samples for confidence intervals."""
+        return (self.values - self.corrupted) / self.gap
+
+    def table(self) -> pd.DataFrame:
+        """One row per cell: its indices (heads as ``L.H``), normalised effect, raw mean metric."""
+        norm, raw = self.normalised(), self.values.mean(-1)
+        rows = []
+        for idx in torch.cartesian_prod(*[torch.arange(s) for s in norm.shape]).reshape(-1, norm.ndim).tolist():
+            cell = dict(zip(self.axes, idx))
+            row: dict[str, object] = {"component": component_label(self.kind, cell)}
+            row.update(cell)
+            row.update(effect=float(norm[tuple(idx)]), metric=float(raw[tuple(idx)]))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def component_label(kind: str, cell: dict[str, int]) -> str:
+    """``"1.2"`` for a head, ``"1.2@7"`` for a head at a position, ``"resid_pre 1@7"`` for a layer and position."""
+    if "head" in cell:
+        head = str(Head(cell["layer"], cell["head"]))
+        suffix = {"head_q": " q", "head_k": " k", "head_v": " v"}.get(kind, "")
+        return f"{head}@{cell['pos']}" if "pos" in cell else head + suffix
+    return f"{kind} {cell['layer']}@{cell['pos']}"
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@dataclass
+class PatchRuns:
+    """The clean and corrupted runs of a batch, prepared once: clean activations for the hooks a sweep patches."""
+
+    handle: ModelHandle
+    batch: PairBatch
+    metric: str
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    clean_metric: torch.Tensor  # [batch]
+    corrupted_metric: torch.Tensor  # [batch]
+    clean_cache: dict[str, torch.Tensor]
+
+
+def _keeper(store: dict[str, torch.Tensor], name: str):
+    """A forward hook storing a detached copy under ``name`` (the bridge may report an alias as hook.name)."""
+    def keep(t: torch.Tensor, hook) -> None:
+        store[name] = t.detach().clone()
+
+    return keep
+
+
+def hook_template(handle: ModelHandle, kind: str) -> str:
+    if kind not in _LAYOUT:
+        raise InvalidInput(f"Unknown sweep {kind!r}; choose one of {', '.join(SWEEP_KINDS)}.")
+    if kind == "mlp_out" and handle.info.attn_only:
+        raise InvalidInput(f"{handle.info.name} is attention-only: it has no MLP outputs to patch.",
+                           "Sweep resid_pre, attn_out or the heads instead.")
+    return _LAYOUT[kind][0]
+
+
+def prepare(handle: ModelHandle, batch: PairBatch, metric: PatchMetric = "logit_diff",
+            kinds: tuple[str, ...] = ("head_out",)) -> PatchRuns:
+    """Run clean (capturing the activations ``kinds`` patch) and corrupted once; metric of each per pair."""
+    fn = metric_fn(batch, metric)
+    names = {hook_template(handle, k).format(l=layer) for k in kinds for layer in range(handle.info.n_layers)}
+    cache: dict[str, torch.Tensor] = {}
+    bridge = handle.bridge
+
+    with torch.no_grad():
+        clean_logits = bridge.run_with_hooks(batch.clean, fwd_hooks=[(n, _keeper(cache, n)) for n in sorted(names)])
+        corr_logits = bridge(batch.corrupted)
+    return PatchRuns(handle, batch, metric, fn, fn(clean_logits).cpu(), fn(corr_logits).cpu(), cache)
+
+
+def _cells(handle: ModelHandle, batch: PairBatch, kind: str) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
+    axes = _LAYOUT[kind][1]
+    if kind in BY_POSITION and not batch.same_length:
+        raise InvalidInput("Position-resolved sweeps need every pair to have the same number of tokens; these "
+                           f"pairs have {sorted(set(batch.lengths.tolist()))}.",
+                           "Use pairs of one length, or sweep head outputs over all positions.")
+    size = {"layer": handle.info.n_layers, "head": handle.info.n_heads, "pos": int(batch.clean.shape[1])}
+    shape = tuple(size[a] for a in axes)
+    return shape, [tuple(c) for c in torch.cartesian_prod(*[torch.arange(s) for s in shape]).reshape(
+        -1, len(shape)).tolist()]
+
+
+def sweep(runs: PatchRuns, kind: SweepKind, *, max_rows: int = 256, progress: Progress | None = None,
+          should_stop: Callable[[], bool] | None = None) -> SweepResult:
+    """Exact activation patching of every cell of ``kind`` (see :data:`SWEEP_KINDS`).
+
+    Cells are grouped so that each forward runs ``max_rows // len(batch)`` replicas of the corrupted batch,
+    replica ``k`` with cell ``k`` patched (a cell's patch is TransformerLens's setter for that layout).
+    ``progress(fraction, message)`` is called per forward; ``should_stop()`` returning True stops the sweep
+    with InvalidInput-free :class:`SweepStopped`.
+    """
+    handle, batch = runs.handle, runs.batch
+    template = hook_template(handle, kind)
+    setter = _LAYOUT[kind][2]
+    missing = [template.format(l=layer) for layer in range(handle.info.n_layers)
+               if template.format(l=layer) not in runs.clean_cache]
+    if missing:
+        raise InvalidInput(f"The clean run did not capture {missing[0]}; prepare(..., kinds=) with {kind!r}.")
+    shape, cells = _cells(handle, batch, kind)
+    n = len(batch)
+    per = max(1, max_rows // n)
+    values = torch.zeros(len(cells), n)
+    corrupted = batch.corrupted
+    bridge = handle.bridge
+    for start in range(0, len(cells), per):
+        if should_stop is not None and should_stop():
+            raise SweepStopped(f"The {kind} sweep was stopped after {start} of {len(cells)} cells.")
+        chunk = cells[start: start + per]
+        by_layer: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
+        for k, cell in enumerate(chunk):
+            by_layer.setdefault(cell[0], []).append((k, cell))
+        hooks = [(template.format(l=layer), _replica_hook(runs.clean_cache[template.format(l=layer)], group, n,
+                                                           setter)) for layer, group in by_layer.items()]
+        tokens = corrupted.repeat(len(chunk), 1)  # [len(chunk) * batch, pos]
+        with torch.no_grad():
+            logits = bridge.run_with_hooks(tokens, fwd_hooks=hooks)
+        values[start: start + len(chunk)] = runs.fn(logits).cpu().reshape(len(chunk), n)
+        if progress is not None:
+            progress(min(1.0, (start + len(chunk)) / len(cells)), f"{kind}: {start + len(chunk)}/{len(cells)} cells")
+    return SweepResult(kind, _LAYOUT[kind][1], values.reshape(*shape, n), runs.clean_metric, runs.corrupted_metric,
+                       runs.metric, batch.clean_str[0] if batch.clean_str else [])
+
+
+class SweepStopped(Exception):
+    """A sweep was stopped by the user (Stop button); nothing partial is returned."""
+
+
+def _replica_hook(clean: torch.Tensor, group: list[tuple[int, tuple[int, ...]]], n: int, setter: Callable):
+    def hook(act: torch.Tensor, hook) -> torch.Tensor:
+        act = act.clone()
+        view = act.view(-1, n, *act.shape[1:])  # [replicas, batch, ...]
+        for k, cell in group:
+            view[k] = setter(view[k], list(cell), clean)
+        return act
+
+    return hook
+
+
+def run_sweeps(handle: ModelHandle, batch: PairBatch, kinds: tuple[str, ...], *, metric: PatchMetric = "logit_diff",
+               max_rows: int = 256, progress: Progress | None = None,
+               should_stop: Callable[[], bool] | None = None) -> dict[str, SweepResult]:
+    """Prepare once and run each sweep of ``kinds``; progress spans all of them."""
+    runs = prepare(handle, batch, metric, kinds)
+    out = {}
+    for i, kind in enumerate(kinds):
+        sub = None if progress is None else (lambda f, m, i=i: progress((i + f) / len(kinds), m))
+        out[kind] = sweep(runs, kind, max_rows=max_rows, progress=sub, should_stop=should_stop)  # type: ignore
+    return out
+
+
+# ----------------------------------------------------------------------------- path patching
+
+
+@dataclass
+class PathResult:
+    """Path patching from one sender head into receivers' q, k or v (other readers see the corrupted sender)."""
+
+    sender: Head
+    component: str
+    values: torch.Tensor  # [n_layers, n_heads, batch] metric with the path into that head patched; NaN for
+    #                       receivers not at a later layer
+    clean: torch.Tensor  # [batch]
+    corrupted: torch.Tensor  # [batch]
+
+    def normalised(self) -> torch.Tensor:  # [n_layers, n_heads]
+        gap = float(self.clean.mean() - self.corrupted.mean())
+        if abs(gap) < 1e-9:
+            raise InvalidInput("The clean and corrupted runs give the same metric, so effects cannot be normalised.")
+        return (self.values.mean(-1) - self.corrupted.mean()) / gap
+
+
+def path_patch(handle: ModelHandle, batch: PairBatch, sender: Head | str, component: QKV = "k", *,
+               receivers: list[Head] | None = None, metric: PatchMetric = "logit_diff",
+               max_rows: int = 256) -> PathResult:
+    """Add the sender head's clean-minus-corrupted write (``z @ W_O``) to each receiver head's own input to
+    its ``component`` (q, k or v) at every position, on the corrupted run; every other reader sees the
+    corrupted sender. Same semantics as ``transformer_lens.patching.get_act_patch_direct_path``.
+
+    The receiver's q/k/v are recomputed from ``ln1(resid_pre + delta)`` with its W and b and written at
+    ``attn.hook_{q,k,v}``; receivers are batched as replicas like :func:`sweep`.
+    """
+    if component not in ("q", "k", "v"):
+        raise InvalidInput(f"component must be q, k or v, got {component!r}.")
+    n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
+    s = Head.parse(sender).check(n_layers, n_heads)
+    if s.layer >= n_layers - 1:
+        raise InvalidInput(f"Sender {s} is in the last layer: no later head reads it.")
+    recv = receivers if receivers is not None else [Head(la, h) for la in range(s.layer + 1, n_layers)
+                                                    for h in range(n_heads)]
+    recv = [Head.parse(r).check(n_layers, n_heads) for r in recv]
+    early = [r for r in recv if r.layer <= s.layer]
+    if early:
+        raise InvalidInput(f"Receiver {early[0]} is not after sender {s}; a head reads only earlier layers.")
+    fn = metric_fn(batch, metric)
+    bridge = handle.bridge
+    z_name = f"blocks.{s.layer}.attn.hook_z"
+    layers = sorted({r.layer for r in recv})
+    want = {z_name} | {f"blocks.{la}.hook_resid_pre" for la in layers} | {
+        f"blocks.{la}.attn.hook_{component}" for la in layers}
+    clean_c: dict[str, torch.Tensor] = {}
+    corr_c: dict[str, torch.Tensor] = {}
+
+    with torch.no_grad():
+        clean_logits = bridge.run_with_hooks(batch.clean, fwd_hooks=[(z_name, _keeper(clean_c, z_name))])
+        corr_logits = bridge.run_with_hooks(batch.corrupted, fwd_hooks=[(n, _keeper(corr_c, n)) for n in sorted(want)])
+        W_O = bridge.blocks[s.layer].attn.W_O[s.head]  # [d_head, d_model]
+        delta = (clean_c[z_name][:, :, s.head] - corr_c[z_name][:, :, s.head]) @ W_O  # [batch, pos, d_model]
+        patched: dict[Head, torch.Tensor] = {}
+        for la in layers:
+            W, b = _qkv_weights(bridge, la, component)  # [head, d_model, d_head], [head, d_head]
+            ln = bridge.blocks[la].ln1
+            base = corr_c[f"blocks.{la}.hook_resid_pre"]  # [batch, pos, d_model]
+            own = torch.einsum("bpd,hde->bphe", ln(base), W) + b  # [batch, pos, head, d_head]
+            ref = corr_c[f"blocks.{la}.attn.hook_{component}"]
+            if not torch.allclose(own, ref, atol=1e-4, rtol=1e-3):
+                raise NotImplementedError(
+                    f"{handle.info.name}: recomputing layer {la}'s {component} from ln1(resid_pre) does not reproduce "
+                    "the model's own (rotary embeddings or an unusual attention block), so path patching is not "
+                    "supported on it here.")
+            new = torch.einsum("bpd,hde->bphe", ln(base + delta), W) + b
+            for r in recv:
+                if r.layer == la:
+                    patched[r] = new[:, :, r.head]  # [batch, pos, d_head]
+    n = len(batch)
+    per = max(1, max_rows // n)
+    values = torch.full((n_layers, n_heads, n), float("nan"))
+    for start in range(0, len(recv), per):
+        chunk = recv[start: start + per]
+        hooks = []
+        for la in sorted({r.layer for r in chunk}):
+            group = [(k, r.head, patched[r]) for k, r in enumerate(chunk) if r.layer == la]
+            hooks.append((f"blocks.{la}.attn.hook_{component}", _path_hook(group, n)))
+        with torch.no_grad():
+            logits = bridge.run_with_hooks(batch.corrupted.repeat(len(chunk), 1), fwd_hooks=hooks)
+        out = fn(logits).cpu().reshape(len(chunk), n)
+        for k, r in enumerate(chunk):
+            values[r.layer, r.head] = out[k]
+    return PathResult(s, component, values, fn(clean_logits).cpu(), fn(corr_logits).cpu())
+
+
+def _qkv_weights(bridge, layer: int, component: str) -> tuple[torch.Tensor, torch.Tensor]:
+    attn = bridge.blocks[layer].attn
+    return {"q": (attn.W_Q, attn.b_Q), "k": (attn.W_K, attn.b_K), "v": (attn.W_V, attn.b_V)}[component]
+
+
+def _path_hook(group: list[tuple[int, int, torch.Tensor]], n: int):
+    def hook(act: torch.Tensor, hook) -> torch.Tensor:
+        act = act.clone()
+        view = act.view(-1, n, *act.shape[1:])  # [replicas, batch, pos, head, d_head]
+        for k, head, value in group:
+            view[k, :, :, head] = value
+        return act
+
+    return hook
