@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import html
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -58,7 +58,8 @@ def lens_grid(values: np.ndarray, cell_text: np.ndarray, x_tokens: Sequence[str]
     for name, arr in (hover or {}).items():
         custom = custom + "<br>" + name + ": " + cell(np.asarray(arr, dtype=object))
     show_text = n_pos <= max_text_positions
-    text = np.vectorize(lambda t: token_label(str(t), 8), otypes=[object])(cell_text) if show_text else None
+    chars = max(2, min(8, 1000 // (8 * max(1, n_pos))))  # cell text never wider than its cell (~8 px a character)
+    text = np.vectorize(lambda t: token_label(str(t), chars), otypes=[object])(cell_text) if show_text else None
     if (zmin is None) != (zmax is None):
         zmin = float(np.nanmin(values)) if zmin is None else zmin
         zmax = float(np.nanmax(values)) if zmax is None else zmax

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from interp.prompt_check import PromptCheck, check_prompt, example_prompts, truncate_to_fit
 from interp.token_display import token_pieces
 from interp.types import Head
 from plots.attention_grid import all_heads_figure, head_pattern_figure, layer_heads_figure
@@ -15,33 +14,6 @@ from . import common
 
 #: Kept for other modules that import it; the page's default prompt is an example fitting the current model.
 DEFAULT_PROMPT = "The cat sat on the mat. The cat sat on the mat."
-
-
-def prompt_section(handle, key: str, height: int = 100) -> tuple[str, PromptCheck] | None:
-    """Example buttons, the shared prompt box and its checks (length with a truncation offer, vocabulary).
-
-    Returns (prompt, check) when the prompt can be run, else None after saying why. Shared by Attention and Logit
-    lens, so both pages read the same prompt."""
-    examples = example_prompts(handle)
-    row = st.container(horizontal=True)
-    row.caption(f"Examples for {handle.info.name}:")
-    for i, (label, text) in enumerate(examples.items()):
-        row.button(label, key=f"{key}_ex{i}", on_click=common.set_prompt, args=(text,))
-    prompt = common.prompt_box(key, next(iter(examples.values())), height=height,
-                               help=f"Up to {handle.info.n_ctx} tokens for {handle.info.name}.")
-    check = common.guarded(check_prompt, handle, prompt)
-    if check is None:
-        return None
-    if check.too_long:
-        st.error(check.length_message)
-        cut = common.guarded(truncate_to_fit, handle, prompt)
-        if cut is not None:
-            st.button(f"Keep the first {handle.info.n_ctx} tokens", key=f"{key}_truncate", type="primary",
-                      on_click=common.set_prompt, args=(cut,))
-        return None
-    if check.vocab_warning:
-        st.warning(check.vocab_warning)
-    return prompt, check
 
 
 def _pick(layer_key: str, head_key: str, n_layers: int, n_heads: int) -> tuple[int, int]:
@@ -65,7 +37,7 @@ def draw() -> None:
         return
     name = common.current_model_name()  # not None once a model loaded
     info = handle.info
-    got = prompt_section(handle, "attn_prompt")
+    got = common.prompt_section(handle, "attn_prompt")
     if got is None:
         return
     prompt, _ = got

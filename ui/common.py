@@ -13,6 +13,7 @@ import streamlit as st
 from interp import ModelHandle, WorkbenchError, load_model
 from interp.attention import PromptAttention, prompt_attention
 from interp.loading import default_model
+from interp.prompt_check import PromptCheck, check_prompt, example_prompts, truncate_to_fit
 from interp.types import Head
 from plots.select import head_from_points
 
@@ -304,3 +305,30 @@ def int_query_param(name: str, default: int, upper: int) -> int:
             st.warning(f"The link's {name}={value} is out of range (0..{upper - 1}); showing {name} {default}.")
         return default
     return value
+
+
+def prompt_section(handle, key: str, height: int = 100) -> tuple[str, PromptCheck] | None:
+    """Example buttons, the shared prompt box and its checks (length with a truncation offer, vocabulary).
+
+    Returns (prompt, check) when the prompt can be run, else None after saying why. Shared by Attention and Logit
+    lens, so both pages read the same prompt."""
+    examples = example_prompts(handle)
+    row = st.container(horizontal=True)
+    row.caption(f"Examples for {handle.info.name}:")
+    for i, (label, text) in enumerate(examples.items()):
+        row.button(label, key=f"{key}_ex{i}", on_click=set_prompt, args=(text,))
+    prompt = prompt_box(key, next(iter(examples.values())), height=height,
+                               help=f"Up to {handle.info.n_ctx} tokens for {handle.info.name}.")
+    check = guarded(check_prompt, handle, prompt)
+    if check is None:
+        return None
+    if check.too_long:
+        st.error(check.length_message)
+        cut = guarded(truncate_to_fit, handle, prompt)
+        if cut is not None:
+            st.button(f"Keep the first {handle.info.n_ctx} tokens", key=f"{key}_truncate", type="primary",
+                      on_click=set_prompt, args=(cut,))
+        return None
+    if check.vocab_warning:
+        st.warning(check.vocab_warning)
+    return prompt, check

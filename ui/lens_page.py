@@ -16,8 +16,8 @@ from probes.tuned_lens import TunedLens, find_tuned_lens, load_tuned_lens
 from . import common
 
 DEFAULT_PROMPT = "import os\n\ndef add(a, b):\n    return a + b\n"
-#: Above this many tokens the grid shows a window of positions (a slider picks it).
-WINDOW = 48
+#: The grid shows this many positions at a time (a slider moves the window), so every cell's text fits its cell.
+WINDOW = 20
 COLOUR_NAMES = {"target_prob": "target probability", "kl_to_final": "KL to the final distribution",
                 "entropy": "entropy"}
 
@@ -69,8 +69,10 @@ def draw() -> None:
     if handle is None:  # the reason is already shown
         return
     name = common.current_model_name()  # not None once a model loaded
-    prompt = st.text_area("Prompt", DEFAULT_PROMPT, key="lens_prompt", height=110,
-                          help=f"Up to {handle.info.n_ctx} tokens for {handle.info.name}.")
+    got = common.prompt_section(handle, "lens_prompt", height=110)  # the same prompt as the Attention page
+    if got is None:
+        return
+    prompt, _ = got
     stack = common.guarded(cached_stack, name, prompt)
     if stack is None:
         return
@@ -118,10 +120,11 @@ def draw() -> None:
     for kind in (["logit", "tuned"] if lens_dir else ["logit"]):
         lens = cached_tuned_lens(name, lens_dir, stamp) if kind == "tuned" else None
         traj = common.guarded(token_trajectory, handle, stack, position, token, lens)
-        if traj is None:
-            return
+        if traj is None:  # e.g. the token box holds two tokens: say so, keep the charts below
+            break
         trajs.append(traj)
-    common.figure(trajectory_figure(trajs), key="lens-token")
+    if len(trajs) == (2 if lens_dir else 1):
+        common.figure(trajectory_figure(trajs), key="lens-token")
 
     if lens_dir:
         st.subheader("Logit vs tuned lens on this prompt")

@@ -52,7 +52,26 @@ def test_empty_and_too_long_prompts_are_messages(app):
     app.text_area(key="lens_prompt").set_value("   ").run()
     assert not app.exception and any("empty" in e.value for e in app.error)
     app.text_area(key="lens_prompt").set_value("the cat " * 200).run()  # n_ctx is 64
-    assert not app.exception and any("at most 64 tokens" in e.value for e in app.error)
+    assert not app.exception and any("reads at most 64" in e.value for e in app.error)
+
+
+def test_grid_window_has_at_most_24_columns_whose_text_fits(app):
+    app.run()
+    app.text_area(key="lens_prompt").set_value("the cat sat on the mat " * 8).run()
+    _ok(app)
+    grid = _charts(app)[0]
+    n_cols = len(grid["data"][0]["text"][0])
+    assert 16 <= n_cols <= 24
+    assert max(len(t) for row in grid["data"][0]["text"] for t in row) <= 1000 // (8 * n_cols) + 1  # + the "…"
+
+
+def test_prompt_is_shared_with_the_attention_page(app):
+    app.run()
+    app.text_area(key="lens_prompt").set_value("def f(x): return x").run()
+    app.sidebar.radio(key="page").set_value("Attention").run()
+    _ok(app)
+    assert app.text_area(key="attn_prompt").value == "def f(x): return x"
+    assert app.query_params["prompt"] == "def f(x): return x" and app.query_params["page"] == "Attention"
 
 
 def test_position_and_token_changes_do_not_rerun_the_model(app):
@@ -96,6 +115,10 @@ def test_tuned_lens_beside_the_model_enables_both_views(tiny_gpt2_dir, tmp_path,
     assert [d["name"] for d in traj["data"] if d.get("showlegend", True)] == ["logit lens", "tuned lens"]
     kl = _charts(at)[-1]
     assert [d["name"] for d in kl["data"]] == ["logit lens", "tuned lens"]
+    at.text_input(key="lens_token").set_value("the cat sat").run()  # not one token: a message, the KL chart stays
+    assert not at.exception and any("not one" in e.value for e in at.error)
+    assert "KL" in _charts(at)[-1]["layout"]["title"]["text"]
+    at.text_input(key="lens_token").set_value("").run()
     at.radio(key="lens_view").set_value("Both").run()
     _ok(at)
     titles = [c["layout"]["title"]["text"] for c in _charts(at)]
