@@ -10,9 +10,13 @@ Three parts, each one batched tensor of tiny models (``training/superposition.py
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,10 +66,12 @@ class ToySuperpositionConfig(RunSettings):
     min_agreement: float = setting(0.9, "(b) share of cells that must match the analytic phase", low=0.0, high=1.0)
     sweep_features: int = setting(400, "(c) features n (the paper: 400)", low=2)
     sweep_hidden: int = setting(30, "(c) hidden dimensions m (the paper: 30)", low=1)
-    sweep_densities: int = setting(12, "(c) densities, log-spaced from 1 to sweep_min_density", low=2)
+    sweep_densities: int = setting(10, "(c) densities, log-spaced from 1 to sweep_min_density", low=2)
     sweep_min_density: float = setting(0.05, "(c) sparsest density (the paper's Colab: 1/20)", positive=True,
                                        high=1.0)
-    sweep_steps: int = setting(5000, "(c) training steps", low=1)
+    sweep_steps: int = setting(3000, "(c) training steps", low=1)
+    sweep_lr: float = setting(2e-3, "(c) Adam learning rate (fewer, larger steps than the paper's Colab)",
+                              positive=True)
     sweep_batch: int = setting(512, "(c) batch size", low=1)
 
     def check(self) -> None:
@@ -85,12 +91,24 @@ def _train(ctx: RunContext, name: str, importance: torch.Tensor, density: torch.
         ctx.progress(share[0] + share[1] * step / tc.steps, f"{label}: step {step}/{tc.steps}, "
                                                               f"mean loss {float(losses.mean()):.4g}")
 
-    out = train_toy_models(importance, density, n_hidden, tc, checkpoint=ctx.work_dir / f"{name}.pt", callback=cb)
+    out = train_toy_models(importance, density, n_hidden, tc, checkpoint=_checkpoint(ctx, name, importance, density,
+                                                                                     n_hidden, tc), callback=cb)
     return out, time.perf_counter() - t0
 
 
-def _tc(c: ToySuperpositionConfig, steps: int, batch: int, seed_offset: int) -> ToyTrainConfig:
-    return ToyTrainConfig(steps=steps, batch_size=batch, lr=c.lr, lr_schedule=c.lr_schedule,  # type: ignore[arg-type]
+def _checkpoint(ctx: RunContext, name: str, importance: torch.Tensor, density: torch.Tensor, n_hidden: int,
+                tc: ToyTrainConfig) -> Path:
+    """A part's checkpoint, keyed by exactly what that part trains, so changing one part's settings retrains only
+    that part (the run's own work dir is keyed by the whole config)."""
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(tc), sort_keys=True).encode())
+    for t in (importance, density):
+        h.update(t.contiguous().numpy().tobytes())
+    h.update(str(n_hidden).encode())
+    return ctx.shared_cache("toy-superposition") / f"{name}-{h.hexdigest()[:16]}.pt"
+
+
+def _tc(c: ToySuperpositionConfig, steps: int, batch: int, seed_offset: int, lr: float = 0.0) -> ToyTrainConfig:
+    return ToyTrainConfig(steps=steps, batch_size=batch, lr=lr or c.lr, lr_schedule=c.lr_schedule,  # type: ignore[arg-type]
                           seed=c.seed * 3 + seed_offset, checkpoint_every=max(500, steps // 5))
 
 
@@ -184,7 +202,7 @@ def part_c(c: ToySuperpositionConfig, ctx: RunContext) -> tuple[dict[str, Any], 
     n, m, K = c.sweep_features, c.sweep_hidden, c.sweep_densities
     dens = torch.logspace(0, math.log10(c.sweep_min_density), K)  # [K]: 1 .. min density
     out, secs = _train(ctx, "sweep", torch.ones(K, n), dens[:, None].expand(K, n).contiguous(), m,
-                       _tc(c, c.sweep_steps, c.sweep_batch, 2), (0.5, 0.48), f"(c) n={n}, m={m} sweep")
+                       _tc(c, c.sweep_steps, c.sweep_batch, 2, c.sweep_lr), (0.5, 0.48), f"(c) n={n}, m={m} sweep")
     W = out.W  # [K, m, n]
     dstar, D, norms = dimensions_per_feature(W), dimensionality(W), feature_norms(W)  # [K], [K, n], [K, n]
     sup = dstar < 0.9  # models in the superposition regime
@@ -229,7 +247,8 @@ class ToySuperposition(Experiment):
     name = "toy-superposition"
     title = "Toy models of superposition: pentagons, the n=2 phase diagram, and sticky feature dimensionalities"
     Config = ToySuperpositionConfig
-    presets = {"ci": {"steps": 300, "batch_size": 256, "restarts": 2, "phase_cells": 4, "phase_restarts": 2,
+    presets = {"ci": {"lr": 0.01, "sweep_lr": 0.01, "steps": 400, "batch_size": 256, "restarts": 2,
+                      "phase_cells": 4, "phase_restarts": 2,
                       "phase_steps": 200, "phase_batch": 128, "sweep_features": 24, "sweep_hidden": 4,
                       "sweep_densities": 3, "sweep_steps": 150, "sweep_batch": 64}}
     finding = Finding(
