@@ -294,8 +294,6 @@ def path_patch(handle: ModelHandle, batch: PairBatch, sender: Head | str, compon
     The receiver's q/k/v are recomputed from ``ln1(resid_pre + delta)`` with its W and b and written at
     ``attn.hook_{q,k,v}``; receivers are batched as replicas like :func:`sweep`.
     """
-    if component not in ("q", "k", "v"):
-        raise InvalidInput(f"component must be q, k or v, got {component!r}.")
     n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
     s = Head.parse(sender).check(n_layers, n_heads)
     if s.layer >= n_layers - 1:
@@ -303,54 +301,124 @@ def path_patch(handle: ModelHandle, batch: PairBatch, sender: Head | str, compon
     recv = receivers if receivers is not None else [Head(la, h) for la in range(s.layer + 1, n_layers)
                                                     for h in range(n_heads)]
     recv = [Head.parse(r).check(n_layers, n_heads) for r in recv]
-    early = [r for r in recv if r.layer <= s.layer]
-    if early:
-        raise InvalidInput(f"Receiver {early[0]} is not after sender {s}; a head reads only earlier layers.")
+    out, clean, corr = path_patch_jobs(handle, batch, [(s, [r]) for r in recv], component, metric=metric,
+                                       max_rows=max_rows)
+    values = torch.full((n_layers, n_heads, len(batch)), float("nan"))
+    for k, r in enumerate(recv):
+        values[r.layer, r.head] = out[k]
+    return PathResult(s, component, values, clean, corr)
+
+
+def path_patch_senders(handle: ModelHandle, batch: PairBatch, receivers: list[Head | str], component: QKV = "q", *,
+                       senders: list[Head] | None = None, metric: PatchMetric = "logit_diff",
+                       max_rows: int = 256) -> PathResult:
+    """Path patching from every earlier head (or ``senders``) into a SET of receivers' ``component`` at once
+    (Wang et al. 2022: e.g. every head -> the name movers' queries). ``values[l, h]`` is sender l.h's metric;
+    ``sender`` of the result is the first receiver (a label only)."""
+    n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
+    recv = [Head.parse(r).check(n_layers, n_heads) for r in receivers]
+    if not recv:
+        raise InvalidInput("Give at least one receiver head.")
+    first = min(r.layer for r in recv)
+    send = senders if senders is not None else [Head(la, h) for la in range(first) for h in range(n_heads)]
+    send = [Head.parse(x).check(n_layers, n_heads) for x in send]
+    out, clean, corr = path_patch_jobs(handle, batch, [(x, [r for r in recv if r.layer > x.layer]) for x in send],
+                                       component, metric=metric, max_rows=max_rows)
+    values = torch.full((n_layers, n_heads, len(batch)), float("nan"))
+    for k, x in enumerate(send):
+        values[x.layer, x.head] = out[k]
+    return PathResult(recv[0], component, values, clean, corr)
+
+
+def path_patch_jobs(handle: ModelHandle, batch: PairBatch, jobs: list[tuple[Head, list[Head]]], component: QKV,
+                    *, metric: PatchMetric = "logit_diff", max_rows: int = 256
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The engine: per job (sender, receivers), the metric with the sender's path into all those receivers'
+    ``component`` patched. Returns ``[jobs, batch]`` values, clean ``[batch]`` and corrupted ``[batch]``."""
+    if component not in ("q", "k", "v"):
+        raise InvalidInput(f"component must be q, k or v, got {component!r}.")
+    for s, recv in jobs:
+        early = [r for r in recv if r.layer <= s.layer]
+        if early:
+            raise InvalidInput(f"Receiver {early[0]} is not after sender {s}; a head reads only earlier layers.")
     fn = metric_fn(batch, metric)
     bridge = handle.bridge
-    z_name = f"blocks.{s.layer}.attn.hook_z"
-    layers = sorted({r.layer for r in recv})
-    want = {z_name} | {f"blocks.{la}.hook_resid_pre" for la in layers} | {
+    senders = sorted({s for s, _ in jobs})
+    layers = sorted({r.layer for _, recv in jobs for r in recv})
+    z_names = sorted({f"blocks.{s.layer}.attn.hook_z" for s in senders})
+    want = set(z_names) | {f"blocks.{la}.hook_resid_pre" for la in layers} | {
         f"blocks.{la}.attn.hook_{component}" for la in layers}
     clean_c: dict[str, torch.Tensor] = {}
     corr_c: dict[str, torch.Tensor] = {}
-
     with torch.no_grad():
-        clean_logits = bridge.run_with_hooks(batch.clean, fwd_hooks=[(z_name, _keeper(clean_c, z_name))])
+        clean_logits = bridge.run_with_hooks(batch.clean, fwd_hooks=[(z, _keeper(clean_c, z)) for z in z_names])
         corr_logits = bridge.run_with_hooks(batch.corrupted, fwd_hooks=[(n, _keeper(corr_c, n)) for n in sorted(want)])
-        W_O = bridge.blocks[s.layer].attn.W_O[s.head]  # [d_head, d_model]
-        delta = (clean_c[z_name][:, :, s.head] - corr_c[z_name][:, :, s.head]) @ W_O  # [batch, pos, d_model]
-        patched: dict[Head, torch.Tensor] = {}
-        for la in layers:
+        for la in layers:  # the hand-computed q/k/v must reproduce the model's own before anything is patched
             W, b = _qkv_weights(bridge, la, component)  # [head, d_model, d_head], [head, d_head]
-            ln = bridge.blocks[la].ln1
-            base = corr_c[f"blocks.{la}.hook_resid_pre"]  # [batch, pos, d_model]
-            own = torch.einsum("bpd,hde->bphe", ln(base), W) + b  # [batch, pos, head, d_head]
-            ref = corr_c[f"blocks.{la}.attn.hook_{component}"]
-            if not torch.allclose(own, ref, atol=1e-4, rtol=1e-3):
+            own = torch.einsum("bpd,hde->bphe", bridge.blocks[la].ln1(corr_c[f"blocks.{la}.hook_resid_pre"]), W) + b
+            if not torch.allclose(own, corr_c[f"blocks.{la}.attn.hook_{component}"], atol=1e-4, rtol=1e-3):
                 raise NotImplementedError(
                     f"{handle.info.name}: recomputing layer {la}'s {component} from ln1(resid_pre) does not reproduce "
                     "the model's own (rotary embeddings or an unusual attention block), so path patching is not "
                     "supported on it here.")
-            new = torch.einsum("bpd,hde->bphe", ln(base + delta), W) + b
-            for r in recv:
-                if r.layer == la:
-                    patched[r] = new[:, :, r.head]  # [batch, pos, d_head]
     n = len(batch)
     per = max(1, max_rows // n)
-    values = torch.full((n_layers, n_heads, n), float("nan"))
-    for start in range(0, len(recv), per):
-        chunk = recv[start: start + per]
-        hooks = []
-        for la in sorted({r.layer for r in chunk}):
-            group = [(k, r.head, patched[r]) for k, r in enumerate(chunk) if r.layer == la]
-            hooks.append((f"blocks.{la}.attn.hook_{component}", _path_hook(group, n)))
+    out = torch.zeros(len(jobs), n)
+    for start in range(0, len(jobs), per):
+        chunk = jobs[start: start + per]
+        groups: dict[int, list[tuple[int, int, torch.Tensor]]] = {}
         with torch.no_grad():
+            for k, (s, recv) in enumerate(chunk):
+                z = f"blocks.{s.layer}.attn.hook_z"
+                W_O = bridge.blocks[s.layer].attn.W_O[s.head]  # [d_head, d_model]
+                delta = (clean_c[z][:, :, s.head] - corr_c[z][:, :, s.head]) @ W_O  # [batch, pos, d_model]
+                for la in sorted({r.layer for r in recv}):
+                    W, b = _qkv_weights(bridge, la, component)
+                    x = bridge.blocks[la].ln1(corr_c[f"blocks.{la}.hook_resid_pre"] + delta)
+                    new = torch.einsum("bpd,hde->bphe", x, W) + b  # [batch, pos, head, d_head]
+                    for r in recv:
+                        if r.layer == la:
+                            groups.setdefault(la, []).append((k, r.head, new[:, :, r.head]))
+            hooks = [(f"blocks.{la}.attn.hook_{component}", _path_hook(g, n)) for la, g in sorted(groups.items())]
             logits = bridge.run_with_hooks(batch.corrupted.repeat(len(chunk), 1), fwd_hooks=hooks)
+        out[start: start + len(chunk)] = fn(logits).cpu().reshape(len(chunk), n)
+    return out, fn(clean_logits).cpu(), fn(corr_logits).cpu()
+
+
+def direct_effects(handle: ModelHandle, batch: PairBatch, *, metric: PatchMetric = "logit_diff",
+                   max_rows: int = 256) -> PathResult:
+    """Path patching from every head straight to the logits: its clean-minus-corrupted write added to the final
+    residual stream only (through the final norm, not linearised), every other reader unchanged. Positive
+    heads move the answer up directly (name movers); negative ones push it down (negative name movers)."""
+    n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
+    fn = metric_fn(batch, metric)
+    bridge = handle.bridge
+    final = f"blocks.{n_layers - 1}.hook_resid_post"
+    z_names = [f"blocks.{la}.attn.hook_z" for la in range(n_layers)]
+    clean_c: dict[str, torch.Tensor] = {}
+    corr_c: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        clean_logits = bridge.run_with_hooks(batch.clean, fwd_hooks=[(z, _keeper(clean_c, z)) for z in z_names])
+        corr_logits = bridge.run_with_hooks(batch.corrupted, fwd_hooks=[(z, _keeper(corr_c, z)) for z in z_names])
+    heads = [Head(la, h) for la in range(n_layers) for h in range(n_heads)]
+    n = len(batch)
+    per = max(1, max_rows // n)
+    values = torch.zeros(n_layers, n_heads, n)
+    for start in range(0, len(heads), per):
+        chunk = heads[start: start + per]
+        with torch.no_grad():
+            deltas = torch.stack([(clean_c[f"blocks.{x.layer}.attn.hook_z"][:, :, x.head]
+                                   - corr_c[f"blocks.{x.layer}.attn.hook_z"][:, :, x.head])
+                                  @ bridge.blocks[x.layer].attn.W_O[x.head] for x in chunk])  # [k, batch, pos, d]
+
+            def add(resid: torch.Tensor, hook, deltas=deltas) -> torch.Tensor:
+                return resid + deltas.reshape(resid.shape)
+
+            logits = bridge.run_with_hooks(batch.corrupted.repeat(len(chunk), 1), fwd_hooks=[(final, add)])
         out = fn(logits).cpu().reshape(len(chunk), n)
-        for k, r in enumerate(chunk):
-            values[r.layer, r.head] = out[k]
-    return PathResult(s, component, values, fn(clean_logits).cpu(), fn(corr_logits).cpu())
+        for k, x in enumerate(chunk):
+            values[x.layer, x.head] = out[k]
+    return PathResult(Head(n_layers - 1, 0), "logits", values, fn(clean_logits).cpu(), fn(corr_logits).cpu())
 
 
 def _qkv_weights(bridge, layer: int, component: str) -> tuple[torch.Tensor, torch.Tensor]:

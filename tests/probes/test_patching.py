@@ -288,3 +288,25 @@ def test_pairs_from_tokens_checks_shapes(tiny_handle):
     t = torch.ones(2, 4, dtype=torch.long)
     with pytest.raises(InvalidInput, match="one shape"):
         pairs_from_tokens(tiny_handle, t, t[:, :3], torch.ones(2, dtype=torch.long))
+
+
+def test_direct_effects_equal_dla_difference_without_layernorm(tmp_path, tiny_tokenizer):
+    from interp import load_model
+    from probes.patching import direct_effects
+
+    h = load_model(_native_dir(tmp_path, tiny_tokenizer))
+    b = _pairs(h, n=3, seq=6)
+    eff = direct_effects(h, b)
+    dla_clean, dla_corr = direct_logit_attribution(h, b), direct_logit_attribution(h, b, on="corrupted")
+    expected = dla_clean.per_pair_heads - dla_corr.per_pair_heads  # no final norm: the direct path is linear
+    torch.testing.assert_close(eff.values - eff.corrupted, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_senders_into_a_receiver_set_equal_single_paths(tiny_handle):
+    from probes.patching import path_patch_senders
+
+    b = _pairs(tiny_handle)
+    many = path_patch_senders(tiny_handle, b, ["1.2"], "q")
+    one = path_patch(tiny_handle, b, "0.3", "q", receivers=["1.2"])
+    torch.testing.assert_close(many.values[0, 3], one.values[1, 2], atol=1e-5, rtol=1e-5)
+    assert torch.isnan(many.values[1]).all()
