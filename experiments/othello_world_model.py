@@ -127,8 +127,8 @@ def run_interventions(handle, tokens: torch.Tensor, games, absolute: np.ndarray,
 
     def edited_probs(squares: np.ndarray) -> np.ndarray:
         target = flipped(squares)
-        hooks = [(hook_for_layer(l), probe_push_hook(probes[l], squares, target, t.tolist(), margin))
-                 for l in layers]
+        hooks = [(hook_for_layer(ly), probe_push_hook(probes[ly], squares, target, t.tolist(), margin))
+                 for ly in layers]
         return _square_probs(run_with_hooks(handle, x, hooks)[rows, t])
 
     pc = _square_probs(run_with_hooks(handle, x, [])[rows, t])
@@ -241,7 +241,7 @@ class OthelloWorldModel(Experiment):
             "control_task_accuracy_at_best": ctrl["accuracy"], "selectivity_at_best": sel,
             "chosen_l2": {k: [p.l2 for p in sw.probes] for k, sw in sweeps.items()},
             "intervention": {k: v for k, v in inter.items() if k != "example"},
-            "intervention_layers": [f"L{l}" for l in edit_layers],
+            "intervention_layers": [f"L{ly}" for ly in edit_layers],
         }
         checks = [
             Check("relative (mine/theirs) state is linearly decodable: best-layer accuracy >= 90%", best_rel >= 0.9,
@@ -273,16 +273,17 @@ class OthelloWorldModel(Experiment):
 
 def summary_md(m: dict, ctrl: dict, cases: list) -> str:
     rows = "\n".join(
-        f"| {l} | {r:.1%} | {a:.1%} | " + (f"{x:.1%}" if x is not None else "-") + " |"
-        for l, r, a, x in zip(m["layers"], m["relative_accuracy_by_layer"], m["absolute_accuracy_by_layer"],
+        f"| {ly} | {r:.1%} | {a:.1%} | " + (f"{x:.1%}" if x is not None else "-") + " |"
+        for ly, r, a, x in zip(m["layers"], m["relative_accuracy_by_layer"], m["absolute_accuracy_by_layer"],
                               m["random_init_relative_accuracy_by_layer"] or [None] * len(m["layers"])))
     iv = m["intervention"]
     return (f"Model `{m['model']}`; {m['n_games']} fresh random games, {m['n_rows']:,} positions (split by game; "
             f"{m['n_test_rows']:,} test positions); one probe per layer for all 64 squares, 3 classes each.\n\n"
             "| layer | relative (empty/mine/theirs) | absolute (empty/black/white) | random-init, relative |\n"
             "|---|---|---|---|\n" + rows +
-            f"\n\nBest relative: **{m['best_relative_accuracy']:.1%}** at {m['best_relative_layer']} (occupied squares "
-            f"only: {m['relative_occupied_accuracy_at_best']:.1%}); best absolute: **{m['best_absolute_accuracy']:.1%}** "
+            f"\n\nBest relative: **{m['best_relative_accuracy']:.1%}** at {m['best_relative_layer']} (occupied "
+            f"squares only: {m['relative_occupied_accuracy_at_best']:.1%}); best absolute: "
+            f"**{m['best_absolute_accuracy']:.1%}** "
             f"at {m['best_absolute_layer']} (occupied: {m['absolute_occupied_accuracy_at_best']:.1%}). Majority class "
             f"{m['majority_accuracy']:.1%}; control task (random class per (move token, square)) "
             f"{ctrl['accuracy']:.1%}, selectivity {m['selectivity_at_best']:+.1%}.\n\n"

@@ -1,0 +1,304 @@
+"""The CLI part of the sweep: generated bad invocations of ``python -m experiments``, each run as a subprocess
+with a timeout. A bad input must end with exit status 2 and one line on stderr saying what to do (no traceback,
+no terminal escapes); ``run NAME --help`` and ``show`` of a summary with escapes must work and print clean text.
+
+Cases are generated from the registry: every experiment's numeric settings get values below and above their
+declared range and non-numbers, its closed-set settings an unknown choice, its path settings missing or wrong
+paths; plus ``--out``/``--seed``/``--device``/name/preset/``--set`` syntax cases and ``show`` on broken folders.
+Placeholders in arguments (``{tmp}``, ``{file}``, ``{ro}``, ``{damaged}``, ...) are made fresh per case in a temp
+folder by :func:`run_case`; nothing is written outside it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.fuzz import ROOT, Case, Outcome, cap
+
+TIMEOUT_S = 120.0
+#: Cases in the test suite's fast subset (one per family; each costs one interpreter start).
+FAST = {"out.file", "out.read_only", "out.name_300", "out.damaged_result", "seed.flag.-1", "seed.flag.2^40",
+        "set.train-text-lm.steps.below", "set.train-text-lm.eval_every.below",
+        "set.induction-phase-change.n_heads.below", "cross.seg_min_gt_seg_max", "path.train-text-lm.init_from.etc",
+        "set.train-text-lm.lr.inf", "show.escapes", "help.train-text-lm", "name.unknown", "conflict.seed"}
+#: Per experiment, the numeric settings that also get non-numbers, inf/nan and fractions (every bounded one
+#: gets values below and above its range).
+TYPE_PROBES = 3
+
+
+def _experiments() -> dict[str, type]:
+    from experiments import all_experiments
+
+    return all_experiments()
+
+
+def _num_fields(exp) -> Iterator[tuple[str, Any, dict]]:
+    for f in dataclasses.fields(exp.Config):
+        default = getattr(exp.Config(), f.name)
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            yield f.name, default, dict(f.metadata or {})
+
+
+def _run(name: str, *args: str) -> list[str]:
+    return ["run", name, "--quiet", *args]
+
+
+def cases() -> list[Case]:
+    """Deterministic: the same names and params on every call."""
+    out: list[Case] = []
+
+    def add(group: str, name: str, argv: list[str], expect: str = "exit2", **params: Any) -> None:
+        out.append(Case("cli", group, name, expect, {"argv": argv, **params}, timeout_s=TIMEOUT_S,
+                        fast=name in FAST))
+
+    exps = _experiments()
+    # --- the output folder
+    cheap = "model-anatomy"
+    add("out", "out.file", _run(cheap, "--out", "{file}"))
+    add("out", "out.read_only", _run(cheap, "--out", "{ro}/result"))
+    add("out", "out.read_only_itself", _run(cheap, "--out", "{ro}"))
+    add("out", "out.name_300", _run(cheap, "--out", "{tmp}/" + "n" * 300))
+    add("out", "out.name_230", _run(cheap, "--out", "{tmp}/" + "n" * 230))
+    add("out", "out.path_5000", _run(cheap, "--out", "{tmp}/" + "/".join(["d" * 200] * 25)))
+    add("out", "out.under_a_file", _run(cheap, "--out", "{file}/result"))
+    add("out", "out.damaged_result", _run(cheap, "--out", "{damaged}"))
+    add("out", "out.metrics_a_list", _run(cheap, "--out", "{metrics_list}"))
+    add("out", "out.not_results", _run(cheap, "--out", "{notes}"))
+    add("out", "out.empty_string", _run(cheap, "--out", ""))
+    add("out", "out.dev_null", _run(cheap, "--out", "/dev/null"))
+    add("out", "out.proc", _run(cheap, "--out", "/proc/self/result"))
+    # --- seeds
+    for v in ("-1", "4294967296", "1099511627776", "1.5", "abc", "", "0x10", "1e3"):
+        label = {"1099511627776": "2^40", "4294967296": "2^32", "": "empty"}.get(v, v)
+        add("seed", f"seed.flag.{label}", _run(cheap, "--seed", v))
+    for v in ("-1", "4294967296", "1e20", "nan", "inf", "1.5", "abc", "", "true"):
+        add("seed", f"seed.set.{v or 'empty'}", _run(cheap, "--set", f"seed={v}"))
+    add("conflict", "conflict.seed", _run(cheap, "--seed", "3", "--set", "seed=4"))
+    add("conflict", "conflict.device", _run(cheap, "--device", "cpu", "--set", "device=cuda"))
+    add("conflict", "conflict.model", _run(cheap, "--model", "a", "--set", "model=b"))
+    add("conflict", "conflict.set_twice", _run(cheap, "--set", "seed=1", "--set", "seed=2"))
+    # --- devices
+    for v in ("cuda", "cuda:0", "cuda:x", "mps", "tpu", "", "cpu:0", "d" * 500, "\x1b[31mcpu"):
+        label = {"": "empty", "d" * 500: "long", "\x1b[31mcpu": "escape"}.get(v, v)
+        add("device", f"device.{label}", _run(cheap, "--device", v))
+    # --- names, presets, --set syntax
+    add("name", "name.unknown", ["run", "no-such-experiment"])
+    add("name", "name.300", ["run", "x" * 300])
+    add("name", "name.escape", ["run", "\x1b[2Jevil"])
+    add("name", "name.missing", ["run"])
+    add("name", "name.command", ["frobnicate"])
+    add("name", "name.no_command", [])
+    add("name", "preset.unknown", _run(cheap, "--preset", "huge"))
+    add("name", "preset.empty", _run(cheap, "--preset", ""))
+    add("syntax", "set.no_equals", _run(cheap, "--set", "seed"))
+    add("syntax", "set.no_key", _run(cheap, "--set", "=5"))
+    add("syntax", "set.unknown_key", _run(cheap, "--set", "nope=1"))
+    add("syntax", "set.key_300", _run(cheap, "--set", "k" * 300 + "=1"))
+    add("syntax", "flag.unknown", _run(cheap, "--bogus"))
+    add("syntax", "model.not_taken", _run("train-text-lm", "--model", "gpt2"))
+    add("model", "model.missing_dir", _run(cheap, "--model", "{tmp}/no-such-model"))
+    add("model", "model.dir_without_weights", _run(cheap, "--model", "{tmp}"))
+    add("model", "model.a_file", _run(cheap, "--model", "{file}"))
+    add("model", "model.etc", _run(cheap, "--model", "/etc"))
+    # --- every experiment's numeric settings: below / above the range, not numbers
+    for name, exp in exps.items():
+        for i, (field, default, meta) in enumerate(f for f in _num_fields(exp) if f[0] not in ("seed", "threads")):
+            low, high = meta.get("low"), meta.get("high")
+            if meta.get("positive") and low is None:
+                add("set", f"set.{name}.{field}.zero", _run(name, "--set", f"{field}=0"))
+            if low is not None:
+                below = low - 1 if isinstance(default, int) else low - abs(low) - 1.0
+                add("set", f"set.{name}.{field}.below", _run(name, "--set", f"{field}={below:g}"))
+            if high is not None:
+                above = high + 1 if isinstance(default, int) else high * 2 + 1
+                add("set", f"set.{name}.{field}.above", _run(name, "--set", f"{field}={above:.17g}"))
+            if i >= TYPE_PROBES and not (isinstance(default, float) and field == "lr"):
+                continue
+            add("set", f"set.{name}.{field}.text", _run(name, "--set", f"{field}=many"))
+            if isinstance(default, float):
+                add("set", f"set.{name}.{field}.inf", _run(name, "--set", f"{field}=inf"))
+                add("set", f"set.{name}.{field}.nan", _run(name, "--set", f"{field}=nan"))
+            else:
+                add("set", f"set.{name}.{field}.fraction", _run(name, "--set", f"{field}=2.5"))
+        for f in dataclasses.fields(exp.Config):
+            meta = f.metadata or {}
+            default = getattr(exp.Config(), f.name)
+            if meta.get("choices"):
+                add("choice", f"choice.{name}.{f.name}", _run(name, "--set", f"{f.name}=no-such-choice"))
+            if isinstance(default, bool):
+                add("bool", f"bool.{name}.{f.name}", _run(name, "--set", f"{f.name}=maybe"))
+            kind = meta.get("path")
+            if kind in ("dir", "file", "model_dir"):
+                add("path", f"path.{name}.{f.name}.missing", _run(name, "--set", f"{f.name}={{tmp}}/missing"))
+            if kind == "model_dir":
+                add("path", f"path.{name}.{f.name}.etc", _run(name, "--set", f"{f.name}=/etc"))
+            if kind == "dir":
+                add("path", f"path.{name}.{f.name}.a_file", _run(name, "--set", f"{f.name}={{file}}"))
+            if kind == "out":
+                add("path", f"path.{name}.{f.name}.a_file", _run(name, "--set", f"{f.name}={{file}}"))
+                add("path", f"path.{name}.{f.name}.read_only", _run(name, "--set", f"{f.name}={{ro}}/x"))
+    # --- rules that tie settings together
+    add("cross", "cross.seg_min_gt_seg_max", _run("induction-phase-change", "--set", "seg_min=9", "--set",
+                                                  "seg_max=3"))
+    add("cross", "cross.seg_max_ge_seq_len", _run("induction-phase-change", "--set", "seg_max=200"))
+    add("cross", "cross.phase_heads_divide", _run("induction-phase-change", "--set", "n_heads=3"))
+    add("cross", "cross.text_heads_divide", _run("train-text-lm", "--set", "n_head=5"))
+    add("cross", "cross.othello_heads_divide", _run("train-othello-gpt", "--set", "n_head=7"))
+    add("cross", "cross.copy_shares", _run("train-text-lm", "--set", "copy_share=0.6", "--set", "random_share=0.6"))
+    add("cross", "cross.bad_head", _run("gpt2-induction-heads", "--set", "expected_induction=5.x"))
+    add("cross", "cross.template", _run("gpt2-space-probe", "--set", "template={nome}"))
+    add("cross", "cross.no_prompts", _run(cheap, "--set", "prompts="))
+    add("cross", "cross.l2_zero", _run("othello-world-model", "--set", "l2_grid=0"))
+    # --- show
+    add("show", "show.missing", ["show", "{tmp}/nothing"])
+    add("show", "show.a_file", ["show", "{file}"])
+    add("show", "show.metadata_list", ["show", "{metadata_list}"])
+    add("show", "show.binary_config", ["show", "{binary_config}"])
+    add("show", "show.no_summary", ["show", "{no_summary}"])
+    add("show", "show.escapes", ["show", "{escapes}"], expect="ok", check="clean_summary")
+    # --- help for every experiment: every setting listed
+    for name in exps:
+        add("help", f"help.{name}", ["run", name, "--help"], expect="ok", check="help", experiment=name)
+    return out
+
+
+# ----------------------------------------------------------------------------- fixtures and judging
+
+
+def _fixtures(tmp: Path) -> dict[str, str]:
+    """The placeholders' files and folders, made fresh in ``tmp``."""
+    (tmp / "file").write_text("a plain file\n")
+    ro = tmp / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+
+    def result_dir(name: str, **files: bytes | str) -> str:
+        d = tmp / name
+        d.mkdir()
+        base = {"config.json": "{}", "metrics.json": "{}", "metadata.json": "{}", "summary.md": "# ok\n"}
+        for fname, data in {**base, **files}.items():
+            if data is None:
+                continue
+            path = d / fname
+            path.write_bytes(data) if isinstance(data, bytes) else path.write_text(data)
+        return str(d)
+
+    notes = tmp / "notes"
+    notes.mkdir()
+    (notes / "mine.txt").write_text("keep me")
+    return {
+        "tmp": str(tmp), "file": str(tmp / "file"), "ro": str(ro), "notes": str(notes),
+        "damaged": result_dir("damaged", **{"config.json": "{not json"}),
+        "metrics_list": result_dir("metrics_list", **{"metrics.json": "[1, 2]"}),
+        "metadata_list": result_dir("metadata_list", **{"metadata.json": "[]"}),
+        "binary_config": result_dir("binary_config", **{"config.json": b"\xff\xfe\x00garbage"}),
+        "no_summary": result_dir("no_summary", **{"summary.md": None}),
+        "escapes": result_dir("escapes", **{"summary.md": "# T\x1b[2J\x1b]0;title\x07 \x1b[31mred\x1b[0m\n"}),
+    }
+
+
+def _fill(arg: str, fx: dict[str, str]) -> str:
+    for key, value in fx.items():
+        arg = arg.replace("{" + key + "}", value)
+    return arg
+
+
+def _check(case: Case, stdout: str) -> str | None:
+    if case.params.get("check") == "clean_summary":
+        if "\x1b" in stdout or "\x07" in stdout:
+            return "escape sequences reached the terminal"
+        return None if "red" in stdout else "summary text missing"
+    if case.params.get("check") == "help":
+        exp = _experiments()[case.params["experiment"]]
+        missing = [f.name for f in dataclasses.fields(exp.Config) if f"  {f.name} (" not in stdout]
+        return f"help lacks settings {missing}" if missing else None
+    return None
+
+
+def judge_process(case: Case, rc: int, stdout: str, stderr: str, seconds: float) -> Outcome:
+    """Exit 2 with one clean stderr line for a bad input; 0 with the case's check for a good one."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    if rc < 0:
+        return Outcome(case, "crash", f"killed by signal {-rc}", seconds)
+    if "Traceback" in stderr or "Traceback" in stdout:
+        return Outcome(case, "raw_exception", cap(stderr[-300:]), seconds)
+    if case.expect == "ok":
+        if rc != 0:
+            return Outcome(case, "wrong_error", cap(f"exit {rc}: {stderr}"), seconds)
+        why = _check(case, stdout)
+        return Outcome(case, "silent_wrong" if why else "pass", why or "", seconds)
+    if rc == 0:
+        return Outcome(case, "silent_wrong", cap(f"accepted (exit 0): {stdout[-200:]}"), seconds)
+    if rc != 2:
+        status = "raw_exception" if "internal error" in stderr else "wrong_error"
+        return Outcome(case, status, cap(f"exit {rc}: {stderr}"), seconds)
+    if len(lines) != 1:
+        return Outcome(case, "wrong_error", cap(f"{len(lines)} lines on stderr: {stderr}"), seconds)
+    if "\x1b" in stderr:
+        return Outcome(case, "wrong_error", "an escape sequence in the message", seconds)
+    return Outcome(case, "pass", cap(lines[0]), seconds)
+
+
+def run_case(case: Case) -> Outcome:
+    """One invocation in a subprocess, in a fresh temp folder (results and caches go there too)."""
+    tmp = Path(tempfile.mkdtemp(prefix="workbench-cli-case-"))
+    try:
+        fx = _fixtures(tmp)
+        argv = [_fill(a, fx) for a in case.params["argv"]]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "WORKBENCH_RESULTS": str(tmp / "results"),
+               "WORKBENCH_CACHE": str(tmp / "cache"), "PYTHONWARNINGS": "ignore"}
+        env.pop("WORKBENCH_DEBUG", None)
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "experiments", *argv], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, errors="replace", timeout=case.timeout_s)
+        except subprocess.TimeoutExpired:
+            return Outcome(case, "hang", f"no answer after {case.timeout_s:.0f} s", time.perf_counter() - t0)
+        outcome = judge_process(case, proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
+        if case.name == "out.not_results" and (tmp / "notes" / "mine.txt").read_text() != "keep me":
+            outcome = Outcome(case, "silent_wrong", "the user's file in --out was overwritten", outcome.seconds)
+        return outcome
+    finally:
+        (tmp / "ro").chmod(0o755) if (tmp / "ro").exists() else None
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def summary_json(outcomes: list[Outcome]) -> str:
+    """Counts per status, for reports."""
+    from tests.fuzz import counts
+
+    return json.dumps(counts(outcomes))
+
+
+def run_case_in_process(case: Case) -> Outcome:
+    """The same case through ``experiments.core.cli.main`` in this process (no interpreter start: the test
+    suite's fast subset). Cannot see crashes or hangs; :func:`run_case` can."""
+    import contextlib
+    import io
+
+    from experiments.core import cli
+
+    tmp = Path(tempfile.mkdtemp(prefix="workbench-cli-case-"))
+    try:
+        fx = _fixtures(tmp)
+        argv = [_fill(a, fx) for a in case.params["argv"]]
+        out, err = io.StringIO(), io.StringIO()
+        t0 = time.perf_counter()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                rc = cli.main(argv)
+        except BaseException as e:  # noqa: BLE001 - anything escaping main() is a raw exception
+            return Outcome(case, "raw_exception", cap(f"{type(e).__name__}: {e}"), time.perf_counter() - t0)
+        return judge_process(case, rc, out.getvalue(), err.getvalue(), time.perf_counter() - t0)
+    finally:
+        (tmp / "ro").chmod(0o755) if (tmp / "ro").exists() else None
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,51 @@
+"""Each training experiment's ci run, SIGKILLed at random moments and run again, ends with the metrics.json of an
+uninterrupted run: every checkpoint and cache is written atomically and resumes (or is rebuilt) after a kill."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAINING_EXPERIMENTS = ("train-text-lm", "train-othello-gpt", "induction-phase-change")
+
+
+def _cmd(name: str, out: Path) -> list[str]:
+    return [sys.executable, "-m", "experiments", "run", name, "--preset", "ci", "--out", str(out), "--quiet"]
+
+
+def _env(tmp: Path, cache: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "WORKBENCH_CACHE": str(tmp / cache),
+            "WORKBENCH_RESULTS": str(tmp / "results")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TRAINING_EXPERIMENTS)
+def test_sigkill_at_random_moments_resumes_to_the_uninterrupted_result(name, tmp_path):
+    t0 = time.monotonic()
+    subprocess.run(_cmd(name, tmp_path / "a"), cwd=ROOT, env=_env(tmp_path, "cache-a"), check=True,
+                   capture_output=True, timeout=1800)
+    whole = time.monotonic() - t0
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    delays = [rng.uniform(0.15 * whole, 0.9 * whole) for _ in range(3)]
+    env_b = _env(tmp_path, "cache-b")  # its own cache: nothing is shared with the uninterrupted run
+    for delay in delays:
+        proc = subprocess.Popen(_cmd(name, tmp_path / "b"), cwd=ROOT, env=env_b, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    final = subprocess.run(_cmd(name, tmp_path / "b"), cwd=ROOT, env=env_b, capture_output=True, text=True,
+                           timeout=1800)
+    why = f"killed after {', '.join(f'{d:.1f}' for d in delays)} s (random seed {seed}); {final.stderr[-2000:]}"
+    assert final.returncode == 0, why
+    assert (tmp_path / "b" / "metrics.json").read_bytes() == (tmp_path / "a" / "metrics.json").read_bytes(), why
