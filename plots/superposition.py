@@ -99,18 +99,27 @@ def phase_diagram(grid: PhaseGrid, title: str = "n=2, m=1: what happens to the e
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
                         subplot_titles=[f"trained (agrees with theory in {grid.agreement:.0%} of cells)",
                                         "theory: lowest-loss of W=[1,0], [0,1], [1,-1]"])
+    # cells are drawn in log10 coordinates (a heatmap's bricks are even there) with ticks labelled in plain numbers
+    lx, ly = np.log10(grid.densities), np.log10(grid.importances)
+    inside = lambda v, vals: min(vals) * (1 - 1e-6) <= v <= max(vals) * (1 + 1e-6)  # noqa: E731
+    xt = [v for v in (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001) if inside(v, grid.densities)]
+    yt = [v for v in (0.1, 0.3, 1.0, 3.0, 10.0) if inside(v, grid.importances)]
     for c, labels in enumerate((grid.labels, grid.theory), start=1):
         z = np.array([[code[v] for v in row] for row in labels], dtype=float)
         text = np.array(labels, dtype=object)
-        fig.add_trace(go.Heatmap(z=z, x=grid.densities, y=grid.importances, zmin=-0.5, zmax=len(PHASES) - 0.5,
-                                 colorscale=scale, showscale=False, customdata=text,
-                                 hovertemplate="density %{x:.3g}<br>relative importance %{y:.3g}<br>%{customdata}"
-                                               "<extra></extra>"), row=1, col=c)
+        hover = np.array([[f"density {p:.3g}<br>relative importance {r:.3g}<br>{v}"
+                           for p, v in zip(grid.densities, row)] for r, row in zip(grid.importances, labels)],
+                         dtype=object)
+        fig.add_trace(go.Heatmap(z=z, x=lx, y=ly, zmin=-0.5, zmax=len(PHASES) - 0.5, colorscale=scale,
+                                 showscale=False, customdata=hover, text=text,
+                                 hovertemplate="%{customdata}<extra></extra>"), row=1, col=c)
         for xs, ys, name in _boundaries(grid.importances):
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="black", width=1.5, dash="dot"),
-                                     name=name, showlegend=False, hoverinfo="name"), row=1, col=c)
-        fig.update_xaxes(type="log", autorange="reversed", title_text="feature density 1-S", row=1, col=c)
-        fig.update_yaxes(type="log", title_text="relative importance of feature 2" if c == 1 else None, row=1, col=c)
+            fig.add_trace(go.Scatter(x=np.log10(xs), y=np.log10(ys), mode="lines", name=name, showlegend=False,
+                                     line=dict(color="black", width=1.5, dash="dot"), hoverinfo="name"), row=1, col=c)
+        fig.update_xaxes(autorange="reversed", title_text="feature density 1-S", tickvals=list(np.log10(xt)),
+                         ticktext=[f"{v:g}" for v in xt], row=1, col=c)
+        fig.update_yaxes(title_text="relative importance of feature 2" if c == 1 else None,
+                         tickvals=list(np.log10(yt)), ticktext=[f"{v:g}" for v in yt], row=1, col=c)
     for p in PHASES:  # a legend of the three phases
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=PHASE_COLORS[p],
                                                                                   symbol="square"), name=p))

@@ -6,8 +6,8 @@ S (the sparsity), else uniform in [0, 1]; this module speaks of the density p = 
 
 A sweep (over sparsity, importance, or random restarts of the same setting) is one :class:`ToyModels` whose
 weights are ``W [models, m, n]`` and ``b [models, n]``: forward and backward are two batched einsums over the
-model axis, and every model has its own importance and density rows, so 4000 n=2 models train as fast as a
-handful (the approach of the paper's Colab; there is no Python loop over models anywhere). The loss is summed
+model axis, and every model has its own importance and density rows, so a grid of a thousand n=2 models is one
+training run (the approach of the paper's Colab; there is no Python loop over models anywhere). The loss is summed
 over models, so each model's gradient, and with Adam its whole trajectory, is exactly what it would be alone.
 
 Batches are drawn from a generator seeded by (seed, step), so a run resumed from a checkpoint

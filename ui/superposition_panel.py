@@ -7,6 +7,7 @@ instant. Called from the Features page (``draw()``); it needs no model.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ def _train(sparsity: float, decay: float, seed: int, live: Any) -> dict[str, Any
         live.plotly_chart(columns_2d([W], [f"step {step}/{LIVE_TRAIN.steps}"], [imp], title="Training..."),
                           key=f"sp-live-{step}")
 
-    cfg = ToyTrainConfig(**{**LIVE_TRAIN.__dict__, "seed": seed})
+    cfg = dataclasses.replace(LIVE_TRAIN, seed=seed)
     out = train_toy_models(importance, density, N_HIDDEN, cfg, callback=redraw)
     W, _ = best_of_restarts(out.W, out.eval_loss, RESTARTS)
     return {"W": W[0].numpy(), "loss": float(out.eval_loss.min()), "importance": imp}
