@@ -1,37 +1,189 @@
-"""Reproductions page: every registered experiment, run its CI preset or full run, browse result folders."""
+"""Reproductions page: every registered experiment, run a preset or the full run (Stop stays visible), browse
+result folders with interactive figures (headline first). CI presets are smoke tests and are labelled so.
+
+Stop works like the Train page's: a click starts a new script run, Streamlit stops the running one at its next
+progress update, and the run's ``finally`` marks it stopped (the runner's staging folder is removed, so nothing
+half-written is left); the Stop callback also sets the run's cancel event.
+"""
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from experiments.core.context import Cancelled
 from experiments.core.registry import all_experiments
-from experiments.core.results import list_results
+from experiments.core.results import ResultFolder, check_results_root, list_results
 from experiments.core.runner import RESULTS_ROOT, run_experiment
+from interp.loading import BUNDLED_DIR
+from interp.prompt_check import KIND_READS, kind_of, kind_of_model_dir
 
 from . import common
 
+RUN_KEY = "repro_last_run"
+FULL = "full run (published setting)"
+SMOKE = {"ci"}  # presets that only check the code runs end to end
+STOP_WAIT_S = 15.0
 
-def _run(name: str, preset: str | None, model: str | None) -> None:
-    """Run one experiment with a progress bar; a Stop button (next rerun) sets the cancel event."""
+
+def preset_label(preset: str) -> str:
+    if preset in SMOKE:
+        return f"{preset} (smoke test: tiny settings, checks that it runs, not the finding)"
+    return preset
+
+
+def _app_words(text: str) -> str:
+    """Runner messages speak CLI; on this page the same choices are widgets."""
+    return (text.replace("Pass --force to run again.", "Tick Force to run it again.")
+            .replace("Pass --force to replace it, or choose another --out.", "Tick Force to replace it.")
+            .replace("--force", "Force"))
+
+
+def _model_default(exp_cls) -> str | None:
+    for f in dataclasses.fields(exp_cls.Config):
+        if f.name == "model" and isinstance(f.default, str):
+            return f.default
+    return None
+
+
+def fit_warning(exp_cls, handle) -> str | None:
+    """A sentence when the current model does not fit the experiment (its default model reads other tokens)."""
+    default = _model_default(exp_cls)
+    if default is None:
+        return (f"{exp_cls.name} does not analyse a given model (it trains or builds its own), so 'Use current "
+                "model' changes nothing.")
+    if handle is None:
+        return None
+    want = kind_of_model_dir(BUNDLED_DIR / default) if (BUNDLED_DIR / default).is_dir() else None
+    have = kind_of(handle)
+    if want is None or want == have or {want, have} <= {"code", "text"}:
+        return None
+    return (f"{exp_cls.name} is written for {default}, which reads {KIND_READS[want]}; the current model "
+            f"{handle.info.name} reads {KIND_READS[have]}, so its numbers would not mean anything. Untick 'Use "
+            "current model', or choose a fitting model on the Model page.")
+
+
+def _request_stop() -> None:
+    run = st.session_state.get(RUN_KEY)
+    if run and run.get("status") == "running":
+        run["stop_requested"] = True
+        run["cancel"].set()
+
+
+def _run(name: str, preset: str | None, model: str | None, force: bool, bar_slot) -> None:
+    """Run one experiment with a progress bar below the Run/Stop row; the state lives in the session."""
     cancel = threading.Event()
-    st.session_state["cancel_event"] = cancel
-    bar = st.progress(0.0, text=f"{name}: starting")
+    run: dict[str, Any] = {"name": name, "preset": preset, "status": "running", "message": "starting",
+                           "cancel": cancel, "stop_requested": False, "fraction": 0.0}
+    st.session_state[RUN_KEY] = run
+    bar = bar_slot.progress(0.0, text=f"{name}: starting")
+
+    def progress(f: float, m: str) -> None:
+        run["fraction"], run["message"] = f, m
+        bar.progress(min(1.0, max(0.0, f)), text=f"{name}: {m}")
+
     try:
         kw = {"model": model} if model else {}
-        outcome = run_experiment(name, preset=preset, progress=lambda f, m: bar.progress(f, text=f"{name}: {m}"),
-                                 cancel_event=cancel, **kw)
-    except Cancelled as e:
-        st.warning(str(e))
-        return
+        outcome = run_experiment(name, preset=preset, progress=progress, cancel_event=cancel, force=force, **kw)
+    except Cancelled:
+        run["status"] = "stopped"
     except Exception as e:  # noqa: BLE001 - shown as a message, the page keeps working
-        common.show_error(e)
+        run.update(status="failed", message=_app_words(common.error_text(e)))
+    else:
+        run.update(status="done", message=_app_words(outcome.message), path=str(outcome.path),
+                   skipped=outcome.skipped)
+    finally:  # a click (Stop or any other) interrupts the script here too: the run counts as stopped
+        if run["status"] == "running":
+            run["status"] = "stopped"
+    bar_slot.empty()
+
+
+def _show_run(run: dict[str, Any]) -> None:
+    if run["status"] == "running":  # this script run started before the interrupted one finished its step
+        deadline = time.monotonic() + STOP_WAIT_S
+        with st.spinner("Stopping the experiment at its next progress point..."):
+            while run["status"] == "running" and time.monotonic() < deadline:
+                time.sleep(0.05)
+    what = f"{run['name']}" + (f" ({run['preset']})" if run.get("preset") else " (full run)")
+    if run["status"] == "stopped":
+        st.warning(f"Stopped: {what} at {run['fraction']:.0%} ({run['message']}). Nothing was written; an earlier "
+                   "result of the same settings, if any, is unchanged.")
+    elif run["status"] == "failed":
+        st.error(f"{what} failed: {run['message']}")
+    elif run["status"] == "done":
+        st.success(run["message"])
+
+
+def _verdict_text(r: ResultFolder) -> str:
+    status = r.verdict.get("status", "?")
+    return f"smoke test, {status}" if r.preset in SMOKE else status
+
+
+def _show_verdict(r: ResultFolder) -> None:
+    verdict = r.verdict
+    status, reason = verdict.get("status", "?"), verdict.get("reason", "")
+    if r.preset in SMOKE:
+        st.info(f"Smoke test ({r.preset} preset): the checks said **{status}** ({reason}). A smoke test runs tiny "
+                "settings to show the code works end to end; only the full run's verdict speaks to the finding.")
         return
-    bar.progress(1.0, text="done")
-    st.success(outcome.message)
+    box = {"reproduced": st.success, "not reproduced": st.error}.get(status, st.warning)
+    box(f"Verdict: **{status}** — {reason}")
+
+
+def _figure(r: ResultFolder, name: str, path: Path, pngs: dict[str, Path]) -> None:
+    spec = r.figure_spec(name)
+    fig = None
+    if spec is not None:
+        try:
+            fig = go.Figure(spec)
+        except Exception:  # noqa: BLE001 - a figure from another plotly version: fall back to its PNG
+            fig = None
+    if fig is not None:
+        common.figure(fig, key=f"repro-{name}")
+    elif name in pngs:
+        st.image(str(pngs[name]), width="stretch")
+    else:
+        st.caption(f"{name}: this figure could not be read back; its HTML file is in {path.parent}.")
+
+
+def _results() -> None:
+    st.subheader("Results")
+    st.session_state.setdefault("repro_root", str(RESULTS_ROOT))
+    raw = st.text_input("Results folder", key="repro_root",
+                        help="The folder experiments write to, or one experiment's folder inside it.")
+    if raw.strip() and not Path(raw).expanduser().exists():
+        st.info(f"No results under {raw} yet. Run one above.")
+        return
+    root = common.guarded(check_results_root, raw)
+    if root is None:
+        return
+    results = common.guarded(list_results, root) or []
+    if not results:
+        st.info(f"No results under {root} yet. Run one above.")
+        return
+    labels = {f"{r.metadata.get('experiment', r.path.parent.name)} · {r.path.name} · {_verdict_text(r)}": r
+              for r in results}
+    just = st.session_state.pop("repro_select_path", None)
+    if just is not None:  # the result that just finished
+        st.session_state["repro_result"] = next((k for k, r in labels.items() if str(r.path) == just), None)
+    if st.session_state.get("repro_result") not in labels:
+        st.session_state.pop("repro_result", None)
+    chosen = labels[st.selectbox("Result", list(labels), key="repro_result")]
+    _show_verdict(chosen)
+    figs = chosen.figure_files("html")
+    pngs = chosen.figure_files("png")
+    names = list(figs)
+    if names:  # the headline figure first, then the summary, then the rest
+        _figure(chosen, names[0], figs[names[0]], pngs)
+    st.markdown(chosen.summary)
+    for name in names[1:]:
+        _figure(chosen, name, figs[name], pngs)
 
 
 def draw() -> None:
@@ -39,45 +191,33 @@ def draw() -> None:
     exps = all_experiments()
     rows = [{"experiment": n, "title": e.title, "finding": e.finding.claim if e.finding else "",
              "source": e.finding.source if e.finding else "", "published": e.finding.published if e.finding else "",
-             "presets": ", ".join(e.presets)} for n, e in exps.items()]
+             "presets": ", ".join(preset_label(p) for p in e.presets)} for n, e in exps.items()]
     common.table(pd.DataFrame(rows), key="experiments")
-    c1, c2, c3 = st.columns([2, 1, 1])
+    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
     name = c1.selectbox("Experiment", list(exps), key="repro_exp")
-    presets = list(exps[name].presets) + ["full run (published setting)"]
-    preset = c2.selectbox("Preset", presets, key="repro_preset")
+    presets = list(exps[name].presets) + [FULL]
+    if st.session_state.get("repro_preset") not in presets:
+        st.session_state.pop("repro_preset", None)
+    preset = c2.selectbox("Preset", presets, key="repro_preset", format_func=preset_label)
     use_current = c3.checkbox("Use current model", value=False, key="repro_use_model",
-                              help="Pass the model chosen on the Model page as the experiment's `model`.")
-    if st.button("Run", type="primary", key="repro_run"):
+                              help="Run the experiment on the model chosen on the Model page.")
+    force = c4.checkbox("Force", value=False, key="repro_force",
+                        help="Run again even if a complete result of these settings exists (it is replaced).")
+    if use_current:
+        warning = fit_warning(exps[name], common.current_model())
+        if warning:
+            st.warning(warning)
+    row = st.container(horizontal=True)
+    start = row.button("Run", type="primary", key="repro_run")
+    row.button("Stop the running experiment", key="repro_stop", on_click=_request_stop)
+    bar_slot = st.empty()
+    if start:
         model = common.current_model_name() if use_current else None
-        _run(name, None if preset.startswith("full") else preset, model)
-    if st.button("Stop the running experiment", key="repro_stop") and st.session_state.get("cancel_event"):
-        st.session_state["cancel_event"].set()
-        st.info("Cancel requested; the run stops at its next progress point.")
-
-    st.subheader("Results")
-    root = Path(st.text_input("Results folder", str(RESULTS_ROOT), key="repro_root"))
-    results = common.guarded(list_results, root) if root.is_dir() else []
-    if not results:
-        st.info(f"No results under {root} yet. Run one above or `python -m experiments run NAME --preset ci`.")
-        return
-    labels = {f"{r.metadata.get('experiment', r.path.parent.name)} · {r.path.name} · "
-              f"{r.verdict.get('status', '?')}": r for r in results}
-    chosen = labels[st.selectbox("Result", list(labels), key="repro_result")]
-    verdict = chosen.verdict
-    status = verdict.get("status", "?")
-    box = {"reproduced": st.success, "not reproduced": st.error}.get(status, st.warning)
-    box(f"Verdict: **{status}** — {verdict.get('reason', '')}")
-    st.markdown(chosen.summary)
-    pngs = chosen.figure_files("png")
-    for fig_name, path in chosen.figure_files("html").items():
-        st.markdown(f"**{fig_name}**")
-        if fig_name in pngs:
-            st.image(str(pngs[fig_name]), width="stretch")
-        else:
-            st.caption("No PNG was exported for this figure; download the HTML to view it.")
-        c1, c2, _ = st.columns([1, 1, 4])
-        c1.download_button("Download HTML", path.read_bytes(), file_name=path.name, mime="text/html",
-                           key=f"rhtml-{fig_name}")
-        if fig_name in pngs:
-            c2.download_button("Download PNG", pngs[fig_name].read_bytes(), file_name=pngs[fig_name].name,
-                               mime="image/png", key=f"rpng-{fig_name}")
+        _run(name, None if preset == FULL else preset, model, force, bar_slot)
+        run = st.session_state[RUN_KEY]
+        if run["status"] == "done":
+            st.session_state["repro_select_path"] = run["path"]
+    run = st.session_state.get(RUN_KEY)
+    if run:
+        _show_run(run)
+    _results()

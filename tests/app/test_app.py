@@ -96,19 +96,3 @@ def test_missing_model_is_a_message_not_a_crash(monkeypatch, tmp_path):
     at.text_input(key="model_dir").set_value(str(tmp_path)).run()  # exists but holds no config.json
     at.button(key="model_load").click().run()
     assert not at.exception and at.error
-
-
-def test_reproductions_page_lists_runs_and_shows_verdict(app):
-    app.run()
-    app.sidebar.radio(key="page").set_value("Reproductions").run()
-    assert not app.exception and not app.error
-    names = list(app.dataframe[0].value["experiment"])
-    assert "model-anatomy" in names
-    app.selectbox(key="repro_exp").set_value("model-anatomy").run()
-    app.selectbox(key="repro_preset").set_value("ci").run()
-    app.checkbox(key="repro_use_model").check().run()
-    app.button(key="repro_run").click().run()
-    assert not app.exception, app.exception
-    assert not app.error, [e.value for e in app.error]
-    assert any("model-anatomy" in s.value for s in app.success)
-    assert any(s.value.startswith("Verdict:") for s in [*app.success, *app.error, *app.warning])

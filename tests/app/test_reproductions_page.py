@@ -1,0 +1,73 @@
+"""Reproductions page: a run's result is selected and labelled a smoke test, Force reruns, messages speak the
+page's words, the fit check warns, and the results browser survives damaged folders and refuses `/`."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import app_test
+
+
+@pytest.fixture
+def app(tiny_gpt2_dir, monkeypatch):
+    return app_test(tiny_gpt2_dir, monkeypatch, "Reproductions")
+
+
+def _texts(els):
+    return " ".join(e.value for e in els)
+
+
+def test_ci_run_is_selected_labelled_a_smoke_test_and_force_reruns(app):
+    app.run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert "model-anatomy" in list(app.dataframe[0].value["experiment"])
+    app.selectbox(key="repro_exp").set_value("model-anatomy").run()
+    app.selectbox(key="repro_preset").set_value("ci").run()
+    app.checkbox(key="repro_use_model").check().run()
+    app.button(key="repro_run").click().run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert any("model-anatomy" in s.value for s in app.success)
+    chosen = app.selectbox(key="repro_result").value
+    assert chosen.startswith("model-anatomy") and "smoke test" in chosen  # the run that just finished
+    assert "Smoke test (ci preset)" in _texts(app.info)
+    assert app.get("plotly_chart")  # figures are interactive
+    app.button(key="repro_run").click().run()  # same settings again: skipped, in the page's words
+    assert "Tick Force to run it again" in _texts(app.success) and "--force" not in _texts(app.success)
+    app.checkbox(key="repro_force").check().run()
+    app.button(key="repro_run").click().run()
+    assert not app.error and "skipped" not in _texts(app.success)
+
+
+def test_use_current_model_warns_when_the_experiment_does_not_fit(app):
+    from interp.loading import bundled_models
+
+    if "othello-gpt" not in bundled_models():
+        pytest.skip("bundled othello-gpt absent")
+    app.run()
+    app.selectbox(key="repro_exp").set_value("othello-world-model").run()
+    app.checkbox(key="repro_use_model").check().run()
+    assert not app.exception
+    assert "would not mean anything" in _texts(app.warning)
+
+
+def test_results_browser_survives_damaged_folders_and_refuses_the_disk_root(app, tmp_path):
+    good = tmp_path / "exp" / "run"
+    (good / "figures").mkdir(parents=True)
+    for name, body in (("config.json", {}), ("metrics.json", {"verdict": "reproduced"}),
+                       ("metadata.json", {"experiment": "exp", "started_at": "2026"})):
+        (good / name).write_text(json.dumps(body))
+    (good / "summary.md").write_text("# a summary")
+    (good / "figures" / "f.png").write_text("not a png")
+    (good / "figures" / "f.html").write_text("<html>no plot here</html>")
+    bad = tmp_path / "exp" / "listy"
+    bad.mkdir()
+    (bad / "metadata.json").write_text("[1, 2]")
+    app.run()
+    app.text_input(key="repro_root").set_value(str(tmp_path)).run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert "Verdict: **reproduced**" in _texts(app.success)
+    app.text_input(key="repro_root").set_value("/").run()
+    assert not app.exception
+    assert any("not a results folder" in e.value for e in app.error)
