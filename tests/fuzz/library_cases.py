@@ -1,0 +1,742 @@
+"""Generated bad (and borderline good) inputs to the library: indices, prompts, token tensors, hook names, lens and
+probe arguments, scan settings, and broken model directories. Each case says what must happen: a typed error
+(``InvalidInput`` / ``ModelUnavailable``) or a correct result (checked). See tests/fuzz/__init__.py."""
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from tests.fuzz import Case, Outcome, judge
+
+PART = "library"
+
+# ----------------------------------------------------------------------------- values, as JSON-able specs
+
+#: index value spec -> (kind of answer for a valid index 0..n-1)
+INDEX_SPECS = ["int:1", "int:0", "np64:1", "np32:0", "npu8:1", "torch:1", "torch32:0", "int:-1", "int:99",
+               "np64:-3", "float:1.5", "float:1.0", "npf:1.0", "torchf:1.0", "bool:true", "bool:false",
+               "npbool:true", "none", "nan", "inf", "str:1", "str:a", "list:1", "tuple:1", "bytes:1",
+               "torchvec:1", "complex:1", "big:99999999999999999999"]
+
+
+def value(spec: str) -> Any:
+    kind, _, arg = spec.partition(":")
+    return {
+        "int": lambda: int(arg), "np64": lambda: np.int64(arg), "np32": lambda: np.int32(arg),
+        "npu8": lambda: np.uint8(arg), "torch": lambda: torch.tensor(int(arg)),
+        "torch32": lambda: torch.tensor(int(arg), dtype=torch.int32), "float": lambda: float(arg),
+        "npf": lambda: np.float64(arg), "torchf": lambda: torch.tensor(float(arg)), "bool": lambda: arg == "true",
+        "npbool": lambda: np.bool_(arg == "true"), "none": lambda: None, "nan": lambda: float("nan"),
+        "inf": lambda: float("inf"), "str": lambda: arg, "list": lambda: [int(arg)], "tuple": lambda: (int(arg),),
+        "bytes": lambda: arg.encode(), "torchvec": lambda: torch.tensor([int(arg)]), "complex": lambda: complex(arg),
+        "big": lambda: int(arg),
+    }[kind]()
+
+
+def valid_index(spec: str, n: int) -> int | None:
+    """The index a spec names if the library must accept it for a range 0..n-1, else None."""
+    kind, _, arg = spec.partition(":")
+    if kind in ("int", "np64", "np32", "npu8", "torch", "torch32", "big") and 0 <= int(arg) < n:
+        return int(arg)
+    return None
+
+
+# ----------------------------------------------------------------------------- shared fixtures (per process)
+
+
+@functools.lru_cache(maxsize=1)
+def handle():
+    torch.set_num_threads(1)
+    from interp import load_model
+    from tests.fuzz.model_dirs import gpt2_dir
+
+    return load_model(gpt2_dir())  # 2 layers x 4 heads, d_vocab 400, n_ctx 64
+
+
+@functools.lru_cache(maxsize=1)
+def report():
+    from probes.head_report import head_report
+
+    return head_report(handle(), seq_len=4, n_batch=2, ablation="off")
+
+
+def planted(n: int = 200, d: int = 6, seed: int = 0, offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = (x[:, 0] + 0.3 * x[:, 1] > 0).astype(np.int64)
+    return x + offset, y
+
+
+# ----------------------------------------------------------------------------- the cases
+
+
+def cases() -> Iterator[Case]:
+    yield from _index_cases()
+    yield from _prompt_cases()
+    yield from _token_cases()
+    yield from _hook_cases()
+    yield from _lens_cases()
+    yield from _probe_cases()
+    yield from _scan_cases()
+    yield from _loading_cases()
+
+
+def _c(group: str, name: str, expect: str, fast: bool = False, isolate: bool = False, timeout_s: float = 120.0,
+       **params: Any) -> Case:
+    return Case(PART, group, name, expect, params, isolate=isolate, timeout_s=timeout_s, fast=fast)  # type: ignore
+
+
+def _index_cases() -> Iterator[Case]:
+    for target, spec in itertools.product(("check_layer", "check_head.layer", "check_head.head", "hook_layers",
+                                           "pattern.layer", "pattern.head"), INDEX_SPECS):
+        n = 4 if target.endswith("head") else 2
+        ok = valid_index(spec, n) is not None
+        if target == "hook_layers" and spec in ("none", "list:1", "tuple:1", "torchvec:1"):
+            ok = True  # None = every layer; a list of layers is what the argument takes
+        fast = spec in ("np64:1", "float:1.5", "bool:true", "none", "nan", "str:1") and target == "check_head.head"
+        yield _c("index", f"index.{target}.{spec}", "ok" if ok else "InvalidInput", fast, target=target, spec=spec)
+
+
+BAD_PROMPTS: dict[str, Any] = {
+    "empty": "", "spaces": "   ", "newlines": "\n\t\n", "lone_high_surrogate": "abc\ud800def",
+    "lone_low_surrogate": "\udfff", "surrogate_in_list": ["fine", "x\udc80"], "none": None, "int": 5,
+    "bytes": b"hello", "empty_list": [], "list_with_empty": ["a", ""], "list_with_none": ["a", None],
+    "dict": {"a": 1}, "too_long": "word " * 200, "nested_list": [["a"]], "float": 1.5,
+}
+GOOD_PROMPTS: dict[str, Any] = {
+    "nul_char": "a\x00b", "emoji": "hi 🙂 there", "rtl": "שלום עולם", "tuple": ("one", "two words"),
+    "combining": "e\u0301te", "long_truncated": "word " * 200, "single_char": "x",
+}
+
+
+def _prompt_cases() -> Iterator[Case]:
+    for name in BAD_PROMPTS:
+        yield _c("prompt", f"prompt.bad.{name}", "InvalidInput", name in ("lone_high_surrogate", "empty"), key=name)
+    for name in GOOD_PROMPTS:
+        yield _c("prompt", f"prompt.good.{name}", "ok", name == "emoji", key=name)
+
+
+TOKEN_SPECS = {
+    "zero_rows": ("InvalidInput", lambda: torch.zeros(0, 5, dtype=torch.long)),
+    "zero_cols": ("InvalidInput", lambda: torch.zeros(1, 0, dtype=torch.long)),
+    "id_eq_vocab": ("InvalidInput", lambda: torch.tensor([[0, handle().info.d_vocab]])),
+    "id_huge": ("InvalidInput", lambda: torch.tensor([[0, 2**40]])),
+    "negative": ("InvalidInput", lambda: torch.tensor([[0, -1]])),
+    "float": ("InvalidInput", lambda: torch.tensor([[0.0, 1.5]])),
+    "float_whole": ("InvalidInput", lambda: torch.tensor([[0.0, 1.0]])),
+    "bool": ("InvalidInput", lambda: torch.tensor([[True, False]])),
+    "three_d": ("InvalidInput", lambda: torch.zeros(1, 2, 3, dtype=torch.long)),
+    "zero_d": ("InvalidInput", lambda: torch.tensor(3)),
+    "numpy_float": ("InvalidInput", lambda: np.array([[0.5, 1.0]])),
+    "complex": ("InvalidInput", lambda: torch.tensor([[1 + 1j]])),
+    "too_long": ("InvalidInput", lambda: torch.zeros(1, 65, dtype=torch.long)),
+    "numpy_int": ("ok", lambda: np.array([[0, 5, 9]])),
+    "int32": ("ok", lambda: torch.tensor([[0, 5, 9]], dtype=torch.int32)),
+    "one_d": ("ok", lambda: torch.tensor([0, 5, 9])),
+    "max_id": ("ok", lambda: torch.tensor([[0, handle().info.d_vocab - 1]])),
+}
+
+
+def _token_cases() -> Iterator[Case]:
+    for name, (expect, _) in TOKEN_SPECS.items():
+        for via in ("tokenize", "run_with_capture", "ablate"):
+            if via == "ablate" and expect == "ok":
+                continue
+            yield _c("tokens", f"tokens.{via}.{name}", expect, via == "tokenize" and name in ("zero_rows", "float"),
+                     key=name, via=via)
+
+
+HOOKS = {
+    "bare_valid": ("ok", "blocks.0.hook_resid_pre"), "bare_unknown": ("InvalidInput", "blocks.0.nope"),
+    "list_valid": ("ok", ["blocks.1.attn.hook_pattern"]),
+    "list_with_int": ("InvalidInput", ["blocks.0.hook_resid_pre", 3]),
+    "none": ("InvalidInput", None), "dict": ("InvalidInput", {"blocks.0.hook_resid_pre": 1}),
+    "bytes": ("InvalidInput", b"blocks.0.hook_resid_pre"), "int": ("InvalidInput", 7),
+    "typo": ("InvalidInput", ["blocks.0.hook_resid_pree"]), "empty_list": ("ok", []),
+}
+
+
+def _hook_cases() -> Iterator[Case]:
+    for name, (expect, _) in HOOKS.items():
+        yield _c("hooks", f"hooks.{name}", expect, name == "bare_valid", key=name)
+    for kind in ("pattern", "nope", "", None):
+        yield _c("hooks", f"hooks.kind.{kind}", "ok" if kind == "pattern" else "InvalidInput", key=str(kind),
+                 kind=kind)
+
+
+LENS = {
+    "targets_2d": "InvalidInput", "targets_float": "InvalidInput", "targets_bool": "InvalidInput",
+    "targets_len_mismatch": "InvalidInput", "targets_multi_token_text": "InvalidInput",
+    "targets_out_of_vocab": "InvalidInput",
+    "k_negative": "InvalidInput", "k_float": "InvalidInput", "k_too_big": "InvalidInput", "k_none": "InvalidInput",
+    "positions_float": "InvalidInput", "positions_out": "InvalidInput", "positions_empty": "InvalidInput",
+    "positions_np": "ok", "targets_0d": "ok", "targets_np_1d": "ok", "prompt_two": "InvalidInput",
+    "prompt_surrogate": "InvalidInput",
+}
+
+
+def _lens_cases() -> Iterator[Case]:
+    for name, expect in LENS.items():
+        yield _c("lens", f"lens.{name}", expect, name == "targets_2d", key=name)
+
+
+PROBE = {
+    # fit_logistic
+    "log.y_short": "InvalidInput", "log.y_long": "InvalidInput", "log.x_nan": "InvalidInput",
+    "log.x_inf": "InvalidInput", "log.x_1d": "InvalidInput", "log.x_0rows": "InvalidInput",
+    "log.y_fractional": "InvalidInput", "log.y_strings": "InvalidInput", "log.y_negative": "InvalidInput",
+    "log.y_nan": "InvalidInput", "log.y_one_class": "InvalidInput", "log.l2_negative": "InvalidInput",
+    "log.l2_nan": "InvalidInput", "log.l2_empty": "InvalidInput", "log.max_iter_0": "InvalidInput",
+    "log.max_iter_neg": "InvalidInput", "log.max_iter_float": "InvalidInput", "log.n_classes_small": "InvalidInput",
+    "log.x_object": "InvalidInput", "log.x_huge": "InvalidInput", "log.split_out_of_range": "InvalidInput",
+    "log.y_integral_float": "ok", "log.y_bool": "ok", "log.list_input": "ok", "log.offset_1e4": "ok",
+    # fit_ridge
+    "ridge.y_nan": "InvalidInput", "ridge.y_strings": "InvalidInput", "ridge.lambda_negative": "InvalidInput",
+    "ridge.x_nan": "InvalidInput", "ridge.y_short": "InvalidInput", "ridge.offset_1e4": "ok",
+    # split_indices
+    "split.over_one": "InvalidInput", "split.sum_over_one": "InvalidInput", "split.negative": "InvalidInput",
+    "split.nan": "InvalidInput", "split.n_zero": "InvalidInput", "split.n_float": "InvalidInput",
+    "split.one_fraction": "InvalidInput", "split.groups_short": "InvalidInput", "split.seed_negative": "InvalidInput",
+    "split.np_n": "ok",
+    # datasets / interventions
+    "csv.position_bool": "InvalidInput", "csv.position_float": "InvalidInput", "csv.span_reversed": "InvalidInput",
+    "hook.alpha_nan": "InvalidInput", "hook.direction_nan": "InvalidInput", "hook.direction_2d": "InvalidInput",
+    "hook.direction_zero": "InvalidInput", "hook.position_float": "InvalidInput", "hook.mode_bad": "InvalidInput",
+}
+
+
+def _probe_cases() -> Iterator[Case]:
+    for name, expect in PROBE.items():
+        yield _c("probe", f"probe.{name}", expect, name in ("log.y_fractional", "log.x_nan", "split.over_one",
+                                                          "ridge.offset_1e4"), key=name)
+
+
+SCAN = {
+    "seq_len_float": "InvalidInput", "seq_len_zero": "InvalidInput", "seq_len_huge": "InvalidInput",
+    "seq_len_bool": "InvalidInput", "n_batch_zero": "InvalidInput", "n_batch_none": "InvalidInput",
+    "seed_negative": "InvalidInput", "ablation_bad": "InvalidInput", "ablation_none": "InvalidInput",
+    "ablate_mode_bad": "InvalidInput", "ablate_head_out": "InvalidInput", "ablate_head_float": "InvalidInput",
+    "ablate_head_str": "ok", "ablate_head_np": "ok", "ablate_wrong_len": "InvalidInput",
+    "nan_weights_copying": "InvalidInput", "nan_weights_kcomp": "InvalidInput", "zero_ov_kcomp": "ok",
+    "gqa.llama": "ok", "gqa.qwen2": "ok", "gqa.mistral": "ok",
+}
+
+
+def _scan_cases() -> Iterator[Case]:
+    for name, expect in SCAN.items():
+        isolate = name.startswith("nan_weights")  # the unguarded eigvals segfaulted on NaN
+        yield _c("scan", f"scan.{name}", expect, name in ("seq_len_float", "gqa.llama"), isolate=isolate, key=name)
+
+
+LOADING = {
+    "truncated_half": "ModelUnavailable", "truncated_header": "ModelUnavailable", "empty_weights": "ModelUnavailable",
+    "missing_keys": "ModelUnavailable", "missing_one_key": "ModelUnavailable", "unexpected_key": "ModelUnavailable",
+    "n_layer_more": "ModelUnavailable", "n_layer_fewer": "ModelUnavailable", "vocab_mismatch": "ModelUnavailable",
+    "n_layer_zero": "ModelUnavailable", "n_layer_negative": "ModelUnavailable", "n_layer_string": "ModelUnavailable",
+    "n_layer_float": "ModelUnavailable", "n_layer_bool": "ModelUnavailable", "n_embd_null": "ModelUnavailable",
+    "eps_nan_text": "ModelUnavailable", "config_null": "ModelUnavailable", "config_list": "ModelUnavailable",
+    "config_binary": "ModelUnavailable", "config_empty": "ModelUnavailable", "config_deep": "ModelUnavailable",
+    "config_dir": "ModelUnavailable", "nan_weights": "ModelUnavailable", "inf_weights": "ModelUnavailable",
+    "decoy_renamed": "CheckpointRefused", "decoy_beside": "ok", "index_missing_shard": "ModelUnavailable",
+    "index_escape": "ModelUnavailable", "weights_is_dir": "ModelUnavailable", "bert": "ModelUnavailable",
+    "t5": "ModelUnavailable", "mamba_loads": "ok", "mamba_scan": "InvalidInput", "mamba_report": "InvalidInput",
+    "path_too_long": "InvalidInput", "component_too_long": "InvalidInput", "path_nul": "InvalidInput",
+    "name_none": "InvalidInput", "name_int": "InvalidInput", "device_tpu": "InvalidInput",
+    "device_garbage": "InvalidInput", "device_cuda_7": "InvalidInput", "device_int": "InvalidInput",
+    "dtype_int8": "InvalidInput", "native_missing_key": "ModelUnavailable", "native_n_layers_zero": "ModelUnavailable",
+    "native_nan": "ModelUnavailable", "native_fields_null": "ModelUnavailable",
+    # dangerous: could block forever or allocate a 7B model
+    "fifo_weights": "ModelUnavailable", "fifo_config": "ModelUnavailable", "llama7b_over_gpt2": "ModelUnavailable",
+    "huge_vocab_config": "ModelUnavailable",
+}
+DANGEROUS = ("fifo_weights", "fifo_config", "llama7b_over_gpt2", "huge_vocab_config")
+
+
+def _loading_cases() -> Iterator[Case]:
+    for name, expect in LOADING.items():
+        if expect == "CheckpointRefused":
+            expect = "ModelUnavailable"  # CheckpointRefused is a ModelUnavailable
+        fast = name in ("missing_keys", "nan_weights", "decoy_beside", "fifo_weights", "config_null", "bert")
+        yield _c("loading", f"loading.{name}", expect, fast, isolate=name in DANGEROUS, timeout_s=90, key=name)
+
+
+# ----------------------------------------------------------------------------- running one case
+
+
+def run_case(case: Case) -> Outcome:
+    fn, check = BUILDERS[case.group](case)
+    return judge(case, fn, check)
+
+
+def _build_index(case: Case):
+    h, spec, target = handle(), case.params["spec"], case.params["target"]
+    v = value(spec)
+    want = valid_index(spec, 4 if target.endswith("head") else 2)
+    from interp.capture import hook_names
+
+    calls: dict[str, Callable[[], Any]] = {
+        "check_layer": lambda: h.check_layer(v),
+        "check_head.layer": lambda: h.check_head(v, 0),
+        "check_head.head": lambda: h.check_head(1, v),
+        "hook_layers": lambda: hook_names(h, "pattern", layers=v),
+        "pattern.layer": lambda: report().pattern(v, 0),
+        "pattern.head": lambda: report().pattern(1, v),
+    }
+
+    def check(r):
+        if target == "check_layer":
+            return None if r == want and type(r) is int else f"got {r!r}, want int {want}"
+        if target.startswith("check_head"):
+            exp = (want, 0) if target.endswith("layer") else (1, want)
+            return None if tuple(r) == exp and all(type(x) is int for x in r) else f"got {r!r}, want {exp}"
+        if target == "hook_layers":
+            layers = [0, 1] if spec == "none" else [1] if want is None else [want]
+            return None if r == [f"blocks.{i}.attn.hook_pattern" for i in layers] else f"got {r!r}"
+        exp = report().example_patterns[(want, 0) if target.endswith("layer") else (1, want)]
+        return None if np.array_equal(r, exp.astype(np.float32)) else "wrong pattern"
+
+    return calls[target], check
+
+
+def _build_prompt(case: Case):
+    from interp.tokens import tokenize
+
+    h, key = handle(), case.params["key"]
+    if case.name.startswith("prompt.bad."):
+        return (lambda: tokenize(h, BAD_PROMPTS[key])), None
+    p = GOOD_PROMPTS[key]
+    truncate = key == "long_truncated"
+    n = 2 if isinstance(p, tuple) else 1
+
+    def check(b):
+        if b.tokens.shape[0] != n or b.tokens.dtype != torch.long:
+            return f"shape {tuple(b.tokens.shape)}"
+        if truncate and not (b.truncated and b.tokens.shape[1] == 64):
+            return "not truncated to n_ctx"
+        if int(b.tokens.max()) >= h.info.d_vocab:
+            return "ids out of range"
+        return None
+
+    return (lambda: tokenize(h, p, truncate=truncate)), check
+
+
+def _build_tokens(case: Case):
+    from interp.capture import run_with_capture
+    from interp.tokens import tokenize
+    from probes.ablation import ablate_heads
+
+    h, key, via = handle(), case.params["key"], case.params["via"]
+    t = TOKEN_SPECS[key][1]()
+    if via == "tokenize":
+        fn = lambda: tokenize(h, t)  # noqa: E731
+    elif via == "run_with_capture":
+        fn = lambda: run_with_capture(h, t, ["blocks.0.hook_resid_pre"])  # noqa: E731
+    else:
+        fn = lambda: ablate_heads(h, t, 2, heads=[(0, 0)])  # noqa: E731
+    ref = np.asarray(t).reshape(1, -1) if TOKEN_SPECS[key][0] == "ok" else None
+
+    def check(r):
+        toks = r.tokens if hasattr(r, "tokens") else r.batch.tokens
+        if not np.array_equal(toks.cpu().numpy(), ref):
+            return "tokens changed"
+        if via == "run_with_capture" and tuple(r["blocks.0.hook_resid_pre"].shape[:2]) != ref.shape:
+            return "wrong capture shape"
+        return None
+
+    return fn, check
+
+
+def _build_hooks(case: Case):
+    from interp.capture import hook_names, run_with_capture
+
+    h, key = handle(), case.params["key"]
+    if "kind" in case.params:
+        kind = case.params["kind"]
+        return (lambda: hook_names(h, kind)), (lambda r: None if len(r) == 2 else f"got {r}")
+    expect, hooks = HOOKS[key]
+
+    def check(cap):
+        names = [hooks] if isinstance(hooks, str) else hooks
+        got = set(cap.cache.keys())  # a hook may also appear under its alias (blocks.0.hook_in)
+        ok = all(n in got for n in names) and len(got) <= 2 * len(names)
+        return None if ok else f"captured {sorted(got)}, asked {names}"
+
+    return (lambda: run_with_capture(h, "hello world", hooks)), check
+
+
+def _build_lens(case: Case):
+    from probes.lens import logit_lens
+
+    h, key = handle(), case.params["key"]
+    prompt = "the cat sat on the mat"
+    n_pos = int(h.tokenizer(prompt, add_special_tokens=False)["input_ids"].__len__()) + 1
+    kw: dict[str, Any] = {
+        "targets_2d": {"targets": torch.zeros(2, n_pos, dtype=torch.long)},
+        "targets_float": {"targets": torch.zeros(n_pos)},
+        "targets_bool": {"targets": True},
+        "targets_len_mismatch": {"targets": torch.zeros(n_pos + 3, dtype=torch.long)},
+        "targets_multi_token_text": {"targets": " the cat sat"},
+        "targets_out_of_vocab": {"targets": 10_000},
+        "k_negative": {"k": -1}, "k_float": {"k": 2.5}, "k_too_big": {"k": 10_000}, "k_none": {"k": None},
+        "positions_float": {"positions": [1.5]}, "positions_out": {"positions": [99]},
+        "positions_empty": {"positions": []},
+        "positions_np": {"positions": np.array([1, 2])}, "targets_0d": {"targets": torch.tensor(5)},
+        "targets_np_1d": {"targets": np.arange(n_pos)},
+    }.get(key, {})
+    p = {"prompt_two": ["a b", "c d"], "prompt_surrogate": "ab\ud800"}.get(key, prompt)
+
+    def check(r):
+        if not all(bool(torch.isfinite(getattr(r, f)).all()) for f in ("kl_to_final", "entropy", "target_prob")):
+            return "non-finite lens numbers"
+        if key == "positions_np" and r.positions != [1, 2]:
+            return f"positions {r.positions}"
+        return None
+
+    return (lambda: logit_lens(h, p, **kw)), check
+
+
+def _build_probe(case: Case):
+    from probes import datasets, intervention
+    from probes.linear_probe import Split, fit_logistic, fit_ridge, split_indices
+
+    key = case.params["key"]
+    x, y = planted()
+    s = split_indices(len(y), seed=0)
+    kind, _, what = key.partition(".")
+    if kind == "log":
+        xx, yy, kw, ss = x, y, {}, s
+        if what == "y_short":
+            yy = y[:-5]
+        elif what == "y_long":
+            yy = np.concatenate([y, y[:3]])
+        elif what == "x_nan":
+            xx = x.copy()
+            xx[7, 2] = np.nan
+        elif what == "x_inf":
+            xx = x.copy()
+            xx[3, 0] = -np.inf
+        elif what == "x_1d":
+            xx = x[:, 0]
+        elif what == "x_0rows":
+            xx = x[:0]
+        elif what == "y_fractional":
+            yy = y + 0.5
+        elif what == "y_strings":
+            yy = np.array(["a", "b"] * (len(y) // 2))
+        elif what == "y_negative":
+            yy = y - 1
+        elif what == "y_nan":
+            yy = y.astype(float)
+            yy[0] = np.nan
+        elif what == "y_one_class":
+            yy = np.zeros_like(y)
+        elif what == "l2_negative":
+            kw = {"l2_grid": (-1e-3,)}
+        elif what == "l2_nan":
+            kw = {"l2_grid": (float("nan"),)}
+        elif what == "l2_empty":
+            kw = {"l2_grid": ()}
+        elif what == "max_iter_0":
+            kw = {"max_iter": 0}
+        elif what == "max_iter_neg":
+            kw = {"max_iter": -5}
+        elif what == "max_iter_float":
+            kw = {"max_iter": 10.5}
+        elif what == "n_classes_small":
+            kw = {"n_classes": 1}
+        elif what == "x_object":
+            xx = np.array([[None] * 6] * len(y), dtype=object)
+        elif what == "x_huge":
+            xx = x.astype(np.float64) * 1e300
+            xx[0, 0] = np.inf
+        elif what == "split_out_of_range":
+            ss = Split(np.array([0, 1, 500]), s.val, s.test)
+        elif what == "y_integral_float":
+            yy = y.astype(np.float64)
+        elif what == "y_bool":
+            yy = y.astype(bool)
+        elif what == "list_input":
+            xx = x.tolist()
+        elif what == "offset_1e4":
+            xx = x + 1e4
+
+        def check(p):
+            if not (bool(torch.isfinite(p.weight).all()) and bool(torch.isfinite(p.bias).all())):
+                return "NaN weights returned"
+            acc = float((p.predict(np.asarray(xx, np.float64))[s.test, 0] == y[s.test]).mean())
+            return None if acc > 0.8 else f"test accuracy {acc:.2f}"
+
+        return (lambda: fit_logistic(xx, yy, ss, **kw)), check
+    if kind == "ridge":
+        yr = x[:, 0] * 2.0 + x[:, 1]
+        xx, yy, kw = x, yr, {}
+        if what == "y_nan":
+            yy = yr.copy()
+            yy[4] = np.nan
+        elif what == "y_strings":
+            yy = np.array(["1.0"] * len(yr))
+        elif what == "lambda_negative":
+            kw = {"lambdas": (-1.0,)}
+        elif what == "x_nan":
+            xx = x.copy()
+            xx[0, 0] = np.nan
+        elif what == "y_short":
+            yy = yr[:10]
+        elif what == "offset_1e4":
+            xx = (x.astype(np.float64) * 1e-2 + 1e4).astype(np.float32)
+            yy = (xx.astype(np.float64) - 1e4)[:, 0] * 100.0
+
+        def check_r(p):
+            pred = p.predict(xx)[:, 0]
+            err = float(np.abs(pred - yy).max())
+            tol = 0.05 if what == "offset_1e4" else 0.1
+            return None if err < tol else f"max prediction error {err:.3g}"
+
+        return (lambda: fit_ridge(xx, yy, s, **kw)), check_r
+    if kind == "split":
+        args: dict[str, Any] = {
+            "over_one": {"fractions": (1.2, 0.1)}, "sum_over_one": {"fractions": (0.7, 0.4)},
+            "negative": {"fractions": (-0.1, 0.5)}, "nan": {"fractions": (float("nan"), 0.1)},
+            "n_zero": {"n": 0}, "n_float": {"n": 10.5}, "one_fraction": {"fractions": (0.7,)},
+            "groups_short": {"groups": np.arange(5)}, "seed_negative": {"seed": -1}, "np_n": {"n": np.int64(50)},
+        }[what]
+        n = args.pop("n", 50)
+
+        def check_s(sp):
+            allrows = np.sort(np.concatenate([sp.train, sp.val, sp.test]))
+            return None if np.array_equal(allrows, np.arange(50)) else "rows lost or repeated"
+
+        return (lambda: split_indices(n, **args)), check_s
+    if kind == "csv":
+        rule = {"position_bool": True, "position_float": 1.5, "span_reversed": (3, 1)}[what]
+        return (lambda: datasets.parse_labelled_csv("text,label\na,x\nb,y\n", position=rule)), None
+    d = torch.ones(8)
+    kw2: dict[str, Any] = {
+        "alpha_nan": {"alpha": float("nan")}, "direction_nan": {"direction": torch.full((8,), float("nan"))},
+        "direction_2d": {"direction": torch.ones(2, 8)}, "direction_zero": {"direction": torch.zeros(8)},
+        "position_float": {"positions": 1.5}, "mode_bad": {"mode": "multiply"},
+    }[what]
+    direction = kw2.pop("direction", d)
+
+    def make():
+        hook = intervention.direction_hook(direction, **kw2)
+        return hook(torch.zeros(2, 3, 8))
+
+    return make, None
+
+
+def _build_scan(case: Case):
+    from probes.ablation import ablate_heads
+    from probes.head_report import head_report
+    from probes.heads import copying_scores, k_composition_scores, repeated_batch, scan_heads
+
+    key = case.params["key"]
+    if key.startswith("gqa."):
+        from interp import load_model
+        from tests.fuzz.model_dirs import gqa_dir
+
+        def gqa():
+            g = load_model(gqa_dir(key.split(".")[1]))
+            rep = head_report(g, seq_len=5, n_batch=2, ablation="zero")
+            return rep, k_composition_scores(g)
+
+        def check_g(r):
+            rep, kc = r
+            t = rep.scores.table()
+            if len(t) != 8 or not t.drop(columns=["head"]).notna().all().all():
+                return "missing or NaN head scores"
+            return None if kc.shape == (2, 4, 2, 4) and bool(torch.isfinite(kc).all()) else "bad K-composition"
+
+        return gqa, check_g
+    h = handle()
+    if key.startswith("nan_weights") or key == "zero_ov_kcomp":
+        import copy
+
+        def broken():
+            g = copy.deepcopy(h)
+            with torch.no_grad():
+                for name, p in g.bridge.named_parameters():
+                    if name.startswith("transformer.h.0.") and (".attn.v." in name or "v_proj" in name):
+                        p.fill_(float("nan") if key.startswith("nan") else 0.0)
+                        break
+                else:
+                    raise AssertionError("no attention weight found to break")
+            return copying_scores(g) if key == "nan_weights_copying" else k_composition_scores(g)
+
+        def check_z(kc):
+            return None if bool(torch.isfinite(kc).all()) else "NaN K-composition for an all-zero circuit"
+
+        return broken, check_z
+    rows = repeated_batch(h, 2, 4)
+    calls: dict[str, Callable[[], Any]] = {
+        "seq_len_float": lambda: scan_heads(h, seq_len=4.5), "seq_len_zero": lambda: scan_heads(h, seq_len=0),
+        "seq_len_huge": lambda: scan_heads(h, seq_len=10_000), "seq_len_bool": lambda: scan_heads(h, seq_len=True),
+        "n_batch_zero": lambda: scan_heads(h, n_batch=0), "n_batch_none": lambda: scan_heads(h, n_batch=None),
+        "seed_negative": lambda: scan_heads(h, seed=-1), "ablation_bad": lambda: head_report(h, ablation="resample"),
+        "ablation_none": lambda: head_report(h, ablation=None),
+        "ablate_mode_bad": lambda: ablate_heads(h, rows, 4, mode="half"),
+        "ablate_head_out": lambda: ablate_heads(h, rows, 4, heads=[(2, 0)]),
+        "ablate_head_float": lambda: ablate_heads(h, rows, 4, heads=[(1, 1.5)]),
+        "ablate_head_str": lambda: ablate_heads(h, rows, 4, heads=["1.2"]),
+        "ablate_head_np": lambda: ablate_heads(h, rows, 4, heads=[(np.int64(1), np.int64(2))]),
+        "ablate_wrong_len": lambda: ablate_heads(h, rows, 5),
+    }
+
+    def check_a(r):
+        e = r.effect
+        return None if not math.isnan(float(e[1, 2])) and int(torch.isnan(e).sum()) == 7 else "wrong heads ablated"
+
+    return calls[key], check_a
+
+
+def _build_loading(case: Case):
+    import json
+    import os
+
+    from interp import load_model
+    from tests.fuzz import model_dirs as md
+
+    key = case.params["key"]
+    good = md.gpt2_dir()
+    if key in ("bert", "t5"):
+        d = md.bert_dir() if key == "bert" else md.t5_dir()
+        return (lambda: load_model(d)), None
+    if key.startswith("mamba"):
+        from probes.head_report import head_report
+        from probes.heads import scan_heads
+
+        d = md.mamba_dir()
+        fn = {"mamba_loads": lambda: load_model(d), "mamba_scan": lambda: scan_heads(load_model(d), seq_len=4),
+              "mamba_report": lambda: head_report(load_model(d), seq_len=4, n_batch=2)}[key]
+        return fn, (lambda h: None if h.info.n_layers == 2 else "wrong metadata")
+    names = {"path_too_long": "/tmp/" + "a/" * 700, "component_too_long": "/tmp/" + "b" * 300,
+             "path_nul": "/tmp/a\x00b", "name_none": None, "name_int": 42}
+    if key in names:
+        return (lambda: load_model(names[key])), None
+    devices = {"device_tpu": "tpu", "device_garbage": "c p u!", "device_cuda_7": "cuda:7", "device_int": 3.5}
+    if key in devices:
+        return (lambda: load_model(good, device=devices[key])), None
+    if key == "dtype_int8":
+        return (lambda: load_model(good, dtype="int8")), None
+    if key.startswith("native"):
+        from interp.loading import BUNDLED_DIR
+
+        src = BUNDLED_DIR / "attn-only-1l"
+        d = md.copy_of(src, key)
+        if key == "native_missing_key":
+            keys = list(__import__("safetensors.torch", fromlist=["load_file"]).load_file(
+                str(d / "model.safetensors")))
+            md.drop_keys(d, keys[-1])
+        elif key == "native_n_layers_zero":
+            cfg = json.loads((d / "config.json").read_text())
+            cfg["workbench_native_config"]["n_layers"] = 0
+            (d / "config.json").write_text(json.dumps(cfg))
+        elif key == "native_nan":
+            md.poison(d)
+        elif key == "native_fields_null":
+            md.edit_config(d, workbench_native_config=None)
+        return (lambda: load_model(d)), None
+    d = md.copy_of(good, key)
+    if key == "truncated_half":
+        md.truncate(d, 0.5)
+    elif key == "truncated_header":
+        md.truncate(d, 0.001)
+    elif key == "empty_weights":
+        (d / "model.safetensors").write_bytes(b"")
+    elif key == "missing_keys":
+        md.drop_keys(d, "h.1.")
+    elif key == "missing_one_key":
+        md.drop_keys(d, "h.0.ln_1.weight")
+    elif key == "unexpected_key":
+        md.add_key(d)
+    elif key == "n_layer_more":
+        md.edit_config(d, n_layer=3)
+    elif key == "n_layer_fewer":
+        md.edit_config(d, n_layer=1)
+    elif key == "vocab_mismatch":
+        md.edit_config(d, vocab_size=500)
+    elif key == "n_layer_zero":
+        md.edit_config(d, n_layer=0)
+    elif key == "n_layer_negative":
+        md.edit_config(d, n_layer=-2)
+    elif key == "n_layer_string":
+        md.edit_config(d, n_layer="2")
+    elif key == "n_layer_float":
+        md.edit_config(d, n_layer=2.5)
+    elif key == "n_layer_bool":
+        md.edit_config(d, n_layer=True)
+    elif key == "n_embd_null":
+        md.edit_config(d, n_embd=None)
+    elif key == "eps_nan_text":
+        text = (d / "config.json").read_text().replace('"layer_norm_epsilon": 1e-05', '"layer_norm_epsilon": NaN')
+        if "NaN" not in text:
+            text = text[:-1] + ', "layer_norm_epsilon": NaN}'
+        (d / "config.json").write_text(text)
+    elif key == "config_null":
+        md.write_config_bytes(d, b"null")
+    elif key == "config_list":
+        md.write_config_bytes(d, b"[1, 2, 3]")
+    elif key == "config_binary":
+        md.write_config_bytes(d, bytes(range(256)) * 4)
+    elif key == "config_empty":
+        md.write_config_bytes(d, b"")
+    elif key == "config_deep":
+        md.write_config_bytes(d, b"[" * 100_000 + b"]" * 100_000)
+    elif key == "config_dir":
+        (d / "config.json").unlink()
+        (d / "config.json").mkdir()
+    elif key == "nan_weights":
+        md.poison(d, float("nan"), "attn.c_attn")
+    elif key == "inf_weights":
+        md.poison(d, float("inf"), "wte")
+    elif key == "decoy_renamed":
+        md.pickle_decoy(d, rename_safetensors="other.safetensors")
+    elif key == "decoy_beside":
+        md.pickle_decoy(d)
+    elif key == "index_missing_shard":
+        (d / "model.safetensors").rename(d / "model-00001-of-00002.safetensors")
+        (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+            "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    elif key == "index_escape":
+        (d / "model.safetensors").unlink()
+        (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "../../etc/x.safetensors"}}))
+    elif key == "weights_is_dir":
+        (d / "model.safetensors").unlink()
+        (d / "model.safetensors").mkdir()
+    elif key == "fifo_weights":
+        md.fifo_weights(d)
+    elif key == "fifo_config":
+        (d / "config.json").unlink()
+        os.mkfifo(d / "config.json")
+    elif key == "llama7b_over_gpt2":
+        md.edit_config(d, architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=4096,
+                       intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000,
+                       max_position_embeddings=4096)
+    elif key == "huge_vocab_config":
+        md.edit_config(d, vocab_size=2_000_000_000, n_embd=4096)
+
+    def check(h):
+        from interp.loading import weights_sha256
+
+        if key == "decoy_beside" and h.info.sha256 != weights_sha256([d / "model.safetensors"]):
+            return "sha256 is not the safetensors file's"
+        ref = load_model(good)
+        toks = torch.tensor([[0, 5, 9, 13]])
+        with torch.no_grad():
+            if not torch.allclose(h.bridge(toks), ref.bridge(toks), atol=1e-5):
+                return "logits differ from the safetensors weights (the decoy was loaded?)"
+        return None
+
+    return (lambda: load_model(d)), check
+
+
+BUILDERS: dict[str, Callable[[Case], tuple[Callable[[], Any], Callable[[Any], str | None] | None]]] = {
+    "index": _build_index, "prompt": _build_prompt, "tokens": _build_tokens, "hooks": _build_hooks,
+    "lens": _build_lens, "probe": _build_probe, "scan": _build_scan, "loading": _build_loading,
+}
