@@ -3,18 +3,22 @@ the majority class, Hewitt & Liang's control task and selectivity. The work is i
 from __future__ import annotations
 
 import tempfile
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 import torch
 
 from interp.errors import WorkbenchError
+from interp.eta import Eta, format_seconds, scaled_estimate
 from interp.loading import bundled_models
+from interp.prompt_check import check_texts
 from plots.probes import accuracy_figure
 from probes.datasets import LabelledTexts, bracket_example_csv, parse_labelled_csv
 from probes.layer_features import capture_layers, capture_texts
 from probes.othello import TRAIN_OTHELLO_COMMAND, is_othello_model, othello_probe_set
 from probes.probe_report import ProbeReport, probe_by_layer
+from probes.stats import SMALL_TEST_SET, wilson_interval
 
 from . import common
 
@@ -23,6 +27,15 @@ OTHELLO_MODEL = "othello-gpt"
 RESULT_KEY = "probe_result"
 #: Pasted by default: is a bracket still open at the last token (a code LM should know; its embeddings cannot).
 EXAMPLE_CSV = bracket_example_csv()
+#: Measured Othello sweep: 287 s for the defaults (200 games, control task on, 60 iterations) on a 2-core CPU.
+OTHELLO_MEASURED_S, OTHELLO_MEASURED_GAMES = 287.0, 200
+
+
+def othello_estimate_s(n_games: int, control: bool, max_iter: int) -> float:
+    """Rough seconds for an Othello sweep, scaled from the measured default run (linear in games; the control
+    task roughly doubles the fitting, which is ~70% of the time and grows with the iterations)."""
+    fit_share = 0.7 * (max_iter / 60) * (1.0 if control else 0.5)
+    return scaled_estimate(OTHELLO_MEASURED_S, OTHELLO_MEASURED_GAMES, n_games) * (0.3 + fit_share)
 
 
 def _othello_handle():
@@ -52,11 +65,19 @@ def _fit_settings(prefix: str) -> dict[str, Any]:
     return {"seed": int(seed), "max_iter": int(max_iter), "control": bool(control)}
 
 
-def _run(title: str, short: str, work: Callable[[Callable[[float, str], None]], ProbeReport]) -> None:
-    """Run ``work(progress)`` with a progress bar; keep the report in the session, or show why it failed."""
+def _run(title: str, short: str, work: Callable[[Callable[[float, str], None]], ProbeReport],
+         eta: bool = False) -> None:
+    """Run ``work(progress)`` with a progress bar (and the time left when ``eta``); keep the report in the
+    session, or show why it failed."""
     bar = st.progress(0.0, text="starting")
+    clock = Eta()
+
+    def progress(f: float, m: str) -> None:
+        f = min(1.0, max(0.0, f))
+        bar.progress(f, text=f"{m} · {clock.label(f)}" if eta else m)
+
     try:
-        report = work(lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=m))
+        report = work(progress)
     except Exception as e:  # noqa: BLE001 - every failure is a message; the page keeps working
         common.show_error(e)
         return
@@ -77,6 +98,10 @@ def _othello_section() -> None:
                         format_func=lambda e: {"relative": "relative (empty / mine / theirs)",
                                                "absolute": "absolute (empty / black / white)"}[e])
     fit = _fit_settings("probe_othello")
+    est = othello_estimate_s(int(n_games), fit["control"], fit["max_iter"])
+    st.caption(f"Estimated time: about {format_seconds(est)} (scaled from a measured {OTHELLO_MEASURED_S:.0f} s "
+               f"for {OTHELLO_MEASURED_GAMES} games with the control task on a 2-core CPU; the bar shows the time "
+               "left while it runs).")
     if not st.button("Run probe sweep", type="primary", key="probe_run_othello"):
         return
 
@@ -91,7 +116,7 @@ def _othello_section() -> None:
                               progress=lambda f, m: progress(0.3 + 0.7 * f, m))
 
     _run(f"{handle.info.name}: board state ({encoding}, 64 squares x 3 classes) from {n_games} random games",
-         f"Othello board ({encoding})", work)
+         f"Othello board ({encoding})", work, eta=True)
 
 
 def _csv_bytes(source: str) -> tuple[bytes | str | None, str]:
@@ -123,6 +148,9 @@ def _csv_section(source: str) -> None:
     st.caption(f"{len(ds)} rows, {len(ds.classes)} classes: {', '.join(ds.classes[:12])}"
                f"{' ...' if len(ds.classes) > 12 else ''}; reading position {ds.position!r} of "
                f"{handle.info.name}.")
+    misfit = check_texts(handle, list(ds.texts))
+    if misfit:
+        st.warning(misfit)
     fit = _fit_settings("probe_csv")
     if not st.button("Run probe sweep", type="primary", key="probe_run_csv"):
         return
@@ -151,6 +179,14 @@ def _results() -> None:
     st.markdown(f"{result['title']}. Best layer **{best}**: {acc:.1%} test accuracy vs majority class "
                 f"{report.majority_accuracy:.1%}" + (f", selectivity {sel:+.1%}" if sel == sel else "")
                 + f". Rows: {report.n_train} train / {report.n_val} validation / {report.n_test} test.")
+    lo, hi = wilson_interval(float(acc), int(report.n_test)) if report.n_test > 0 else (float("nan"),) * 2
+    note = (f"95% interval for the best layer's test accuracy: {lo:.1%} to {hi:.1%} "
+            f"({report.n_test} test rows; Wilson interval).")
+    if report.n_test < SMALL_TEST_SET:
+        st.warning(f"Only {report.n_test} test rows: accuracies are rough. {note} Differences between layers "
+                   "smaller than that interval may be noise; use more rows for a firmer answer.")
+    else:
+        st.caption(note)
     common.figure(accuracy_figure(report, result["short"]), key="probe-accuracy")
     common.table(report.table(), key="probe-by-layer")
 

@@ -49,6 +49,8 @@ def test_uploaded_csv_with_planted_label_is_probed(app):
     app.button(key="probe_run_csv").click().run()
     df = _check_result(app, 2)
     assert df["accuracy"].max() >= 0.8 and df["accuracy"].max() > df["majority_accuracy"][0] + 0.2
+    small = " ".join(w.value for w in app.warning)  # 48 rows: a handful of test rows, said with an interval
+    assert "test rows: accuracies are rough" in small and "95% interval" in small
     # the result stays when the page reruns for something else
     app.text_input(key="probe_position").set_value("-1").run()
     assert app.get("plotly_chart") and not app.error
@@ -106,10 +108,22 @@ def tiny_othello_dir(tmp_path_factory):
 
 def test_othello_board_state_on_an_othello_model(tiny_othello_dir, monkeypatch):
     at = _app(tiny_othello_dir, monkeypatch).run()
-    at.number_input(key="probe_games").set_value(12)
+    at.number_input(key="probe_games").set_value(12).run()
+    assert any(c.value.startswith("Estimated time: about") for c in at.caption)
     _fast(at, "probe_othello")
     at.button(key="probe_run_othello").click().run()
     df = _check_result(at, 2)
     assert (df["accuracy"] > 0.3).all()  # 64 squares x 3 classes; many squares stay empty: well above chance
     assert any("Othello board (relative)" in json.loads(c.proto.spec)["layout"]["title"]["text"]
                for c in at.get("plotly_chart"))
+
+
+def test_a_dataset_the_model_cannot_read_is_warned_about(monkeypatch):
+    from interp.loading import bundled_models
+
+    if "attn-only-1l" not in bundled_models():
+        pytest.skip("bundled attn-only-1l absent")
+    at = _app("attn-only-1l", monkeypatch).run()
+    at.radio(key="probe_source").set_value("Paste a CSV").run()  # the example CSV is Python code
+    assert not at.exception
+    assert any("special or unknown to attn-only-1l" in w.value for w in at.warning)
