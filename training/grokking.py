@@ -124,7 +124,12 @@ def split_indices(c: GrokConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def fast_logits(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """The NativeModel's logits at the last of three positions, computed only there. [batch, d_vocab]
+    """The NativeModel's logits at the last of three positions, computed only there. [batch, d_vocab]"""
+    return fast_forward(model, tokens)[0]
+
+
+def fast_forward(model: torch.nn.Module, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits [batch, d_vocab], MLP post-activations [batch, d_mlp]) at the last of three positions.
 
     Keys and values of a 1-layer model depend on (token, position) alone, so they come from [3, vocab, ...]
     tables; the query, attention output, MLP and unembedding run once per input at the '=' position.
@@ -143,9 +148,20 @@ def fast_logits(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     pattern = scores.softmax(dim=1)  # [batch, pos, head]
     z = torch.einsum("bph,bphd->bhd", pattern, v_table[pos, tokens])  # [batch, head, dh]
     resid = x_table[2][tokens[:, 2]] + F.linear(z.flatten(1), att.o.weight, att.o.bias)  # [batch, d_model]
-    resid = resid + F.linear(F.relu(F.linear(resid, mlp.fc_in.weight, mlp.fc_in.bias)),
-                             mlp.fc_out.weight, mlp.fc_out.bias)  # [batch, d_model]
-    return F.linear(resid, model.head.weight)  # [batch, d_vocab]
+    acts = F.relu(F.linear(resid, mlp.fc_in.weight, mlp.fc_in.bias))  # [batch, d_mlp]
+    resid = resid + F.linear(acts, mlp.fc_out.weight, mlp.fc_out.bias)  # [batch, d_model]
+    return F.linear(resid, model.head.weight), acts  # [batch, d_vocab], [batch, d_mlp]
+
+
+def weights_for_analysis(model: torch.nn.Module, p: int) -> dict[str, torch.Tensor]:
+    """The matrices the Fourier analyses read: W_E [p, d_model] (number rows), W_U [d_model, p] (number
+    columns), W_out [d_mlp, d_model], and every trainable weight (for the sum of squares)."""
+    return {"W_E": model.tok_embed.weight[:p].detach(), "W_U": model.head.weight[:p].detach().T,
+            "W_out": model.layers[0].mlp.fc_out.weight.detach().T}
+
+
+def trainable_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach() for k, v in model.named_parameters() if not k.endswith(".bias")}
 
 
 def loss_and_acc(logits: torch.Tensor, labels: torch.Tensor, p: int) -> tuple[torch.Tensor, float]:
@@ -218,9 +234,11 @@ def train_grokking(
     should_stop: Callable[[], bool] | None = None,
     threads: int | None = None,
     log: Callable[[str], None] | None = print,
+    with_spectrum: bool = False,
 ) -> GrokOutcome:
     """Train (or resume from ``work_dir``) to ``c.epochs``; ``callback(epoch, metrics)`` after every logged epoch
-    (train/test loss and accuracy); ``should_stop()`` ends early (checkpointed)."""
+    (train/test loss and accuracy, and with ``with_spectrum`` the embedding's per-frequency squared Fourier
+    norms as ``embed_norms``); ``should_stop()`` ends early (checkpointed)."""
     if c.p < 5 or not 0 < c.frac_train < 1 or c.epochs < 1 or c.log_every < 1:
         raise InvalidInput("p must be >= 5, frac_train in (0, 1), epochs and log_every >= 1.")
     if threads:
@@ -249,7 +267,7 @@ def train_grokking(
             atomic_write_json(Path(work_dir) / "history.json", history.to_dict())
 
     def snapshot() -> None:
-        if work_dir and c.snapshot_every and epoch % c.snapshot_every == 0:
+        if work_dir and c.snapshot_every and (epoch % c.snapshot_every == 0 or epoch == c.epochs):
             save_snapshot(model, snapshot_dir(work_dir) / f"epoch_{epoch:06d}.safetensors")
 
     if epoch == 0:
@@ -274,6 +292,10 @@ def train_grokking(
                 getattr(history, k).append(v)
             history.seconds = time.perf_counter() - t0
             if callback is not None:
+                if with_spectrum:
+                    from probes.fourier import embedding_freq_norms
+
+                    m["embed_norms"] = embedding_freq_norms(model.tok_embed.weight[: c.p].detach()).tolist()
                 callback(epoch, m)
         snapshot()
         if epoch % c.checkpoint_every == 0 or epoch == c.epochs:
