@@ -11,10 +11,11 @@ TINY = dict(n_layers=2, d_model=16, n_heads=2, d_vocab=32, seq_len=16, batch_siz
 
 
 @pytest.fixture
-def app(tiny_gpt2_dir, monkeypatch):
+def app(tiny_gpt2_dir, monkeypatch, tmp_path):
     from training.induction import InductionTrainConfig
     from ui import train_page
 
+    monkeypatch.setattr(train_page, "TRAINED_DIR", tmp_path / "trained")
     monkeypatch.setitem(train_page.PRESETS, "tiny", ("Tiny (test)", InductionTrainConfig(**TINY)))
     at = app_test(tiny_gpt2_dir, monkeypatch, "Train").run()
     assert not at.exception and not at.error
@@ -40,6 +41,28 @@ def test_tiny_run_completes_with_curves_and_table(app):
     assert list(app.dataframe[-1].value["step"]) == [0, 4, 8, 12]
     app.radio(key="train_preset").set_value("fast").run()  # curves stay in the session across reruns
     assert _curves(app)["data"][0]["x"] == [0, 4, 8, 12] and not app.exception
+    app.button(key="train_inspect_heads").click().run()  # "inspect this model": opens it on Heads
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert app.sidebar.radio(key="page").value == "Heads"
+    assert "trained" in app.query_params["model"] and app.get("plotly_chart")
+    app.sidebar.radio(key="page").set_value("Attention").run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert app.text_area(key="attn_prompt").value.startswith("t5 t17")  # an example in the t-token vocabulary
+
+
+def test_step_zero_is_drawn_before_the_first_training_step(app, monkeypatch):
+    from ui import train_page
+
+    real = train_page.train_induction
+
+    def stop_at_once(config, callback=None, **kw):
+        train_page._request_stop()
+        return real(config, callback=callback, **kw)
+
+    monkeypatch.setattr(train_page, "train_induction", stop_at_once)
+    app.button(key="train_start").click().run()
+    assert not app.exception and not app.error
+    assert _curves(app)["data"][0]["x"] == [0]  # the untrained model's evaluation is on the chart at once
 
 
 def test_stop_ends_training_cleanly_and_page_keeps_working(app, monkeypatch):
@@ -58,7 +81,7 @@ def test_stop_ends_training_cleanly_and_page_keeps_working(app, monkeypatch):
     app.button(key="train_start").click().run()
     assert not app.exception and not app.error
     assert any("stopped at step 6 of 12" in w.value for w in app.warning), [w.value for w in app.warning]
-    assert _curves(app)["data"][0]["x"] == [4]  # the evaluations the callback delivered before the stop
+    assert _curves(app)["data"][0]["x"] == [0, 4]  # step 0 (drawn before training) + the evaluations so far
     monkeypatch.setattr(train_page, "train_induction", real)
     app.button(key="train_start").click().run()
     assert not app.exception and any(s.value.startswith("Trained 12 steps") for s in app.success)
