@@ -9,25 +9,45 @@ the session, and the new run waits briefly for the old one to finish before sayi
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from interp.loading import REPO_ROOT
+from interp.native_models import build_native_model
 from plots.training import curves_figure
-from training.induction import PHASE_THRESHOLD, InductionTrainConfig, TrainHistory, phase_change_step, train_induction
+from training.induction import (
+    PHASE_THRESHOLD,
+    InductionTrainConfig,
+    TrainHistory,
+    eval_tokens,
+    evaluate,
+    model_config,
+    phase_change_step,
+    save_trained,
+    train_induction,
+)
 
 from . import common
 
-#: preset -> (label, config). Tests add a tiny one.
+#: preset -> (label, config). Tests add a tiny one. Times measured on this project's 2-core CPU machine with one
+#: thread while other jobs ran (training only; the live chart adds a little): fast 57 s (phase change at step
+#: 440); default about 40 min at the lowest priority under load (models/attn-only-2l's card: 20.8 min).
 PRESETS: dict[str, tuple[str, InductionTrainConfig]] = {
-    "fast": ("Fast: d_model 64, context 64, vocabulary 256, 600 steps (about a minute)",
+    "fast": ("Fast: d_model 64, context 64, vocabulary 256, 600 steps (measured 1 min on a 2-core CPU; "
+             "up to 3 min when the machine is busy)",
              InductionTrainConfig(d_model=64, seq_len=64, d_vocab=256, steps=600, eval_every=20, seg_max=32,
                                   lr=2e-3)),
-    "default": ("Default: d_model 128, context 128, vocabulary 1000, 2000 steps (about 2 minutes)",
+    "default": ("Default: d_model 128, context 128, vocabulary 1000, 2000 steps (20 to 40 min on a 2-core CPU: "
+                "the attn-only-2l model card's run, 20.8 min)",
                 InductionTrainConfig()),
 }
+#: Trained models are saved here (not in models/) so "inspect this model" can open them on other pages.
+TRAINED_DIR = REPO_ROOT / ".cache" / "train-page"
 RUN_KEY = "train_run"
 STOP_KEY = "train_stop_requested"
 STOP_WAIT_S = 15.0  # how long a new script run waits for a stopped training run to finish its step
@@ -63,23 +83,40 @@ def _title(run: dict[str, Any]) -> str:
             f"{c.seq_len}) on repeated random segments: step {run['step']}/{c.steps}")
 
 
+def step0_record(config: InductionTrainConfig) -> dict[str, Any]:
+    """The evaluation train_induction records before its first step (same seed, so the same initial model),
+    computed up front so the chart appears at once instead of after the first eval interval."""
+    tokens, half = eval_tokens(config)
+    ev = evaluate(build_native_model(model_config(config), seed=config.seed), tokens, half)
+    return {**ev, "tokens": 0, "loss": math.nan}
+
+
 def _train(preset: str, slot, bar_slot) -> None:
     """Train with live curves; the run's state lives in the session so a stop or rerun keeps the curves."""
     config = PRESETS[preset][1]
     run = {"preset": preset, "config": config, "history": TrainHistory(), "step": 0, "status": "running"}
     st.session_state[RUN_KEY] = run
     st.session_state[STOP_KEY] = False
-    bar = bar_slot.progress(0.0, text="starting")
+    bar = bar_slot.progress(0.0, text="starting: evaluating the untrained model (step 0)")
     draws = {"n": 0}
+
+    def draw_curves() -> None:
+        draws["n"] += 1
+        slot.plotly_chart(curves_figure(run["history"], config.steps, _title(run),
+                                        phase=phase_change_step(run["history"]), threshold=PHASE_THRESHOLD),
+                          width="stretch", key=f"train-live-{draws['n']}")
+
+    _append(run["history"], 0, step0_record(config))
+    draw_curves()
 
     def callback(step: int, m: dict[str, Any]) -> None:
         run["step"] = step
+        h = run["history"]
+        if step == 1 and h.train_loss and math.isnan(h.train_loss[0]):
+            h.train_loss[0] = float(m["loss"])  # as train_induction does: step 0's loss is the first batch's
         if "icl_score" in m:
             _append(run["history"], step, m)
-            draws["n"] += 1
-            slot.plotly_chart(curves_figure(run["history"], config.steps, _title(run), phase=phase_change_step(run["history"]),
-                                            threshold=PHASE_THRESHOLD), width="stretch",
-                              key=f"train-live-{draws['n']}")
+            draw_curves()
         bar.progress(step / config.steps, text=f"step {step}/{config.steps} · training loss {m['loss']:.3f}")
         if st.session_state.get(STOP_KEY):
             raise StopTraining(step)
@@ -94,12 +131,29 @@ def _train(preset: str, slot, bar_slot) -> None:
         common.show_error(e)
     else:
         run.update(status="done", history=outcome.history, seconds=outcome.history.seconds)
+        run["model_dir"] = common.guarded(_save, outcome, preset)
     finally:  # a click during training interrupts the script here too: keep what was drawn as "stopped"
         if run["status"] == "running":
             run["status"] = "stopped"
         st.session_state[STOP_KEY] = False
     bar_slot.empty()
     slot.empty()
+
+
+def _save(outcome, preset: str) -> str:
+    """Save the trained model where the other pages can load it; returns its directory."""
+    out = TRAINED_DIR / f"{preset}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    c = outcome.config
+    card = (f"# Trained on the Train page ({preset} preset)\n\n{c.n_layers}-layer attention-only model, d_model "
+            f"{c.d_model}, {c.n_heads} heads, context {c.seq_len}, vocabulary t1..t{c.d_vocab - 1}, {c.steps} "
+            f"steps on repeated random segments in {outcome.history.seconds:.0f} s.\n")
+    return str(save_trained(outcome, out, card))
+
+
+def _inspect(model_dir: str, page: str) -> None:
+    st.session_state[common.MODEL] = model_dir
+    st.session_state.pop(common.PROMPT, None)  # the new model's own example prompt
+    st.session_state["page"] = page
 
 
 def _wait_for_previous_run(run: dict[str, Any]) -> None:
@@ -121,6 +175,12 @@ def _show(run: dict[str, Any]) -> None:
             if phase is not None else f"no head reached an induction score of {PHASE_THRESHOLD}")
     if run["status"] == "done":
         st.success(f"Trained {run['step']} steps in {run.get('seconds', 0.0):.0f} s; {when}.")
+        if run.get("model_dir"):
+            row = st.container(horizontal=True)
+            row.caption(f"Saved to {run['model_dir']}. Inspect this model:")
+            row.button("on Attention", key="train_inspect_attention", on_click=_inspect,
+                       args=(run["model_dir"], "Attention"))
+            row.button("on Heads", key="train_inspect_heads", on_click=_inspect, args=(run["model_dir"], "Heads"))
     elif run["status"] == "stopped":
         st.warning(f"Training stopped at step {run['step']} of {run['config'].steps}; {when} so far.")
     elif run["status"] == "failed":
