@@ -216,11 +216,10 @@ def check_config_numbers(config: dict[str, Any], config_file: Path | str) -> Non
 
 
 def _first_int(config: dict[str, Any], *keys: str, default: int | None = None) -> int | None:
-    for k in keys:
-        v = config.get(k)
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
-    return default
+    """The largest of the keys given (spellings of one size; which one a library reads depends on the model type,
+    so the estimate takes the largest and errs towards refusing)."""
+    found = [v for k in keys if isinstance(v := config.get(k), int) and not isinstance(v, bool)]
+    return max(found) if found else default
 
 
 def estimate_parameters(config: dict[str, Any]) -> int:
@@ -235,7 +234,9 @@ def estimate_parameters(config: dict[str, Any]) -> int:
     d_head = _first_int(c, "head_dim", "d_head", default=max(1, d // max(1, heads)))
     d_mlp = _first_int(c, "n_inner", "intermediate_size", "d_mlp", default=4 * d)
     ctx = _first_int(c, "n_positions", "n_ctx", default=0)  # learned position tables (rotary models have none)
-    gated = "intermediate_size" in c and "n_inner" not in c  # Llama-style gate/up/down
+    plain_mlp = ("gpt2", "gpt_neox", "gptj", "gpt_neo", "opt", "bloom", "falcon", "phi", "codegen",
+                 "transformer_lens_native")
+    gated = "intermediate_size" in c and c.get("model_type") not in plain_mlp  # Llama-style gate/up/down
     attn = d * heads * d_head * 2 + 2 * d * kv * d_head
     mlp = 0 if c.get("attn_only") else (3 if gated else 2) * d * d_mlp
     tied = c.get("tie_word_embeddings", True) and NATIVE_KEY not in config

@@ -137,7 +137,7 @@ def token_tensor(tokens: Any, d_vocab: int, model: str = "the model") -> torch.T
     if isinstance(tokens, np.ndarray):
         if not np.issubdtype(tokens.dtype, np.integer):
             raise InvalidInput(f"Token ids must be integers, got a numpy array of dtype {tokens.dtype}.")
-        tokens = torch.from_numpy(np.ascontiguousarray(tokens).astype(np.int64))
+        tokens = torch.from_numpy(np.array(tokens, dtype=np.int64, copy=True))  # keeps 0-d as 0-d
     if not isinstance(tokens, torch.Tensor):
         raise InvalidInput(f"Tokens must be a tensor of ids, got {type(tokens).__name__}.")
     if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
