@@ -32,6 +32,8 @@ def add_head_picker(fig: go.Figure, label: str = "value") -> go.Figure:
         hovertemplate="head %{customdata}<br>" + label + ": %{text}<br><i>click to select</i><extra></extra>",
     ))
     fig.update_layout(hoverdistance=60)
+    fig.update_xaxes(range=[-0.5, n_heads - 0.5], autorange=False)  # the markers must not widen the axes
+    fig.update_yaxes(range=[n_layers - 0.5, -0.5], autorange=False)  # layer 0 on top, as layer_head_heatmap
     return fig
 
 
