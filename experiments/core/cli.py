@@ -13,7 +13,7 @@ import sys
 import textwrap
 from typing import Any, NoReturn
 
-from interp.errors import WorkbenchError
+from interp.errors import InvalidInput, WorkbenchError
 
 EXIT_BAD_INPUT = 2
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL/ST), other two-byte ESC sequences, then any C0/C1 control character
@@ -175,6 +175,11 @@ def _list() -> int:
 def _run(args: argparse.Namespace) -> int:
     from .registry import parse_sets
     from .runner import run_experiment
+
+    for flag in ("out", "preset", "model", "device"):
+        value = getattr(args, flag)
+        if value is not None and not value.strip():
+            raise InvalidInput(f"--{flag} is empty.", f"Give a value, or omit --{flag} to use the default.")
 
     bars: list[Any] = []  # made at the first progress report, so a refused input prints only its one line
     progress = None
