@@ -139,21 +139,23 @@ def figure(fig: go.Figure, key: str, *, on_head: Callable[[Head], None] | None =
                         selection_mode="points")
     row = st.container(horizontal=True)  # buttons sized to their labels, also inside narrow columns
     row.download_button("Download HTML", lambda: figure_html(fig), file_name=f"{key}.html", mime="text/html",
-                        key=f"html-{key}", help="A single HTML file with plotly.js inside: opens offline.")
+                        key=f"html-{key}", help="A single HTML file with plotly.js inside: opens offline.",
+                        on_click="ignore")
     if row.button("Make PNG", key=f"mkpng-{key}"):
         try:
             png = _png(fig.to_json())
         except Exception as e:  # noqa: BLE001 - no Chromium, sandbox refusal...: a short message, never the JSON
             st.error(png_error_text(e))
         else:
-            row.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png", key=f"png-{key}")
+            row.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png", key=f"png-{key}",
+                                on_click="ignore")
 
 
 def table(df: Any, key: str) -> None:
     """Draw a table with a CSV download."""
     st.dataframe(df, width="stretch")
     st.download_button("Download CSV", df.to_csv(index=False), file_name=f"{key}.csv", mime="text/csv",
-                       key=f"csv-{key}")
+                       key=f"csv-{key}", on_click="ignore")
 
 
 # ---------------------------------------------------------------- shared state and the URL

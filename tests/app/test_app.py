@@ -96,3 +96,29 @@ def test_missing_model_is_a_message_not_a_crash(monkeypatch, tmp_path):
     at.text_input(key="model_dir").set_value(str(tmp_path)).run()  # exists but holds no config.json
     at.button(key="model_load").click().run()
     assert not at.exception and at.error
+
+
+def test_make_png_gives_a_png_download_and_html_download_embeds_plotly(app):
+    import shutil
+
+    from ui import common
+
+    app.run()
+    html = common.figure_html(__import__("plotly.graph_objects").graph_objects.Figure())
+    assert "<script src" not in html and len(html) > 1_000_000  # plotly.js inline: opens offline
+    if not (shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")):
+        pytest.skip("no Chromium for kaleido")
+    app.button(key="mkpng-head-pattern").click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert any(b.proto.label == "Download PNG" for b in app.get("download_button"))
+
+
+def test_error_text_is_capped_and_names_no_internals():
+    from interp.errors import InvalidInput
+    from ui import common
+
+    huge = ValueError('{"data": [' + "1, " * 10_000 + "]}")
+    text = common.error_text(huge)
+    assert len(text) < common.MAX_ERROR_CHARS + 80 and "more characters not shown" in text
+    assert common.error_text(InvalidInput("short")) == "short"
+    assert common.png_error_text(RuntimeError("x" * 5000)).count("x") < 400
