@@ -79,9 +79,10 @@ def attribute(handle: ModelHandle, batch: PairBatch, kinds: tuple[str, ...] = ("
     logits_hook = "unembed.hook_out"  # per-pair metrics read from the same two runs (no extra forward)
     # hook_embed is upstream of every node: without it the most-upstream node's backward hook never fires
     names = names + [n for n in ("hook_embed", logits_hook) if n not in names]
-    with torch.enable_grad():
+    with torch.no_grad():  # the clean run only supplies activations: no autograd graph
         clean = cache_activation_and_gradient(bridge, batch.clean, lambda lg: fn(lg).mean(),
                                               names_filter=names, compute_gradient=False)
+    with torch.enable_grad():
         corr = cache_activation_and_gradient(bridge, batch.corrupted, lambda lg: fn(lg).mean(),
                                              names_filter=names)
     n = len(batch)
