@@ -77,6 +77,17 @@ def error_text(e: BaseException) -> str:
     """What the page says about a failure: a typed error's message, else its kind and first line, capped."""
     if isinstance(e, WorkbenchError):
         return capped(str(e))
+    if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
+        return "The computation ran out of memory. Try a shorter prompt, fewer rows or a smaller model."
+    if isinstance(e, PermissionError):
+        return capped(f"Permission denied: {e.filename or 'a file'} cannot be read or written. Choose another "
+                      "location.")
+    if isinstance(e, FileNotFoundError):
+        return capped(f"{e.filename or 'A file'} does not exist. Check the path.")
+    if isinstance(e, UnicodeDecodeError):
+        return "A file is not UTF-8 text; save it as UTF-8 and try again."
+    if isinstance(e, OSError):
+        return capped(f"Could not access {e.filename or 'a file'}: {e.strerror or type(e).__name__}.")
     first = (str(e).strip().splitlines() or [""])[0]
     return capped(f"Something went wrong ({type(e).__name__}): {first}" if first else
                   f"Something went wrong ({type(e).__name__}).")

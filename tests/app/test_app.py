@@ -122,3 +122,12 @@ def test_error_text_is_capped_and_names_no_internals():
     assert len(text) < common.MAX_ERROR_CHARS + 80 and "more characters not shown" in text
     assert common.error_text(InvalidInput("short")) == "short"
     assert common.png_error_text(RuntimeError("x" * 5000)).count("x") < 400
+
+
+@pytest.mark.parametrize("exc, words", [(MemoryError(), "ran out of memory"),
+                                        (PermissionError(13, "Permission denied", "/x"), "Permission denied: /x"),
+                                        (FileNotFoundError(2, "No such file", "/nope"), "/nope does not exist")])
+def test_common_failures_get_specific_messages(exc, words):
+    from ui import common
+
+    assert words in common.error_text(exc) and "Something went wrong" not in common.error_text(exc)
