@@ -43,7 +43,10 @@ class HeadReport:
     def pattern(self, layer: int, head: int) -> np.ndarray:  # [query_pos, key_pos] float32
         """One head's pattern on the example row; InvalidInput names the valid range for a wrong L.H."""
         n_layers, n_heads = self.example_patterns.shape[:2]
-        layer, head = validate.head_index(layer, head, n_layers, n_heads, self.scores.model)
+        layer, head = validate.integer(layer, "Layer"), validate.integer(head, "Head")
+        if not (0 <= layer < n_layers and 0 <= head < n_heads):
+            raise InvalidInput(f"Head {layer}.{head} does not exist: layers 0..{n_layers - 1}, "
+                               f"heads 0..{n_heads - 1}.")
         return self.example_patterns[layer, head].astype(np.float32)
 
 

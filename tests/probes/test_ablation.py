@@ -77,3 +77,57 @@ def test_trained_model_ablation_confirms_detectors():
     top2 = {divmod(int(i), handle.info.n_heads) for i in res.effect.flatten().topk(2).indices}
     assert top2 == {top_ind, top_prev}
     assert float(res.effect[top_ind]) > 1.0 and float(res.effect[top_prev]) > 1.0
+
+
+def test_second_copy_loss_leaves_out_the_copy_s_first_token():
+    from probes.ablation import second_copy_loss
+
+    L, vocab = 3, 5
+    tokens = torch.tensor([[0, 1, 2, 3, 1, 2, 3]])  # BOS + A + A; the copy starts at position L+1 = 4
+    logits = torch.zeros(1, 7, vocab)
+    logits[0, 3, 1] = 100.0  # position 3 predicts token 4 (the copy's first token, L+1): must not count
+    logits[0, 4, 2] = 100.0  # position 4 predicts token 5: counts
+    # tokens L+2..2L = positions 5, 6 -> predictions at 4 (exact) and 5 (uniform)
+    assert second_copy_loss(logits, tokens, L).tolist() == pytest.approx([math.log(vocab) / 2], abs=1e-4)
+
+
+def test_ablation_effect_is_the_second_copy_loss_rise_and_icl_is_kept(tiny_handle):
+    from probes.ablation import second_copy_loss
+    from probes.heads import repeated_batch
+
+    L = 5
+    toks = repeated_batch(tiny_handle, 3, L)
+    res = ablate_heads(tiny_handle, toks, L, mode="zero", heads=[(1, 2)])
+    with torch.no_grad():
+        base = float(second_copy_loss(tiny_handle.bridge(toks), toks, L).mean())
+
+        def zero(z, hook):
+            z = z.clone()
+            z[:, :, 2] = 0.0
+            return z
+
+        out = tiny_handle.bridge.run_with_hooks(toks, fwd_hooks=[("blocks.1.attn.hook_z", zero)])
+    assert res.baseline_second == pytest.approx(base, abs=1e-5)
+    assert float(res.effect[1, 2]) == pytest.approx(float(second_copy_loss(out, toks, L).mean()) - base, abs=1e-4)
+    assert float(res.icl_effect[1, 2]) == pytest.approx(float(res.ablated_icl[1, 2]) - res.baseline_icl)
+    assert res.ranking() == [(1, 2)]
+
+
+@pytest.mark.parametrize("mode", ["zero", "mean"])
+def test_main_induction_head_ranks_first_under_both_ablations(mode):
+    """attn-only-2l: every layer-1 head is an induction head, 1.2 the strongest; previous-token head 0.3 feeds them
+    all. By the second-copy loss 1.2 ranks first of the induction heads under zero AND mean ablation (by the ICL
+    difference, zero-ablating 1.2 even scores negative: its first-copy loss rises more), and 0.3 first overall."""
+    if "attn-only-2l" not in interp.bundled_models():
+        pytest.skip("bundled attn-only-2l absent")
+    from probes.heads import repeated_batch
+
+    handle = interp.load_model("attn-only-2l")
+    toks = repeated_batch(handle, 10, 50, seed=0)  # the Heads page's rows
+    res = ablate_heads(handle, toks, 50, mode=mode)
+    ranking = res.ranking()
+    assert ranking[0] == (0, 3)
+    assert [h for h in ranking if h.layer == 1][0] == (1, 2)
+    assert float(res.effect[1, 2]) > 0
+    if mode == "zero":
+        assert float(res.icl_effect[1, 2]) < 0  # why the ICL difference is not the ranking measure

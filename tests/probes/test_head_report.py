@@ -10,6 +10,13 @@ from probes.head_report import ABLATION_SCORE, ICL_SCORE, head_report
 from probes.heads import SCORE_NAMES, capture_patterns, repeated_batch, scan_heads
 
 
+@pytest.fixture(scope="module")
+def gqa_dir():
+    from tests.fuzz.model_dirs import gqa_dir as build
+
+    return build
+
+
 def test_report_combines_scan_ablation_and_example(tiny_handle):
     seen = []
     rep = head_report(tiny_handle, seq_len=5, n_batch=3, seed=2, ablation="zero",

@@ -185,3 +185,48 @@ def test_trained_model_has_induction_and_previous_token_heads(trained_2l):
     # the previous-token head is the layer-0 head that K-composes most with the top induction head
     comp = k_composition_scores(trained_2l)[0, :, 1, int(top_ind.split(".")[1])]  # [head_a]
     assert int(comp.argmax()) == int(prev[0].argmax())
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2", "mistral"])
+def test_grouped_query_kv_heads_expand_as_hugging_face_repeats_them(kind):
+    """Query head h reads KV head h // (n_heads / n_kv_heads) (HF repeat_kv); every score has one entry per
+    query head and is finite."""
+    from probes.heads import _weights, copying_scores
+    from tests.fuzz.model_dirs import gqa_dir
+
+    handle = interp.load_model(gqa_dir(kind))
+    w = _weights(handle)
+    hf_v = handle.bridge.original_model.model.layers[0].self_attn.v_proj.weight  # [n_kv * d_head, d_model]
+    d_head = 8
+    for h in range(4):
+        kv = h // 2
+        torch.testing.assert_close(w["W_V"][0, h], hf_v[kv * d_head:(kv + 1) * d_head].T.float())
+    assert copying_scores(handle).shape == (2, 4)
+    scores = scan_heads(handle, seq_len=6, n_batch=2)
+    assert all(v.shape == (2, 4) and bool(torch.isfinite(v).all()) for v in scores.scores.values())
+    assert k_composition_scores(handle).shape == (2, 4, 2, 4)
+
+
+def test_k_composition_is_zero_not_nan_for_all_zero_circuits(tiny_handle):
+    import copy
+
+    h = copy.deepcopy(tiny_handle)
+    with torch.no_grad():
+        h.bridge.blocks[0].attn.v.weight.zero_()  # every layer-0 OV circuit is zero
+        h.bridge.blocks[0].attn.v.bias.zero_()
+    kc = k_composition_scores(h)
+    assert bool(torch.isfinite(kc).all()) and float(kc[0].abs().max()) == 0.0
+    assert float(k_composition_scores(tiny_handle)[0].abs().max()) > 0  # the untouched model composes
+
+
+def test_nan_weights_give_a_clear_error_not_a_segfault(tiny_handle):
+    import copy
+
+    from interp.errors import InvalidInput
+    from probes.heads import copying_scores
+
+    h = copy.deepcopy(tiny_handle)
+    with torch.no_grad():
+        h.bridge.blocks[1].attn.v.weight.fill_(float("nan"))
+    with pytest.raises(InvalidInput, match="NaN"):
+        copying_scores(h)
