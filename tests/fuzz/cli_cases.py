@@ -30,9 +30,12 @@ FAST = {"out.file", "out.read_only", "out.name_300", "out.damaged_result", "seed
         "set.train-text-lm.steps.below", "set.train-text-lm.eval_every.below",
         "set.induction-phase-change.n_heads.below", "cross.seg_min_gt_seg_max", "path.train-text-lm.init_from.etc",
         "set.train-text-lm.lr.inf", "show.escapes", "help.train-text-lm", "name.unknown", "conflict.seed"}
-#: Per experiment, the numeric settings that also get non-numbers, inf/nan and fractions (every bounded one
-#: gets values below and above its range).
-TYPE_PROBES = 3
+#: Per experiment: how many numeric settings get values below/above their range, and how many also get
+#: non-numbers, inf/nan and fractions (each case starts an interpreter: ~2.5 s of CPU).
+RANGE_PROBES, TYPE_PROBES = 4, 1
+#: Which numeric settings are probed first (then the rest in declaration order).
+PRIORITY = ("steps", "lr", "eval_every", "n_heads", "n_head", "seg_min", "seq_len", "n_ctx", "batch_size", "d_model",
+            "n_embd", "n_layer", "n_layers")
 
 
 def _experiments() -> dict[str, type]:
@@ -111,9 +114,11 @@ def cases() -> list[Case]:
     add("model", "model.etc", _run(cheap, "--model", "/etc"))
     # --- every experiment's numeric settings: below / above the range, not numbers
     for name, exp in exps.items():
-        for i, (field, default, meta) in enumerate(f for f in _num_fields(exp) if f[0] not in ("seed", "threads")):
-            low, high = meta.get("low"), meta.get("high")
-            if meta.get("positive") and low is None:
+        fields = [f for f in _num_fields(exp) if f[0] not in ("seed", "threads")]
+        fields.sort(key=lambda f: PRIORITY.index(f[0]) if f[0] in PRIORITY else len(PRIORITY))
+        for i, (field, default, meta) in enumerate(fields):
+            low, high = (meta.get("low"), meta.get("high")) if i < RANGE_PROBES or field == "lr" else (None, None)
+            if meta.get("positive") and low is None and (i < RANGE_PROBES or field == "lr"):
                 add("set", f"set.{name}.{field}.zero", _run(name, "--set", f"{field}=0"))
             if low is not None:
                 below = low - 1 if isinstance(default, int) else low - abs(low) - 1.0
@@ -121,7 +126,7 @@ def cases() -> list[Case]:
             if high is not None:
                 above = high + 1 if isinstance(default, int) else high * 2 + 1
                 add("set", f"set.{name}.{field}.above", _run(name, "--set", f"{field}={above:.17g}"))
-            if i >= TYPE_PROBES and not (isinstance(default, float) and field == "lr"):
+            if i >= TYPE_PROBES and field != "lr":
                 continue
             add("set", f"set.{name}.{field}.text", _run(name, "--set", f"{field}=many"))
             if isinstance(default, float):
