@@ -64,7 +64,7 @@ def spectrum_figure(norms: Sequence[float], key: Sequence[int] = (), title: str 
     freqs = np.arange(1, len(v) + 1)
     keys = set(int(k) for k in key)
     colours = ["#ef553b" if f in keys else "#9aa0b5" for f in freqs]
-    fig = go.Figure(go.Bar(x=freqs, y=share, marker_color=colours,
+    fig = go.Figure(go.Bar(x=freqs.tolist(), y=share.tolist(), marker_color=colours,
                            hovertemplate="frequency %{x}<br>share %{y:.3f}<extra></extra>"))
     for k in sorted(keys):
         if 1 <= k <= len(v):
