@@ -80,7 +80,7 @@ def count(value: Any, what: str, *, low: int = 1, high: int | None = None) -> in
     i = integer(value, what)
     if i < low or (high is not None and i > high):
         rng = f"{low}..{high}" if high is not None else f">= {low}"
-        raise InvalidInput(f"{what} must be {rng}, got {i}.")
+        raise InvalidInput(f"{what} must be in {rng}, got {i}.")
     return i
 
 
