@@ -14,6 +14,7 @@ from ui import (  # noqa: E402
     heads_page,
     lens_page,
     model_page,
+    patching_page,
     probes_page,
     reproductions_page,
     train_page,
@@ -26,6 +27,7 @@ PAGES = {
     "Heads": heads_page.draw,
     "Logit lens": lens_page.draw,
     "Probes": probes_page.draw,
+    "Patching": patching_page.draw,
     "Reproductions": reproductions_page.draw,
     "Train": train_page.draw,
 }

@@ -308,3 +308,27 @@ def repeated_sequence_pairs(handle: ModelHandle, n_pairs: int, seq_len: int, *, 
         ans.append(a[-1])
         wrong.append(w)
     return pairs_from_tokens(handle, torch.stack(clean), torch.stack(corr), torch.stack(ans), torch.stack(wrong))
+
+
+def example_pair(handle: ModelHandle) -> PromptPair:
+    """A pair that suits the model, for a first look: numbered-token models (``t1``..``t999``, the attention-only
+    ones) get a repeated sequence with a fresh first copy; text models the argument-copy task."""
+    tok = handle.tokenizer
+    def known(t: str) -> bool:  # one token that decodes back to itself (an unknown-token id would not)
+        ids = tok(t, add_special_tokens=False)["input_ids"]
+        return len(ids) == 1 and tok.decode(ids).strip() == t
+
+    if all(known(t) for t in ("t1", "t2", "t999")):
+        a = ["t12", "t47", "t305", "t8", "t96", "t51", "t230"]
+        b = ["t611", "t83", "t19", "t742", "t5", "t377", "t64"]
+        return PromptPair(" ".join(a + a[:-1]), " ".join(b + a[:-1]), a[-1], b[-1])
+    from .copy_tasks import copy_task_pairs
+
+    try:
+        p = copy_task_pairs(tok, 1, split="heldout", seed=0)[0]
+        return PromptPair(p.clean, p.corrupted, p.answer, p.wrong)
+    except InvalidInput:
+        pass
+    batch = repeated_sequence_pairs(handle, 1, 6, seed=0)
+    text = [tok.decode(row[1:].tolist()) for row in (batch.clean[0], batch.corrupted[0])]
+    return PromptPair(text[0], text[1], batch.answer_str[0], batch.wrong_str[0])

@@ -1,0 +1,215 @@
+"""Patching page: a clean and a corrupted prompt side by side, attribution patching (one click, fast) and exact
+activation patching (progress and Stop) as layer x position and layer x head heatmaps, attribution vs exact,
+direct logit attribution, one head's pattern on the clean prompt, and a dataset view of many pairs with CIs.
+Every number comes from ``probes.patching``, ``probes.attribution``, ``probes.dla`` and ``probes.patching_stats``.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from interp.errors import InvalidInput, WorkbenchError
+from interp.types import Head
+from plots.attention_grid import head_pattern_figure
+from plots.patching import attribution_scatter, dla_bars, effect_bars_with_ci, head_effect_heatmap, layer_pos_heatmap
+from plots.select import add_head_picker
+from probes.attribution import attribute, compare
+from probes.dla import direct_logit_attribution
+from probes.patching import SweepStopped, run_sweeps
+from probes.patching_data import PairBatch, PromptPair, encode_pairs, example_pair, pairs_from_csv
+from probes.patching_stats import dataset_effects
+
+from . import common
+
+METRICS = ("logit_diff", "prob", "logprob")
+STOP = "patch_stop_requested"
+RESULTS = "patch_results"  # session: {"key": pair key, "attr": AttributionResult, "exact": {kind: SweepResult}}
+STATUS = "patch_exact_status"  # "running" while an exact sweep runs; left so after a Stop interrupted it
+MAX_DATASET_PAIRS = 64
+#: Exact sweeps run in this process (tests check a head click re-runs none).
+SWEEPS = {"count": 0}
+
+
+def _kinds(handle) -> tuple[str, ...]:
+    return ("head_out", "resid_pre", "attn_out") + (() if handle.info.attn_only else ("mlp_out",))
+
+
+def _inputs(handle, name: str) -> tuple[PromptPair, str]:
+    """The four prompt fields (an example for this model on first visit or after a model change) and the metric."""
+    ss = st.session_state
+    if ss.get("patch_model") != name:
+        ex = example_pair(handle)
+        ss.update(patch_model=name, patch_clean=ex.clean, patch_corrupted=ex.corrupted, patch_answer=ex.answer,
+                  patch_wrong=ex.wrong or "")
+        ss.pop(RESULTS, None)
+    c1, c2 = st.columns(2)
+    clean = c1.text_area("Clean prompt", key="patch_clean", height=110,
+                         help="The prompt on which the model gives the answer.")
+    corrupted = c2.text_area("Corrupted prompt", key="patch_corrupted", height=110,
+                             help="Same number of tokens; change only what the behaviour depends on.")
+    c1, c2, c3 = st.columns(3)
+    answer = c1.text_input("Answer (clean)", key="patch_answer", help="One token; a leading space counts.")
+    wrong = c2.text_input("Wrong answer", key="patch_wrong", help="One token; the metric is logit(answer) - "
+                                                                  "logit(wrong) by default.")
+    metric = c3.selectbox("Metric", METRICS, key="patch_metric",
+                          help="logit_diff: answer minus wrong; prob / logprob: the answer's probability.")
+    return PromptPair(clean, corrupted, answer, wrong or None), str(metric)
+
+
+def _show_alignment(batch: PairBatch) -> None:
+    rows = batch.alignment(0)
+    df = pd.DataFrame(rows)
+    diff = [r["pos"] for r in rows if r["differs"]]
+    st.caption(f"{len(rows)} tokens each; they differ at position(s) {', '.join(map(str, diff)) or 'none'}. "
+               f"Answer {batch.answer_str[0]!r} = token {int(batch.answer[0])}"
+               + (f", wrong {batch.wrong_str[0]!r} = token {int(batch.wrong[0])}." if batch.has_wrong else "."))
+    st.dataframe(df.set_index("pos").T, width="stretch")
+
+
+def _request_stop() -> None:
+    st.session_state[STOP] = True
+
+
+def _run_exact(handle, batch: PairBatch, metric: str) -> dict | None:
+    st.session_state[STOP] = False
+    st.session_state[STATUS] = "running"
+    st.button("Stop", key="patch_stop", on_click=_request_stop)
+    bar = st.progress(0.0, text="Exact patching...")
+    try:
+        out = run_sweeps(handle, batch, _kinds(handle), metric=metric,  # type: ignore[arg-type]
+                         progress=lambda f, m: bar.progress(min(1.0, f), text=f"Exact patching: {m}"),
+                         should_stop=lambda: bool(st.session_state.get(STOP)))
+    except SweepStopped as e:
+        st.session_state[STATUS] = "done"
+        st.warning(str(e))
+        return None
+    finally:  # a Stop click can also interrupt the script run here; STATUS then stays "running"
+        bar.empty()
+    st.session_state[STATUS] = "done"
+    SWEEPS["count"] += 1
+    return out
+
+
+def _heatmaps(handle, results: dict, tokens: list[str], label: str, key: str) -> None:
+    if "head_out" in results:
+        fig = add_head_picker(head_effect_heatmap(results["head_out"], f"{label}: head outputs (all positions); "
+                                                                       "click a head for its pattern"), "effect")
+        common.figure(fig, key=f"{key}-heads", on_head=common.select_head)
+    cols = st.columns(2)
+    for i, kind in enumerate(k for k in ("resid_pre", "attn_out", "mlp_out") if k in results):
+        with cols[i % 2]:
+            common.figure(layer_pos_heatmap(results[kind], tokens, f"{label}: {kind} by layer x position"),
+                          key=f"{key}-{kind}")
+
+
+def _head_pattern(handle, name: str, clean: str) -> None:
+    info = handle.info
+    layer, head = common.layer_head(info.n_layers, info.n_heads)
+    att = common.guarded(common.cached_attention, name, clean)
+    if att is None:
+        return
+    fig = head_pattern_figure(att.head(layer, head), att.tokens, f"Head {Head(layer, head)} on the clean prompt")
+    common.figure(fig, key="patch-pattern")
+
+
+def _dataset(handle, metric: str) -> None:
+    st.subheader("Dataset of pairs")
+    st.caption("CSV with columns clean, corrupted, answer, wrong (quote a cell to keep a leading space). Each "
+               "head's mean effect over the pairs with a 95% bootstrap CI and a sign-flip permutation p-value.")
+    up = st.file_uploader("CSV of pairs", type=["csv"], key="patch_csv_file")
+    text = st.text_area("...or paste CSV", key="patch_csv_text", height=100)
+    if not st.button("Run dataset (exact head outputs)", key="patch_dataset_run"):
+        return
+    raw = up.getvalue().decode("utf-8", errors="replace") if up is not None else text
+    if not raw.strip():
+        st.error("No CSV given: upload a file or paste rows with a header clean,corrupted,answer,wrong.")
+        return
+    try:
+        pairs = pairs_from_csv(raw)
+        if len(pairs) > MAX_DATASET_PAIRS:
+            raise InvalidInput(f"{len(pairs)} pairs given; the page runs at most {MAX_DATASET_PAIRS}.",
+                               "Use the induction-circuit or copy-circuit experiment for bigger datasets.")
+        batch = encode_pairs(handle, pairs, need_wrong=metric == "logit_diff")
+        bar = st.progress(0.0, text="Patching every head over the dataset...")
+        res = run_sweeps(handle, batch, ("head_out",), metric=metric,  # type: ignore[arg-type]
+                         progress=lambda f, m: bar.progress(min(1.0, f), text=m))["head_out"]
+        bar.empty()
+        df = dataset_effects(res)
+    except WorkbenchError as e:
+        common.show_error(e)
+        return
+    top = df.head(12)
+    common.figure(effect_bars_with_ci(top["component"], top["mean"], top["ci_low"], top["ci_high"],
+                                      f"{len(batch)} pairs: head-output effect, 95% bootstrap CI"), key="patch-ds")
+    common.table(df, key="patching-dataset-effects")
+
+
+def draw() -> None:
+    st.header("Activation patching")
+    handle = common.current_model()
+    if handle is None:
+        return
+    name = common.current_model_name()
+    st.caption(f"Model {handle.info.name}. Run the corrupted prompt with one clean activation copied in and see how "
+               "much of the clean behaviour comes back: 0 = corrupted run, 1 = clean run.")
+    pair, metric = _inputs(handle, name)
+    try:
+        batch = encode_pairs(handle, [pair], need_wrong=metric == "logit_diff")
+    except WorkbenchError as e:
+        common.show_error(e)
+        _dataset(handle, metric)
+        return
+    _show_alignment(batch)
+    key = (name, pair, metric)
+    ss = st.session_state
+    res = ss.get(RESULTS)
+    if not res or res.get("key") != key:
+        res = ss[RESULTS] = {"key": key}
+    c1, c2 = st.columns(2)
+    if c1.button("Attribution patching (fast)", key="patch_attr", type="primary",
+                 help="2 forwards + 1 backward: a linear estimate of every cell at once."):
+        res["attr"] = common.guarded(attribute, handle, batch, _kinds(handle), metric=metric)
+    if c2.button("Exact sweep", key="patch_exact", help="One patched run per cell (batched); shows progress."):
+        res["exact"] = common.guarded(_run_exact, handle, batch, metric)
+    elif ss.get(STATUS) == "running" and not res.get("exact"):
+        st.warning("The exact sweep was stopped before it finished; run it again to see its result.")
+        ss[STATUS] = "done"
+    attr, exact = res.get("attr"), res.get("exact")
+    tokens = batch.clean_str[0]
+    if attr is not None:
+        st.markdown(f"Clean metric **{float(attr.clean.mean()):.3f}**, corrupted **{float(attr.corrupted.mean()):.3f}**"
+                    f" ({metric}).")
+    if exact:
+        try:
+            _heatmaps(handle, {k: v.normalised().numpy() for k, v in exact.items()}, tokens, "Exact", "patch-exact")
+        except InvalidInput as e:
+            common.show_error(e)
+    elif attr is not None:
+        try:
+            _heatmaps(handle, {k: attr.normalised(k).numpy() for k in attr.estimates}, tokens, "Attribution",
+                      "patch-attr")
+        except InvalidInput as e:
+            common.show_error(e)
+    if attr is not None and exact:
+        st.subheader("Attribution vs exact")
+        cols = st.columns(2)
+        for i, kind in enumerate(exact):
+            c = compare(exact[kind], attr)
+            with cols[i % 2]:
+                common.figure(attribution_scatter(c.exact, c.estimate, c.labels, kind, c.pearson),
+                              key=f"patch-scatter-{kind}")
+    if batch.has_wrong and (attr is not None or exact):
+        st.subheader("Direct logit attribution (clean prompt)")
+        dla = common.guarded(direct_logit_attribution, handle, batch)
+        if dla is not None:
+            cols = st.columns(2)
+            with cols[0]:
+                common.figure(dla_bars(dla.layers["component"], dla.layers["dla"], "by layer output"),
+                              key="patch-dla-layers")
+            with cols[1]:
+                ht = dla.head_table().head(16)
+                common.figure(dla_bars(ht["head"], ht["dla"], "by head (largest 16)"), key="patch-dla-heads")
+    if attr is not None or exact:
+        st.subheader("One head on the clean prompt")
+        _head_pattern(handle, name, pair.clean)
+    _dataset(handle, metric)
