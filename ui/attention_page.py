@@ -48,11 +48,11 @@ def draw() -> None:
     n = len(pa.tokens)
     st.caption(f"{n} tokens · model {info.name} · forward passes this session: {common.FORWARD_PASSES['count']}")
     pattern = pa.head(layer, head)  # [query_pos, key_pos]
-    common.figure(head_pattern_figure(pattern, pa.tokens, f"Head {layer}.{head} attention pattern"),
+    pieces = token_pieces(handle.tokenizer, pa.token_ids)  # split characters as bytes, not "�"
+    common.figure(head_pattern_figure(pattern, [p.text for p in pieces], f"Head {layer}.{head} attention pattern"),
                   key="head-pattern")
 
     st.subheader("The prompt's tokens: hover one to see what it attends to, click to lock")
-    pieces = token_pieces(handle.tokenizer, pa.token_ids)
     st.iframe(attention_strip_html(pieces, pattern, f"{layer}.{head}"), height=strip_height(pieces[:MAX_STRIP_TOKENS]))
     st.caption("Spaces show as ·, tabs as →, newlines as ↵; ⟨c3⟩ marks bytes of a character split over tokens "
                "(hover for the whole character); dashed boxes are special tokens.")

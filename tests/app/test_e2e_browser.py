@@ -197,15 +197,15 @@ def _attention(page, browser, server, shots, tmp: Path) -> tuple[int, int]:
 
     # downloads: the HTML has plotly.js inline and renders offline; the PNG is a real PNG
     page.locator(".st-key-html-head-pattern").scroll_into_view_if_needed()
-    html = _download(page, page.locator(".st-key-html-head-pattern button"), tmp / "head.html").read_text()
+    html = _download(page, page.locator(".st-key-html-head-pattern button").first, tmp / "head.html").read_text()
     assert "<script src" not in html and len(html) > 1_000_000 and "Plotly.newPlot" in html  # plotly.js inline
     offline = browser.new_context(offline=True)
     view = offline.new_page()
     view.goto((tmp / "head.html").as_uri())
     view.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     offline.close()
-    _click_until(page, page.locator(".st-key-mkpng-head-pattern button"), "Download PNG")
-    png = _download(page, page.locator(".st-key-png-head-pattern button"), tmp / "head.png").read_bytes()
+    _click_until(page, page.locator(".st-key-mkpng-head-pattern button").first, "Download PNG")
+    png = _download(page, page.locator(".st-key-png-head-pattern button").first, tmp / "head.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
 
