@@ -186,3 +186,60 @@ def test_logistic_accepts_lists_float64_and_grad_tensors_alike():
     ref = fit_logistic(x, y, s).weight
     for xx in (x.tolist(), x.astype(np.float64), torch.tensor(x, requires_grad=True)):
         assert torch.allclose(fit_logistic(xx, y, s).weight, ref, atol=1e-4)
+
+
+def test_ridge_with_feature_means_near_1e4_does_not_drift():
+    """Standardisation statistics are float64: with means ~1e4 and spreads ~1e-2, float32 statistics moved ridge
+    predictions by ~3e-2; the float64 ones must match a float64 numpy solve."""
+    rng = np.random.default_rng(0)
+    n, d = 400, 6
+    x64 = 1e4 + 1e-2 * rng.normal(size=(n, d))
+    x = x64.astype(np.float32)
+    y = (x.astype(np.float64) - 1e4) @ rng.normal(size=d) * 100.0
+    s = split_indices(n, seed=0)
+    p = fit_ridge(x, y, s, lambdas=(1e-6,))
+    assert p.mean.dtype == torch.float64 and p.std.dtype == torch.float64
+    xt = x.astype(np.float64)
+    mu, sd = xt[s.train].mean(0), xt[s.train].std(0, ddof=1)
+    z = (xt - mu) / sd
+    a = np.c_[z[s.train], np.ones(len(s.train))]
+    coef = np.linalg.lstsq(a, y[s.train], rcond=None)[0]
+    ref = np.c_[z, np.ones(n)] @ coef
+    assert np.abs(p.predict(x)[:, 0] - ref).max() < 1e-3
+
+
+def test_logistic_statistics_are_float64_and_predictions_offset_invariant():
+    x, y = planted(n=600, d=5)
+    s = split_indices(len(y), seed=0)
+    base = fit_logistic(x, y, s)
+    shifted = fit_logistic(x + np.float32(1e4), y, s)
+    assert shifted.mean.dtype == torch.float64
+    agree = (base.predict(x)[:, 0] == shifted.predict(x + np.float32(1e4))[:, 0]).mean()
+    assert agree > 0.97
+
+
+@pytest.mark.parametrize("bad", [
+    dict(y="short"), dict(x="nan"), dict(x="inf"), dict(y="fractional"), dict(y="strings"), dict(l2_grid=(-1.0,)),
+    dict(max_iter=0), dict(max_iter=-3), dict(max_iter=2.5), dict(l2_grid=()),
+])
+def test_bad_probe_inputs_are_invalid_input(bad):
+    x, y = planted(n=300, d=4)
+    s = split_indices(len(y), seed=0)
+    kw = {k: v for k, v in bad.items() if k not in ("x", "y")}
+    if bad.get("y") == "short":
+        y = y[:-1]
+    if bad.get("y") == "fractional":
+        y = y + 0.25
+    if bad.get("y") == "strings":
+        y = np.where(y > 0, "a", "b")
+    if bad.get("x") in ("nan", "inf"):
+        x = x.copy()
+        x[5, 1] = np.nan if bad["x"] == "nan" else np.inf
+    with pytest.raises(InvalidInput):
+        fit_logistic(x, y, s, **kw)
+
+
+def test_split_fractions_over_one_are_refused():
+    for fr in ((1.2, 0.1), (0.7, 0.4), (0.0, 0.2), (float("nan"), 0.1)):
+        with pytest.raises(InvalidInput, match="fraction"):
+            split_indices(100, fractions=fr)
