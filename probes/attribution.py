@@ -71,7 +71,10 @@ class AttributionResult:
 
 def attribute(handle: ModelHandle, batch: PairBatch, kinds: tuple[str, ...] = ("head_out",), *,
               metric: PatchMetric = "logit_diff") -> AttributionResult:
-    """Attribution patching of every cell of ``kinds`` in 2 forward passes and 1 backward pass."""
+    """Attribution patching of every cell of ``kinds`` in 2 forward passes and 1 backward pass.
+
+    ``mlp_out`` is left out on attention-only models (there is nothing to patch); ``estimates`` holds the kinds
+    actually scored."""
     kinds = tuple(k for k in kinds if not (k == "mlp_out" and handle.info.attn_only)) or kinds
     names = sorted({hook_template(handle, k).format(l=layer) for k in kinds for layer in range(handle.info.n_layers)})
     fn = metric_fn(batch, metric)

@@ -202,7 +202,7 @@ def sweep(runs: PatchRuns, kind: SweepKind, *, max_rows: int = 256, progress: Pr
     Cells are grouped so that each forward runs ``max_rows // len(batch)`` replicas of the corrupted batch,
     replica ``k`` with cell ``k`` patched (a cell's patch is TransformerLens's setter for that layout).
     ``progress(fraction, message)`` is called per forward; ``should_stop()`` returning True stops the sweep
-    with InvalidInput-free :class:`SweepStopped`.
+    with :class:`SweepStopped` (no partial result).
     """
     handle, batch = runs.handle, runs.batch
     template = hook_template(handle, kind)

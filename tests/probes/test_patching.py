@@ -310,3 +310,16 @@ def test_senders_into_a_receiver_set_equal_single_paths(tiny_handle):
     one = path_patch(tiny_handle, b, "0.3", "q", receivers=["1.2"])
     torch.testing.assert_close(many.values[0, 3], one.values[1, 2], atol=1e-5, rtol=1e-5)
     assert torch.isnan(many.values[1]).all()
+
+
+def test_example_pair_fits_the_model(tiny_handle, tmp_path, tiny_tokenizer):
+    from probes.patching_data import example_pair
+
+    b = encode_pairs(tiny_handle, [example_pair(tiny_handle)])  # a text model: aligned, single-token answers
+    assert b.clean.shape == b.corrupted.shape and b.has_wrong
+    from interp import load_model
+
+    attn = load_model("attn-only-2l")  # numbered tokens t1..t999: a repeated sequence, fresh first copy
+    pair = example_pair(attn)
+    assert pair.clean.split()[0].startswith("t") and pair.answer == pair.clean.split()[6]
+    assert encode_pairs(attn, [pair]).diff_positions(0) == list(range(1, 8))
