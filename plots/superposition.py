@@ -69,7 +69,8 @@ def norms_and_gram(Ws: Sequence[np.ndarray], titles: Sequence[str], title: str =
                                            "<extra></extra>"), row=r, col=1)
         fig.add_trace(go.Heatmap(z=G, zmin=-1, zmax=1, zmid=0, colorscale="RdBu", reversescale=True,
                                  showscale=r == 1, hovertemplate="in %{x}<br>out %{y}<br>%{z:.3f}<extra></extra>",
-                                 colorbar=dict(title=dict(text="W^T W", side="right"), len=0.4, y=1, yanchor="top")),
+                                 colorbar=dict(title=dict(text="W^T W", side="right"), len=0.4, y=1, yanchor="top",
+                                               x=1.12)),
                       row=r, col=2)
         fig.update_yaxes(autorange="reversed", showticklabels=False, row=r, col=2)
         fig.update_xaxes(showticklabels=False, row=r, col=2)
