@@ -36,14 +36,15 @@ from . import common
 
 #: preset -> (label, config). Tests add a tiny one. Times measured on this project's 2-core CPU machine with one
 #: thread while other jobs ran (training only; the live chart adds a little): fast 57 s (phase change at step
-#: 440); default about 40 min at the lowest priority under load (models/attn-only-2l's card: 20.8 min).
+#: 440); default 43 min at the lowest priority under heavy load (phase change at step 700; models/attn-only-2l's
+#: card: 20.8 min).
 PRESETS: dict[str, tuple[str, InductionTrainConfig]] = {
-    "fast": ("Fast: d_model 64, context 64, vocabulary 256, 600 steps (measured 1 min on a 2-core CPU; "
-             "up to 3 min when the machine is busy)",
+    "fast": ("Fast: d_model 64, context 64, vocabulary 256, 600 steps (measured 1 min on a 2-core CPU, up to "
+             "3 min when it is busy; the phase change comes near step 440)",
              InductionTrainConfig(d_model=64, seq_len=64, d_vocab=256, steps=600, eval_every=20, seg_max=32,
                                   lr=2e-3)),
-    "default": ("Default: d_model 128, context 128, vocabulary 1000, 2000 steps (20 to 40 min on a 2-core CPU: "
-                "the attn-only-2l model card's run, 20.8 min)",
+    "default": ("Default: d_model 128, context 128, vocabulary 1000, 2000 steps (21 to 43 min on a 2-core CPU: "
+                "the attn-only-2l model card's run; the phase change comes near step 700)",
                 InductionTrainConfig()),
 }
 #: Trained models are saved here (not in models/) so "inspect this model" can open them on other pages.
