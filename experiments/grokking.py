@@ -220,16 +220,19 @@ def checks(h: GrokHistory, phases: dict[str, int | None], series: dict[str, list
               f"restricted (test) loss < 1 nat at epoch {t_r}, test loss at {t_t} "
               f"({'' if early else 'not '}>= 10% earlier); excluded train loss {_fmt(ex_mem)} at the end of "
               f"memorisation -> {_fmt(ex_cf)} when circuit formation ends (train loss then {_fmt(tr_cf)})")
-    cs, ce, mem = phases["cleanup_start"], phases["cleanup_end"], phases["memorised"]
+    cs, mem = phases["cleanup_start"], phases["memorised"]
+    ce = phases["cleanup_end"] if phases["cleanup_end"] is not None else (h.epochs[-1] if cs is not None else None)
     w_mem, w_cs, w_ce = (_at(series, "sum_sq_weights", e) for e in (mem, cs, ce))
     falls = None not in (w_mem, w_cs, w_ce) and ce > cs and w_ce <= 0.95 * w_cs
     rate_cf = (w_mem - w_cs) / max(1, cs - mem) if falls else None
     rate_cl = (w_cs - w_ce) / max(1, ce - cs) if falls else None
+    end_word = "cleanup ends" if phases["cleanup_end"] else "end of run"
+    rates = (f"; per 1k epochs: {1000 * rate_cf:.1f} in circuit formation, {1000 * rate_cl:.1f} in cleanup"
+             if falls else "")
     d = Check("(d) the weight norm falls during cleanup (by >= 5%, faster than during circuit formation)",
               bool(falls and rate_cl > rate_cf),
               f"sum of squared weights {_fmt(w_mem)} (epoch {mem}) -> {_fmt(w_cs)} (cleanup starts, {cs}) -> "
-              f"{_fmt(w_ce)} (cleanup ends, {ce})" + (f"; per 1k epochs: {1000 * rate_cf:.1f} in circuit formation, "
-                                                      f"{1000 * rate_cl:.1f} in cleanup" if falls else ""))
+              f"{_fmt(w_ce)} ({end_word}, {ce}){rates}")
     e = Check("(e) the key cos(w(a+b-c)) terms explain >= 90% of the logits' variance",
               final["logit_key_share"] >= 0.9, f"{final['logit_key_share']:.1%} of the variance (logits centred "
               f"over c for each pair), {final['logit_key_share_sin']:.1%} with the sin terms too")
