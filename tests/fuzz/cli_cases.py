@@ -168,7 +168,7 @@ def cases() -> list[Case]:
     add("show", "show.a_file", ["show", "{file}"])
     add("show", "show.metadata_list", ["show", "{metadata_list}"])
     add("show", "show.binary_config", ["show", "{binary_config}"])
-    add("show", "show.no_summary", ["show", "{no_summary}"])
+    add("show", "show.no_summary", ["show", "{no_summary}"], ok_if="missing")  # exit 2, or a note saying so
     add("show", "show.escapes", ["show", "{escapes}"], expect="ok", check="clean_summary")
     # --- help for every experiment: every setting listed
     for name in exps:
@@ -241,6 +241,8 @@ def judge_process(case: Case, rc: int, stdout: str, stderr: str, seconds: float)
             return Outcome(case, "wrong_error", cap(f"exit {rc}: {stderr}"), seconds)
         why = _check(case, stdout)
         return Outcome(case, "silent_wrong" if why else "pass", why or "", seconds)
+    if rc == 0 and case.params.get("ok_if") and case.params["ok_if"] in stdout.lower():
+        return Outcome(case, "pass", cap(stdout), seconds)  # shown with a note saying what is wrong
     if rc == 0:
         return Outcome(case, "silent_wrong", cap(f"accepted (exit 0): {stdout[-200:]}"), seconds)
     if rc != 2:
@@ -254,7 +256,17 @@ def judge_process(case: Case, rc: int, stdout: str, stderr: str, seconds: float)
 
 
 def run_case(case: Case) -> Outcome:
-    """One invocation in a subprocess, in a fresh temp folder (results and caches go there too)."""
+    """One invocation in a subprocess, in a fresh temp folder (results and caches go there too).
+
+    ``WORKBENCH_CLI_SWEEP=inprocess`` runs it through :func:`run_case_in_process` instead: each subprocess pays
+    ~2.5 s of CPU for imports, so on a loaded machine the whole sweep in subprocesses takes long; in-process
+    sees the same exit status and messages but cannot see crashes or hangs."""
+    if os.environ.get("WORKBENCH_CLI_SWEEP") == "inprocess":
+        return run_case_in_process(case)
+    return _run_subprocess(case)
+
+
+def _run_subprocess(case: Case) -> Outcome:
     tmp = Path(tempfile.mkdtemp(prefix="workbench-cli-case-"))
     try:
         fx = _fixtures(tmp)
@@ -292,6 +304,10 @@ def run_case_in_process(case: Case) -> Outcome:
 
     from experiments.core import cli
 
+    if "experiments.core.runner" not in sys.modules:  # results and caches of a case that got through: scratch
+        scratch = Path(tempfile.mkdtemp(prefix="workbench-cli-sweep-"))
+        os.environ.setdefault("WORKBENCH_RESULTS", str(scratch / "results"))
+        os.environ.setdefault("WORKBENCH_CACHE", str(scratch / "cache"))
     tmp = Path(tempfile.mkdtemp(prefix="workbench-cli-case-"))
     try:
         fx = _fixtures(tmp)
