@@ -264,7 +264,8 @@ def test_browser_tour_of_every_page(server, shots, tmp_path):
             head = f"{n_layers - 1}.2"
             page.get_by_text(f"Head {head} attention pattern on BOS").first.wait_for(timeout=WAIT_MS)
             _settle(page)
-            assert head in page.locator(".st-key-heads_head").inner_text()
+            q = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+            assert (q["layer"], q["head"]) == ([str(n_layers - 1)], ["2"])  # the selection is shared and in the link
             _shot(page, shots, "heads-clicked")
             _no_exception(page)
 
