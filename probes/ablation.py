@@ -9,8 +9,8 @@ On BOS + A + A (A of length L at positions 1..L, its copy at L+1..2L):
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -105,8 +105,8 @@ def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mod
         raise InvalidInput(f"Tokens of length {tokens.shape[1]} are not BOS + 2 x {seq_len} (seq_len).")
     max_rows = validate.count(max_rows, "max_rows", low=1)
     n_batch = tokens.shape[0]
-    layers = sorted({l for l, _ in wanted})
-    z_names = [f"blocks.{l}.attn.hook_z" for l in layers]
+    layers = sorted({lay for lay, _ in wanted})
+    z_names = [f"blocks.{lay}.attn.hook_z" for lay in layers]
     with torch.no_grad():
         logits, cache = handle.bridge.run_with_cache(tokens, names_filter=z_names)
         base = float(per_copy_icl(logits, tokens, seq_len).mean())
@@ -114,7 +114,7 @@ def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mod
         ablated = torch.full((n_layers, n_heads), float("nan"))
         ablated_second = torch.full((n_layers, n_heads), float("nan"))
         for done, layer in enumerate(layers, start=1):
-            head_list = [h for l, h in wanted if l == layer]
+            head_list = [h for lay, h in wanted if lay == layer]
             means = cache[f"blocks.{layer}.attn.hook_z"].mean(dim=(0, 1))  # [head, d_head]
             per_chunk = max(1, max_rows // n_batch)
             for i in range(0, len(head_list), per_chunk):

@@ -42,12 +42,12 @@ class HeadScores:
         ``ablation_effect``), ``layer``, ``head_index``; sorted by ``sort_by``, highest first."""
         n_layers, n_heads = next(iter(self.scores.values())).shape
         names = [k for k in SCORE_NAMES if k in self.scores] + [k for k in self.scores if k not in SCORE_NAMES]
-        rows = [{"head": f"{l}.{h}", **{k: float(self.scores[k][l, h]) for k in names}, "layer": l, "head_index": h}
-                for l in range(n_layers) for h in range(n_heads)]
+        rows = [{"head": f"{i}.{h}", **{k: float(self.scores[k][i, h]) for k in names}, "layer": i, "head_index": h}
+                for i in range(n_layers) for h in range(n_heads)]
         df = pd.DataFrame(rows)
         return df.sort_values(sort_by, ascending=False, kind="stable").reset_index(drop=True) if sort_by in df else df
 
-    def with_scores(self, **extra: torch.Tensor) -> "HeadScores":
+    def with_scores(self, **extra: torch.Tensor) -> HeadScores:
         """A copy with more [n_layers, n_heads] columns, e.g. ``ablation_effect=result.effect``."""
         return HeadScores(self.model, {**self.scores, **{k: v.cpu() for k, v in extra.items()}}, dict(self.settings))
 
@@ -83,7 +83,7 @@ def capture_patterns(handle: ModelHandle, batch: TokenBatch) -> torch.Tensor:
 
 def stack_patterns(cache, n_layers: int) -> torch.Tensor:
     """[n_layers, batch, head, q, k] from a capture of every layer's hook_pattern."""
-    return torch.stack([cache[f"blocks.{l}.attn.hook_pattern"] for l in range(n_layers)]).float()
+    return torch.stack([cache[f"blocks.{i}.attn.hook_pattern"] for i in range(n_layers)]).float()
 
 
 def repeated_sequence_scores(patterns: torch.Tensor, seq_len: int) -> dict[str, torch.Tensor]:

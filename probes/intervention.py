@@ -2,13 +2,14 @@
 an activation until a probe reads a chosen class, all through forward hooks on the residual stream."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from interp.capture import check_hook_names
 from interp import validate
+from interp.capture import check_hook_names
 from interp.errors import InvalidInput
 from interp.types import InterventionMode
 

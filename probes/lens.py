@@ -16,14 +16,14 @@ top-k and per-row numbers: peak extra memory is a few ``[chunk, d_vocab]`` tenso
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from interp.capture import run_with_capture
 from interp import validate
+from interp.capture import run_with_capture
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
 from interp.tokens import tokenize
@@ -40,12 +40,12 @@ CHUNK_ELEMENTS = 1 << 22
 
 def lens_hook_names(n_layers: int) -> list[str]:
     """Hooks the lens reads: resid_pre of every block, then the last block's resid_post."""
-    return [f"blocks.{l}.hook_resid_pre" for l in range(n_layers)] + [f"blocks.{n_layers - 1}.hook_resid_post"]
+    return [f"blocks.{i}.hook_resid_pre" for i in range(n_layers)] + [f"blocks.{n_layers - 1}.hook_resid_post"]
 
 
 def layer_labels(n_layers: int) -> list[str]:
     """Readable names of the lens layers, as in results and figures: resid_pre 0 .. resid_post n-1."""
-    return [f"resid_pre {l}" for l in range(n_layers)] + [f"resid_post {n_layers - 1}"]
+    return [f"resid_pre {i}" for i in range(n_layers)] + [f"resid_post {n_layers - 1}"]
 
 
 @dataclass

@@ -556,10 +556,11 @@ def _build_scan(case: Case):
         return gqa, check_g
     h = handle()
     if key.startswith("nan_weights") or key == "zero_ov_kcomp":
-        import copy
-
         def broken():
-            g = copy.deepcopy(h)
+            from interp import load_model
+            from tests.fuzz.model_dirs import gpt2_dir
+
+            g = load_model(gpt2_dir())  # a fresh copy to break
             with torch.no_grad():
                 for name, p in g.bridge.named_parameters():
                     if name.startswith("transformer.h.0.") and (".attn.v." in name or "v_proj" in name):

@@ -88,10 +88,10 @@ def test_full_gpt2_shape_hooks_and_tokenizer(gpt2_shape_handle):
     assert batch.tokens.tolist() == [[50256, 15496, 11, 995, 0]]
     names = hook_names(h, "pattern") + hook_names(h, "resid_pre") + hook_names(h, "z")
     cap = run_with_capture(h, batch, names)
-    for l in range(12):
-        assert cap[f"blocks.{l}.attn.hook_pattern"].shape == (1, 12, 5, 5)
-        assert cap[f"blocks.{l}.hook_resid_pre"].shape == (1, 5, 768)
-        assert cap[f"blocks.{l}.attn.hook_z"].shape == (1, 5, 12, 64)
+    for i in range(12):
+        assert cap[f"blocks.{i}.attn.hook_pattern"].shape == (1, 12, 5, 5)
+        assert cap[f"blocks.{i}.hook_resid_pre"].shape == (1, 5, 768)
+        assert cap[f"blocks.{i}.attn.hook_z"].shape == (1, 5, 12, 64)
     assert cap.logits.shape == (1, 5, 50257)
     with pytest.raises(InvalidInput, match="1024"):
         tokenize(h, " hello" * 1100)

@@ -29,15 +29,15 @@ def _loop_reference(handle, tokens, L, mode):
     out = torch.zeros(handle.info.n_layers, handle.info.n_heads)
     with torch.no_grad():
         _, cache = handle.bridge.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_z"))
-        for l in range(handle.info.n_layers):
-            mean = cache[f"blocks.{l}.attn.hook_z"].mean(dim=(0, 1))  # [head, d_head]
+        for lay in range(handle.info.n_layers):
+            mean = cache[f"blocks.{lay}.attn.hook_z"].mean(dim=(0, 1))  # [head, d_head]
             for h in range(handle.info.n_heads):
-                def hook(z, hook=None, h=h):
+                def hook(z, hook=None, h=h, mean=mean):
                     z = z.clone()
                     z[:, :, h] = 0.0 if mode == "zero" else mean[h]
                     return z
-                logits = handle.bridge.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{l}.attn.hook_z", hook)])
-                out[l, h] = icl_score(logits, tokens, L)
+                logits = handle.bridge.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{lay}.attn.hook_z", hook)])
+                out[lay, h] = icl_score(logits, tokens, L)
     return out
 
 

@@ -207,10 +207,8 @@ def test_grouped_query_kv_heads_expand_as_hugging_face_repeats_them(kind):
     assert k_composition_scores(handle).shape == (2, 4, 2, 4)
 
 
-def test_k_composition_is_zero_not_nan_for_all_zero_circuits(tiny_handle):
-    import copy
-
-    h = copy.deepcopy(tiny_handle)
+def test_k_composition_is_zero_not_nan_for_all_zero_circuits(tiny_gpt2_dir, tiny_handle):
+    h = interp.load_model(tiny_gpt2_dir)  # a fresh copy to break
     with torch.no_grad():
         h.bridge.blocks[0].attn.v.weight.zero_()  # every layer-0 OV circuit is zero
         h.bridge.blocks[0].attn.v.bias.zero_()
@@ -219,13 +217,11 @@ def test_k_composition_is_zero_not_nan_for_all_zero_circuits(tiny_handle):
     assert float(k_composition_scores(tiny_handle)[0].abs().max()) > 0  # the untouched model composes
 
 
-def test_nan_weights_give_a_clear_error_not_a_segfault(tiny_handle):
-    import copy
-
+def test_nan_weights_give_a_clear_error_not_a_segfault(tiny_gpt2_dir):
     from interp.errors import InvalidInput
     from probes.heads import copying_scores
 
-    h = copy.deepcopy(tiny_handle)
+    h = interp.load_model(tiny_gpt2_dir)  # a fresh copy to break
     with torch.no_grad():
         h.bridge.blocks[1].attn.v.weight.fill_(float("nan"))
     with pytest.raises(InvalidInput, match="NaN"):

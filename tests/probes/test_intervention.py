@@ -44,7 +44,8 @@ def test_hooked_edit_steers_the_model_output(tiny_handle):
     tokens = torch.tensor([[5, 17, 42, 9, 3, 11]])
     last = f"blocks.{tiny_handle.info.n_layers - 1}.hook_resid_post"
     clean = run_with_hooks(tiny_handle, tokens, [])
-    same = run_with_hooks(tiny_handle, tokens, [(last, direction_hook(torch.ones(tiny_handle.info.d_model), alpha=0.0))])
+    keep = direction_hook(torch.ones(tiny_handle.info.d_model), alpha=0.0)
+    same = run_with_hooks(tiny_handle, tokens, [(last, keep)])
     assert torch.allclose(clean, same, atol=1e-5)
     w_u = tiny_handle.bridge.original_model.get_output_embeddings().weight.detach()  # [vocab, d]
     j = int(clean[0, -1].argmin())  # the token the model now likes least
