@@ -23,6 +23,7 @@ from interp.capture import hook_names, require_attention_patterns
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
 from interp.tokens import TokenBatch, tokenize
+from interp.types import Head
 
 from .repeats import random_tokens_with_repeats, repeated_random_tokens
 
@@ -54,6 +55,11 @@ class HeadScores:
     def top(self, name: str, k: int = 5) -> list[str]:
         """The ``k`` highest-scoring heads for ``name`` as ``L.H`` strings."""
         return self.table(name)["head"].head(k).tolist()
+
+    def top_heads(self, name: str, k: int = 5) -> list[Head]:
+        """The ``k`` highest-scoring heads for ``name`` as :class:`Head` values."""
+        t = self.table(name).head(k)
+        return [Head(int(a), int(b)) for a, b in zip(t["layer"], t["head_index"])]
 
 
 class _PatternsDone(Exception):
