@@ -138,11 +138,14 @@ def _attention(page, browser, server, shots, tmp: Path) -> tuple[int, int]:
     box = page.locator("textarea").first
     box.fill(PROMPT)
     box.press("Control+Enter")
+    page.wait_for_url(re.compile(r"prompt="), timeout=WAIT_MS)  # the typed prompt went into the link
     _settle(page)
     page.get_by_text("Head 0.0 attention pattern").first.wait_for(timeout=WAIT_MS)
-    _shot(page, shots, "attention")
     # the token strip: whitespace, newlines and a split emoji are visible; hover shows attention, click locks
     strip = page.frame_locator("iframe").first
+    strip.locator("#strip").get_by_text("area").first.wait_for(timeout=WAIT_MS)
+    page.wait_for_timeout(1000)
+    _shot(page, shots, "attention")
     toks = strip.locator(".tok")
     assert toks.count() > 10 and strip.locator(".ws").count() > 5
     assert "↵" in strip.locator("#strip").inner_text() and "⟨" in strip.locator("#strip").inner_text()
@@ -234,6 +237,8 @@ def _vocabulary(browser, server, shots) -> None:
     page.goto(server + "/?model=attn-only-1l&prompt=" + urllib.parse.quote("The cat sat on the mat"))
     page.get_by_text("special or unknown to attn-only-1l").first.wait_for(timeout=WAIT_MS)
     _settle(page)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=WAIT_MS)
+    page.wait_for_timeout(1500)  # let the figures draw before the shot
     _shot(page, shots, "vocabulary-warning")
     page.get_by_role("button", name="a random segment repeated (induction)").click()
     page.get_by_text("special or unknown").first.wait_for(state="detached", timeout=WAIT_MS)
