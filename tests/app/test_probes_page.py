@@ -8,8 +8,9 @@ from conftest import app_test
 from streamlit.testing.v1 import AppTest
 
 # the label is the last word's group; each last word is a single token of the tiny BPE
+WORDS = {"a": ["cat", "mat", "sat", "add"], "b": ["dog", "log", "os", "world"]}
 PLANTED = "text,label\n" + "".join(
-    f"{frame} {w},{label}\n" for label, ws in {"a": ["cat", "mat", "sat", "add"], "b": ["dog", "log", "os", "world"]}.items()
+    f"{frame} {w},{label}\n" for label, ws in WORDS.items()
     for w in ws for frame in ("the cat sat on", "hello world", "a b c", "import os and", "x", "print(1) then"))
 
 
@@ -30,7 +31,7 @@ def _check_result(at, n_layers):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     df = at.dataframe[-1].value
-    assert list(df["layer"]) == [f"L{l}" for l in range(n_layers + 1)]
+    assert list(df["layer"]) == [f"L{i}" for i in range(n_layers + 1)]
     assert {"accuracy", "control_accuracy", "selectivity", "majority_accuracy"} <= set(df.columns)
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = [t["name"] for t in fig["data"]]
