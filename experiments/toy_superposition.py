@@ -47,7 +47,7 @@ class ToySuperpositionConfig(RunSettings):
     n=5); fewer steps and restarts than the paper's Colab so the whole run fits a few CPU minutes."""
 
     threads: int = setting(1, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
-    lr: float = setting(1e-3, "Adam learning rate (all parts)", positive=True)
+    lr: float = setting(1e-3, "Adam learning rate of parts (a) and (b); (c) uses sweep_lr", positive=True)
     lr_schedule: str = setting("cosine", "learning-rate schedule: constant, or cosine decay to 0 (crisper optima)",
                                choices=("constant", "cosine"))
     steps: int = setting(6000, "(a) training steps of the n=5, m=2 models", low=1)
