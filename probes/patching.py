@@ -69,6 +69,8 @@ def metric_fn(batch: PairBatch, metric: PatchMetric = "logit_diff") -> Callable[
     def fn(logits: torch.Tensor) -> torch.Tensor:
         reps = logits.shape[0] // n
         pos = batch.answer_pos.repeat(reps)  # [rows]
+        if logits.shape[1] == 1:  # already read out at the answer position only (see answer_readout)
+            pos = torch.zeros_like(pos)
         rows = torch.arange(logits.shape[0], device=logits.device)
         final = logits[rows, pos].float()  # [rows, vocab]
         ans, wrong = batch.answer.repeat(reps), batch.wrong.repeat(reps)
@@ -152,6 +154,20 @@ class PatchRuns:
     clean_cache: dict[str, torch.Tensor]
 
 
+def answer_readout(handle: ModelHandle, batch: PairBatch, reps: int) -> list[tuple[str, Callable]]:
+    """A hook that hands the unembedding only each row's answer position (``[rows, 1, d_model]``), so a patched
+    forward computes ``rows x d_vocab`` logits instead of ``rows x pos x d_vocab``: the same numbers (the
+    unembedding is per position), a large saving for big vocabularies. Empty when the model has no such hook."""
+    if "unembed.hook_in" not in handle.bridge.hook_dict:
+        return []
+    pos = batch.answer_pos.repeat(reps)  # [rows]
+
+    def hook(x: torch.Tensor, hook) -> torch.Tensor:  # [rows, pos, d_model] -> [rows, 1, d_model]
+        return x[torch.arange(x.shape[0], device=x.device), pos][:, None, :]
+
+    return [("unembed.hook_in", hook)]
+
+
 def _keeper(store: dict[str, torch.Tensor], name: str):
     """A forward hook storing a detached copy under ``name`` (the bridge may report an alias as hook.name)."""
     def keep(t: torch.Tensor, hook) -> None:
@@ -228,7 +244,7 @@ def sweep(runs: PatchRuns, kind: SweepKind, *, max_rows: int = 256, progress: Pr
                                                            setter)) for layer, group in by_layer.items()]
         tokens = corrupted.repeat(len(chunk), 1)  # [len(chunk) * batch, pos]
         with torch.no_grad():
-            logits = bridge.run_with_hooks(tokens, fwd_hooks=hooks)
+            logits = bridge.run_with_hooks(tokens, fwd_hooks=hooks + answer_readout(handle, batch, len(chunk)))
         values[start: start + len(chunk)] = runs.fn(logits).cpu().reshape(len(chunk), n)
         if progress is not None:
             progress(min(1.0, (start + len(chunk)) / len(cells)), f"{kind}: {start + len(chunk)}/{len(cells)} cells")
@@ -380,7 +396,8 @@ def path_patch_jobs(handle: ModelHandle, batch: PairBatch, jobs: list[tuple[Head
                         if r.layer == la:
                             groups.setdefault(la, []).append((k, r.head, new[:, :, r.head]))
             hooks = [(f"blocks.{la}.attn.hook_{component}", _path_hook(g, n)) for la, g in sorted(groups.items())]
-            logits = bridge.run_with_hooks(batch.corrupted.repeat(len(chunk), 1), fwd_hooks=hooks)
+            logits = bridge.run_with_hooks(batch.corrupted.repeat(len(chunk), 1),
+                                           fwd_hooks=hooks + answer_readout(handle, batch, len(chunk)))
         out[start: start + len(chunk)] = fn(logits).cpu().reshape(len(chunk), n)
     return out, fn(clean_logits).cpu(), fn(corr_logits).cpu()
 
@@ -414,7 +431,8 @@ def direct_effects(handle: ModelHandle, batch: PairBatch, *, metric: PatchMetric
             def add(resid: torch.Tensor, hook, deltas=deltas) -> torch.Tensor:
                 return resid + deltas.reshape(resid.shape)
 
-            logits = bridge.run_with_hooks(batch.corrupted.repeat(len(chunk), 1), fwd_hooks=[(final, add)])
+            logits = bridge.run_with_hooks(batch.corrupted.repeat(len(chunk), 1),
+                                           fwd_hooks=[(final, add)] + answer_readout(handle, batch, len(chunk)))
         out = fn(logits).cpu().reshape(len(chunk), n)
         for k, x in enumerate(chunk):
             values[x.layer, x.head] = out[k]
