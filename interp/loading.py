@@ -33,6 +33,9 @@ NATIVE_KEY = "workbench_native_config"
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "vocab.txt")
+#: Files beside the weights that transformers or the tokenizer may read.
+READ_FILES = (*TOKENIZER_FILES, "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
+              "added_tokens.json", "generation_config.json", "chat_template.jinja")
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
           "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
@@ -269,6 +272,9 @@ def _load_dir(path: Path, *, name: str, source: str, device: torch.device, dtype
     weights = _weight_files(path)
     headers = {w: read_safetensors_header(w) for w in weights}
     _check_size_against_weights(config, headers, path, dtype)
+    for f in READ_FILES:  # every small file a loader may open must be a regular file (a FIFO would block)
+        if (path / f).exists() or (path / f).is_symlink():
+            _regular_file(path / f, "model file")
     if not any((path / f).is_file() for f in TOKENIZER_FILES):
         raise ModelUnavailable(
             f"{path} has weights but no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}...).",

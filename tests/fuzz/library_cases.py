@@ -252,10 +252,11 @@ LOADING = {
     "dtype_int8": "InvalidInput", "native_missing_key": "ModelUnavailable", "native_n_layers_zero": "ModelUnavailable",
     "native_nan": "ModelUnavailable", "native_fields_null": "ModelUnavailable",
     # dangerous: could block forever or allocate a 7B model
-    "fifo_weights": "ModelUnavailable", "fifo_config": "ModelUnavailable", "llama7b_over_gpt2": "ModelUnavailable",
+    "fifo_weights": "ModelUnavailable", "fifo_config": "ModelUnavailable", "fifo_tokenizer": "ModelUnavailable",
+    "llama7b_over_gpt2": "ModelUnavailable",
     "huge_vocab_config": "ModelUnavailable",
 }
-DANGEROUS = ("fifo_weights", "fifo_config", "llama7b_over_gpt2", "huge_vocab_config")
+DANGEROUS = ("fifo_weights", "fifo_config", "fifo_tokenizer", "llama7b_over_gpt2", "huge_vocab_config")
 
 
 def _loading_cases() -> Iterator[Case]:
@@ -715,6 +716,9 @@ def _build_loading(case: Case):
     elif key == "fifo_config":
         (d / "config.json").unlink()
         os.mkfifo(d / "config.json")
+    elif key == "fifo_tokenizer":
+        (d / "tokenizer.json").unlink()
+        os.mkfifo(d / "tokenizer.json")
     elif key == "llama7b_over_gpt2":
         md.edit_config(d, architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=4096,
                        intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000,
