@@ -193,7 +193,7 @@ def draw() -> None:
              "source": e.finding.source if e.finding else "", "published": e.finding.published if e.finding else "",
              "presets": ", ".join(preset_label(p) for p in e.presets)} for n, e in exps.items()]
     common.table(pd.DataFrame(rows), key="experiments")
-    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    c1, c2, c3, c4 = st.columns([2, 2, 1.3, 0.7])
     name = c1.selectbox("Experiment", list(exps), key="repro_exp")
     presets = list(exps[name].presets) + [FULL]
     if st.session_state.get("repro_preset") not in presets:
