@@ -164,6 +164,7 @@ def per_query_head(w: torch.Tensor, n_heads: int) -> torch.Tensor:
 def _weights(handle: ModelHandle) -> dict[str, torch.Tensor]:
     """W_Q, W_K, W_V [layer, head, d_model, d_head] and W_O [layer, head, d_head, d_model] per query head, float32,
     with grouped K/V heads expanded. ModelUnavailable-free: InvalidInput if the weights hold NaN/inf."""
+    require_attention_patterns(handle)
     b, n = handle.bridge, handle.info.n_heads
     w = {"W_Q": b.W_Q.float(), "W_K": per_query_head(b.W_K.float(), n), "W_V": per_query_head(b.W_V.float(), n),
          "W_O": b.W_O.float()}

@@ -246,6 +246,7 @@ LOADING = {
     "decoy_renamed": "CheckpointRefused", "decoy_beside": "ok", "index_missing_shard": "ModelUnavailable",
     "index_escape": "ModelUnavailable", "weights_is_dir": "ModelUnavailable", "bert": "ModelUnavailable",
     "t5": "ModelUnavailable", "mamba_loads": "ok", "mamba_scan": "InvalidInput", "mamba_report": "InvalidInput",
+    "mamba_kcomp": "InvalidInput", "mamba_copying": "InvalidInput", "mamba_detector": "InvalidInput",
     "path_too_long": "InvalidInput", "component_too_long": "InvalidInput", "path_nul": "InvalidInput",
     "name_none": "InvalidInput", "name_int": "InvalidInput", "device_tpu": "InvalidInput",
     "device_garbage": "InvalidInput", "device_cuda_7": "InvalidInput", "device_int": "InvalidInput",
@@ -611,11 +612,14 @@ def _build_loading(case: Case):
         return (lambda: load_model(d)), None
     if key.startswith("mamba"):
         from probes.head_report import head_report
-        from probes.heads import scan_heads
+        from probes.heads import copying_scores, detector_scores, k_composition_scores, scan_heads
 
         d = md.mamba_dir()
         fn = {"mamba_loads": lambda: load_model(d), "mamba_scan": lambda: scan_heads(load_model(d), seq_len=4),
-              "mamba_report": lambda: head_report(load_model(d), seq_len=4, n_batch=2)}[key]
+              "mamba_report": lambda: head_report(load_model(d), seq_len=4, n_batch=2),
+              "mamba_kcomp": lambda: k_composition_scores(load_model(d)),
+              "mamba_copying": lambda: copying_scores(load_model(d)),
+              "mamba_detector": lambda: detector_scores(load_model(d), ["a b a b"])}[key]
         return fn, (lambda h: None if h.info.n_layers == 2 else "wrong metadata")
     names = {"path_too_long": "/tmp/" + "a/" * 700, "component_too_long": "/tmp/" + "b" * 300,
              "path_nul": "/tmp/a\x00b", "name_none": None, "name_int": 42}
