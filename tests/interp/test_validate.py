@@ -14,7 +14,8 @@ from hypothesis.extra import numpy as hnp
 from interp import validate
 from interp.errors import InvalidInput
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=150, deadline=None, database=None,  # no .hypothesis folder in the repo
+                suppress_health_check=[HealthCheck.too_slow])
 
 integers = st.integers(min_value=-(2**40), max_value=2**40)
 int_like = st.one_of(
