@@ -3,11 +3,13 @@
 A tiny n=5, m=2 ReLU output model (Elhage et al. 2022) trains live from a few restarts in one batched tensor
 (``training/superposition.py``); the columns of W are redrawn while it trains, then the lowest-loss restart is
 shown with its norms and angles. Results are kept per setting for the session, so moving a slider back is
-instant. Called from the Features page (``draw()``); it needs no model.
+instant, and shared by the sessions of one server process (a result depends only on the setting and the seed), so
+opening the page again does not retrain. Called from the Features page (``draw()``); it needs no model.
 """
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
 import numpy as np
@@ -26,8 +28,10 @@ RESTARTS = 4
 #: Small and quick: ~1-3 s on one CPU core; lr higher than the experiment's because there are few steps.
 LIVE_TRAIN = ToyTrainConfig(steps=1500, batch_size=256, lr=5e-3, lr_schedule="cosine", log_every=250,
                             eval_samples=4096)
-CACHE = "sp_panel_results"
 MAX_CACHED = 24
+#: (sparsity, decay, seed) -> trained result, for every session of this process; oldest dropped past MAX_CACHED.
+RESULTS: dict[tuple[float, float, int], dict[str, Any]] = {}
+_LOCK = threading.Lock()
 
 
 def _train(sparsity: float, decay: float, seed: int, live: Any) -> dict[str, Any]:
@@ -59,18 +63,18 @@ def draw() -> None:
     decay = c2.slider("Importance decay", 0.5, 1.0, 0.9, 0.01, key="sp_decay",
                       help="Feature i has importance decay^i; 1.0 makes all five equally important.")
     seed = int(c3.number_input("Seed", 0, 10_000, 0, 1, key="sp_seed"))
-    cache: dict[tuple[float, float, int], dict[str, Any]] = st.session_state.setdefault(CACHE, {})
     setting = (round(float(sparsity), 4), round(float(decay), 4), seed)
-    if setting not in cache:
+    result = RESULTS.get(setting)
+    if result is None:
         live = st.empty()
         result = guarded(_train, *setting, live)
         live.empty()
         if result is None:
             return
-        if len(cache) >= MAX_CACHED:
-            cache.pop(next(iter(cache)))
-        cache[setting] = result
-    result = cache[setting]
+        with _LOCK:
+            while len(RESULTS) >= MAX_CACHED:
+                RESULTS.pop(next(iter(RESULTS)))
+            RESULTS[setting] = result
     W = torch.as_tensor(result["W"])
     norms, dims = feature_norms(W), dimensionality(W)
     kept = int((norms >= 0.5).sum())

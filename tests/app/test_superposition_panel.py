@@ -23,15 +23,20 @@ def _panel(root: str, steps: int) -> None:
 
 
 def test_panel_trains_draws_columns_and_reuses_a_setting():
+    from ui import superposition_panel
+
+    superposition_panel.RESULTS.clear()  # the script below runs in this process and shares the module
     at = AppTest.from_function(_panel, args=(str(ROOT), 60), default_timeout=60).run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert len(fig["data"]) == 5  # one line per feature
     assert list(at.dataframe[0].value["feature"]) == [0, 1, 2, 3, 4]
-    assert len(at.session_state["sp_panel_results"]) == 1
+    assert list(superposition_panel.RESULTS) == [(0.9, 0.9, 0)]
     at.slider(key="sp_sparsity").set_value(0.0).run()
-    assert not at.exception and len(at.session_state["sp_panel_results"]) == 2
-    at.slider(key="sp_sparsity").set_value(0.9).run()  # back to the first setting: cached, nothing retrained
-    assert not at.exception and len(at.session_state["sp_panel_results"]) == 2
+    assert not at.exception and list(superposition_panel.RESULTS) == [(0.9, 0.9, 0), (0.0, 0.9, 0)]
+    first = superposition_panel.RESULTS[(0.9, 0.9, 0)]
+    at.slider(key="sp_sparsity").set_value(0.9).run()  # back to the first setting: reused, nothing retrained
+    assert not at.exception and len(superposition_panel.RESULTS) == 2
+    assert superposition_panel.RESULTS[(0.9, 0.9, 0)] is first
     norms = at.dataframe[0].value["norm ||W_i||"]
     assert len(norms) == 5 and all(v >= 0 for v in norms)
