@@ -2,8 +2,8 @@
 
 A tiny n=5, m=2 ReLU output model (Elhage et al. 2022) trains live from a few restarts in one batched tensor
 (``training/superposition.py``); the columns of W are redrawn while it trains, then the lowest-loss restart is
-shown with its norms and angles. Results are kept per setting for the session, so moving a slider back is
-instant, and shared by the sessions of one server process (a result depends only on the setting and the seed), so
+shown with its norms and angles. Results are kept per setting, so moving a slider back is instant, and are
+shared by the sessions of one server process (a result depends only on the setting and the seed), so
 opening the page again does not retrain. Called from the Features page (``draw()``); it needs no model.
 """
 from __future__ import annotations
