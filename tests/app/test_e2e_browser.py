@@ -225,6 +225,8 @@ def _attention(page, browser, server, shots, tmp: Path) -> tuple[int, int]:
     _click_until(page, page.get_by_role("button", name=re.compile(r"Keep the first \d+ tokens")),
                  re.compile(r"\d+ tokens · model"))
     _no_exception(page)
+    page.locator(".st-key-attn_prompt_ex0 button").first.click()  # back to a readable example prompt for the shots
+    _settle(page)
     return n_layers, n_heads
 
 
@@ -301,6 +303,8 @@ def test_browser_tour_of_every_page(server, shots, tmp_path):
             _no_exception(page)
 
             _open(page, "Model", "Current model:")
+            _settle(page)  # the Train page's elements are gone only when this run ends
+            page.get_by_text("Model card").first.wait_for(timeout=WAIT_MS)
             _shot(page, shots, "model")
 
             # Reproductions: Stop stays visible during a run and a stopped run says so; then a smoke test
@@ -323,7 +327,9 @@ def test_browser_tour_of_every_page(server, shots, tmp_path):
             _click_until(page, page.locator(".st-key-repro_run button"), "Smoke test (ci preset)")
             _settle(page)
             # the run that just finished is the selected result, labelled a smoke test
-            assert page.locator(".st-key-repro_result").get_by_text(re.compile(r"model-anatomy · .*smoke test")).count()
+            shown = page.locator(".st-key-repro_result").first.evaluate(
+                "el => [...el.querySelectorAll('input')].map(i => i.value).join(' ') + ' ' + el.textContent")
+            assert re.search(r"model-anatomy · .*smoke test", shown), shown
             assert page.locator(".js-plotly-plot").count() >= 1  # interactive figures
             _shot(page, shots, "reproductions")
             _no_exception(page)
