@@ -46,6 +46,8 @@ class TrainSAEConfig(RunSettings):
     batch_seqs: int = setting(32, "sequences (text windows of 128 tokens, or games) per step", low=1)
     dead_tokens: int = setting(500_000, "a latent that has not fired for this many tokens is dead (aux-k trains it)",
                                low=1)
+    max_chars: int = setting(0, "text models: read the stdlib's files up to this many characters (0: all)",
+                             low=0)
     eval_seqs: int = setting(64, "held-out sequences for CE loss recovered and AUCs", low=2)
     out: str = setting("", "where to write the SAE folder (default: <results>/sae); e.g. models/<model>/saes/<name>",
                        path="out")
@@ -64,7 +66,8 @@ class TrainSAE(Experiment):
     name = "train-sae"
     title = "Train a sparse autoencoder on a model's activations (SAELens format, with a card)"
     Config = TrainSAEConfig
-    presets = {"ci": {"steps": 30, "expansion": 2, "k": 8, "batch_seqs": 4, "eval_seqs": 4, "dead_tokens": 5000}}
+    presets = {"ci": {"max_chars": 150_000, "steps": 30, "expansion": 2, "k": 8, "batch_seqs": 4, "eval_seqs": 4,
+                      "dead_tokens": 5000}}
     finding = None
 
     def run(self, config: TrainSAEConfig, ctx: RunContext) -> RunResult:
@@ -76,7 +79,7 @@ class TrainSAE(Experiment):
         if othello:
             tokens_fn = othello_games(config.batch_seqs)
         else:
-            train_tokens = _text_tokens(handle, ctx, heldout=False)
+            train_tokens = _text_tokens(handle, ctx, heldout=False, max_chars=config.max_chars)
             tokens_fn = text_windows(train_tokens, config.batch_seqs, min(TEXT_SEQ, handle.info.n_ctx))
         source = ModelActivations(handle, config.hook, tokens_fn, seed=config.seed)
         d_sae = config.expansion * source.d_in
@@ -96,7 +99,7 @@ class TrainSAE(Experiment):
             ctx.check_cancelled()
         sae = trained.sae
         ctx.progress(0.86, "splicing the SAE into the forward pass")
-        eval_tok, eval_mask = _eval_tokens(handle, ctx, othello, config.eval_seqs, seq)
+        eval_tok, eval_mask = _eval_tokens(handle, ctx, othello, config.eval_seqs, seq, config.max_chars)
         splice = splice_metrics(handle, sae, eval_tok, loss_mask=eval_mask)
         ev = evaluate_sae(sae, source, n_batches=4)
         frac = latent_fractions(ev["fire_counts"], ev["n_tokens"])
@@ -142,31 +145,31 @@ def _hook_layer(hook: str) -> int:
     return int(parts[1]) if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit() else -1
 
 
-def _text_tokens(handle, ctx: RunContext, heldout: bool) -> np.ndarray:
+def _text_tokens(handle, ctx: RunContext, heldout: bool, max_chars: int = 0) -> np.ndarray:
     """The stdlib corpus tokenised by this model's tokenizer (cached per tokenizer, train or held-out files)."""
     from training.checkpoint import atomic_save_npy, load_npy
-    from training.corpus import load_corpus
     from training.lm import encode_docs
+    from training.sae_data import stdlib_texts
 
     vocab = json.dumps(sorted(handle.tokenizer.get_vocab().items())[:2000]).encode()
-    key = hashlib.sha256(vocab).hexdigest()[:12]
+    key = hashlib.sha256(vocab + f"walk-v2 {max_chars}".encode()).hexdigest()[:12]
     path = ctx.shared_cache(f"sae-tokens/{key}") / ("heldout.npy" if heldout else "train.npy")
     if path.is_file():
         return load_npy(path)
-    corpus = load_corpus()
-    tokens = encode_docs(handle.tokenizer, corpus.heldout if heldout else corpus.train)
+    tokens = encode_docs(handle.tokenizer, stdlib_texts(heldout=heldout, max_chars=max_chars))
     atomic_save_npy(path, tokens)
     return tokens
 
 
-def _eval_tokens(handle, ctx: RunContext, othello: bool, n: int, seq: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _eval_tokens(handle, ctx: RunContext, othello: bool, n: int, seq: int,
+                 max_chars: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Held-out tokens [n, seq] and a next-token loss mask [n, seq - 1] (Othello: targets that are moves)."""
     if othello:
         from probes.othello import random_games
 
         tok = torch.from_numpy(random_games(n, seed=77_000_001).tokens()[:, :seq])
         return tok, tok[:, 1:] != 0
-    held = _text_tokens(handle, ctx, heldout=True)
+    held = _text_tokens(handle, ctx, heldout=True, max_chars=max_chars)
     starts = np.linspace(0, len(held) - seq - 1, n).astype(np.int64)
     return torch.from_numpy(np.stack([held[s:s + seq] for s in starts]).astype(np.int64)), None
 

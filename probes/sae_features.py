@@ -297,3 +297,18 @@ def _board_probe_accuracy(x: torch.Tensor, ps: Any) -> float:
     split = split_indices(len(ps.game), seed=0, groups=ps.game)
     probe = fit_logistic(x.numpy(), ps.relative, split, n_classes=3)
     return float(evaluate(probe, x.numpy(), ps.relative, split.test, n_classes=3)["accuracy"])
+
+
+def board_correlations(handle: Any, sae: SparseAutoencoder, n_games: int = 50, seed: int = 0) -> np.ndarray:
+    """[d_sae, 3, 64] Pearson correlation of every latent with each square being empty / mine / theirs (relative
+    to the player about to move) over the positions of ``n_games`` fresh games."""
+    ps = othello_probe_set(n_games, seed=seed)
+    x = activations_at(handle, torch.from_numpy(ps.tokens), sae.cfg.hook_name)  # [games, pos, d_in]
+    with torch.no_grad():
+        acts = sae.encode(x[torch.from_numpy(ps.game), torch.from_numpy(ps.move)]).to(torch.float64)  # [rows, d_sae]
+    onehot = torch.from_numpy(np.stack([ps.relative == i for i in range(3)], 1).reshape(len(ps), -1)).to(torch.float64)
+    a = acts - acts.mean(0)
+    b = onehot - onehot.mean(0)
+    cov = a.t() @ b / len(ps)  # [d_sae, 192]
+    corr = cov / (a.std(0, unbiased=False)[:, None] * b.std(0, unbiased=False)[None]).clamp_min(1e-12)
+    return corr.reshape(-1, 3, 64).numpy()

@@ -105,10 +105,12 @@ def train_sae(source: ActivationSource, s: SAETrainSettings, cfg: SAEConfig | No
     opt = torch.optim.Adam(sae.parameters(), lr=s.lr, betas=(0.9, 0.999))
     resumed = resume_or_start(checkpoint, model=sae, optimizer=opt, log=log)
     since_fired = torch.zeros(cfg.d_sae, dtype=torch.int64)
+    acc: dict[str, float] = {"mse": 0.0, "l0": 0.0, "ve": 0.0, "aux": 0.0, "n": 0}
     if resumed.step > 0:
         scale = float(resumed.extra["input_scale"])
         history = SAEHistory(**resumed.extra["history"])
         since_fired = read_checkpoint(checkpoint)["tensors"]["since_fired"].clone()
+        acc.update(resumed.extra.get("log_window") or {})  # the partial logging window, so the logs match too
     else:
         scale, mean = estimate_scale(source, s)
         with torch.no_grad():
@@ -116,12 +118,12 @@ def train_sae(source: ActivationSource, s: SAETrainSettings, cfg: SAEConfig | No
         history = SAEHistory()
     t0 = time.perf_counter() - history.seconds
     stopped = False
-    acc = {"mse": 0.0, "l0": 0.0, "ve": 0.0, "aux": 0.0, "n": 0}
 
     def save(step: int) -> None:
         if checkpoint is not None:
             save_checkpoint(checkpoint, step=step, model=sae, optimizer=opt,
-                            extra={"input_scale": scale, "history": asdict(history), "settings": asdict(s)},
+                            extra={"input_scale": scale, "history": asdict(history), "settings": asdict(s),
+                                   "log_window": acc},
                             tensors={"since_fired": since_fired})
 
     step = resumed.step

@@ -13,8 +13,10 @@ and nothing is held beyond one batch: a model source runs the model on a fresh s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -133,3 +135,59 @@ class SyntheticFeatures:
 
     def batch(self, step: int) -> torch.Tensor:
         return self.coefficients(step) @ self.features  # [batch, d]
+
+
+# ----------------------------------------------------------------------------- samples to inspect latents on
+
+
+def sample_tokens(handle: ModelHandle, n_seq: int = 64, seq_len: int = 64, seed: int = 0) -> tuple[torch.Tensor,
+                                                                                                   torch.Tensor]:
+    """Held-out tokens [n_seq, seq_len] and a real-position mask to look at latents on: fresh random games for an
+    Othello-GPT, else evenly spaced windows of the stdlib's held-out files in the model's tokenizer."""
+    from probes.othello import is_othello_model, random_games
+
+    if is_othello_model(handle.info.d_vocab, handle.info.n_ctx):
+        tok = torch.from_numpy(random_games(n_seq, seed=88_000_003 + seed).tokens()[:, :min(seq_len, 59)])
+        return tok, tok != 0
+    from .lm import encode_docs
+
+    seq_len = min(seq_len, handle.info.n_ctx)
+    docs = stdlib_texts(heldout=True, max_chars=4 * n_seq * seq_len * 2)  # ~4 characters a token, 2x enough
+    held = encode_docs(handle.tokenizer, docs).astype(np.int64)
+    if len(held) <= seq_len:
+        raise ValueError("the held-out text is shorter than one window")
+    starts = np.linspace(0, len(held) - seq_len - 1, n_seq).astype(np.int64)
+    tok = torch.from_numpy(np.stack([held[s:s + seq_len] for s in starts]))
+    return tok, torch.ones_like(tok, dtype=torch.bool)
+
+
+def _stdlib_py_files(root: Path) -> Iterator[Path]:
+    """The stdlib's .py files in sorted order, not descending into site-packages, tests or caches (fast)."""
+    from .corpus import SKIP_PARTS
+
+    for d, dirs, files in os.walk(root):
+        dirs[:] = sorted(x for x in dirs if x not in SKIP_PARTS)
+        for f in sorted(files):
+            if f.endswith(".py"):
+                yield Path(d) / f
+
+
+def stdlib_texts(*, heldout: bool, max_chars: int = 0) -> list[str]:
+    """The stdlib's train (or held-out) files as in ``training.corpus`` (same split), read in sorted order until
+    ``max_chars`` (0: all); walks only the stdlib, so a small sample costs milliseconds."""
+    from .corpus import is_heldout, stdlib_dir
+
+    root, docs, chars = stdlib_dir(), [], 0
+    for p in _stdlib_py_files(root):
+        if is_heldout(str(p.relative_to(root)), 0.03) != heldout:
+            continue
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if text.strip():
+            docs.append(text)
+            chars += len(text)
+        if max_chars and chars >= max_chars:
+            break
+    return docs
