@@ -34,7 +34,7 @@ class IOICircuitConfig(RunSettings):
     """Defaults: GPT-2 small, 24 IOI prompts from 8 BABA/ABBA templates, ABC corruption."""
 
     model: str = setting("gpt2", MODEL_HELP, path="model")
-    n_pairs: int = setting(24, "IOI prompt pairs", low=2, high=10_000)
+    n_pairs: int = setting(24, "IOI prompt pairs", low=1, high=10_000)
     slack: int = setting(3, "a published head must rank within (size of its class + slack)", low=0, high=1000)
 
 
@@ -49,7 +49,7 @@ class GPT2IOICircuit(Experiment):
     name = "gpt2-ioi-circuit"
     title = "GPT-2 small's indirect-object-identification circuit, by path patching"
     Config = IOICircuitConfig
-    presets = {"ci": {"n_pairs": 2, "slack": 0}}
+    presets = {"ci": {"n_pairs": 1, "slack": 0}}
     finding = Finding(
         claim="In GPT-2 small, name movers (9.9, 9.6, 10.0) copy the indirect object to the logits, negative name "
               "movers (10.7, 11.10) push against it, S-inhibition heads (7.3, 7.9, 8.6, 8.10) steer the name movers' "
