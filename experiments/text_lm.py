@@ -72,6 +72,9 @@ class TextLMConfig(RunSettings):
     function_share: float = setting(0.0, "share of each batch: synthetic functions using their parameters",
                                     low=0.0, high=1.0)
     random_share: float = setting(0.0, "share of each batch: repeated random tokens", low=0.0, high=1.0)
+    function_names: str = setting("words", "parameter names of the synthetic functions: 'words' (train split of "
+                                  "probes.copy_tasks.NAME_WORDS) or 'vocab' (every train-split word of the vocabulary)",
+                                  choices=("words", "vocab"))
 
     def check(self) -> None:
         super().check()
@@ -122,7 +125,8 @@ class TrainTextLM(Experiment):
         batch_fn = None
         if mix.active:
             ctx.progress(0.025, "writing the synthetic functions" if mix.function_share else "mixing copy rows")
-            functions = function_tokens(tokenizer, seed=config.seed) if mix.function_share else None
+            functions = (function_tokens(tokenizer, seed=config.seed, names=config.function_names)
+                         if mix.function_share else None)
             batch_fn = mixed_batch_fn(train, functions, mix, batch_size=config.batch_size, seq_len=config.n_ctx,
                                       vocab=len(tokenizer))
         log = train_causal_lm(model, train, heldout, settings, checkpoint=work / "checkpoint.pt", device=config.device,

@@ -177,3 +177,18 @@ def repeated_code_scores(handle: ModelHandle, texts: list[str], seq_len: int = 5
     tokens = repeated_text_tokens(handle, texts, seq_len).to(handle.device)
     pats = capture_patterns(handle, tokenize(handle, tokens))  # [layer, batch, head, q, k]
     return {k: v.cpu() for k, v in repeated_sequence_scores(pats, seq_len).items()}
+
+
+def vocab_names(tokenizer, split: Split) -> list[str]:
+    """Every lowercase word of 3-12 letters that is one token both bare and after a space under ``tokenizer``
+    (not a Python keyword), in ``split``: a much wider pool than NAME_WORDS, so a model trained on it learns to
+    copy whatever name a function declares rather than a fixed set of names. Sorted."""
+    import keyword
+    import re
+
+    words = set()
+    for tid in range(len(tokenizer)):
+        text = tokenizer.decode([tid])
+        if re.fullmatch(r" [a-z]{3,12}", text) and not keyword.iskeyword(text[1:]):
+            words.add(text[1:])
+    return sorted(w for w in words if name_split(w) == split and is_single_token(tokenizer, w))

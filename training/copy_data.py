@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from interp.errors import InvalidInput
-from probes.copy_tasks import FUNCTION_WORDS, OPS, names_for
+from probes.copy_tasks import FUNCTION_WORDS, OPS, names_for, vocab_names
 
 from .lm import encode_docs, sample_windows
 
@@ -123,9 +123,12 @@ def synthetic_functions(names: list[str], n: int, *, seed: int = 0) -> list[str]
     return modules
 
 
-def function_tokens(tokenizer, n_modules: int = 4000, *, seed: int = 0) -> np.ndarray:
-    """The synthetic-function corpus (train names only) as one token stream, modules separated by EOS."""
-    return encode_docs(tokenizer, synthetic_functions(names_for(tokenizer, "train"), n_modules, seed=seed))
+def function_tokens(tokenizer, n_modules: int = 4000, *, seed: int = 0, names: str = "words") -> np.ndarray:
+    """The synthetic-function corpus as one token stream, modules separated by EOS. ``names``: ``"words"``, the
+    train split of ``probes.copy_tasks.NAME_WORDS``; ``"vocab"``, every train-split single-token word of the
+    vocabulary (``probes.copy_tasks.vocab_names``). Either way no held-out task name is ever written."""
+    pool = vocab_names(tokenizer, "train") if names == "vocab" else names_for(tokenizer, "train")
+    return encode_docs(tokenizer, synthetic_functions(pool, n_modules, seed=seed))
 
 
 def mixed_batch_fn(train_tokens: np.ndarray, functions: np.ndarray | None, mix: CopyMix, *, batch_size: int,

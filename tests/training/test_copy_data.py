@@ -75,12 +75,14 @@ def test_synthetic_functions_are_python_and_use_their_own_parameters():
 def test_synthetic_functions_never_use_heldout_names():
     from transformers import PreTrainedTokenizerFast
 
-    from probes.copy_tasks import names_for
+    from probes.copy_tasks import names_for, vocab_names
 
     tok = PreTrainedTokenizerFast.from_pretrained(str(ROOT / "models" / "stdlib-gpt2"))
     heldout = set(names_for(tok, "heldout"))
     idents = set()
-    for src in synthetic_functions(names_for(tok, "train"), 50, seed=0):
+    pool = names_for(tok, "train") + vocab_names(tok, "train")  # the two pools function_tokens can draw from
+    assert len(vocab_names(tok, "train")) > 2 * len(names_for(tok, "train"))
+    for src in synthetic_functions(pool, 50, seed=0):
         idents |= {n.id for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Name)}
         idents |= {a.arg for n in ast.walk(ast.parse(src)) if isinstance(n, ast.FunctionDef) for a in n.args.args}
     assert heldout and not idents & heldout
