@@ -11,6 +11,7 @@ import streamlit as st  # noqa: E402
 from ui import (  # noqa: E402
     attention_page,
     common,
+    features_page,
     heads_page,
     lens_page,
     model_page,
@@ -28,6 +29,7 @@ PAGES = {
     "Logit lens": lens_page.draw,
     "Probes": probes_page.draw,
     "Patching": patching_page.draw,
+    "Features": features_page.draw,
     "Reproductions": reproductions_page.draw,
     "Train": train_page.draw,
 }
