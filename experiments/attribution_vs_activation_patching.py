@@ -9,7 +9,7 @@ import numpy as np
 
 from interp.handle import ModelHandle
 from plots.patching import attribution_scatter, correlation_bars
-from probes.attribution import attribute, compare
+from probes.attribution import attribute, compare, edge_attribution
 from probes.copy_tasks import copy_task_pairs
 from probes.patching import prepare, sweep
 from probes.patching_data import PairBatch, PromptPair, encode_pairs, repeated_sequence_pairs
@@ -63,6 +63,9 @@ class AttributionVsPatchingConfig(RunSettings):
                                 low=-1, high=1)
     large: float = setting(0.2, "a cell whose exact normalised effect is at least this (absolute) is 'large'",
                            positive=True)
+    edge_pairs: int = setting(2, "pairs for edge attribution + faithfulness of the top-k edges on models with MLPs "
+                                 "(0: skip)", low=0, high=1000)
+    edge_ks: tuple[int, ...] = setting((10, 100, 1000), "k values: keep the top-k edges, ablate the rest")
 
 
 @register
@@ -123,6 +126,15 @@ class AttributionVsActivationPatching(Experiment):
                 pooled_a.append(c.estimate)
                 figures[f"scatter_{name}_{k}"] = attribution_scatter(c.exact, c.estimate, c.labels,
                                                                      f"{name}: {k}", c.pearson)
+            if config.edge_pairs and not handle.info.attn_only:
+                ctx.progress(base + 0.9 / len(config.models), f"{name}: edge attribution and faithfulness")
+                edges = edge_attribution(handle, batch, ks=tuple(config.edge_ks), max_pairs=config.edge_pairs)
+                per_model[name]["edges"] = {"faithfulness": edges.faithfulness, "total_edges": edges.total_edges,
+                                            "pairs": edges.pairs_evaluated, "top": edges.edges[:10]}
+                lines.append(f"- `{name}` edge attribution (TransformerLens EAP, {edges.total_edges} edges, "
+                             f"{edges.pairs_evaluated} pairs): keeping the top-k edges recovers " + ", ".join(
+                                 f"k={k}: {v:.2f}" for k, v in edges.faithfulness.items()) + " of the clean-corrupted "
+                             "gap (faithfulness; 1 = clean).")
             figures[f"r_by_kind_{name}"] = correlation_bars({k: c.pearson for k, c in comps.items()},
                                                             f"{name}: attribution vs exact, Pearson r")
             lines.append(f"- `{name}` ({task}): attribution {t_attr:.2f} s (2 forwards + 1 backward) vs exact sweeps "
