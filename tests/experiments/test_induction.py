@@ -50,12 +50,19 @@ def test_phase_change_step():
 
 
 @pytest.mark.slow
-def test_phase_change_ci_preset(tmp_path):
+def test_phase_change_ci_preset_judges_its_own_numbers(tmp_path):
+    """The ci run is too short for a phase change; its checks must still say exactly what its numbers show."""
     out = tmp_path / "r"
     res = runner.run_experiment("induction-phase-change", preset="ci", out=out)
-    assert res.verdict["status"] in ("reproduced", "not reproduced")
-    assert len(res.verdict["checks"]) == 5
+    checks = res.verdict["checks"]
+    assert len(checks) == 5
     m = json.loads((out / "metrics.json").read_text())
+    top = max(m["head_table_2l"], key=lambda r: r["induction"])
+    assert checks[0]["passed"] == (top["induction"] >= 0.5 and top["head"].startswith("1."))
+    assert checks[1]["passed"] == (m["phase_change_window"] is not None and
+                                   m["phase_change_window"][1] - m["phase_change_window"][0] <= 0.2 * 60)
+    assert checks[4]["passed"] == (max(m["max_induction_1l"]) < 0.2)
+    assert res.verdict["status"] == ("reproduced" if all(c["passed"] for c in checks) else "not reproduced")
     assert len(m["max_induction_2l"]) == len(m["steps"]) and m["steps"][0] == 0
     assert {r["head"] for r in m["head_table_2l"]} == {f"{l}.{h}" for l in range(2) for h in range(4)}
     for fig in ("phase_change", "heatmap_induction_2l", "pattern_top_induction_head", "pattern_prev_token_head"):

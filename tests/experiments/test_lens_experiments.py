@@ -2,6 +2,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 import experiments.core.runner as runner
@@ -45,8 +46,12 @@ def test_logit_lens_ci_on_tiny_model_is_complete_and_deterministic(tiny_gpt2_dir
     assert m["layers"] == ["resid_pre 0", "resid_pre 1", "resid_post 1"] and len(m["kl_to_final"]) == 3
     assert m["kl_to_final"][-1] == pytest.approx(0, abs=1e-4)
     assert m["n_tokens"] == 8 * 62  # 64-token windows without the first and the last position
-    assert res.verdict["status"] in ("reproduced", "not reproduced") and len(res.verdict["checks"]) == 2
-    assert "Spearman" in res.verdict["checks"][0]["claim"]
+    spearman, closer = res.verdict["checks"]
+    assert "Spearman" in spearman["claim"]
+    kl = m["kl_to_final"][:-1]  # resid_pre 0..n-1 (the last entry is the output itself)
+    assert closer["passed"] == (kl[-1] < kl[0])
+    rho = np.corrcoef(np.argsort(np.argsort(kl)), np.arange(len(kl)))[0, 1]
+    assert spearman["passed"] == (round(rho, 9) <= -0.8)
     assert m["prompts"][0]["tokens"] and len(m["prompts"][0]["top1"]) == 3
     assert {"grid_prob_0", "grid_kl_0", "kl_by_layer"} <= {p.stem for p in (out / "figures").glob("*.html")}
     assert "Test applied" in (out / "summary.md").read_text()
@@ -57,7 +62,8 @@ def test_logit_lens_ci_on_tiny_model_is_complete_and_deterministic(tiny_gpt2_dir
 def test_tuned_lens_ci_saves_beside_the_model_and_is_deterministic(tiny_gpt2_dir, tmp_path):
     model = shutil.copytree(tiny_gpt2_dir, tmp_path / "model")
     out = tmp_path / "tl"
-    res = runner.run_experiment("tuned-lens", model=str(model), out=out, preset="ci")
+    res = runner.run_experiment("tuned-lens", model=str(model), out=out, preset="ci",
+                                overrides={"lens_dir": "model"})  # asked for: beside the model
     m = _metrics(out)
     assert len(res.verdict["checks"]) == 2  # one per translated layer of the 2-layer model
     assert all("tuned lens KL below logit lens KL" in c["claim"] for c in res.verdict["checks"])
@@ -85,7 +91,7 @@ def test_default_presets_run_on_tiny_model(tiny_gpt2_dir, tmp_path, name):
                             "lens_dir": str(tmp_path / "lens")}}[name]
     assert make_config(get_experiment(name), overrides=small).seq_len == 128
     metrics, result = _run_direct(name, tiny_gpt2_dir, tmp_path, overrides=small)
-    assert result.verdict.status in ("reproduced", "not reproduced")
+    assert result.verdict.checks and all(c.passed is not None for c in result.verdict.checks)
     assert metrics["seq_len"] == 64  # the default 128 clipped to the tiny model's context
 
 
