@@ -93,3 +93,14 @@ def app_test(model_dir, monkeypatch, page: str | None = None, timeout: int = 90)
     if page is not None:
         at.query_params["page"] = page
     return at
+
+
+@pytest.fixture(scope="session")
+def ci_text_lm(tmp_path_factory) -> tuple[object, Path, Path]:
+    """The train-text-lm ci preset, run once per session: (RunOutcome, results folder, model directory)."""
+    from experiments.core import runner
+
+    root = tmp_path_factory.mktemp("ci-text-lm")
+    out, model = root / "r", root / "m"
+    outcome = runner.run_experiment("train-text-lm", out=out, preset="ci", overrides={"out_model": str(model)})
+    return outcome, out, model
