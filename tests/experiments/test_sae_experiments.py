@@ -1,0 +1,60 @@
+"""sae-ground-truth and train-sae CI presets end to end (run() without the runner's PNG export)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import experiments.core.runner as runner
+from experiments import make_config
+from experiments.core.registry import get_experiment
+from interp.errors import InvalidInput
+
+
+def _run(name, tmp_path, preset="ci", overrides=None, **fields):
+    cls = get_experiment(name)
+    config = make_config(cls, preset=preset, overrides=overrides, **fields)
+    (tmp_path / "out").mkdir(exist_ok=True)
+    ctx = runner.RunContext(experiment=name, seed=config.seed, device="cpu", out_dir=tmp_path / "out",
+                            cache_root=tmp_path / "cache", work_dir=tmp_path / "work")
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    runner.seed_everything(config.seed)
+    result = cls().run(config, ctx)
+    return json.loads(json.dumps(runner.to_jsonable(result.metrics))), result
+
+
+@pytest.mark.slow
+def test_ground_truth_ci_recovers_the_features(tmp_path):
+    metrics, result = _run("sae-ground-truth", tmp_path)
+    assert result.verdict.status == "reproduced", result.verdict.reason
+    assert metrics["sizes"] == [16, 32, 64]
+    for kind in ("standard", "topk"):
+        at_n = metrics["results"][kind]["32"]["mmcs"]
+        assert at_n >= 0.95 and metrics["results"][kind]["16"]["mmcs"] < at_n
+    assert "mmcs_vs_size" in result.figures
+
+
+@pytest.mark.slow
+def test_train_sae_ci_writes_a_loadable_saelens_folder(tiny_gpt2_dir, tmp_path):
+    from interp.sae_files import read_sae_dir
+    from probes.sae import SparseAutoencoder
+
+    out = tmp_path / "sae"
+    metrics, result = _run("train-sae", tmp_path, model=str(tiny_gpt2_dir),
+                           overrides={"hook": "blocks.1.hook_resid_pre", "out": str(out)})
+    assert result.verdict.status in ("reproduced", "not reproduced")
+    assert metrics["d_sae"] == 64 and metrics["l0"] <= 8 + 1e-6 and metrics["tokens_trained"] > 0
+    assert 0 <= metrics["dead_fraction"] <= 1 and "ce_loss_recovered" in metrics
+    cfg, weights = read_sae_dir(out)
+    assert cfg["hook_name"] == "blocks.1.hook_resid_pre" and cfg["architecture"] == "topk" and cfg["k"] == 8
+    sae = SparseAutoencoder.from_saelens(cfg, weights)
+    assert sae.cfg.extra["tokens_trained"] == metrics["tokens_trained"]
+    assert (out / "README.md").read_text().startswith("# SAE on blocks.1.hook_resid_pre")
+
+
+def test_train_sae_refuses_an_out_inside_models_that_is_not_a_saes_folder():
+    from experiments.core.settings import validate
+
+    cls = get_experiment("train-sae")
+    with pytest.raises(InvalidInput, match="saes"):
+        validate(make_config(cls, overrides={"out": "models/stdlib-gpt2/oops"}))
