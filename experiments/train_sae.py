@@ -119,6 +119,9 @@ class TrainSAE(Experiment):
             aucs = othello_latent_aucs(handle, sae, n_games=max(config.eval_seqs, 50), seed=config.seed)
             metrics.update({"othello_auc_share": round(aucs.share_at(0.9), 4),
                             "othello_auc_share_alive": round(aucs.share_at(0.9, alive_only=True), 4),
+                            "othello_precision_share": round(float(np.mean(np.nan_to_num(aucs.best_precision) >= 0.9)),
+                                                             4),
+                            "othello_probe_accuracy": round(aucs.probe_accuracy or float("nan"), 4),
                             "othello_auc_by_kind": {k: round(v, 4) for k, v in aucs.share_by_kind(0.9).items()}})
             board_md = aucs.markdown(0.9)
         card = _card(config, metrics, trained, board_md)

@@ -226,6 +226,7 @@ class BoardAUCs:
     alive: np.ndarray  # [d_sae] bool: fired at least once on the sample
     square_auc: np.ndarray  # [d_sae, 3, 64] AUC of each (empty, mine, theirs) state of each square
     probe_accuracy: float | None = None  # a linear probe's board-state accuracy on the same activations
+    best_precision: np.ndarray | None = None  # [d_sae] max over features (base rate <= 50%) of P(feature | active)
 
     def share_at(self, threshold: float, alive_only: bool = False) -> float:
         ok = np.nan_to_num(self.best_auc, nan=0.0) >= threshold
@@ -245,6 +246,12 @@ class BoardAUCs:
                  f"{self.share_at(threshold, alive_only=True):.1%} of the {int(self.alive.sum())} that fire.\n",
                  "| best feature kind | share of latents |", "|---|---|"]
         lines += [f"| {k} | {v:.1%} |" for k, v in by.items()]
+        if self.best_precision is not None:
+            prec = np.nan_to_num(self.best_precision, nan=0.0) >= threshold
+            lines.append(f"\nThe other direction: when a latent fires, one board feature (of those present on at most "
+                         f"half the positions) holds at least {threshold:.0%} of the time for "
+                         f"**{float(prec.mean()):.1%}** of latents (the latent is a precise detector of part of "
+                         "the feature rather than all of it).")
         if self.probe_accuracy is not None:
             lines.append(f"\nA linear probe (relative board state, 3 classes per square) on the same activations: "
                          f"{self.probe_accuracy:.1%} held-out accuracy.")
@@ -286,8 +293,13 @@ def othello_latent_aucs(handle: Any, sae: SparseAutoencoder, n_games: int = 100,
     filled = np.nan_to_num(auc, nan=-1.0)
     best = filled.argmax(1)
     probe_acc = _board_probe_accuracy(rows_x, ps) if with_probe else None
+    active = (acts > 0).to(torch.float64)  # [rows, d_sae]
+    lab = labels.to(torch.float64)
+    precision = (active.t() @ lab) / active.sum(0).clamp_min(1)[:, None]  # [d_sae, n_feat] P(feature | active)
+    precision[:, lab.mean(0) > 0.5] = 0.0  # a feature present almost everywhere says nothing
+    best_prec = np.where(alive, precision.max(1).values.numpy(), np.nan)
     return BoardAUCs(np.where(alive, filled[np.arange(len(best)), best], np.nan), [names[i] for i in best], alive,
-                     auc[:, :192].reshape(-1, 3, 64), probe_acc)
+                     auc[:, :192].reshape(-1, 3, 64), probe_acc, best_prec)
 
 
 def _board_probe_accuracy(x: torch.Tensor, ps: Any) -> float:
