@@ -34,7 +34,6 @@ def test_ground_truth_ci_recovers_the_features(tmp_path):
     assert "mmcs_vs_size" in result.figures
 
 
-@pytest.mark.slow
 def test_train_sae_ci_writes_a_loadable_saelens_folder(tiny_gpt2_dir, tmp_path):
     from interp.sae_files import read_sae_dir
     from probes.sae import SparseAutoencoder
