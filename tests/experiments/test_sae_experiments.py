@@ -41,7 +41,8 @@ def test_train_sae_ci_writes_a_loadable_saelens_folder(tiny_gpt2_dir, tmp_path):
     out = tmp_path / "sae"
     metrics, result = _run("train-sae", tmp_path, model=str(tiny_gpt2_dir),
                            overrides={"hook": "blocks.1.hook_resid_pre", "out": str(out)})
-    assert result.verdict.status in ("reproduced", "not reproduced")
+    check = result.verdict.checks[0]  # the verdict is the CE-recovered-at-L0 rule on the run's own numbers
+    assert check.passed == (metrics["ce_loss_recovered"] >= 0.8 and metrics["l0"] <= 50)
     assert metrics["d_sae"] == 64 and metrics["l0"] <= 8 + 1e-6 and metrics["tokens_trained"] > 0
     assert 0 <= metrics["dead_fraction"] <= 1 and "ce_loss_recovered" in metrics
     cfg, weights = read_sae_dir(out)
