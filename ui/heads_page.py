@@ -13,7 +13,7 @@ from plots.attention_grid import head_pattern_figure
 from plots.common import layer_head_heatmap
 from plots.select import add_head_picker
 from probes import heads as heads_module
-from probes.head_report import ABLATION_MODES, ABLATION_SCORE, HeadReport, head_report
+from probes.head_report import ABLATION_MODES, ABLATION_SCORE, ICL_SCORE, HeadReport, head_report
 
 from . import common
 
@@ -31,8 +31,10 @@ SCORE_VIEWS = {
     "prefix_matching": ("Prefix matching: induction on tokens recurring at random gaps", "prefix matching",
                         0.0, 1.0, "Viridis"),
     "copying": ("Copying: OV-circuit eigenvalue positivity", "copying", -1.0, 1.0, "RdBu"),
-    ABLATION_SCORE: ("Ablation effect ({mode}): ICL score change, > 0 = head helped", "ablation effect (nats)",
-                     None, None, "RdBu"),
+    ABLATION_SCORE: ("Ablation effect ({mode}): rise of the repeated copy's loss (tokens L+2..2L), > 0 = head "
+                     "helped copying", "ablation effect (nats)", None, None, "RdBu"),
+    ICL_SCORE: ("Ablation ({mode}): change of the ICL score (repeated minus first copy's loss), > 0 = head helped",
+                "ICL score change (nats)", None, None, "RdBu"),
 }
 
 
