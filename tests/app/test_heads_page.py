@@ -27,12 +27,14 @@ def test_heatmaps_table_and_head_switch_without_rescan(app):
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert heads_page.SCANS["count"] == before + 1
     titles = _titles(app)
-    assert len(titles) == 7  # six score heatmaps + the chosen head's pattern
-    assert titles[0].startswith("Induction") and titles[-2].startswith("Ablation effect")
+    assert len(titles) == 8  # five detector heatmaps, two ablation views + the chosen head's pattern
+    assert titles[0].startswith("Induction")
+    assert any(t.startswith("Ablation effect") and "repeated copy" in t for t in titles)
+    assert any(t.startswith("Ablation") and "ICL score" in t for t in titles)
     assert any("BOS handling" in c.value for c in app.caption)
     df = app.dataframe[0].value
     assert len(df) == 8 and {"head", "induction", "prev_token", "duplicate", "prefix_matching", "copying",
-                             "ablation_effect"} <= set(df.columns)
+                             "ablation_effect", "ablation_icl_effect"} <= set(df.columns)
     assert list(df["induction"]) == sorted(df["induction"], reverse=True)
     app.selectbox(key="heads_sort").set_value("copying").run()
     assert list(app.dataframe[0].value["copying"]) == sorted(app.dataframe[0].value["copying"], reverse=True)
