@@ -282,6 +282,23 @@ def test_browser_tour_of_every_page(server, shots, tmp_path):
             _shot(page, shots, "logit-lens")
             _no_exception(page)
 
+            # Patching: attribution (one click), then the exact sweep, then both side by side
+            _open(page, "Patching", "Clean prompt")
+            _click_until(page, page.get_by_role("button", name="Attribution patching (fast)"), "Clean metric")
+            _click_until(page, page.get_by_role("button", name="Exact sweep"), "Attribution vs exact")
+            _settle(page)
+            assert page.locator(".js-plotly-plot").count() >= 3  # heatmaps, the scatter, DLA bars
+            _shot(page, shots, "patching")
+            _no_exception(page)
+
+            # Features: the SAE browser (or the train panel when the model has none) and the live superposition toy
+            _open(page, "Features", "Features: sparse autoencoder latents")
+            page.get_by_text("Superposition: 5 features in 2 dimensions").first.wait_for(timeout=WAIT_MS)
+            _settle(page)
+            assert page.get_by_role("button", name="Train SAE").count() == 1
+            _shot(page, shots, "features")
+            _no_exception(page)
+
             _open(page, "Probes", "Linear probes")
             page.get_by_text("Paste a CSV", exact=True).click()
             page.get_by_text(re.compile(r"\d+ rows, 2 classes")).first.wait_for(timeout=WAIT_MS)
