@@ -36,7 +36,7 @@ class PeakRSS:
 
         self.proc, self.peak, self._stop = psutil.Process(), 0, threading.Event()
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.base = self.peak = self.proc.memory_info().rss
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()

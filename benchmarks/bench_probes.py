@@ -88,7 +88,7 @@ def bench_capture(n_games: int) -> tuple[float, float, int]:
         name = str(save_hf_dir(othello_gpt(6, 128, 4), othello_tokenizer(), tempfile.mkdtemp(prefix="othello-")))
     handle = load_model(name)
     tokens = torch.from_numpy(random_games(n_games, seed=5).tokens()[:, :59])
-    hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(handle.info.n_layers)]
+    hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(handle.info.n_layers)]
     bs = 100
 
     def plain():
@@ -102,7 +102,7 @@ def bench_capture(n_games: int) -> tuple[float, float, int]:
     t_plain = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        stream_activations(handle, tokens, hooks, Path(tmp) / "acts", positions="all", batch_size=bs, progress=False)
+        stream_activations(handle, tokens, hooks, Path(tmp) / "acts", positions="all", batch_size=bs)
         t_stream = time.perf_counter() - t0
     return t_plain, t_stream, len(hooks)
 

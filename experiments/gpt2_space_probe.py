@@ -77,7 +77,7 @@ def layer_hooks(n_layers: int) -> list[str]:
 def r2_by_layer(handle, texts: list[str], y: np.ndarray, split, out_dir) -> tuple[list[str], list[float], list]:
     """Ridge probe R^2 (mean over latitude and longitude) per layer on the test split."""
     hooks = layer_hooks(handle.info.n_layers)
-    store = stream_activations(handle, texts, hooks, out_dir, positions="last", batch_size=64, progress=False)
+    store = stream_activations(handle, texts, hooks, out_dir, positions="last", batch_size=64)
     feats = {f"L{ly}": np.asarray(store[h]) for ly, h in enumerate(hooks)}
     sweep = sweep_layers(feats, y, split, kind="ridge")
     per_target = [

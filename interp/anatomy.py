@@ -27,11 +27,11 @@ def model_anatomy(handle: ModelHandle, prompts: Prompts, truncate: bool = True) 
     cap = run_with_capture(handle, batch, names, keep_logits=False)
     mask = batch.attention_mask.bool().clone()  # [batch, pos]
     mask[:, 0] = False
-    resids = [cap[f"blocks.{l}.hook_resid_pre"] for l in range(n)] + [cap[f"blocks.{n - 1}.hook_resid_post"]]
+    resids = [cap[f"blocks.{i}.hook_resid_pre"] for i in range(n)] + [cap[f"blocks.{n - 1}.hook_resid_post"]]
     norms = torch.stack([r.norm(dim=-1)[mask].mean() for r in resids])  # [n_layers + 1]
     entropies = []
-    for l in range(n):
-        p = cap[f"blocks.{l}.attn.hook_pattern"].float()  # [batch, head, query, key]
+    for layer in range(n):
+        p = cap[f"blocks.{layer}.attn.hook_pattern"].float()  # [batch, head, query, key]
         ent = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # [batch, head, query]
         entropies.append(ent.permute(0, 2, 1)[mask].mean(0))  # [head]
     n_keys = torch.arange(1, batch.tokens.shape[1] + 1, dtype=torch.float)[None].expand_as(mask)[mask]

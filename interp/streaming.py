@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from .capture import check_hook_names, run_with_capture
 from .errors import InvalidInput
 from .handle import ModelHandle
 from .tokens import TokenBatch, tokenize
+from .types import Progress
 
 Positions = str | int | tuple[int, int]  # "all" | "last" | index | (start, end) mean over a span
 NP_DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -88,13 +89,14 @@ def stream_activations(
     positions: Positions = "all",
     batch_size: int = 32,
     dtype: str = "float32",
-    progress: bool = True,
-    on_batch: Callable[[int, int], None] | None = None,
+    show_bar: bool = False,
+    progress: Progress | None = None,
 ) -> ActivationStore:
     """Capture ``hooks`` for every row of ``data`` (token tensor [n, pos] or texts) into ``out_dir``.
 
     Resumes from the manifest if a previous run of the same fingerprint was interrupted; returns at once
-    if it completed. ``on_batch(done, total)`` is called after each batch is safely on disk.
+    if it completed. ``progress(fraction, message)`` is called after each batch is safely on disk; ``show_bar``
+    draws a terminal progress bar (scripts).
     """
     check_hook_names(handle, hooks)
     if dtype not in NP_DTYPES:
@@ -120,7 +122,7 @@ def stream_activations(
     if manifest["done"] == n:
         return ActivationStore(out, manifest)
     bar = None
-    if progress:
+    if show_bar:
         from tqdm import tqdm
 
         bar = tqdm(total=n, initial=manifest["done"], desc="capturing", unit="row")
@@ -138,8 +140,8 @@ def stream_activations(
             _write_manifest(out, manifest)
             if bar is not None:
                 bar.update(end - start)
-            if on_batch is not None:
-                on_batch(end, n)
+            if progress is not None:
+                progress(end / n, f"captured {end}/{n} rows")
     finally:
         if bar is not None:
             bar.close()

@@ -1,8 +1,8 @@
 """Build small Hugging Face models and tokenizers offline (tests, fallbacks, experiments' baselines)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 

@@ -1,7 +1,7 @@
 """Attention-pattern figures: one head with tokens on both axes, or every head of a layer as small multiples."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go

@@ -1,7 +1,7 @@
 """Plotly figure builders shared by experiments and the app (pure: data in, Figure out)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -20,7 +20,7 @@ def layer_head_heatmap(values: np.ndarray, title: str, colorbar: str, *, zmin: f
     """``values`` [layer, head] as a heatmap; hover and cell text name heads ``L.H``."""
     values = np.asarray(values, dtype=float)
     n_layers, n_heads = values.shape
-    labels = np.array([[f"{l}.{h}" for h in range(n_heads)] for l in range(n_layers)])
+    labels = np.array([[f"{layer}.{h}" for h in range(n_heads)] for layer in range(n_layers)])
     text = np.vectorize(lambda v: f"{v:.2f}")(values) if annotate and values.size <= 400 else None
     if (zmin is None) != (zmax is None):  # plotly ignores a lone bound: fill the other from the data
         zmin = float(np.nanmin(values)) if zmin is None else zmin

@@ -1,7 +1,8 @@
 """Training-curve figures: the induction phase change (live Train page and the induction-phase-change run)."""
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots

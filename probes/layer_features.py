@@ -5,9 +5,9 @@ l-1's output, so a model with n blocks gives n + 1 probe layers, all captured to
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -17,8 +17,7 @@ from interp.errors import InvalidInput
 from interp.handle import ModelHandle
 from interp.streaming import Positions, stream_activations
 from interp.tokens import TokenBatch, tokenize
-
-Progress = Callable[[int, int], None]  # (rows done, rows in all)
+from interp.types import Progress
 
 
 def hook_for_layer(layer: int) -> str:
@@ -28,7 +27,7 @@ def hook_for_layer(layer: int) -> str:
 
 def layer_hooks(n_layers: int) -> list[str]:
     """The n_layers + 1 probe hooks of a model with ``n_layers`` blocks, in order L0..L{n_layers}."""
-    return [hook_for_layer(l) for l in range(n_layers + 1)]
+    return [hook_for_layer(i) for i in range(n_layers + 1)]
 
 
 def capture_layers(handle: ModelHandle, tokens: torch.Tensor, rows: tuple[np.ndarray, np.ndarray],
@@ -36,10 +35,9 @@ def capture_layers(handle: ModelHandle, tokens: torch.Tensor, rows: tuple[np.nda
     """All layers' residual streams of equal-length token rows [n, pos], streamed through ``out_dir`` in one pass;
     returns {"L0".. : [len(rows), d_model]} at the (row, position) pairs ``rows`` = (row_idx, pos_idx)."""
     hooks = layer_hooks(handle.info.n_layers)
-    store = stream_activations(handle, tokens, hooks, out_dir, positions="all", batch_size=100, progress=False,
-                               on_batch=progress)
+    store = stream_activations(handle, tokens, hooks, out_dir, positions="all", batch_size=100, progress=progress)
     g, t = rows
-    return {f"L{l}": np.asarray(store[h][g, t]) for l, h in enumerate(hooks)}  # each [rows, d_model]
+    return {f"L{i}": np.asarray(store[h][g, t]) for i, h in enumerate(hooks)}  # each [rows, d_model]
 
 
 def read_spans(lengths: np.ndarray, position: Positions, texts: Sequence[str] | None = None
@@ -96,7 +94,7 @@ def capture_texts(handle: ModelHandle, texts: Sequence[str], position: Positions
     start, end = read_spans(lengths, position, texts)
     hooks = layer_hooks(handle.info.n_layers)
     n = len(texts)
-    out = {f"L{l}": np.empty((n, handle.info.d_model), np.float32) for l in range(len(hooks))}
+    out = {f"L{i}": np.empty((n, handle.info.d_model), np.float32) for i in range(len(hooks))}
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
         batch = TokenBatch(full.tokens[lo:hi], full.lengths[lo:hi])
@@ -106,11 +104,11 @@ def capture_texts(handle: ModelHandle, texts: Sequence[str], position: Positions
         s, e = torch.from_numpy(start[lo:hi]), torch.from_numpy(end[lo:hi])
         mask = ((pos[None] >= s[:, None]) & (pos[None] < e[:, None])).float()  # [rows, pos]
         mask = mask / mask.sum(1, keepdim=True)
-        for l, h in enumerate(hooks):
+        for i, h in enumerate(hooks):
             act = cap[h].float().cpu()  # [rows, pos, d_model]
-            out[f"L{l}"][lo:hi] = torch.einsum("rp,rpd->rd", mask, act).numpy()
+            out[f"L{i}"][lo:hi] = torch.einsum("rp,rpd->rd", mask, act).numpy()
         if progress is not None:
-            progress(hi, n)
+            progress(hi / n, f"captured {hi}/{n} texts")
     token_ids = full.tokens.cpu().numpy()[np.arange(n), end - 1]
     return TextFeatures(out, token_ids, start, end)
 

@@ -94,7 +94,7 @@ class Position:
     def game_over(self) -> bool:
         return not legal_mask(self.black, self.white) and not legal_mask(self.white, self.black)
 
-    def play(self, sq: int) -> "Position":
+    def play(self, sq: int) -> Position:
         """Play ``sq`` for the player to move; the next player is the opponent unless they must pass."""
         own, opp = self._own_opp(self.to_move)
         f = flips(own, opp, sq)
@@ -242,7 +242,8 @@ def random_games(n: int, seed: int = 0, *, full_only: bool = False) -> Games:
             keep = g.moves[:, -1] >= 0
             parts.append(Games(*(a[keep] for a in (g.moves, g.black, g.white, g.to_move))))
             have += int(keep.sum())
-        return Games(*(np.concatenate([getattr(p, f) for p in parts])[:n] for f in ("moves", "black", "white", "to_move")))
+        fields = ("moves", "black", "white", "to_move")
+        return Games(*(np.concatenate([getattr(p, f) for p in parts])[:n] for f in fields))
     black = np.full(n, (1 << 28) | (1 << 35), np.uint64)
     white = np.full(n, (1 << 27) | (1 << 36), np.uint64)
     turn = np.full(n, BLACK, np.int8)
@@ -321,7 +322,8 @@ PROBE_GAMES_SEED = 10_000_019
 #: Vocabulary of an Othello-GPT: padding + the 60 playable squares.
 N_TOKENS = 61
 #: How to get the bundled Othello model when it is missing.
-TRAIN_OTHELLO_COMMAND = "python -m experiments run train-othello-gpt --preset bundled --set out_model=models/othello-gpt"
+TRAIN_OTHELLO_COMMAND = ("python -m experiments run train-othello-gpt --preset bundled "
+                         "--set out_model=models/othello-gpt")
 
 
 def is_othello_model(d_vocab: int, n_ctx: int, seq_len: int = 59) -> bool:

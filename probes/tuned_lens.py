@@ -40,7 +40,7 @@ class TunedLens(torch.nn.Module):
         self.meta: dict[str, Any] = dict(meta or {})
 
     @classmethod
-    def for_model(cls, handle: ModelHandle) -> "TunedLens":
+    def for_model(cls, handle: ModelHandle) -> TunedLens:
         """An identity (untrained) lens shaped for ``handle``, carrying the model's identity in ``meta``."""
         info = handle.info
         return cls(info.n_layers, info.d_model, {"model": info.name, "model_sha256": info.sha256,
@@ -111,7 +111,7 @@ def evaluate_lens(handle: ModelHandle, tokens: torch.Tensor, lens: TunedLens | N
                     layer_labels=layer_labels(handle.info.n_layers), n_tokens=n, **means)
 
 
-# ----------------------------------------------------------------------------- files (read and written by interp.sidecars)
+# ----------------------------------------------------------------------------- files (via interp.sidecars)
 
 
 def default_lens_dir(handle: ModelHandle) -> Path:

@@ -58,5 +58,6 @@ def load_corpus(data_dir: str = "", *, heldout_fraction: float = 0.03, max_chars
     if not train or not heldout:
         raise InvalidInput(f"{root} holds too little text ({len(train)} train / {len(heldout)} held-out files).",
                            "Give a directory with more .py/.txt/.md files.")
-    return Corpus(train, heldout, f"{'Python ' + os.sys.version.split()[0] + ' standard library' if not data_dir else root}"
+    where = f"Python {os.sys.version.split()[0]} standard library" if not data_dir else str(root)
+    return Corpus(train, heldout, f"{where}"
                   f" ({len(train) + len(heldout)} files)", len(train) + len(heldout), total)

@@ -110,7 +110,7 @@ def _othello_section() -> None:
         data = othello_probe_set(int(n_games), seed=fit["seed"])
         with tempfile.TemporaryDirectory(prefix="probe-acts-") as tmp:
             feats = capture_layers(handle, torch.from_numpy(data.tokens), (data.game, data.move), tmp,
-                                   progress=lambda d, n: progress(0.3 * d / n, f"captured {d}/{n} games"))
+                                   progress=lambda f, m: progress(0.3 * f, m.replace("rows", "games")))
         return probe_by_layer(feats, data.labels(encoding), data.move_tokens, seed=fit["seed"], groups=data.game,
                               n_classes=3, control=fit["control"], max_iter=fit["max_iter"], l2_grid=(1e-3,),
                               progress=lambda f, m: progress(0.3 + 0.7 * f, m))
@@ -158,7 +158,7 @@ def _csv_section(source: str) -> None:
     def work(progress: Callable[[float, str], None]) -> ProbeReport:
         progress(0.0, "capturing every layer")
         feats = capture_texts(handle, ds.texts, ds.position,
-                              progress=lambda d, n: progress(0.3 * d / n, f"captured {d}/{n} texts"))
+                              progress=lambda f, m: progress(0.3 * f, m))
         return probe_by_layer(feats.features, ds.labels, feats.token_ids, seed=fit["seed"],
                               n_classes=len(ds.classes), control=fit["control"], max_iter=fit["max_iter"],
                               progress=lambda f, m: progress(0.3 + 0.7 * f, m))

@@ -28,7 +28,8 @@ def test_recovers_planted_coordinates_on_a_tiny_model(tiny_gpt2_dir, tmp_path):
     lat = act @ rng.normal(size=act.shape[1]) * 20
     lon = act @ rng.normal(size=act.shape[1]) * 50
     csv = tmp_path / "places.csv"
-    csv.write_text("text,latitude,longitude\n" + "".join(f'"{t}",{a:.6f},{o:.6f}\n' for t, a, o in zip(texts, lat, lon)))
+    rows = "".join(f'"{t}",{a:.6f},{o:.6f}\n' for t, a, o in zip(texts, lat, lon))
+    csv.write_text("text,latitude,longitude\n" + rows)
     out = tmp_path / "r"
     runner.run_experiment("gpt2-space-probe", out=out, model=str(tiny_gpt2_dir), dataset=str(csv))
     m = json.loads((out / "metrics.json").read_text())

@@ -64,7 +64,7 @@ def test_phase_change_ci_preset_judges_its_own_numbers(tmp_path):
     assert checks[4]["passed"] == (max(m["max_induction_1l"]) < 0.2)
     assert res.verdict["status"] == ("reproduced" if all(c["passed"] for c in checks) else "not reproduced")
     assert len(m["max_induction_2l"]) == len(m["steps"]) and m["steps"][0] == 0
-    assert {r["head"] for r in m["head_table_2l"]} == {f"{l}.{h}" for l in range(2) for h in range(4)}
+    assert {r["head"] for r in m["head_table_2l"]} == {f"{layer}.{h}" for layer in range(2) for h in range(4)}
     for fig in ("phase_change", "heatmap_induction_2l", "pattern_top_induction_head", "pattern_prev_token_head"):
         assert (out / "figures" / f"{fig}.html").is_file()
     handle = interp.load_model(out / "models" / "attn-only-2l")

@@ -56,7 +56,8 @@ def test_world_model_ci_preset_on_the_shipped_model(tmp_path):
     assert checks["relative encoding beats absolute (black/white) at their best layers"] is True, m["verdict"]
     assert m["best_relative_accuracy"] > m["best_absolute_accuracy"] > m["majority_accuracy"]
     assert m["best_relative_accuracy"] > m["random_init_best_relative_accuracy"] + 0.05
-    assert len(m["relative_accuracy_by_layer"]) == len(m["layers"]) == interp.load_model("othello-gpt").info.n_layers + 1
+    n_layers = interp.load_model("othello-gpt").info.n_layers
+    assert len(m["relative_accuracy_by_layer"]) == len(m["layers"]) == n_layers + 1
     for name in ("probe_accuracy_by_layer", "board_by_layer", "intervention_example"):
         assert (out / "figures" / f"{name}.html").is_file()
     iv = m["intervention"]

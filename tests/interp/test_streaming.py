@@ -20,7 +20,7 @@ def _tokens(n: int, pos: int = 64, vocab: int = 300) -> torch.Tensor:
 
 def test_streamed_rows_equal_direct_capture(tiny_handle, tmp_path):
     toks = _tokens(10, 16)
-    store = stream_activations(tiny_handle, toks, HOOKS, tmp_path / "s", batch_size=4, progress=False)
+    store = stream_activations(tiny_handle, toks, HOOKS, tmp_path / "s", batch_size=4)
     assert store.complete and store.n_rows == 10
     cap = run_with_capture(tiny_handle, toks, HOOKS)
     for h in HOOKS:
@@ -31,42 +31,42 @@ def test_streamed_rows_equal_direct_capture(tiny_handle, tmp_path):
 def test_position_rules_on_text(tiny_handle, tmp_path):
     texts = ["the cat sat on the mat", "def add(a, b):", "hello"]
     last = stream_activations(tiny_handle, texts, ["blocks.1.hook_resid_post"], tmp_path / "last",
-                              positions="last", batch_size=2, progress=False)
+                              positions="last", batch_size=2)
     span = stream_activations(tiny_handle, texts, ["blocks.1.hook_resid_post"], tmp_path / "span",
-                              positions=(0, 2), batch_size=2, progress=False)
+                              positions=(0, 2), batch_size=2)
     for i, t in enumerate(texts):
         cap = run_with_capture(tiny_handle, t, ["blocks.1.hook_resid_post"])
         act = cap["blocks.1.hook_resid_post"][0]
         np.testing.assert_allclose(last["blocks.1.hook_resid_post"][i], act[-1].numpy(), atol=1e-5)
         np.testing.assert_allclose(span["blocks.1.hook_resid_post"][i], act[:2].mean(0).numpy(), atol=1e-5)
     with pytest.raises(InvalidInput, match="equal length"):
-        stream_activations(tiny_handle, texts, HOOKS, tmp_path / "all", positions="all", progress=False)
+        stream_activations(tiny_handle, texts, HOOKS, tmp_path / "all", positions="all")
     with pytest.raises(InvalidInput, match="no hook named"):
-        stream_activations(tiny_handle, texts, ["blocks.9.hook_resid_post"], tmp_path / "bad", progress=False)
+        stream_activations(tiny_handle, texts, ["blocks.9.hook_resid_post"], tmp_path / "bad")
 
 
 def test_interrupted_run_resumes_and_finished_run_is_reused(tiny_handle, tmp_path):
     toks = _tokens(20, 16)
-    clean = stream_activations(tiny_handle, toks, HOOKS, tmp_path / "clean", batch_size=4, progress=False)
+    clean = stream_activations(tiny_handle, toks, HOOKS, tmp_path / "clean", batch_size=4)
 
-    def die_after_two(done, total):
-        if done == 8:
+    def die_after_two(fraction, message):
+        if message.startswith("captured 8/"):
             raise KeyboardInterrupt  # as if the user pressed Ctrl-C after 2 batches
 
     with pytest.raises(KeyboardInterrupt):
-        stream_activations(tiny_handle, toks, HOOKS, tmp_path / "r", batch_size=4, progress=False,
-                           on_batch=die_after_two)
+        stream_activations(tiny_handle, toks, HOOKS, tmp_path / "r", batch_size=4,
+                           progress=die_after_two)
     seen = []
-    store = stream_activations(tiny_handle, toks, HOOKS, tmp_path / "r", batch_size=4, progress=False,
-                               on_batch=lambda done, total: seen.append(done))
+    store = stream_activations(tiny_handle, toks, HOOKS, tmp_path / "r", batch_size=4,
+                               progress=lambda f, m: seen.append(round(f * 20)))
     assert seen == [12, 16, 20]  # resumed after the 8 rows already on disk
     for h in HOOKS:
         np.testing.assert_array_equal(store[h], clean[h])
     calls = []
-    stream_activations(tiny_handle, toks, HOOKS, tmp_path / "r", batch_size=4, progress=False,
-                       on_batch=lambda d, t: calls.append(d))
+    stream_activations(tiny_handle, toks, HOOKS, tmp_path / "r", batch_size=4,
+                       progress=lambda f, m: calls.append(f))
     assert calls == []  # complete: reused, no forward pass
-    other = stream_activations(tiny_handle, _tokens(20, 12), HOOKS, tmp_path / "r", batch_size=4, progress=False)
+    other = stream_activations(tiny_handle, _tokens(20, 12), HOOKS, tmp_path / "r", batch_size=4)
     assert other["blocks.0.hook_resid_post"].shape == (20, 12, 32)  # new data: recaptured, not mixed
 
 
@@ -76,8 +76,8 @@ def _peak_growth(handle, n_rows: int, out) -> float:
     base = proc.memory_info().rss
     peak = [base]
     stream_activations(handle, _tokens(n_rows), hook_names(handle, "resid_post") + hook_names(handle, "pattern"),
-                       out, batch_size=32, progress=False,
-                       on_batch=lambda d, t: peak.append(proc.memory_info().rss))
+                       out, batch_size=32,
+                       progress=lambda f, m: peak.append(proc.memory_info().rss))
     return (max(peak) - base) / 2**20
 
 

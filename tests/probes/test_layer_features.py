@@ -34,8 +34,8 @@ def test_capture_texts_matches_single_runs(tiny_handle):
     assert list(got.features) == ["L0", "L1", "L2"] and got.features["L2"].shape == (3, 32)
     for i, text in enumerate(texts):
         cap = run_with_capture(tiny_handle, text, layer_hooks(2), keep_logits=False)
-        for l, h in enumerate(layer_hooks(2)):
-            np.testing.assert_allclose(got.features[f"L{l}"][i], cap[h][0, -1].numpy(), atol=1e-4)
+        for layer, h in enumerate(layer_hooks(2)):
+            np.testing.assert_allclose(got.features[f"L{layer}"][i], cap[h][0, -1].numpy(), atol=1e-4)
         assert got.token_ids[i] == int(cap.tokens[0, -1])
     span = capture_texts(tiny_handle, texts, (1, 3))
     cap = run_with_capture(tiny_handle, texts[0], layer_hooks(2), keep_logits=False)
