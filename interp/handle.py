@@ -52,6 +52,10 @@ class ModelHandle:
 
     @property
     def bos_token_id(self) -> int | None:
+        """The BOS prepended to prompts; None for a model saved with default_prepend_bos False (e.g. grokking-p113,
+        whose inputs are exactly [a, b, =]: the bridge would otherwise invent a BOS out of its unknown token)."""
+        if getattr(self.cfg, "default_prepend_bos", True) is False:
+            return None
         return self.tokenizer.bos_token_id
 
     def check_layer(self, layer: Any) -> int:
