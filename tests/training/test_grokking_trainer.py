@@ -36,6 +36,7 @@ def test_fast_forward_matches_saved_model_through_the_bridge(tmp_path):
     assert torch.allclose(ours, native, atol=1e-5)
     assert torch.allclose(ours, bridge, atol=1e-5)
     assert handle.tokenizer("3 5 =")["input_ids"] == [3, 5, 11]
+    assert handle.bos_token_id is None  # prompts are exactly [a, b, =]: no BOS is prepended
 
 
 def test_resume_equals_uninterrupted(tmp_path):
