@@ -152,15 +152,23 @@ def _figure(r: ResultFolder, name: str, path: Path, pngs: dict[str, Path]) -> No
         st.caption(f"{name}: this figure could not be read back; its HTML file is in {path.parent}.")
 
 
+def _exists(raw: str) -> bool:
+    """Whether ``raw`` names something on disk; a name the OS refuses (too long, NUL) counts as not existing."""
+    try:
+        return bool(raw.strip()) and Path(raw).expanduser().exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _results() -> None:
     st.subheader("Results")
     st.session_state.setdefault("repro_root", str(RESULTS_ROOT))
     raw = st.text_input("Results folder", key="repro_root",
                         help="The folder experiments write to, or one experiment's folder inside it.")
-    if raw.strip() and not Path(raw).expanduser().exists():
+    if raw.strip() and len(raw) <= 1024 and not _exists(raw):
         st.info(f"No results under {raw} yet. Run one above.")
         return
-    root = common.guarded(check_results_root, raw)
+    root = common.guarded(check_results_root, raw)  # empty, too long, a file, / or ~: a message
     if root is None:
         return
     results = common.guarded(list_results, root) or []

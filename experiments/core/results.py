@@ -137,6 +137,8 @@ def check_results_root(root: str | Path) -> Path:
     hint = "Choose the folder experiments write to (results/ by default) or one experiment's folder inside it."
     if not str(root).strip():
         raise InvalidInput("No results folder given.", hint)
+    if len(str(p)) > 4096 or any(len(part) > 255 for part in p.parts) or "\x00" in str(p):
+        raise InvalidInput(f"The results folder path {str(p)[:60]}... is too long or holds a NUL byte.", hint)
     if not p.is_dir():
         raise InvalidInput(f"{p} is not a folder.", hint)
     resolved = p.resolve()
