@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from interp.errors import InvalidInput
 from plots.features import mmcs_curve
 from probes.sae import SAEConfig, mmcs
@@ -67,8 +65,6 @@ class SAEGroundTruth(Experiment):
         url="https://www.alignmentforum.org/posts/z6QQJbtpkEAX3Aojj/")
 
     def run(self, config: GroundTruthConfig, ctx: RunContext) -> RunResult:
-        if config.threads:
-            torch.set_num_threads(config.threads)
         data = SyntheticFeatures(d=config.d, n_features=config.n_features, mean_active=config.mean_active,
                                  correlated=config.correlated, batch_size=config.batch_size, seed=config.seed)
         sizes = sorted({max(2, int(round(float(r) * config.n_features))) for r in config.size_ratios})

@@ -71,8 +71,6 @@ class TrainSAE(Experiment):
     finding = None
 
     def run(self, config: TrainSAEConfig, ctx: RunContext) -> RunResult:
-        if config.threads:
-            torch.set_num_threads(config.threads)
         ctx.progress(0.0, "loading model")
         handle = ctx.load_model(config.model)
         othello = is_othello_model(handle.info.d_vocab, handle.info.n_ctx)
