@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from interp.errors import ModelUnavailable
 from interp.types import Head
 from plots.patching import dla_bars, effect_bars_with_ci, head_effect_heatmap, path_bars
 from probes.copy_tasks import TEMPLATES, copy_task_pairs, score_copy_task
@@ -16,7 +14,7 @@ from probes.patching_stats import dataset_effects
 
 from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
-from .core.report import markdown_table
+from .core.report import markdown_table, model_or_not_checked
 from .core.settings import MODEL_HELP, RunSettings, setting
 
 
@@ -51,15 +49,10 @@ class CopyCircuit(Experiment):
     )
 
     def run(self, config: CopyCircuitConfig, ctx: RunContext) -> RunResult:
-        try:
-            handle = ctx.load_model(config.model)
-        except ModelUnavailable as e:
-            if config.model.startswith(("/", ".", "~")) or Path(config.model).expanduser().exists():
-                raise
-            return RunResult({"model": config.model, "error": str(e)},
-                             Verdict.not_checked(f"{config.model} is not available: {e.message}"),
-                             f"**Not checked.** {e}\n\nTrain the code model first (issue 13, item 2) or pass "
-                             "`--model <dir>`.")
+        handle = model_or_not_checked(ctx, config.model, f"{config.model} is not available",
+                                      "Train the code model first (issue 13, item 2) or pass `--model <dir>`.")
+        if isinstance(handle, RunResult):
+            return handle
         n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
         pairs = copy_task_pairs(handle.tokenizer, config.n_pairs, template=config.template,  # type: ignore[arg-type]
                                 split=config.split, seed=config.seed)  # type: ignore[arg-type]

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from interp.errors import ModelUnavailable
 from interp.types import Head
 from plots.patching import head_effect_heatmap
 from probes.ioi_data import ioi_pairs
@@ -15,7 +13,7 @@ from probes.patching_data import encode_pairs
 
 from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
-from .core.report import markdown_table
+from .core.report import markdown_table, model_or_not_checked
 from .core.settings import MODEL_HELP, RunSettings, setting
 
 # class -> (published heads, how they are found here)
@@ -63,14 +61,10 @@ class GPT2IOICircuit(Experiment):
     )
 
     def run(self, config: IOICircuitConfig, ctx: RunContext) -> RunResult:
-        try:
-            handle = ctx.load_model(config.model)
-        except ModelUnavailable as e:
-            if config.model.startswith(("/", ".", "~")) or Path(config.model).expanduser().exists():
-                raise
-            return RunResult({"model": config.model, "error": str(e)},
-                             Verdict.not_checked(f"needs GPT-2 weights from the Hub: {e.message}"),
-                             f"**Not checked.** {e}\n\nRun again online (or with `gpt2` in the Hugging Face cache).")
+        handle = model_or_not_checked(ctx, config.model, "needs GPT-2 weights from the Hub",
+                                      "Run again online (or with `gpt2` in the Hugging Face cache).")
+        if isinstance(handle, RunResult):
+            return handle
         n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
         expected = {c: [Head.parse(h) for h in heads if Head.parse(h).layer < n_layers and Head.parse(h).head < n_heads]
                     for c, (heads, _) in CLASSES.items()}

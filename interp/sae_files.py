@@ -22,32 +22,19 @@ Only safetensors are read (never pickles); writes are atomic per file (temporary
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import InvalidInput
+from .files import atomic_write_bytes
 from .loading import BUNDLED_DIR
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
 REQUIRED_CFG = ("d_in", "d_sae", "hook_name")
 WEIGHT_SHAPES = {"W_enc": ("d_in", "d_sae"), "b_enc": ("d_sae",), "W_dec": ("d_sae", "d_in"), "b_dec": ("d_in",)}
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_sae_dir(path: str | Path, cfg: dict[str, Any], weights: dict[str, torch.Tensor],
@@ -59,10 +46,10 @@ def write_sae_dir(path: str | Path, cfg: dict[str, Any], weights: dict[str, torc
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to(torch.float32).contiguous().cpu() for k, v in weights.items()}
-    _atomic(out / WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
-    _atomic(out / CFG_FILE, (json.dumps(cfg, indent=1) + "\n").encode())
+    atomic_write_bytes(out / WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
+    atomic_write_bytes(out / CFG_FILE, (json.dumps(cfg, indent=1) + "\n").encode())
     if card is not None:
-        _atomic(out / "README.md", card.encode())
+        atomic_write_bytes(out / "README.md", card.encode())
     return out
 
 

@@ -10,7 +10,6 @@ read back with ``torch.load(weights_only=True)``: never an arbitrary pickle.
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from interp.errors import WorkbenchError
+from interp.files import atomic_write_bytes
 
 FORMAT = "workbench-checkpoint-v1"
 
@@ -29,23 +29,6 @@ class CheckpointCorrupt(WorkbenchError):
 
 
 # ----------------------------------------------------------------------------- atomic writes
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary sibling and ``os.replace`` (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

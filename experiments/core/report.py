@@ -12,3 +12,21 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
     return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
                      + ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows])
+
+
+def model_or_not_checked(ctx: Any, name: str, why: str, advice: str) -> Any:
+    """``ctx.load_model(name)``, or a "not checked" RunResult when a *named* model (a bundled or Hub name, not a
+    path the user typed) is unavailable here, e.g. GPT-2 offline. ``why`` prefixes the verdict's reason."""
+    from pathlib import Path
+
+    from interp.errors import ModelUnavailable
+
+    from .registry import RunResult, Verdict
+
+    try:
+        return ctx.load_model(name)
+    except ModelUnavailable as e:
+        if name.startswith(("/", ".", "~")) or Path(name).expanduser().exists():
+            raise
+        return RunResult({"model": name, "error": str(e)}, Verdict.not_checked(f"{why}: {e.message}"),
+                         f"**Not checked.** {e}\n\n{advice}")
