@@ -186,7 +186,7 @@ class OthelloWorldModel(Experiment):
         split = split_indices(len(g), seed=config.seed, groups=g)
         ctx.progress(0.05, "capturing every layer's residual stream")
         feats = capture_layers(handle, tokens, (g, t), ctx.work_dir / "acts",
-                               lambda d, n: ctx.progress(0.05 + 0.1 * d / n, f"captured {d}/{n} games"))
+                               lambda f, m: ctx.progress(0.05 + 0.1 * f, m.replace("rows", "positions")))
         fit = dict(n_classes=3, l2_grid=config.l2_grid, max_iter=config.max_iter, device=config.device)
         sweeps: dict[str, LayerSweep] = {}
         ctx.progress(0.15, "probing relative state by layer")

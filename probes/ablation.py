@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from interp import validate
 from interp.errors import InvalidInput
 from interp.handle import ModelHandle
-from interp.types import AblationMode, Head, all_heads
+from interp.types import AblationMode, Head, Progress, all_heads
 
 
 def copy_losses(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,13 +82,13 @@ def per_copy_icl(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> to
 
 def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mode: AblationMode = "mean",
                  heads: list[Head] | list[tuple[int, int]] | None = None, max_rows: int = 256,
-                 progress: Callable[[int, int], None] | None = None) -> AblationResult:
+                 progress: Progress | None = None) -> AblationResult:
     """Second-copy loss and ICL score with each head's output (hook_z) zeroed or mean-ablated.
 
     Batched per layer: the batch is replicated once per head of the layer and replica ``i`` has head ``i``
     ablated, so a layer costs one forward pass (split in chunks of at most ``max_rows`` rows). Mean
     ablation replaces the head's z by its mean over batch and positions on the clean run.
-    ``progress(layers_done, n_layers_ablated)`` is called after each layer (the app's progress bar).
+    ``progress(fraction, message)`` is called after each layer (the app's progress bar).
     """
     if mode not in ("zero", "mean"):
         raise InvalidInput(f"Ablation mode must be 'zero' or 'mean', got {mode!r}.")
@@ -128,7 +128,7 @@ def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mod
                     ablated[layer, h] = v
                     ablated_second[layer, h] = w
             if progress is not None:
-                progress(done, len(layers))
+                progress(done / len(layers), f"ablated layer {done}/{len(layers)}")
     return AblationResult(base, ablated, mode, base_second, ablated_second)
 
 

@@ -65,9 +65,8 @@ def head_report(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, se
     baseline = baseline_second = None
     if ablation != "off":
         report(0.2, f"{ablation}-ablating every head")
-        n_layers = handle.info.n_layers
         res = ablate_heads(handle, rep, seq_len, mode=ablation,
-                           progress=lambda d, n: report(0.2 + 0.75 * d / n, f"ablated layer {d}/{n_layers}"))
+                           progress=lambda f, m: report(0.2 + 0.75 * f, m))
         scores = scores.with_scores(**{ABLATION_SCORE: res.effect, ICL_SCORE: res.icl_effect})
         baseline, baseline_second = res.baseline_icl, res.baseline_second
     example = rep[:1].to(handle.device)  # [1, 1 + 2 * seq_len]

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from interp import validate
 from interp.errors import InvalidInput
-from interp.types import ProbeKind
+from interp.types import ProbeKind, Progress
 
 DEFAULT_L2 = (1e-4, 1e-3, 1e-2, 1e-1)  # logistic: penalty per feature weight, loss is mean CE
 DEFAULT_RIDGE = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # ridge: lambda relative to n_train
@@ -402,10 +402,10 @@ class LayerSweep:
 
 
 def sweep_layers(features: Mapping[str, np.ndarray], y: np.ndarray, split: Split, *, kind: ProbeKind = "logistic",
-                 n_classes: int | None = None, progress: Callable[[int, int], None] | None = None,
+                 n_classes: int | None = None, progress: Progress | None = None,
                  **fit_kw: Any) -> LayerSweep:
     """Fit the same probe on every layer's features (captured together in one pass) and test each;
-    ``progress(layers_done, n_layers)`` is called after each layer."""
+    ``progress(fraction, message)`` is called after each layer."""
     if kind not in ("logistic", "ridge"):
         raise InvalidInput(f"Probe kind must be 'logistic' or 'ridge', got {kind!r}.")
     layers, metrics, probes = [], [], []
@@ -416,7 +416,7 @@ def sweep_layers(features: Mapping[str, np.ndarray], y: np.ndarray, split: Split
         probes.append(p)
         metrics.append(evaluate(p, x, y, split.test, n_classes))
         if progress is not None:
-            progress(len(layers), len(features))
+            progress(len(layers) / len(features), f"probed {len(layers)}/{len(features)} layers")
     return LayerSweep(layers, metrics, probes)
 
 

@@ -74,12 +74,12 @@ def probe_by_layer(features: Mapping[str, np.ndarray], y: np.ndarray, token_ids:
     share = 0.5 if control else 1.0
     report(0.0, "fitting task probes")
     task = sweep_layers(features, y, split, n_classes=k, **fit_kw,
-                        progress=lambda d, t: report(share * d / t, f"task probe {d}/{t} layers"))
+                        progress=lambda f, m: report(share * f, f"task probe: {m}"))
     ctrl_acc = [float("nan")] * n_layers
     if control:
         y_ctrl = control_labels(np.asarray(token_ids), y, seed=seed)
         ctrl = sweep_layers(features, y_ctrl, split, n_classes=k, **fit_kw,
-                            progress=lambda d, t: report(0.5 + 0.5 * d / t, f"control probe {d}/{t} layers"))
+                            progress=lambda f, m: report(0.5 + 0.5 * f, f"control probe: {m}"))
         ctrl_acc = ctrl.series()
     report(1.0, "done")
     return ProbeReport(task.layers, task.series(), task.series("balanced_accuracy"), ctrl_acc,

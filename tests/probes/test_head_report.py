@@ -53,8 +53,8 @@ def test_report_without_ablation_and_bad_input(tiny_handle):
 
 def test_ablation_reports_progress_per_layer(tiny_handle):
     calls = []
-    ablate_heads(tiny_handle, repeated_batch(tiny_handle, 2, 4), 4, progress=lambda d, n: calls.append((d, n)))
-    assert calls == [(1, 2), (2, 2)]
+    ablate_heads(tiny_handle, repeated_batch(tiny_handle, 2, 4), 4, progress=lambda f, m: calls.append((f, m)))
+    assert calls == [(0.5, "ablated layer 1/2"), (1.0, "ablated layer 2/2")]
 
 
 def test_pattern_accepts_numpy_indices_and_refuses_floats(tiny_handle):
