@@ -18,12 +18,7 @@ os.environ.setdefault("WORKBENCH_RESULTS", str(_SCRATCH / "results"))
 os.environ.setdefault("WORKBENCH_CACHE", str(_SCRATCH / "cache"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 GPT2_TOKENIZER = ROOT.parent / "shared" / "fixtures" / "gpt2-tokenizer"
-TEXTS = [
-    "the cat sat on the mat. the dog sat on the log.",
-    "def add(a, b):\n    return a + b\n",
-    "import os\nprint(os.getcwd())\n",
-    "Hello, world! Hello again, world.",
-] * 40
+from tests.builders import TEXTS  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")

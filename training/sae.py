@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from interp.types import Progress
-from probes.sae import SAEConfig, SparseAutoencoder, l0, sae_loss, variance_explained
+from probes.sae import Architecture, SAEConfig, SparseAutoencoder, l0, sae_loss, variance_explained
 
 from .checkpoint import read_checkpoint, resume_or_start, save_checkpoint
 from .sae_data import ActivationSource
@@ -41,7 +41,7 @@ EVAL_STEPS = 3_000_000_000
 
 @dataclass
 class SAETrainSettings:
-    architecture: str = "topk"
+    architecture: Architecture = "topk"
     d_sae: int = 1024
     k: int = 32  # TopK only
     l1_coeff: float = 5.0  # ReLU only, on inputs scaled to norm sqrt(d_in)

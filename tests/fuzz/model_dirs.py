@@ -12,12 +12,7 @@ from pathlib import Path
 
 import torch
 
-TEXTS = [
-    "the cat sat on the mat. the dog sat on the log.",
-    "def add(a, b):\n    return a + b\n",
-    "import os\nprint(os.getcwd())\n",
-    "Hello, world! Hello again, world.",
-] * 40
+from tests.builders import TEXTS
 
 
 @functools.lru_cache(maxsize=1)
