@@ -73,8 +73,10 @@ class TextLMConfig(RunSettings):
                                     low=0.0, high=1.0)
     random_share: float = setting(0.0, "share of each batch: repeated random tokens", low=0.0, high=1.0)
     function_names: str = setting("words", "parameter names of the synthetic functions: 'words' (train split of "
-                                  "probes.copy_tasks.NAME_WORDS) or 'vocab' (every train-split word of the vocabulary)",
-                                  choices=("words", "vocab"))
+                                  "probes.copy_tasks.NAME_WORDS), 'vocab' (every train-split word of the vocabulary) "
+                                  "or "
+                                  "'open' (20,000 one- or two-token identifiers: too many to memorise)",
+                                  choices=("words", "vocab", "open"))
 
     def check(self) -> None:
         super().check()
@@ -125,7 +127,8 @@ class TrainTextLM(Experiment):
         batch_fn = None
         if mix.active:
             ctx.progress(0.025, "writing the synthetic functions" if mix.function_share else "mixing copy rows")
-            functions = (function_tokens(tokenizer, seed=config.seed, names=config.function_names)
+            functions = (function_tokens(tokenizer, 8000 if config.function_names == "open" else 4000, seed=config.seed,
+                                         names=config.function_names)
                          if mix.function_share else None)
             batch_fn = mixed_batch_fn(train, functions, mix, batch_size=config.batch_size, seq_len=config.n_ctx,
                                       vocab=len(tokenizer))

@@ -14,7 +14,9 @@ token for token and the answer is a single token.
 from __future__ import annotations
 
 import random
+import re
 import zlib
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +29,7 @@ from interp.tokens import tokenize
 
 Split = Literal["train", "heldout"]
 TemplateName = Literal["two_args", "swapped", "three_args"]
+NameSource = Literal["words", "vocab", "open"]  # pools of training parameter names (training.copy_data)
 
 # Plain identifier words a programmer would use as parameter names (fragments such as "gener" left out).
 NAME_WORDS: tuple[str, ...] = (
@@ -54,6 +57,7 @@ FUNCTION_WORDS: tuple[str, ...] = (
     "join", "adjust", "weigh", "fold", "reduce", "pack", "mult", "shift", "span",
 )
 OPS: tuple[str, ...] = ("*", "+", "-", "/")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # template -> (text with {f} {a} {b} {c} {op}, the parameter that is the answer, the distractor parameter)
 TEMPLATES: dict[str, tuple[str, str, str]] = {
@@ -98,9 +102,22 @@ def _fill(template: str, f: str, names: list[str], op: str) -> tuple[str, str, s
     return text.format(f=f, op=op, **slots), " " + slots[ans], " " + slots[wrong]
 
 
+def cooccurring_names(texts: Iterable[str], names: Iterable[str]) -> set[frozenset[str]]:
+    """Every pair of ``names`` that appears as identifiers on one line of ``texts``: pass the training corpus to
+    ``copy_task_pairs(avoid=...)`` so the task's clean prompts pair only names the model never saw together."""
+    wanted = set(names)
+    pairs: set[frozenset[str]] = set()
+    for text in texts:
+        for line in text.splitlines():
+            present = sorted(set(_IDENT.findall(line)) & wanted)
+            pairs |= {frozenset((a, b)) for i, a in enumerate(present) for b in present[i + 1 :]}
+    return pairs
+
+
 def copy_task_pairs(tokenizer, n: int = 100, *, template: TemplateName = "two_args", split: Split = "heldout",
-                    seed: int = 0) -> list[CopyPair]:
-    """``n`` seeded prompt pairs of ``template`` whose names all come from ``split``.
+                    seed: int = 0, avoid: Collection[frozenset[str]] = ()) -> list[CopyPair]:
+    """``n`` seeded prompt pairs of ``template`` whose names all come from ``split``; with ``avoid``
+    (``cooccurring_names`` of a training corpus) no two names of a clean prompt form an avoided pair.
 
     Every pair is checked: the clean and corrupted prompts tokenize to the same length and each answer is one
     token; a tokenizer for which too few names are single tokens gets an InvalidInput saying so.
@@ -116,7 +133,13 @@ def copy_task_pairs(tokenizer, n: int = 100, *, template: TemplateName = "two_ar
     pairs = []
     for _ in range(n):
         f, op = rng.choice(FUNCTION_WORDS), rng.choice(OPS)
-        picked = rng.sample(names, 2 * k)
+        for _ in range(1000):
+            picked = rng.sample(names, 2 * k)
+            if not any(frozenset((a, b)) in avoid for i, a in enumerate(picked[:k]) for b in picked[i + 1 : k]):
+                break
+        else:
+            raise InvalidInput(f"Almost every pair of {split} names co-occurs in the avoided pairs; the {template} "
+                               "task cannot draw names that never co-occurred.")
         clean, answer, wrong = _fill(template, f, picked[:k], op)
         corrupted, corrupted_answer, _ = _fill(template, f, picked[k:], op)
         lc, lx = (len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in (clean, corrupted))

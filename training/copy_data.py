@@ -11,6 +11,7 @@ Every row is drawn from the step's generator, so a resumed run sees the same bat
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from interp.errors import InvalidInput
-from probes.copy_tasks import FUNCTION_WORDS, OPS, names_for, vocab_names
+from probes.copy_tasks import FUNCTION_WORDS, OPS, NameSource, names_for, vocab_names
 
 from .lm import encode_docs, sample_windows
 
@@ -104,17 +105,25 @@ def random_row(seq_len: int, vocab: int, mix: CopyMix, rng: np.random.Generator)
     return np.tile(block, seq_len // period + 1)[:seq_len]
 
 
+def _distinct(rng: random.Random, names: list[str], k: int) -> list[str]:
+    """``k`` distinct names drawn from ``names`` (which may repeat a name to weight it)."""
+    picked: dict[str, None] = {}
+    while len(picked) < k:
+        picked[rng.choice(names)] = None
+    return list(picked)
+
+
 def synthetic_functions(names: list[str], n: int, *, seed: int = 0) -> list[str]:
     """``n`` seeded modules of 4..12 synthetic functions each, parameters drawn from ``names`` (distinct per
     function). Deterministic for a given ``names`` and ``seed``."""
-    if len(names) < 4:
-        raise InvalidInput(f"Synthetic functions need at least 4 parameter names, got {len(names)}.")
+    if len(set(names)) < 4:
+        raise InvalidInput(f"Synthetic functions need at least 4 distinct parameter names, got {len(set(names))}.")
     rng = random.Random(seed)
     modules = []
     for _ in range(n):
         parts = []
         for _ in range(rng.randint(4, 12)):
-            a, b, c, d = rng.sample(names, 4)
+            a, b, c, d = _distinct(rng, names, 4)
             noun = rng.choice(names)
             f = rng.choice([f"{rng.choice(VERBS)}_{noun}", rng.choice(FUNCTION_WORDS)])
             parts.append(rng.choice(FUNCTION_TEMPLATES).format(
@@ -123,12 +132,54 @@ def synthetic_functions(names: list[str], n: int, *, seed: int = 0) -> list[str]
     return modules
 
 
-def function_tokens(tokenizer, n_modules: int = 4000, *, seed: int = 0, names: str = "words") -> np.ndarray:
+def heldout_token_ids(tokenizer) -> set[int]:
+    """Token ids of every held-out name (bare and after a space): what no training name may contain."""
+    words = set(names_for(tokenizer, "heldout")) | set(vocab_names(tokenizer, "heldout"))
+    return {tokenizer(s, add_special_tokens=False)["input_ids"][0] for w in words for s in (w, " " + w)}
+
+
+def open_names(tokenizer, n: int = 20_000, *, seed: int = 0) -> list[str]:
+    """A name pool in which about a third of draws are train-split words (``vocab_names``, repeated in the list)
+    and the rest ``n`` distinct identifiers: the vocabulary's other identifier-like tokens (``buf``, ``ec``) and
+    two of them joined (``bufsize``, ``node_id``). No name contains a held-out name's token, bare or after a
+    space. The pool is far too large to memorise, so a model trained on it has to copy the names a
+    function declares (the ``"words"`` and ``"vocab"`` pools, 144 and 371 names, were learnt as sets)."""
+    import keyword
+
+    banned = heldout_token_ids(tokenizer)
+    reserved = {"self", "cls", "None", "True", "False"}
+    pieces = sorted({text for tid in range(len(tokenizer)) if tid not in banned
+                     and re.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,11}", text := tokenizer.decode([tid]))
+                     and not keyword.iskeyword(text) and text not in reserved})
+    if len(pieces) < 8:
+        raise InvalidInput(f"Only {len(pieces)} identifier-like tokens in this vocabulary; open names need >= 8.")
+    words = vocab_names(tokenizer, "train")
+    rng = random.Random(f"open-names:{seed}")
+    out: dict[str, None] = {}
+    for _ in range(20 * n):
+        if len(out) == n:
+            break
+        name = (rng.choice(pieces) if rng.random() < 0.3
+                else rng.choice(pieces).lower() + rng.choice(["", "_"]) + rng.choice(pieces).lower())
+        if name in out or keyword.iskeyword(name) or not name.isidentifier():
+            continue
+        ids = {i for s in (name, " " + name) for i in tokenizer(s, add_special_tokens=False)["input_ids"]}
+        if not ids & banned and name not in words:
+            out[name] = None
+    # words repeated so that about a third of the parameters a function declares are real words
+    return list(out) + words * max(1, round(len(out) / (2 * len(words))))
+
+
+def function_tokens(tokenizer, n_modules: int = 4000, *, seed: int = 0, names: NameSource = "words") -> np.ndarray:
     """The synthetic-function corpus as one token stream, modules separated by EOS. ``names``: ``"words"``, the
-    train split of ``probes.copy_tasks.NAME_WORDS``; ``"vocab"``, every train-split single-token word of the
-    vocabulary (``probes.copy_tasks.vocab_names``). Either way no held-out task name is ever written."""
-    pool = vocab_names(tokenizer, "train") if names == "vocab" else names_for(tokenizer, "train")
-    return encode_docs(tokenizer, synthetic_functions(pool, n_modules, seed=seed))
+    train split of ``probes.copy_tasks.NAME_WORDS`` (144); ``"vocab"``, every train-split single-token word of
+    the vocabulary (``probes.copy_tasks.vocab_names``, 371 for stdlib-gpt2); ``"open"``, 20,000 identifiers of
+    one or two vocabulary tokens (``open_names``). No held-out task name is ever written."""
+    pools = {"words": lambda: names_for(tokenizer, "train"), "vocab": lambda: vocab_names(tokenizer, "train"),
+             "open": lambda: open_names(tokenizer, seed=seed)}
+    if names not in pools:
+        raise InvalidInput(f"Unknown name pool {names!r}.", f"Use one of {sorted(pools)}.")
+    return encode_docs(tokenizer, synthetic_functions(pools[names](), n_modules, seed=seed))
 
 
 def mixed_batch_fn(train_tokens: np.ndarray, functions: np.ndarray | None, mix: CopyMix, *, batch_size: int,

@@ -67,3 +67,19 @@ def test_repeated_text_rows_are_bos_then_the_same_text_twice(tiny_handle):
     assert torch.equal(rows[0, 1:13], rows[0, 13:])
     with pytest.raises(InvalidInput):
         repeated_text_tokens(tiny_handle, ["x"], seq_len=12)
+
+
+def test_avoided_pairs_never_share_a_clean_prompt(stdlib_tokenizer):
+    from probes.copy_tasks import cooccurring_names
+
+    heldout = names_for(stdlib_tokenizer, "heldout")
+    texts = [f"x = {heldout[0]} + {heldout[1]}\ny = {heldout[2]}", f"f({heldout[1]}, {heldout[3]})"]
+    avoid = cooccurring_names(texts, heldout)
+    assert avoid == {frozenset(heldout[:2]), frozenset((heldout[1], heldout[3]))}  # same line only, not same text
+    for template in sorted(TEMPLATES):
+        for p in copy_task_pairs(stdlib_tokenizer, 100, template=template, avoid=avoid):
+            used = {w for w in heldout if f"({w}," in p.clean or f" {w}," in p.clean or f" {w})" in p.clean}
+            assert not any(pair <= used for pair in avoid)
+    everything = {frozenset((a, b)) for a in heldout for b in heldout if a != b}
+    with pytest.raises(InvalidInput, match="never co-occurred"):
+        copy_task_pairs(stdlib_tokenizer, 5, avoid=everything)

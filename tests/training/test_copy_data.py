@@ -86,3 +86,30 @@ def test_synthetic_functions_never_use_heldout_names():
         idents |= {n.id for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Name)}
         idents |= {a.arg for n in ast.walk(ast.parse(src)) if isinstance(n, ast.FunctionDef) for a in n.args.args}
     assert heldout and not idents & heldout
+
+
+def test_open_names_are_many_valid_and_never_contain_a_heldout_token():
+    from transformers import PreTrainedTokenizerFast
+
+    from training.copy_data import heldout_token_ids, open_names
+
+    tok = PreTrainedTokenizerFast.from_pretrained(str(ROOT / "models" / "stdlib-gpt2"))
+    pool = open_names(tok, 3000, seed=0)
+    assert pool == open_names(tok, 3000, seed=0)
+    assert len(set(pool)) >= 3000  # far more names than the 371-word pool a model memorised
+    banned = heldout_token_ids(tok)
+    for name in set(pool):
+        assert name.isidentifier()
+        ids = tok(name)["input_ids"] + tok(" " + name)["input_ids"]
+        assert not set(ids) & banned, name
+
+
+def test_synthetic_functions_declare_distinct_parameters_from_a_weighted_pool():
+    pool = ["alpha", "beta", "gamma", "delta", "eps"] + ["alpha"] * 50  # 'alpha' weighted, still distinct per def
+    for src in synthetic_functions(pool, 20, seed=2):
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.FunctionDef):
+                params = [a.arg for a in node.args.args]
+                assert len(set(params)) == len(params)
+    with pytest.raises(InvalidInput, match="4 distinct"):
+        synthetic_functions(["a", "b", "c"] * 5, 1)
