@@ -5,12 +5,13 @@ from dataclasses import dataclass
 
 from interp.types import Head
 from plots.patching import dla_bars, effect_bars_with_ci, head_effect_heatmap, path_bars
-from probes.copy_tasks import TEMPLATES, copy_task_pairs, score_copy_task
+from probes.copy_tasks import TEMPLATES, cooccurring_names, copy_task_pairs, names_for, score_copy_task
 from probes.dla import direct_logit_attribution
 from probes.heads import scan_heads
 from probes.patching import path_patch_senders, run_sweeps
 from probes.patching_data import PromptPair, encode_pairs
 from probes.patching_stats import dataset_effects
+from training.corpus import load_corpus
 
 from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
@@ -20,12 +21,16 @@ from .core.settings import MODEL_HELP, RunSettings, setting
 
 @dataclass
 class CopyCircuitConfig(RunSettings):
-    """Defaults: the bundled code model, 32 held-out argument-copy pairs (names never seen together in training)."""
+    """Defaults: the bundled code model, 32 held-out argument-copy pairs whose names never occur in its synthetic
+    training functions and never share a line of its stdlib training text."""
 
     model: str = setting("code-gpt2", MODEL_HELP, path="model")
     n_pairs: int = setting(32, "argument-copy prompt pairs", low=2, high=10_000)
     template: str = setting("two_args", "copy template", choices=tuple(TEMPLATES))
     split: str = setting("heldout", "which names the pairs use", choices=("heldout", "train"))
+    unseen_pairs: bool = setting(True, "draw only name pairs that never share a line of the standard library's "
+                                       "training files (the bundled text models' corpus), so no clean prompt pairs "
+                                       "names the model read together")
     top_k: int = setting(5, "how many top heads (by patching effect) must include an induction head", low=1,
                          high=1000)
     min_induction: float = setting(0.5, "induction score from which a head counts as an induction head", low=0,
@@ -54,8 +59,10 @@ class CopyCircuit(Experiment):
         if isinstance(handle, RunResult):
             return handle
         n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
+        avoid = (cooccurring_names(load_corpus().train, names_for(handle.tokenizer, config.split))  # type: ignore[arg-type]
+                 if config.unseen_pairs else set())
         pairs = copy_task_pairs(handle.tokenizer, config.n_pairs, template=config.template,  # type: ignore[arg-type]
-                                split=config.split, seed=config.seed)  # type: ignore[arg-type]
+                                split=config.split, seed=config.seed, avoid=avoid)  # type: ignore[arg-type]
         ctx.progress(0.05, "scoring the task and the heads")
         score = score_copy_task(handle, pairs)
         batch = encode_pairs(handle, [PromptPair(p.clean, p.corrupted, p.answer, p.wrong) for p in pairs])

@@ -56,6 +56,8 @@ class TextLMConfig(RunSettings):
     n_embd: int = setting(192, "width d_model (a multiple of n_head)", low=8, high=8192)
     n_head: int = setting(6, "attention heads per layer", low=1, high=256)
     n_ctx: int = setting(256, "context length (tokens per training window)", low=8, high=8192)
+    dropout: float = setting(0.1, "dropout on embeddings, attention and the residual stream (GPT-2's 0.1; 0 gives a "
+                                  "cleaner gradient for precise circuits such as induction heads)", low=0.0, high=0.9)
     batch_size: int = setting(16, "windows per step", low=1, high=4096)
     steps: int = setting(2000, "training steps", low=1, high=10_000_000)
     lr: float = setting(2e-3, "peak learning rate (AdamW; warm-up then cosine to 10%)", positive=True, high=10.0)
@@ -116,7 +118,8 @@ class TrainTextLM(Experiment):
         train, heldout = arrays["train"], arrays["heldout"]
         hf_cfg = GPT2Config(vocab_size=len(tokenizer), n_positions=config.n_ctx, n_embd=config.n_embd,
                             n_layer=config.n_layer, n_head=config.n_head, bos_token_id=tokenizer.bos_token_id,
-                            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+                            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                            resid_pdrop=config.dropout, embd_pdrop=config.dropout, attn_pdrop=config.dropout)
         torch.manual_seed(config.seed)
         model = GPT2LMHeadModel(hf_cfg)
         init = load_initial_weights(model, config.init_from) if config.init_from else None
