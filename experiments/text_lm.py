@@ -77,8 +77,10 @@ class TextLMConfig(RunSettings):
     function_names: str = setting("words", "parameter names of the synthetic functions: 'words' (train split of "
                                   "probes.copy_tasks.NAME_WORDS), 'vocab' (every train-split word of the vocabulary) "
                                   "or "
-                                  "'open' (20,000 one- or two-token identifiers: too many to memorise)",
-                                  choices=("words", "vocab", "open"))
+                                  "'open' (20,000 one- or two-token identifiers: too many to memorise) or "
+                                  "'open_unpaired' (open, plus the held-out task's names at most one per module: "
+                                  "seen as parameters, never together)",
+                                  choices=("words", "vocab", "open", "open_unpaired"))
 
     def check(self) -> None:
         super().check()
@@ -130,8 +132,8 @@ class TrainTextLM(Experiment):
         batch_fn = None
         if mix.active:
             ctx.progress(0.025, "writing the synthetic functions" if mix.function_share else "mixing copy rows")
-            functions = (function_tokens(tokenizer, 8000 if config.function_names == "open" else 4000, seed=config.seed,
-                                         names=config.function_names)
+            n_modules = 8000 if config.function_names.startswith("open") else 4000
+            functions = (function_tokens(tokenizer, n_modules, seed=config.seed, names=config.function_names)
                          if mix.function_share else None)
             batch_fn = mixed_batch_fn(train, functions, mix, batch_size=config.batch_size, seq_len=config.n_ctx,
                                       vocab=len(tokenizer))

@@ -29,7 +29,7 @@ from interp.tokens import tokenize
 
 Split = Literal["train", "heldout"]
 TemplateName = Literal["two_args", "swapped", "three_args"]
-NameSource = Literal["words", "vocab", "open"]  # pools of training parameter names (training.copy_data)
+NameSource = Literal["words", "vocab", "open", "open_unpaired"]  # training parameter-name pools (training.copy_data)
 
 # Plain identifier words a programmer would use as parameter names (fragments such as "gener" left out).
 NAME_WORDS: tuple[str, ...] = (

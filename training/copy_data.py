@@ -113,19 +113,28 @@ def _distinct(rng: random.Random, names: list[str], k: int) -> list[str]:
     return list(picked)
 
 
-def synthetic_functions(names: list[str], n: int, *, seed: int = 0) -> list[str]:
+def synthetic_functions(names: list[str], n: int, *, seed: int = 0, solo: list[str] | tuple[str, ...] = (),
+                        solo_rate: float = 0.5) -> list[str]:
     """``n`` seeded modules of 4..12 synthetic functions each, parameters drawn from ``names`` (distinct per
-    function). Deterministic for a given ``names`` and ``seed``."""
+    function). With ``solo`` names, a share ``solo_rate`` of modules has ONE parameter of one function renamed to
+    one of them: a solo name is seen as a parameter, but never in a module with another solo name, so any two of
+    them never co-occur. Deterministic for a given ``names``, ``solo`` and ``seed``."""
     if len(set(names)) < 4:
         raise InvalidInput(f"Synthetic functions need at least 4 distinct parameter names, got {len(set(names))}.")
-    rng = random.Random(seed)
+    if set(solo) & set(names):
+        raise InvalidInput("Solo names must not also be ordinary parameter names (they would co-occur).")
+    rng, solo_rng = random.Random(seed), random.Random(f"solo:{seed}")
     modules = []
     for _ in range(n):
         parts = []
-        for _ in range(rng.randint(4, 12)):
+        n_funcs = rng.randint(4, 12)
+        solo_at = solo_rng.randrange(n_funcs) if solo and solo_rng.random() < solo_rate else -1
+        for i in range(n_funcs):
             a, b, c, d = _distinct(rng, names, 4)
             noun = rng.choice(names)
             f = rng.choice([f"{rng.choice(VERBS)}_{noun}", rng.choice(FUNCTION_WORDS)])
+            if i == solo_at:  # a and b are used by every template
+                a, b = (solo_rng.choice(solo), b) if solo_rng.random() < 0.5 else (a, solo_rng.choice(solo))
             parts.append(rng.choice(FUNCTION_TEMPLATES).format(
                 f=f, C=noun.capitalize(), a=a, b=b, c=c, d=d, op=rng.choice(OPS), op2=rng.choice(OPS)))
         modules.append("\n\n".join(parts))
@@ -174,12 +183,17 @@ def function_tokens(tokenizer, n_modules: int = 4000, *, seed: int = 0, names: N
     """The synthetic-function corpus as one token stream, modules separated by EOS. ``names``: ``"words"``, the
     train split of ``probes.copy_tasks.NAME_WORDS`` (144); ``"vocab"``, every train-split single-token word of
     the vocabulary (``probes.copy_tasks.vocab_names``, 371 for stdlib-gpt2); ``"open"``, 20,000 identifiers of
-    one or two vocabulary tokens (``open_names``). No held-out task name is ever written."""
+    one or two vocabulary tokens (``open_names``). These three never write a held-out task name.
+    ``"open_unpaired"``: the open pool, plus the held-out task's names as *solo* names (``synthetic_functions``),
+    at most one per module: each is seen as a parameter, but no two of them are ever seen together, which is
+    what the held-out task then pairs (its names never co-occurred in training)."""
     pools = {"words": lambda: names_for(tokenizer, "train"), "vocab": lambda: vocab_names(tokenizer, "train"),
-             "open": lambda: open_names(tokenizer, seed=seed)}
+             "open": lambda: open_names(tokenizer, seed=seed),
+             "open_unpaired": lambda: open_names(tokenizer, seed=seed)}
     if names not in pools:
         raise InvalidInput(f"Unknown name pool {names!r}.", f"Use one of {sorted(pools)}.")
-    return encode_docs(tokenizer, synthetic_functions(pools[names](), n_modules, seed=seed))
+    solo = names_for(tokenizer, "heldout") if names == "open_unpaired" else ()
+    return encode_docs(tokenizer, synthetic_functions(pools[names](), n_modules, seed=seed, solo=solo))
 
 
 def mixed_batch_fn(train_tokens: np.ndarray, functions: np.ndarray | None, mix: CopyMix, *, batch_size: int,

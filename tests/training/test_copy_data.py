@@ -113,3 +113,21 @@ def test_synthetic_functions_declare_distinct_parameters_from_a_weighted_pool():
                 assert len(set(params)) == len(params)
     with pytest.raises(InvalidInput, match="4 distinct"):
         synthetic_functions(["a", "b", "c"] * 5, 1)
+
+
+def test_solo_names_are_parameters_but_never_two_in_one_module():
+    import re
+
+    names = sorted(w for w in NAME_WORDS if name_split(w) == "train")[:40]
+    solo = sorted(w for w in NAME_WORDS if name_split(w) == "heldout")[:10]
+    modules = synthetic_functions(names, 300, seed=1, solo=solo)
+    per_module = [set(re.findall(r"\w+", m)) & set(solo) for m in modules]
+    assert all(len(s) <= 1 for s in per_module)  # no two solo names ever together
+    assert sum(len(s) for s in per_module) > 100  # ...but each is seen, as a parameter
+    for src in modules:
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.FunctionDef):
+                used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                assert {a.arg for a in node.args.args if a.arg != "self"} <= used
+    with pytest.raises(InvalidInput, match="Solo names"):
+        synthetic_functions(names, 1, solo=names[:1])
