@@ -1,8 +1,7 @@
-"""The bundled code-gpt2 keeps stdlib loss near stdlib-gpt2's and prefers the unused parameter over the used one.
-
-Its card reports the issue-13 targets it misses (no induction head >= 0.5; 5% top-1 argument copying on held-out
-names); only what the shipped model meets is asserted here.
-"""
+"""The bundled code-gpt2: stdlib loss within 5% of stdlib-gpt2's, >= 80% top-1 argument copying with names it
+never saw together (held-out names, never two in one synthetic module, never on one line of its stdlib training
+text), induction heads on repeated random tokens. Its card reports the target it misses (0.46, not 0.5, on repeated
+code); only what the shipped model does is asserted."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,6 +16,13 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (MODEL / "config.json").is_file(), reason="models/code-gpt2 is not bundled")]
 
 
+@pytest.fixture(scope="module")
+def handle():
+    from interp import load_model
+
+    return load_model(str(MODEL))
+
+
 def test_heldout_stdlib_loss_is_within_5_percent_of_stdlib_gpt2():
     from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -26,16 +32,27 @@ def test_heldout_stdlib_loss_is_within_5_percent_of_stdlib_gpt2():
     tok = PreTrainedTokenizerFast.from_pretrained(str(MODEL))
     model = GPT2LMHeadModel.from_pretrained(str(MODEL))
     heldout = encode_docs(tok, load_corpus().heldout)
-    settings = TrainSettings(steps=1, batch_size=16, seq_len=256, seed=1)  # the run's own eval windows
+    settings = TrainSettings(steps=1, batch_size=16, seq_len=256, seed=1)  # the card's evaluation windows
     assert eval_loss(model, heldout, settings, "cpu") <= STDLIB_GPT2_LOSS * 1.05
 
 
-def test_it_prefers_the_unused_argument_and_copies_it_for_train_split_names():
-    from interp import load_model
-    from probes.copy_tasks import copy_task_pairs, score_copy_task
+def test_its_induction_heads_are_sharp_on_random_tokens_and_attend_to_repeated_code(handle):
+    from probes.copy_tasks import repeated_code_scores
+    from probes.heads import scan_heads
+    from training.corpus import load_corpus
 
-    handle = load_model(str(MODEL))
-    heldout = score_copy_task(handle, copy_task_pairs(handle.tokenizer, 200, template="two_args"))
-    train = score_copy_task(handle, copy_task_pairs(handle.tokenizer, 100, template="two_args", split="train"))
-    assert heldout.mean_logit_diff > 0  # answer above the used parameter, though rarely top-1 (card: 5%)
-    assert train.accuracy >= 0.8
+    random_tokens = scan_heads(handle, seq_len=50, n_batch=10, seed=0, include_copying=False).scores["induction"]
+    code = repeated_code_scores(handle, load_corpus().heldout[:60])["induction"]  # BOS + A + A, A = 50 code tokens
+    assert float(random_tokens.max()) >= 0.9
+    top_random = set(random_tokens.flatten().topk(3).indices.tolist())
+    assert int(code.flatten().argmax()) in top_random  # the same heads do it on code...
+    assert float(code.max()) >= 0.4  # ...less sharply (card: 0.46, short of issue 13's 0.5)
+
+
+def test_it_copies_the_unused_argument_for_names_it_never_saw_together(handle):
+    from probes.copy_tasks import cooccurring_names, copy_task_pairs, names_for, score_copy_task
+    from training.corpus import load_corpus
+
+    avoid = cooccurring_names(load_corpus().train, names_for(handle.tokenizer, "heldout"))
+    score = score_copy_task(handle, copy_task_pairs(handle.tokenizer, 200, template="two_args", avoid=avoid))
+    assert score.accuracy >= 0.8
