@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -310,9 +310,11 @@ def repeated_sequence_pairs(handle: ModelHandle, n_pairs: int, seq_len: int, *, 
     return pairs_from_tokens(handle, torch.stack(clean), torch.stack(corr), torch.stack(ans), torch.stack(wrong))
 
 
-def example_pair(handle: ModelHandle) -> PromptPair:
+def example_pair(handle: ModelHandle, avoid: Collection[frozenset[str]] = ()) -> PromptPair:
     """A pair that suits the model, for a first look: numbered-token models (``t1``..``t999``, the attention-only
-    ones) get a repeated sequence with a fresh first copy; text models the argument-copy task."""
+    ones) get a repeated sequence with a fresh first copy; text models the argument-copy task, with names no pair
+    in ``avoid`` joins (pass ``copy_tasks.cooccurring_names`` of the model's training text, so the example tests
+    copying rather than a remembered pair)."""
     tok = handle.tokenizer
     def known(t: str) -> bool:  # one token that decodes back to itself (an unknown-token id would not)
         ids = tok(t, add_special_tokens=False)["input_ids"]
@@ -325,7 +327,7 @@ def example_pair(handle: ModelHandle) -> PromptPair:
     from .copy_tasks import copy_task_pairs
 
     try:
-        p = copy_task_pairs(tok, 1, split="heldout", seed=0)[0]
+        p = copy_task_pairs(tok, 1, split="heldout", seed=0, avoid=avoid)[0]
         return PromptPair(p.clean, p.corrupted, p.answer, p.wrong)
     except InvalidInput:
         pass

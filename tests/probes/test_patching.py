@@ -323,3 +323,18 @@ def test_example_pair_fits_the_model(tiny_handle, tmp_path, tiny_tokenizer):
     pair = example_pair(attn)
     assert pair.clean.split()[0].startswith("t") and pair.answer == pair.clean.split()[6]
     assert encode_pairs(attn, [pair]).diff_positions(0) == list(range(1, 8))
+
+
+def test_example_pair_avoids_the_name_pairs_it_is_given():
+    from interp import load_model
+    from probes.copy_tasks import names_for
+    from probes.patching_data import example_pair
+
+    handle = load_model("stdlib-gpt2")
+    first = example_pair(handle)
+    clean_names = {w for w in names_for(handle.tokenizer, "heldout") if f"({w}," in first.clean or f" {w})" in
+                   first.clean}
+    assert len(clean_names) == 2
+    other = example_pair(handle, avoid={frozenset(clean_names)})
+    assert other.clean != first.clean
+    assert not all(f"{w}" in other.clean.split("):")[0] for w in clean_names)
