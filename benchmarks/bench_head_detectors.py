@@ -13,11 +13,13 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.timing import best_of  # noqa: E402
+
 TOKENIZER = ROOT.parent / "shared" / "fixtures" / "gpt2-tokenizer"
 
 
@@ -33,17 +35,6 @@ def prompts(n: int = 10, words: int = 30) -> list[str]:
         seg = " ".join(text[start : start + words])
         out.append(f"{seg} {seg}")
     return out
-
-
-def best_of(fn, reps: int, warm: bool = True) -> float:
-    if warm:
-        fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:

@@ -21,20 +21,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.timing import best_of  # noqa: E402
 from interp import load_model  # noqa: E402
 from interp.capture import forward_logits, run_with_capture  # noqa: E402
 from interp.hook_activations import activations_at  # noqa: E402
 from training.sae import SAETrainSettings, train_sae  # noqa: E402
-
-
-def best_of(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 class Held:
