@@ -5,13 +5,13 @@ from dataclasses import dataclass
 
 from interp.types import Head
 from plots.patching import dla_bars, effect_bars_with_ci, head_effect_heatmap, path_bars
-from probes.copy_tasks import TEMPLATES, cooccurring_names, copy_task_pairs, names_for, score_copy_task
+from probes.copy_tasks import TEMPLATES, copy_task_pairs, score_copy_task
 from probes.dla import direct_logit_attribution
 from probes.heads import scan_heads
 from probes.patching import path_patch_senders, run_sweeps
 from probes.patching_data import PromptPair, encode_pairs
 from probes.patching_stats import dataset_effects
-from training.corpus import load_corpus
+from training.copy_data import stdlib_name_pairs
 
 from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
@@ -59,8 +59,7 @@ class CopyCircuit(Experiment):
         if isinstance(handle, RunResult):
             return handle
         n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
-        avoid = (cooccurring_names(load_corpus().train, names_for(handle.tokenizer, config.split))  # type: ignore[arg-type]
-                 if config.unseen_pairs else set())
+        avoid = stdlib_name_pairs() if config.unseen_pairs else frozenset()
         pairs = copy_task_pairs(handle.tokenizer, config.n_pairs, template=config.template,  # type: ignore[arg-type]
                                 split=config.split, seed=config.seed, avoid=avoid)  # type: ignore[arg-type]
         ctx.progress(0.05, "scoring the task and the heads")

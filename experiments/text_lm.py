@@ -75,8 +75,7 @@ class TextLMConfig(RunSettings):
                                     low=0.0, high=1.0)
     random_share: float = setting(0.0, "share of each batch: repeated random tokens", low=0.0, high=1.0)
     function_names: str = setting("words", "parameter names of the synthetic functions: 'words' (train split of "
-                                  "probes.copy_tasks.NAME_WORDS), 'vocab' (every train-split word of the vocabulary) "
-                                  "or "
+                                  "probes.copy_tasks.NAME_WORDS), 'vocab' (every train-split word of the vocabulary), "
                                   "'open' (20,000 one- or two-token identifiers: too many to memorise) or "
                                   "'open_unpaired' (open, plus the held-out task's names at most one per module: "
                                   "seen as parameters, never together)",

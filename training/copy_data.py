@@ -10,17 +10,20 @@ Every row is drawn from the step's generator, so a resumed run sees the same bat
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 import torch
 
 from interp.errors import InvalidInput
-from probes.copy_tasks import FUNCTION_WORDS, OPS, NameSource, names_for, vocab_names
+from probes.copy_tasks import FUNCTION_WORDS, NAME_WORDS, OPS, NameSource, cooccurring_names, names_for, vocab_names
 
+from .corpus import load_corpus
 from .lm import encode_docs, sample_windows
 
 ROW_KINDS = ("plain", "copy", "functions", "random")
@@ -187,13 +190,20 @@ def function_tokens(tokenizer, n_modules: int = 4000, *, seed: int = 0, names: N
     ``"open_unpaired"``: the open pool, plus the held-out task's names as *solo* names (``synthetic_functions``),
     at most one per module: each is seen as a parameter, but no two of them are ever seen together, which is
     what the held-out task then pairs (its names never co-occurred in training)."""
-    pools = {"words": lambda: names_for(tokenizer, "train"), "vocab": lambda: vocab_names(tokenizer, "train"),
-             "open": lambda: open_names(tokenizer, seed=seed),
-             "open_unpaired": lambda: open_names(tokenizer, seed=seed)}
-    if names not in pools:
-        raise InvalidInput(f"Unknown name pool {names!r}.", f"Use one of {sorted(pools)}.")
+    if names not in get_args(NameSource):
+        raise InvalidInput(f"Unknown name pool {names!r}.", f"Use one of {list(get_args(NameSource))}.")
+    pool = (names_for(tokenizer, "train") if names == "words" else vocab_names(tokenizer, "train")
+            if names == "vocab" else open_names(tokenizer, seed=seed))
     solo = names_for(tokenizer, "heldout") if names == "open_unpaired" else ()
-    return encode_docs(tokenizer, synthetic_functions(pools[names](), n_modules, seed=seed, solo=solo))
+    return encode_docs(tokenizer, synthetic_functions(pool, n_modules, seed=seed, solo=solo))
+
+
+@functools.lru_cache(maxsize=1)
+def stdlib_name_pairs() -> frozenset[frozenset[str]]:
+    """Every pair of ``probes.copy_tasks.NAME_WORDS`` that shares a line of the stdlib training files (the bundled
+    text models' corpus), read once per process: pass it as ``copy_task_pairs(avoid=...)`` so a clean prompt never
+    pairs names the model read together."""
+    return frozenset(cooccurring_names(load_corpus().train, NAME_WORDS))
 
 
 def mixed_batch_fn(train_tokens: np.ndarray, functions: np.ndarray | None, mix: CopyMix, *, batch_size: int,

@@ -18,6 +18,7 @@ from probes.dla import direct_logit_attribution
 from probes.patching import SweepStopped, run_sweeps
 from probes.patching_data import PairBatch, PromptPair, encode_pairs, example_pair, pairs_from_csv
 from probes.patching_stats import dataset_effects
+from training.copy_data import stdlib_name_pairs
 
 from . import common
 
@@ -34,21 +35,11 @@ def _kinds(handle) -> tuple[str, ...]:
     return ("head_out", "resid_pre", "attn_out") + (() if handle.info.attn_only else ("mlp_out",))
 
 
-@st.cache_resource(show_spinner="Reading the standard library's name pairs...")
-def _stdlib_name_pairs() -> frozenset[frozenset[str]]:
-    """Parameter-name pairs that share a line of the stdlib training files (the bundled text models' corpus): the
-    example copy prompt avoids them, so it shows copying from context, not a pair the model read together."""
-    from probes.copy_tasks import NAME_WORDS, cooccurring_names
-    from training.corpus import load_corpus
-
-    return frozenset(cooccurring_names(load_corpus().train, NAME_WORDS))
-
-
 def _inputs(handle, name: str) -> tuple[PromptPair, str]:
     """The four prompt fields (an example for this model on first visit or after a model change) and the metric."""
     ss = st.session_state
     if ss.get("patch_model") != name:
-        ex = example_pair(handle, avoid=_stdlib_name_pairs())
+        ex = example_pair(handle, avoid=stdlib_name_pairs())
         ss.update(patch_model=name, patch_clean=ex.clean, patch_corrupted=ex.corrupted, patch_answer=ex.answer,
                   patch_wrong=ex.wrong or "")
         ss.pop(RESULTS, None)

@@ -50,9 +50,9 @@ def test_its_induction_heads_are_sharp_on_random_tokens_and_attend_to_repeated_c
 
 
 def test_it_copies_the_unused_argument_for_names_it_never_saw_together(handle):
-    from probes.copy_tasks import cooccurring_names, copy_task_pairs, names_for, score_copy_task
-    from training.corpus import load_corpus
+    from probes.copy_tasks import copy_task_pairs, score_copy_task
+    from training.copy_data import stdlib_name_pairs
 
-    avoid = cooccurring_names(load_corpus().train, names_for(handle.tokenizer, "heldout"))
+    avoid = stdlib_name_pairs()  # pairs that share a line of its stdlib training text
     score = score_copy_task(handle, copy_task_pairs(handle.tokenizer, 200, template="two_args", avoid=avoid))
     assert score.accuracy >= 0.8

@@ -131,3 +131,13 @@ def test_solo_names_are_parameters_but_never_two_in_one_module():
                 assert {a.arg for a in node.args.args if a.arg != "self"} <= used
     with pytest.raises(InvalidInput, match="Solo names"):
         synthetic_functions(names, 1, solo=names[:1])
+
+
+def test_stdlib_name_pairs_are_the_name_words_sharing_a_training_line():
+    from probes.copy_tasks import NAME_WORDS, cooccurring_names
+    from training.copy_data import stdlib_name_pairs
+    from training.corpus import load_corpus
+
+    pairs = stdlib_name_pairs()
+    assert frozenset(("alias", "target")) in pairs  # the old Patching-page example, read together in the stdlib
+    assert pairs == cooccurring_names(load_corpus().train, NAME_WORDS) and stdlib_name_pairs() is pairs  # read once
