@@ -74,6 +74,8 @@ class TextLMConfig(RunSettings):
     function_share: float = setting(0.0, "share of each batch: synthetic functions using their parameters",
                                     low=0.0, high=1.0)
     random_share: float = setting(0.0, "share of each batch: repeated random tokens", low=0.0, high=1.0)
+    tiled_share: float = setting(0.0, "share of each batch: one block of corpus code (16-128 tokens) repeated to "
+                                 "fill the row (copying that needs more than one token of context)", low=0.0, high=1.0)
     function_names: str = setting("words", "parameter names of the synthetic functions: 'words' (train split of "
                                   "probes.copy_tasks.NAME_WORDS), 'vocab' (every train-split word of the vocabulary), "
                                   "'open' (20,000 one- or two-token identifiers: too many to memorise) or "
@@ -87,8 +89,9 @@ class TextLMConfig(RunSettings):
             near = max(h for h in range(1, min(self.n_head, self.n_embd) + 1) if self.n_embd % h == 0)
             raise InvalidInput(f"Settings n_embd={self.n_embd} and n_head={self.n_head}: n_head must divide n_embd.",
                                f"Try n_head={near}.")
-        if self.copy_share + self.function_share + self.random_share > 1:
-            raise InvalidInput("Settings copy_share + function_share + random_share add up to more than 1.",
+        if self.copy_share + self.function_share + self.random_share + self.tiled_share > 1:
+            raise InvalidInput("Settings copy_share + function_share + random_share + tiled_share add up to more "
+                               "than 1.",
                                "They are shares of one batch: keep their sum <= 1.")
 
 
@@ -127,7 +130,7 @@ class TrainTextLM(Experiment):
         settings = TrainSettings(steps=config.steps, batch_size=config.batch_size, seq_len=config.n_ctx,
                                  lr=config.lr, warmup=config.warmup, seed=config.seed, eval_every=config.eval_every,
                                  checkpoint_every=max(10, min(200, config.steps // 10)))
-        mix = CopyMix(config.copy_share, config.function_share, config.random_share)
+        mix = CopyMix(config.copy_share, config.function_share, config.random_share, tiled_share=config.tiled_share)
         batch_fn = None
         if mix.active:
             ctx.progress(0.025, "writing the synthetic functions" if mix.function_share else "mixing copy rows")

@@ -5,7 +5,10 @@ shipped ``stdlib-gpt2`` has no induction head). This mixer replaces a share of e
 copying pays: ``copy`` rows are corpus windows in which an earlier span recurs later (natural code, so the
 induction heads it grows work on code); ``functions`` rows are synthetic but ordinary Python functions whose
 parameters are used in their bodies (only ``probes.copy_tasks`` *train* names, so the held-out argument-copy
-task's names never occur in them); ``random`` rows are random tokens repeated (what the head detectors score).
+task's names never occur in them); ``random`` rows are random tokens repeated (what the head detectors score);
+``tiled`` rows are one block of corpus code repeated to fill the row: after its first period every token is a copy,
+and since common tokens (``.``, newlines) recur inside the block, matching one token is not enough to find where
+to copy from.
 Every row is drawn from the step's generator, so a resumed run sees the same batches.
 """
 from __future__ import annotations
@@ -26,7 +29,7 @@ from probes.copy_tasks import FUNCTION_WORDS, NAME_WORDS, OPS, NameSource, coocc
 from .corpus import load_corpus
 from .lm import encode_docs, sample_windows
 
-ROW_KINDS = ("plain", "copy", "functions", "random")
+ROW_KINDS = ("plain", "copy", "functions", "random", "tiled")
 
 VERBS = ("get", "make", "compute", "build", "check", "update", "apply", "combine", "scale", "merge", "find",
          "load", "parse", "format", "set", "add", "split", "join", "read", "write")
@@ -62,20 +65,27 @@ class CopyMix:
     span_max: int = 64
     random_min: int = 10
     random_max: int = 60
+    tiled_share: float = 0.0  # one corpus block (period tile_min..tile_max) repeated to fill the row
+    tile_min: int = 16
+    tile_max: int = 128
 
     def __post_init__(self) -> None:
-        shares = (self.copy_share, self.function_share, self.random_share)
+        shares = (self.copy_share, self.function_share, self.random_share, self.tiled_share)
         if min(shares) < 0 or sum(shares) > 1:
-            raise InvalidInput(f"copy_share, function_share and random_share must be >= 0 and sum to <= 1, "
-                               f"got {shares}.")
+            raise InvalidInput(f"copy_share, function_share, random_share and tiled_share must be >= 0 and sum to "
+                               f"<= 1, got {shares}.")
+        if not 1 <= self.tile_min <= self.tile_max:
+            raise InvalidInput(f"tile_min and tile_max must satisfy 1 <= tile_min <= tile_max, got "
+                               f"{self.tile_min}, {self.tile_max}.")
 
     @property
     def active(self) -> bool:
-        return self.copy_share + self.function_share + self.random_share > 0
+        return self.copy_share + self.function_share + self.random_share + self.tiled_share > 0
 
     def counts(self, batch_size: int) -> dict[str, int]:
         """Rows of each kind in a batch (largest-remainder rounding of the shares; plain gets the rest)."""
-        shares = {"copy": self.copy_share, "functions": self.function_share, "random": self.random_share}
+        shares = {"copy": self.copy_share, "functions": self.function_share, "random": self.random_share,
+                  "tiled": self.tiled_share}
         exact = {"plain": (1 - sum(shares.values())) * batch_size, **{k: v * batch_size for k, v in shares.items()}}
         out = {k: int(v + 1e-9) for k, v in exact.items()}
         for k in sorted(ROW_KINDS, key=lambda k: out[k] - exact[k])[: batch_size - sum(out.values())]:
@@ -106,6 +116,14 @@ def random_row(seq_len: int, vocab: int, mix: CopyMix, rng: np.random.Generator)
     period = int(rng.integers(mix.random_min, mix.random_max + 1))
     block = rng.integers(1, vocab, period)
     return np.tile(block, seq_len // period + 1)[:seq_len]
+
+
+def tiled_row(tokens: np.ndarray, seq_len: int, mix: CopyMix, rng: np.random.Generator) -> np.ndarray:
+    """One block of corpus tokens (period drawn from tile_min..tile_max, at most half the row) tiled to
+    ``seq_len``: natural code repeated, the rows ``probes.copy_tasks.repeated_code_scores`` scores heads on."""
+    period = int(rng.integers(min(mix.tile_min, seq_len // 2), min(mix.tile_max, seq_len // 2) + 1))
+    start = int(rng.integers(0, len(tokens) - period))
+    return np.tile(tokens[start : start + period], seq_len // period + 1)[:seq_len]
 
 
 def _distinct(rng: random.Random, names: list[str], k: int) -> list[str]:
@@ -226,6 +244,9 @@ def mixed_batch_fn(train_tokens: np.ndarray, functions: np.ndarray | None, mix: 
         if counts["random"]:
             rows.append(torch.from_numpy(np.stack([random_row(seq_len, vocab, mix, rng)
                                                    for _ in range(counts["random"])]).astype(np.int64)))
+        if counts["tiled"]:
+            rows.append(torch.from_numpy(np.stack([tiled_row(train_tokens, seq_len, mix, rng)
+                                                   for _ in range(counts["tiled"])]).astype(np.int64)))
         return torch.cat(rows)  # [batch_size, seq_len]
 
     return batch

@@ -23,8 +23,9 @@ def has_repeat(row: np.ndarray, k: int) -> bool:
 
 
 def test_counts_follow_the_shares_and_fill_the_batch():
-    assert CopyMix(0.25, 0.2, 0.05).counts(16) == {"plain": 8, "copy": 4, "functions": 3, "random": 1}
-    assert CopyMix().counts(16) == {"plain": 16, "copy": 0, "functions": 0, "random": 0}
+    assert CopyMix(0.25, 0.2, 0.05).counts(16) == {"plain": 8, "copy": 4, "functions": 3, "random": 1, "tiled": 0}
+    assert CopyMix().counts(16) == {"plain": 16, "copy": 0, "functions": 0, "random": 0, "tiled": 0}
+    assert CopyMix(0.25, tiled_share=0.25).counts(16)["tiled"] == 4
     assert sum(CopyMix(0.3, 0.3, 0.1).counts(10).values()) == 10
     with pytest.raises(InvalidInput, match="sum to <= 1"):
         CopyMix(0.6, 0.5)
@@ -54,6 +55,22 @@ def test_mixed_batch_rows_are_what_they_claim_and_deterministic():
     again = fn(3, torch.Generator().manual_seed(3)).numpy()
     other = fn(4, torch.Generator().manual_seed(4)).numpy()
     assert (batch == again).all() and not (batch == other).all()
+
+
+def test_tiled_rows_repeat_one_corpus_block_with_a_period_in_range():
+    rng = np.random.default_rng(0)
+    corpus = rng.integers(1, 4096, 50_000).astype(np.uint16)
+    mix = CopyMix(tiled_share=0.5, tile_min=20, tile_max=40)
+    fn = mixed_batch_fn(corpus, None, mix, batch_size=8, seq_len=128, vocab=4096)
+    batch = fn(0, torch.Generator().manual_seed(0))
+    text = corpus.tobytes()
+    for row in batch[4:].numpy():  # the tiled rows come last
+        period = next(p for p in range(1, 129) if (row[p:] == row[:-p]).all())
+        assert 20 <= period <= 40  # random corpus: no shorter period by chance
+        assert row[:period].astype(np.uint16).tobytes() in text  # the block is a corpus span
+    assert not any(has_repeat(r, 8) for r in batch[:4].numpy())  # the plain rows stay plain
+    with pytest.raises(InvalidInput, match="tile_min"):
+        CopyMix(tile_min=50, tile_max=20)
 
 
 def test_synthetic_functions_are_python_and_use_their_own_parameters():
