@@ -52,7 +52,8 @@ def convergence_checks(ev: LensEval) -> list[Check]:
 
 @dataclass
 class LogitLensConfig(RunSettings):
-    model: str = setting("", MODEL_HELP + " (empty: the bundled default model)", path="model")
+    model: str = setting("stdlib-gpt2", MODEL_HELP + " (the README's verdict is on stdlib-gpt2; empty: the "
+                         "bundled default model)", path="model")
     n_windows: int = setting(64, "held-out windows of text the per-layer means are taken over", low=1, high=100_000)
     seq_len: int = setting(128, "tokens per window (clipped to the model's context)", low=2, high=1_000_000)
     max_chars: int = setting(0, "characters of the standard library to read (0: all; only what is needed is "

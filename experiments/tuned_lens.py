@@ -41,7 +41,8 @@ RESULTS_ONLY, BESIDE_MODEL = ("", "none"), "model"
 
 @dataclass
 class TunedLensConfig(RunSettings):
-    model: str = setting("", MODEL_HELP + " (empty: the bundled default model)", path="model")
+    model: str = setting("stdlib-gpt2", MODEL_HELP + " (the README's verdict is on stdlib-gpt2; empty: the "
+                         "bundled default model)", path="model")
     train_windows: int = setting(512, "training text: windows of seq_len tokens (each step draws batch_size)",
                                  low=1, high=1_000_000)
     eval_windows: int = setting(64, "held-out windows for the logit-vs-tuned comparison", low=1, high=100_000)

@@ -26,8 +26,10 @@ from .handle import ModelHandle, ModelInfo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = REPO_ROOT / "models"
-#: The bundled language model the app opens when nothing else is asked for (see models/README.md).
-DEFAULT_MODEL = "stdlib-gpt2"
+#: The bundled language model the app opens when nothing else is asked for: code-gpt2 has induction heads and
+#: copies arguments, so the Heads, Attention and Patching pages find something on it (stdlib-gpt2 has neither);
+#: both ship a tuned lens and an SAE. See models/code-gpt2/README.md.
+DEFAULT_MODEL = "code-gpt2"
 #: Key in config.json that marks a directory saved by :func:`interp.native_models.save_native`.
 NATIVE_KEY = "workbench_native_config"
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")

@@ -6,7 +6,7 @@ head, round-trips the state through the URL (and checks a later choice wins over
 (warned once), downloads a figure as HTML (plotly.js inline, opened offline) and PNG (a real PNG), meets the
 vocabulary and long-prompt warnings, runs a probe sweep, trains live and stops, stops a running reproduction and
 runs a smoke test. Screenshots go to a temp folder; to refresh the README's set on the bundled default model run
-``WORKBENCH_SCREENSHOTS=docs/screenshots WORKBENCH_E2E_MODEL=stdlib-gpt2 WORKBENCH_E2E_TRAIN_MS=60000 pytest
+``WORKBENCH_SCREENSHOTS=docs/screenshots WORKBENCH_E2E_MODEL=code-gpt2 WORKBENCH_E2E_TRAIN_MS=60000 pytest
 tests/app/test_e2e_browser.py`` (the last lets the live training run reach its phase change before the shot).
 """
 from __future__ import annotations
