@@ -566,6 +566,17 @@ def weights_sha256(files: list[Path]) -> str:
     return h.hexdigest()
 
 
+def parameter_count(module: torch.nn.Module) -> int:
+    """Distinct parameters of ``module``, counted by the storage they live in. A ``TransformerBridge`` exposes
+    GPT-2's fused ``c_attn`` weight and its q/k/v views as separate parameters, so summing ``parameters()`` counts
+    the attention weights twice (code-gpt2: 3,060,096 instead of the 2,615,424 of its Hugging Face model)."""
+    storages: dict[int, int] = {}
+    for p in module.parameters():
+        storage = p.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes() // p.element_size()
+    return sum(storages.values())
+
+
 def _make_handle(bridge: Any, tokenizer: Any, *, name: str, source: str, path: Path | None, weights: list[Path],
                  architecture: str, device: torch.device, dtype: torch.dtype) -> ModelHandle:
     if tokenizer is None:
@@ -576,7 +587,7 @@ def _make_handle(bridge: Any, tokenizer: Any, *, name: str, source: str, path: P
         name=name, source=source, path=str(path) if path else None, architecture=architecture,
         n_layers=int(cfg.n_layers), n_heads=int(cfg.n_heads), d_model=int(cfg.d_model), d_head=int(cfg.d_head),
         d_vocab=int(cfg.d_vocab), n_ctx=int(cfg.n_ctx), attn_only=bool(getattr(cfg, "attn_only", False)),
-        n_params=sum(p.numel() for p in bridge.parameters()), sha256=weights_sha256(weights) if weights else "",
+        n_params=parameter_count(bridge), sha256=weights_sha256(weights) if weights else "",
         dtype=str(dtype).replace("torch.", ""), device=str(device),
     )
     return ModelHandle(bridge=bridge, tokenizer=tokenizer, info=info)

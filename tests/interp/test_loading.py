@@ -34,6 +34,14 @@ def test_bridge_logits_match_hugging_face(tiny_gpt2_dir, tiny_handle):
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
 
 
+def test_parameter_count_is_the_hugging_face_models_not_the_bridges_views(tiny_gpt2_dir, tiny_handle):
+    from transformers import AutoModelForCausalLM
+
+    hf = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2_dir))
+    naive = sum(p.numel() for p in tiny_handle.bridge.parameters())  # fused qkv and its q/k/v views both counted
+    assert tiny_handle.info.n_params == sum(p.numel() for p in hf.parameters()) < naive
+
+
 def test_bundled_names_resolve(tmp_path, monkeypatch, tiny_gpt2_dir):
     import interp.loading as loading
 
