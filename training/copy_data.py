@@ -121,7 +121,8 @@ def random_row(seq_len: int, vocab: int, mix: CopyMix, rng: np.random.Generator)
 def tiled_row(tokens: np.ndarray, seq_len: int, mix: CopyMix, rng: np.random.Generator) -> np.ndarray:
     """One block of corpus tokens (period drawn from tile_min..tile_max, at most half the row) tiled to
     ``seq_len``: natural code repeated, the rows ``probes.copy_tasks.repeated_code_scores`` scores heads on."""
-    period = int(rng.integers(min(mix.tile_min, seq_len // 2), min(mix.tile_max, seq_len // 2) + 1))
+    high = max(1, min(mix.tile_max, seq_len // 2))
+    period = int(rng.integers(min(mix.tile_min, high), high + 1))
     start = int(rng.integers(0, len(tokens) - period))
     return np.tile(tokens[start : start + period], seq_len // period + 1)[:seq_len]
 
