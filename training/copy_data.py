@@ -70,7 +70,7 @@ class CopyMix:
     tile_max: int = 128
 
     def __post_init__(self) -> None:
-        shares = (self.copy_share, self.function_share, self.random_share, self.tiled_share)
+        shares = tuple(self.shares.values())
         if min(shares) < 0 or sum(shares) > 1:
             raise InvalidInput(f"copy_share, function_share, random_share and tiled_share must be >= 0 and sum to "
                                f"<= 1, got {shares}.")
@@ -79,13 +79,18 @@ class CopyMix:
                                f"{self.tile_min}, {self.tile_max}.")
 
     @property
+    def shares(self) -> dict[str, float]:
+        """Share of each row kind but plain (which gets the rest)."""
+        return {"copy": self.copy_share, "functions": self.function_share, "random": self.random_share,
+                "tiled": self.tiled_share}
+
+    @property
     def active(self) -> bool:
-        return self.copy_share + self.function_share + self.random_share + self.tiled_share > 0
+        return sum(self.shares.values()) > 0
 
     def counts(self, batch_size: int) -> dict[str, int]:
         """Rows of each kind in a batch (largest-remainder rounding of the shares; plain gets the rest)."""
-        shares = {"copy": self.copy_share, "functions": self.function_share, "random": self.random_share,
-                  "tiled": self.tiled_share}
+        shares = self.shares
         exact = {"plain": (1 - sum(shares.values())) * batch_size, **{k: v * batch_size for k, v in shares.items()}}
         out = {k: int(v + 1e-9) for k, v in exact.items()}
         for k in sorted(ROW_KINDS, key=lambda k: out[k] - exact[k])[: batch_size - sum(out.values())]:
@@ -114,8 +119,7 @@ def copy_row(tokens: np.ndarray, seq_len: int, mix: CopyMix, rng: np.random.Gene
 def random_row(seq_len: int, vocab: int, mix: CopyMix, rng: np.random.Generator) -> np.ndarray:
     """Random tokens (never id 0, the BOS/EOS id) of a random period, tiled to ``seq_len``."""
     period = int(rng.integers(mix.random_min, mix.random_max + 1))
-    block = rng.integers(1, vocab, period)
-    return np.tile(block, seq_len // period + 1)[:seq_len]
+    return _tile(rng.integers(1, vocab, period), seq_len)
 
 
 def tiled_row(tokens: np.ndarray, seq_len: int, mix: CopyMix, rng: np.random.Generator) -> np.ndarray:
@@ -124,7 +128,12 @@ def tiled_row(tokens: np.ndarray, seq_len: int, mix: CopyMix, rng: np.random.Gen
     high = max(1, min(mix.tile_max, seq_len // 2))
     period = int(rng.integers(min(mix.tile_min, high), high + 1))
     start = int(rng.integers(0, len(tokens) - period))
-    return np.tile(tokens[start : start + period], seq_len // period + 1)[:seq_len]
+    return _tile(tokens[start : start + period], seq_len)
+
+
+def _tile(block: np.ndarray, seq_len: int) -> np.ndarray:
+    """``block`` repeated and cut to ``seq_len`` tokens."""
+    return np.tile(block, seq_len // len(block) + 1)[:seq_len]
 
 
 def _distinct(rng: random.Random, names: list[str], k: int) -> list[str]:
