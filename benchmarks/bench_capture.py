@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+from interp.backends.bridge import bridge_of
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 MODES = {
@@ -74,18 +76,18 @@ def make_runners(model_dir: str) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from interp import hook_names, load_model, run_with_capture
+    from interp import load_model
 
     h = load_model(model_dir)
     tokens = torch.randint(0, h.info.d_vocab, (8, 128), generator=torch.Generator().manual_seed(0))
     hf = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager").eval()
-    patterns, resid = hook_names(h, "pattern"), hook_names(h, "resid_post")
+    patterns, resid = h.sites("pattern"), h.sites("resid_post")
     return {
         "hf_forward": lambda: hf(tokens).logits,
-        "bridge_forward": lambda: h.bridge(tokens),
-        "cache_all": lambda: h.bridge.run_with_cache(tokens),
-        "patterns_only": lambda: run_with_capture(h, tokens, patterns),
-        "resid_only": lambda: run_with_capture(h, tokens, resid),
+        "bridge_forward": lambda: bridge_of(h)(tokens),
+        "cache_all": lambda: bridge_of(h).run_with_cache(tokens),
+        "patterns_only": lambda: h.run(tokens, read=patterns),
+        "resid_only": lambda: h.run(tokens, read=resid),
     }, tokens.numel()
 
 

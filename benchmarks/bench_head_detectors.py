@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.timing import best_of  # noqa: E402
+from interp.backends.bridge import bridge_of  # noqa: E402
 
 TOKENIZER = ROOT.parent / "shared" / "fixtures" / "gpt2-tokenizer"
 
@@ -68,10 +69,10 @@ def main() -> None:
         return detector_scores(handle, ps)
 
     def tl():
-        return {k: detect_head(handle.bridge, ps, v) for k, v in names.items()}
+        return {k: detect_head(bridge_of(handle), ps, v) for k, v in names.items()}
 
     def plain():
-        interp.forward_logits(handle, batch)
+        handle.logits(batch)
 
     # same numbers first (padding differs from TL's per-prompt passes only in which tokens are real)
     a, b = ours(), tl()

@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_capture import PeakRSS, build_model  # noqa: E402
 
+from interp.backends.bridge import bridge_of  # noqa: E402
+
 MODES = {
     "forward": "plain forward (bridge, no cache)",
     "hf_forward": "plain forward (Hugging Face)",
@@ -68,10 +70,10 @@ def make_runners(model_dir: str, n_pos: int) -> dict:
     def tl_topk():
         from transformer_lens.tools.analysis.logit_lens import logit_lens as tl_lens
 
-        return tl_lens(h.bridge, tokens, positions=None, top_k=5)
+        return tl_lens(bridge_of(h), tokens, positions=None, top_k=5)
 
     return {
-        "forward": lambda: h.bridge(tokens),
+        "forward": lambda: h.logits(tokens),
         "hf_forward": lambda: hf(tokens).logits,
         "logit_lens": lambda: logit_lens(h, tokens[0], k=5),
         "unembed_only": unembed_only,

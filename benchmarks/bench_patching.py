@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from interp.backends.bridge import bridge_of
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TQDM_DISABLE", "1")  # TransformerLens's sweep draws a progress bar per call
@@ -63,7 +65,7 @@ def main() -> None:
     lengths = batch.lengths.tolist()
     mode = max(sorted(set(lengths)), key=lengths.count)  # one length, so every pair patches position by position
     batch = batch.select([i for i, n in enumerate(lengths) if n == mode])
-    bridge, fn = handle.bridge, metric_fn(batch)
+    bridge, fn = bridge_of(handle), metric_fn(batch)
     n_cells = handle.info.n_layers * handle.info.n_heads
     print(f"GPT-2-small shape: {handle.info.n_layers} layers x {handle.info.n_heads} heads, d_model "
           f"{handle.info.d_model}; {len(batch)} IOI pairs x {batch.clean.shape[1]} tokens; {args.threads} thread(s)")

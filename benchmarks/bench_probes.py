@@ -94,7 +94,7 @@ def bench_capture(n_games: int) -> tuple[float, float, int]:
     def plain():
         with torch.no_grad():
             for i in range(0, n_games, bs):
-                handle.bridge(tokens[i:i + bs])
+                handle.logits(tokens[i:i + bs])
 
     plain()  # warm-up
     t0 = time.perf_counter()

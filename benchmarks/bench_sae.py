@@ -5,8 +5,8 @@
    the floor is the FLOPs of encode + decode + backward (6 x 2 x tokens x d_in x d_sae: forward encoder and
    decoder GEMMs, twice that for the backward) at the GEMM rate. Ratio = floor time / measured time (1.0 =
    as fast as the matmuls alone).
-3. Streaming: ``interp.hook_activations.activations_at`` (stops after the hook's block) and
-   ``interp.capture.run_with_capture`` (full pass, one hook cached) against a plain forward on the same tokens.
+3. Streaming: ``Model.activations`` (stops after the site) and ``Model.run(read=[site])`` (full pass, one site
+   read) against a plain forward on the same tokens.
 
 Run: ``.venv/bin/python benchmarks/bench_sae.py [--model stdlib-gpt2] [--hook blocks.2.hook_resid_pre]``.
 """
@@ -23,8 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.timing import best_of  # noqa: E402
 from interp import load_model  # noqa: E402
-from interp.capture import forward_logits, run_with_capture  # noqa: E402
-from interp.hook_activations import activations_at  # noqa: E402
 from training.sae import SAETrainSettings, train_sae  # noqa: E402
 
 
@@ -63,7 +61,7 @@ def main() -> None:
     seq = min(128, handle.info.n_ctx)
     n_seq = max(1, n // seq)
     tokens = torch.randint(1, handle.info.d_vocab, (n_seq * 4, seq))
-    x = activations_at(handle, tokens, args.hook).flatten(0, -2)  # [rows, d_in]
+    x = handle.activations(tokens, args.hook).flatten(0, -2)  # [rows, d_in]
     source = Held(x, n)
     s = SAETrainSettings(architecture="topk", d_sae=d_sae, k=args.k, steps=args.steps, dead_tokens=n, log_every=5,
                          scale_batches=1)
@@ -76,12 +74,12 @@ def main() -> None:
           f"of the floor ({t_train / floor:.1f}x slower than the GEMMs alone)")
 
     tok = tokens[:n_seq]
-    t_plain = best_of(lambda: forward_logits(handle, tok), 3)
-    t_stop = best_of(lambda: activations_at(handle, tok, args.hook), 3)
-    t_cap = best_of(lambda: run_with_capture(handle, tok, [args.hook], keep_logits=False), 3)
+    t_plain = best_of(lambda: handle.logits(tok), 3)
+    t_stop = best_of(lambda: handle.activations(tok, args.hook), 3)
+    t_cap = best_of(lambda: handle.run(tok, read=[args.hook]), 3)
     print(f"Streaming {n_seq * seq} tokens at {args.hook}: plain forward {t_plain * 1e3:.0f} ms; "
-          f"activations_at (stops after the hook) {t_stop * 1e3:.0f} ms = {t_stop / t_plain:.2f}x; "
-          f"run_with_capture (full pass) {t_cap * 1e3:.0f} ms = {t_cap / t_plain:.2f}x")
+          f"Model.activations (stops after the site) {t_stop * 1e3:.0f} ms = {t_stop / t_plain:.2f}x; "
+          f"Model.run reading one site (full pass) {t_cap * 1e3:.0f} ms = {t_cap / t_plain:.2f}x")
     step_total = t_train + t_stop
     print(f"One streamed SAE step (activations + training): {n_seq * seq / step_total:,.0f} tokens/s; "
           f"the model's share {t_stop / step_total:.0%}")

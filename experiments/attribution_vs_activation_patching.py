@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from interp.handle import ModelHandle
+from interp.model import Model
 from plots.patching import attribution_scatter, correlation_bars
 from probes.attribution import attribute, compare, edge_attribution
 from probes.copy_tasks import copy_task_pairs
@@ -22,7 +22,7 @@ from .core.settings import RunSettings, setting
 KINDS = ("head_out", "attn_out", "mlp_out", "resid_pre")
 
 
-def task_pairs(handle: ModelHandle, n_pairs: int, seq_len: int, seed: int) -> tuple[PairBatch, str]:
+def task_pairs(handle: Model, n_pairs: int, seq_len: int, seed: int) -> tuple[PairBatch, str]:
     """Attention-only (numbered-token) models: repeated sequences with a fresh first copy; text models: the
     held-out argument-copy task (names renamed in the corrupted prompt)."""
     if handle.info.attn_only:

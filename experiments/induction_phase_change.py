@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from interp.sites import Site
 from plots.common import attention_heatmap, layer_head_heatmap, lines_by_x
 from plots.training import phase_figure
 from probes.ablation import ablate_heads
@@ -286,15 +287,13 @@ class InductionPhaseChange(Experiment):
         # attention patterns on a short repeated sequence (readable axes)
         seg = 12
         toks = repeated_random_tokens(1, seg, config.d_vocab, seed=config.seed + 3, bos=BOS, low=1)
-        from interp.capture import run_with_capture
-
-        cap = run_with_capture(handles[2], toks, ["blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"])
+        cap = handles[2].run(toks, read=handles[2].sites("pattern"))
         strs = handles[2].to_str_tokens(toks[0])
         top_ind = scan2.top("induction", 1)[0]
         top_prev = scan2.top("prev_token", 1)[0]
         for label, head in (("top_induction_head", top_ind), ("prev_token_head", top_prev)):
             ly, h = map(int, head.split("."))
-            pat = cap[f"blocks.{ly}.attn.hook_pattern"][0, h].numpy()
+            pat = cap[Site("pattern", ly)][0, h].numpy()
             figs[f"pattern_{label}"] = attention_heatmap(pat, strs, f"Head {head} on <bos> + A + A (A: {seg} random "
                                                          f"tokens)")
         return figs

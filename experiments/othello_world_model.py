@@ -15,15 +15,14 @@ import torch
 
 from interp.errors import InvalidInput
 from plots.othello import board_by_layer_figure, intervention_figure, world_accuracy_figure
-from probes.intervention import probe_push_hook, run_with_hooks
-from probes.layer_features import capture_layers, hook_for_layer  # noqa: F401 - re-exported for callers
+from probes.intervention import probe_push_edit
+from probes.layer_features import capture_layers, probe_site
 from probes.linear_probe import (
     LayerSweep,
     control_labels,
     evaluate,
     fit_logistic,
     majority_baseline,
-    random_init_copy,
     selectivity,
     split_indices,
     sweep_layers,
@@ -127,11 +126,10 @@ def run_interventions(handle, tokens: torch.Tensor, games, absolute: np.ndarray,
 
     def edited_probs(squares: np.ndarray) -> np.ndarray:
         target = flipped(squares)
-        hooks = [(hook_for_layer(ly), probe_push_hook(probes[ly], squares, target, t.tolist(), margin))
-                 for ly in layers]
-        return _square_probs(run_with_hooks(handle, x, hooks)[rows, t])
+        edits = {probe_site(ly): probe_push_edit(probes[ly], squares, target, t.tolist(), margin) for ly in layers}
+        return _square_probs(handle.run(x, edit=edits).logits[rows, t])
 
-    pc = _square_probs(run_with_hooks(handle, x, [])[rows, t])
+    pc = _square_probs(handle.logits(x)[rows, t])
     pe, po = edited_probs(sq), edited_probs(other)
     err_edit = np.array([topk_errors(pe[i], c[4]) for i, c in enumerate(cases)])
     err_clean_vs_edited = np.array([topk_errors(pc[i], c[4]) for i, c in enumerate(cases)])
@@ -203,7 +201,7 @@ class OthelloWorldModel(Experiment):
         random_sweep = None
         if config.random_baseline:
             ctx.progress(0.6, "probing a randomly initialised copy")
-            rnd = random_init_copy(handle, seed=config.seed)
+            rnd = handle.reinitialised(seed=config.seed)
             rfeats = capture_layers(rnd, tokens, (g, t), ctx.work_dir / "acts-random")
             random_sweep = sweep_layers(rfeats, y_rel, split, **fit)
             del rfeats

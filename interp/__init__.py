@@ -1,15 +1,18 @@
-"""The workbench core: load hooked models, capture the activations an analysis needs, and look inside.
+"""The workbench core: the model interface, loading, sites, tokens, and capture of what an analysis needs.
 
-Knows nothing of probes, experiments or Streamlit (see ../shared/DESIGN.md).
+Knows nothing of probes, experiments or Streamlit (see ARCHITECTURE.md). Every analysis reaches a model through
+:class:`Model` (``load_model`` returns one): ``run`` with reads and edits at :class:`Site` s, ``weights``,
+``readout``.
 """
-from .capture import HOOK_TEMPLATES, Capture, check_hook_names, forward_logits, hook_names, run_with_capture
 from .errors import CheckpointRefused, InvalidInput, ModelUnavailable, WorkbenchError
-from .handle import ModelHandle, ModelInfo
 from .loading import bundled_models, default_model, load_model
+from .model import Edit, Model, ModelInfo, Run, Weights
+from .sites import Site, parse_sites, sites
 from .tokens import TokenBatch, tokenize
+from .types import Head
 
 __all__ = [
-    "HOOK_TEMPLATES", "Capture", "CheckpointRefused", "InvalidInput", "ModelHandle", "ModelInfo",
-    "ModelUnavailable", "TokenBatch", "WorkbenchError", "bundled_models", "check_hook_names", "default_model",
-    "forward_logits", "hook_names", "load_model", "run_with_capture", "tokenize",
+    "CheckpointRefused", "Edit", "Head", "InvalidInput", "Model", "ModelInfo", "ModelUnavailable", "Run", "Site",
+    "TokenBatch", "Weights", "WorkbenchError", "bundled_models", "default_model", "load_model", "parse_sites",
+    "sites", "tokenize",
 ]

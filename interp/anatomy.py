@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .capture import hook_names, run_with_capture
-from .handle import ModelHandle
-from .tokens import Prompts, tokenize
+from .model import Model
+from .sites import Site
+from .tokens import Prompts
 
 
 @dataclass
@@ -18,20 +18,20 @@ class Anatomy:
     n_tokens: int  # positions averaged over (BOS excluded)
 
 
-def model_anatomy(handle: ModelHandle, prompts: Prompts, truncate: bool = True) -> Anatomy:
+def model_anatomy(handle: Model, prompts: Prompts, truncate: bool = True) -> Anatomy:
     """One capture of resid_pre/pattern hooks; BOS (position 0) is excluded from the norms and
     from the entropy average, since its residual is an outlier and its attention row is trivial."""
     n = handle.info.n_layers
-    names = hook_names(handle, "resid_pre") + hook_names(handle, "pattern") + [f"blocks.{n - 1}.hook_resid_post"]
-    batch = tokenize(handle, prompts, truncate=truncate)
-    cap = run_with_capture(handle, batch, names, keep_logits=False)
+    final = Site("resid_post", n - 1)
+    batch = handle.tokenize(prompts, truncate=truncate)
+    cap = handle.run(batch, read=handle.sites("resid_pre") + handle.sites("pattern") + [final], stop_after=final)
     mask = batch.attention_mask.bool().clone()  # [batch, pos]
     mask[:, 0] = False
-    resids = [cap[f"blocks.{i}.hook_resid_pre"] for i in range(n)] + [cap[f"blocks.{n - 1}.hook_resid_post"]]
+    resids = [cap[s] for s in handle.sites("resid_pre")] + [cap[final]]
     norms = torch.stack([r.norm(dim=-1)[mask].mean() for r in resids])  # [n_layers + 1]
     entropies = []
     for layer in range(n):
-        p = cap[f"blocks.{layer}.attn.hook_pattern"].float()  # [batch, head, query, key]
+        p = cap[Site("pattern", layer)].float()  # [batch, head, query, key]
         ent = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # [batch, head, query]
         entropies.append(ent.permute(0, 2, 1)[mask].mean(0))  # [head]
     n_keys = torch.arange(1, batch.tokens.shape[1] + 1, dtype=torch.float)[None].expand_as(mask)[mask]

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .capture import hook_names, run_with_capture
 from .errors import InvalidInput
-from .handle import ModelHandle
+from .model import Model
 
 
 @dataclass
@@ -35,11 +34,11 @@ class PromptAttention:
         return self.patterns[layer, head].astype(np.float32)
 
 
-def prompt_attention(handle: ModelHandle, prompt: str, *, prepend_bos: bool = True) -> PromptAttention:
-    """One forward pass capturing only the attention patterns of every layer."""
-    cap = run_with_capture(handle, prompt, hook_names(handle, "pattern"), prepend_bos=prepend_bos,
-                           keep_logits=False)
-    stacked = torch.stack([cap[n][0] for n in hook_names(handle, "pattern")])  # [layer, head, q, k]
+def prompt_attention(handle: Model, prompt: str, *, prepend_bos: bool = True) -> PromptAttention:
+    """One forward pass capturing only the attention patterns of every layer (it stops after the last one)."""
+    patterns = handle.sites("pattern")
+    cap = handle.run(prompt, read=patterns, stop_after=patterns[-1], prepend_bos=prepend_bos)
+    stacked = torch.stack([cap[s][0] for s in patterns])  # [layer, head, q, k]
     ids = cap.tokens[0].tolist()
     return PromptAttention(tokens=handle.to_str_tokens(cap.tokens[0]), token_ids=ids,
                            patterns=stacked.float().cpu().numpy().astype(np.float16))

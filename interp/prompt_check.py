@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import InvalidInput
-from .handle import ModelHandle
+from .model import Model
 
 VocabKind = Literal["t-tokens", "othello", "numbers", "code", "text"]
 
@@ -55,7 +55,7 @@ def _vocab_cached(_key: int, tokenizer: Any) -> frozenset[str]:
         return frozenset()
 
 
-def kind_of(handle: ModelHandle) -> VocabKind:
+def kind_of(handle: Model) -> VocabKind:
     return vocab_kind(handle.tokenizer, f"{handle.info.name} {handle.info.path or ''}")
 
 
@@ -72,7 +72,7 @@ def kind_of_model_dir(path: str | Path) -> VocabKind | None:
         return None
 
 
-def example_prompts(handle: ModelHandle) -> dict[str, str]:
+def example_prompts(handle: Model) -> dict[str, str]:
     """Prompts that fit this model's vocabulary, label -> prompt (the first is the page default)."""
     kind = kind_of(handle)
     if kind == "t-tokens":
@@ -123,13 +123,13 @@ class PromptCheck:
                 f"Shorten it, or keep only its first {self.n_ctx} tokens.")
 
 
-def _ids(handle: ModelHandle, text: str) -> list[int]:
+def _ids(handle: Model, text: str) -> list[int]:
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("The prompt is empty.", "Type some text to analyse.")
     return list(handle.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def check_prompt(handle: ModelHandle, text: str) -> PromptCheck:
+def check_prompt(handle: Model, text: str) -> PromptCheck:
     """Tokenize ``text`` (no forward pass) and report its length and the tokens the model does not know."""
     ids = _ids(handle, text)
     tok = handle.tokenizer
@@ -142,7 +142,7 @@ def check_prompt(handle: ModelHandle, text: str) -> PromptCheck:
                        kind=kind_of(handle), model=handle.info.name)
 
 
-def check_texts(handle: ModelHandle, texts: list[str], sample: int = 200) -> str | None:
+def check_texts(handle: Model, texts: list[str], sample: int = 200) -> str | None:
     """The vocabulary warning for a dataset: None if its first ``sample`` texts fit, else one sentence."""
     tok = handle.tokenizer
     special = set(getattr(tok, "all_special_ids", []) or [])
@@ -162,7 +162,7 @@ def check_texts(handle: ModelHandle, texts: list[str], sample: int = 200) -> str
             f"{KIND_READS[kind]}, so a probe on these texts reads mostly padding. Choose a model that fits the data.")
 
 
-def truncate_to_fit(handle: ModelHandle, text: str) -> str:
+def truncate_to_fit(handle: Model, text: str) -> str:
     """The longest prefix of ``text`` (cut at a token boundary) that fits the model's context with its BOS."""
     ids = _ids(handle, text)
     room = handle.info.n_ctx - (1 if handle.bos_token_id is not None else 0)

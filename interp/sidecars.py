@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from .errors import WorkbenchError
-from .handle import ModelInfo
 from .loading import REPO_ROOT
+from .model import ModelInfo
 
 SIDECAR_CACHE = REPO_ROOT / ".cache"
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from .capture import check_hook_names, run_with_capture
 from .errors import InvalidInput
-from .handle import ModelHandle
-from .tokens import TokenBatch, tokenize
+from .model import Model
+from .sites import Site, parse_sites, stop_point
+from .tokens import TokenBatch
 from .types import Progress
 
 Positions = str | int | tuple[int, int]  # "all" | "last" | index | (start, end) mean over a span
@@ -64,13 +65,14 @@ class ActivationStore:
     def hooks(self) -> list[str]:
         return list(self.manifest["hooks"])
 
-    def __getitem__(self, hook: str) -> np.ndarray:
+    def __getitem__(self, site: str | Site) -> np.ndarray:
+        hook = str(Site.parse(site))
         if hook not in self.manifest["hooks"]:
             raise InvalidInput(f"{hook!r} was not captured here; captured: {', '.join(self.hooks)}.")
         return np.load(self.path / self.manifest["hooks"][hook]["file"], mmap_mode="r")
 
 
-def fingerprint(handle: ModelHandle, tokens: torch.Tensor, hooks: Sequence[str], positions: Positions,
+def fingerprint(handle: Model, tokens: torch.Tensor, hooks: Sequence[str], positions: Positions,
                 dtype: str) -> str:
     """Identifies (model weights, tokens, hooks, position rule, dtype): a different one means a new capture."""
     h = hashlib.sha256()
@@ -81,9 +83,9 @@ def fingerprint(handle: ModelHandle, tokens: torch.Tensor, hooks: Sequence[str],
 
 
 def stream_activations(
-    handle: ModelHandle,
+    handle: Model,
     data: torch.Tensor | Sequence[str],
-    hooks: Sequence[str],
+    hooks: Sequence[str | Site],
     out_dir: str | Path,
     *,
     positions: Positions = "all",
@@ -98,14 +100,14 @@ def stream_activations(
     if it completed. ``progress(fraction, message)`` is called after each batch is safely on disk; ``show_bar``
     draws a terminal progress bar (scripts).
     """
-    check_hook_names(handle, hooks)
+    sites = [handle.require(s) for s in parse_sites(hooks)]
+    hooks = [str(s) for s in sites]
     if dtype not in NP_DTYPES:
         raise InvalidInput(f"dtype must be one of {', '.join(NP_DTYPES)}, got {dtype!r}.")
     if batch_size < 1:
         raise InvalidInput("batch_size must be at least 1.")
     # token tensors are used as given; texts get BOS and right-padding (lengths kept for "last")
-    full = data if isinstance(data, TokenBatch) else tokenize(
-        handle, data if isinstance(data, torch.Tensor) else list(data))
+    full = handle.tokenize(data if isinstance(data, (TokenBatch, torch.Tensor)) else list(data))
     if positions == "all" and full.padded:
         raise InvalidInput("positions='all' needs rows of equal length; use 'last', an index or a span for text.")
     out = Path(out_dir)
@@ -123,16 +125,14 @@ def stream_activations(
         return ActivationStore(out, manifest)
     bar = None
     if show_bar:
-        from tqdm import tqdm
-
         bar = tqdm(total=n, initial=manifest["done"], desc="capturing", unit="row")
     try:
         for start in range(manifest["done"], n, batch_size):
             end = min(n, start + batch_size)
             batch = TokenBatch(full.tokens[start:end], full.lengths[start:end])
-            cap = run_with_capture(handle, batch, list(hooks), keep_logits=False)
-            for hook in hooks:
-                rows = select_positions(cap[hook], batch.lengths, positions).to(torch.float32).cpu().numpy()
+            cap = handle.run(batch, read=sites, stop_after=stop_point(sites))
+            for site, hook in zip(sites, hooks):
+                rows = select_positions(cap[site], batch.lengths, positions).to(torch.float32).cpu().numpy()
                 rows = rows.astype(NP_DTYPES[dtype])
                 _write_rows(out, manifest, hook, rows, start, n)
             del cap
@@ -176,3 +176,4 @@ def _write_manifest(out: Path, manifest: dict) -> None:
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
     os.replace(tmp, out / "manifest.json")
+

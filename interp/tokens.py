@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from . import validate
 from .errors import InvalidInput
-from .handle import ModelHandle
+
+if TYPE_CHECKING:  # the model calls tokenize; importing it here at run time would be circular
+    from .model import Model
 
 Prompts = str | Sequence[str] | torch.Tensor | np.ndarray
 
@@ -32,7 +35,7 @@ class TokenBatch:
         return bool((self.lengths != self.tokens.shape[1]).any())
 
 
-def tokenize(handle: ModelHandle, prompts: Prompts, *, prepend_bos: bool = True,
+def tokenize(handle: Model, prompts: Prompts, *, prepend_bos: bool = True,
              truncate: bool = False) -> TokenBatch:
     """Tokenize one prompt, a list of prompts (right-padded) or pass through a token tensor.
 

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from interp import validate
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
+from interp.model import Model
+from interp.sites import Site
 from interp.types import AblationMode, Head, Progress, all_heads
 
 
@@ -80,7 +81,7 @@ def per_copy_icl(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> to
     return nll[:, seq_len : 2 * seq_len].mean(-1) - nll[:, 1:seq_len].mean(-1)
 
 
-def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mode: AblationMode = "mean",
+def ablate_heads(handle: Model, tokens: torch.Tensor, seq_len: int, *, mode: AblationMode = "mean",
                  heads: list[Head] | list[tuple[int, int]] | None = None, max_rows: int = 256,
                  progress: Progress | None = None) -> AblationResult:
     """Second-copy loss and ICL score with each head's output (hook_z) zeroed or mean-ablated.
@@ -106,22 +107,22 @@ def ablate_heads(handle: ModelHandle, tokens: torch.Tensor, seq_len: int, *, mod
     max_rows = validate.count(max_rows, "max_rows", low=1)
     n_batch = tokens.shape[0]
     layers = sorted({lay for lay, _ in wanted})
-    z_names = [f"blocks.{lay}.attn.hook_z" for lay in layers]
     with torch.no_grad():
-        logits, cache = handle.bridge.run_with_cache(tokens, names_filter=z_names)
+        run = handle.run(tokens, read=[Site("z", lay) for lay in layers])
+        logits = run.logits
         base = float(per_copy_icl(logits, tokens, seq_len).mean())
         base_second = float(second_copy_loss(logits, tokens, seq_len).mean())
         ablated = torch.full((n_layers, n_heads), float("nan"))
         ablated_second = torch.full((n_layers, n_heads), float("nan"))
         for done, layer in enumerate(layers, start=1):
             head_list = [h for lay, h in wanted if lay == layer]
-            means = cache[f"blocks.{layer}.attn.hook_z"].mean(dim=(0, 1))  # [head, d_head]
+            means = run[Site("z", layer)].mean(dim=(0, 1))  # [head, d_head]
             per_chunk = max(1, max_rows // n_batch)
             for i in range(0, len(head_list), per_chunk):
                 chunk = head_list[i : i + per_chunk]
                 reps = tokens.repeat(len(chunk), 1)  # [len(chunk) * batch, pos]
                 hook = _replica_hook(chunk, n_batch, means, mode)
-                out = handle.bridge.run_with_hooks(reps, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])
+                out = handle.run(reps, edit={Site("z", layer): hook}).logits
                 icl = per_copy_icl(out, reps, seq_len).view(len(chunk), n_batch).mean(-1)  # [len(chunk)]
                 second = second_copy_loss(out, reps, seq_len).view(len(chunk), n_batch).mean(-1)  # [len(chunk)]
                 for h, v, w in zip(chunk, icl.tolist(), second.tolist()):
@@ -143,7 +144,7 @@ def _pair(x) -> tuple:
 
 
 def _replica_hook(heads: list[int], n_batch: int, means: torch.Tensor, mode: AblationMode) -> Callable:
-    def hook(z: torch.Tensor, hook=None) -> torch.Tensor:  # z: [replicas * batch, pos, head, d_head]
+    def hook(z: torch.Tensor) -> torch.Tensor:  # z: [replicas * batch, pos, head, d_head]
         z = z.clone()
         for r, h in enumerate(heads):
             rows = slice(r * n_batch, (r + 1) * n_batch)

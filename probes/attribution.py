@@ -5,17 +5,17 @@ forward, one corrupted forward and one backward for every node of every sweep, i
 cell. Scores are normalised like :class:`probes.patching.SweepResult` (0 = corrupted, 1 = clean), so the two
 can be compared cell by cell (:func:`compare`).
 
-Built on ``transformer_lens.tools.analysis.attribution_patching``: the gradient cache is TransformerLens's
-``cache_activation_and_gradient`` (with the same denoising convention as ``attribution_patch``), and edge
-attribution and faithfulness are ``attribution_patch(granularity="edge")`` and ``faithfulness``. Written
-here: the node scores read the whole batch from ONE gradient cache (the metric is the batch mean, whose
-gradient at pair ``i``'s activations is pair ``i``'s own over ``batch``) and cover every sweep the exact
-engine has (residual stream, attention and MLP outputs by position, head outputs, q/k/v), whereas
-``attribution_patch`` runs 2 forwards + 1 backward per pair and scores only embed/head/MLP nodes; and
-``attribution_patch`` refuses attention-only models (its node graph needs ``hook_mlp_out``), which this
-module does not need. The tests check the head and MLP scores equal ``attribution_patch``'s on a GPT-2.
-Edge attribution keeps TransformerLens's graph, which includes every MLP: on an attention-only model it is
-refused with an InvalidInput.
+Gradients come from the model interface (``Model.run(read=sites, grad_of=metric)``, one backward pass on any
+backend) with the denoising convention of TransformerLens's ``attribution_patch``; edge attribution and
+faithfulness are TransformerLens's own (``attribution_patch(granularity="edge")`` and ``faithfulness``, through
+:mod:`interp.engines`, bridge backend only). Written here: the node scores read the whole batch from ONE backward
+(the metric is the batch mean, whose gradient at pair ``i``'s activations is pair ``i``'s own over ``batch``) and
+cover every sweep the exact engine has (residual stream, attention and MLP outputs by position, head outputs,
+q/k/v), whereas ``attribution_patch`` runs 2 forwards + 1 backward per pair and scores only embed/head/MLP nodes;
+and ``attribution_patch`` refuses attention-only models (its node graph needs ``hook_mlp_out``), which this module
+does not need. The tests check the head and MLP scores equal ``attribution_patch``'s on a GPT-2. Edge attribution
+keeps TransformerLens's graph, which includes every MLP: on an attention-only model it is refused with an
+InvalidInput.
 """
 from __future__ import annotations
 
@@ -23,19 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from transformer_lens.tools.analysis.attribution_patching import (
-    EdgeAttributionConfig,
-    FaithfulnessConfig,
-    attribution_patch,
-    cache_activation_and_gradient,
-    faithfulness,
-)
 
+from interp.engines import edge_attribution_run
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
+from interp.model import Model
 from interp.types import PatchMetric
 
-from .patching import _LAYOUT, SweepResult, hook_template, metric_fn
+from .patching import LAYOUTS, SweepResult, layout, metric_fn, sweep_sites
 from .patching_data import PairBatch
 
 ATTRIBUTION_KINDS = ("resid_pre", "attn_out", "mlp_out", "head_out", "head_out_by_pos", "head_q", "head_k", "head_v")
@@ -66,43 +60,30 @@ class AttributionResult:
     def as_sweep(self, kind: str) -> SweepResult:
         """The estimate in the exact sweep's shape (values = corrupted + estimated change), for shared plots."""
         est = self.estimates[kind]
-        return SweepResult(kind, _LAYOUT[kind][1], est + self.corrupted, self.clean, self.corrupted, self.metric)
+        return SweepResult(kind, LAYOUTS[kind].axes, est + self.corrupted, self.clean, self.corrupted,  # type: ignore[arg-type]
+                           self.metric)
 
 
-def attribute(handle: ModelHandle, batch: PairBatch, kinds: tuple[str, ...] = ("head_out",), *,
+def attribute(handle: Model, batch: PairBatch, kinds: tuple[str, ...] = ("head_out",), *,
               metric: PatchMetric = "logit_diff") -> AttributionResult:
     """Attribution patching of every cell of ``kinds`` in 2 forward passes and 1 backward pass.
 
     ``mlp_out`` is left out on attention-only models (there is nothing to patch); ``estimates`` holds the kinds
     actually scored."""
     kinds = tuple(k for k in kinds if not (k == "mlp_out" and handle.info.attn_only)) or kinds
-    names = sorted({hook_template(handle, k).format(l=layer) for k in kinds for layer in range(handle.info.n_layers)})
     fn = metric_fn(batch, metric)
-    bridge = handle.bridge
-    logits_hook = "unembed.hook_out"  # per-pair metrics read from the same two runs (no extra forward)
-    # hook_embed is upstream of every node: without it the most-upstream node's backward hook never fires
-    names = names + [n for n in ("hook_embed", logits_hook) if n not in names]
-    with torch.no_grad():  # the clean run only supplies activations: no autograd graph
-        clean = cache_activation_and_gradient(bridge, batch.clean, lambda lg: fn(lg).mean(),
-                                              names_filter=names, compute_gradient=False)
-    with torch.enable_grad():
-        corr = cache_activation_and_gradient(bridge, batch.corrupted, lambda lg: fn(lg).mean(),
-                                             names_filter=names)
+    sites = sweep_sites(handle, kinds)
+    clean = handle.run(batch.clean, read=sites)  # supplies activations only: no autograd graph
+    corr = handle.run(batch.corrupted, read=sites, grad_of=lambda lg: fn(lg).mean())
     n = len(batch)
     out: dict[str, torch.Tensor] = {}
     for kind in kinds:
         per_layer = []
-        for layer in range(handle.info.n_layers):
-            name = hook_template(handle, kind).format(l=layer)
-            grad = corr.gradients.get(name)
-            if grad is None:
-                raise InvalidInput(f"No gradient reached {name}: the metric does not depend on it.")
-            prod = (clean.activations[name] - corr.activations[name]) * grad * n  # per pair, undo the 1/batch
+        for site in handle.sites(layout(handle, kind).site):
+            prod = (clean.acts[site] - corr.acts[site]) * corr.grads[site] * n  # per pair, undo the 1/batch
             per_layer.append(_reduce(kind, prod))
         out[kind] = torch.stack(per_layer).cpu()  # [layer, ..., batch]
-    clean_m = fn(clean.activations[logits_hook]).cpu()  # [batch]
-    corr_m = fn(corr.activations[logits_hook]).cpu()
-    return AttributionResult(out, clean_m, corr_m, metric, {"forward": 2, "backward": 1})
+    return AttributionResult(out, fn(clean.logits).cpu(), fn(corr.logits).cpu(), metric, {"forward": 2, "backward": 1})
 
 
 def _reduce(kind: str, prod: torch.Tensor) -> torch.Tensor:
@@ -184,7 +165,7 @@ def _node_label(node) -> str:
     return f"{node.kind} {node.layer}{where}"
 
 
-def edge_attribution(handle: ModelHandle, batch: PairBatch, *, ks: tuple[int, ...] = (10, 50, 200),
+def edge_attribution(handle: Model, batch: PairBatch, *, ks: tuple[int, ...] = (10, 50, 200),
                      metric: PatchMetric = "logit_diff", max_pairs: int = 4, top: int = 20) -> EdgeReport:
     """TransformerLens's edge attribution patching (Syed et al. 2023) and the faithfulness of its top-k edges.
 
@@ -196,26 +177,19 @@ def edge_attribution(handle: ModelHandle, batch: PairBatch, *, ks: tuple[int, ..
         raise InvalidInput(f"Edge attribution uses TransformerLens's edge graph, which needs MLP layers; "
                            f"{handle.info.name} is attention-only.", "Use node attribution (attribute) instead.")
     rows = list(range(min(max_pairs, len(batch))))
-    bridge = handle.bridge
     scores: dict = {}
     n_edges = 0
     fracs: dict[int, list[float]] = {k: [] for k in ks}
     for i in rows:
         single = batch.select([i])
         fn = metric_fn(single, metric)
-
-        def scalar(lg, fn=fn):
-            return fn(lg).sum()
-
-        res = attribution_patch(bridge, single.clean, single.corrupted, scalar,
-                                EdgeAttributionConfig(granularity="edge"))
-        for edge, s in res.edge_scores.items():
+        edge_scores, recovered = edge_attribution_run(handle, single.clean, single.corrupted,
+                                                      lambda lg, fn=fn: fn(lg).sum(), ks)
+        for edge, s in edge_scores.items():
             scores[edge] = scores.get(edge, 0.0) + s / len(rows)
-        ranked = res.top_edges(max(ks))
-        n_edges = len(res.edge_scores)
+        n_edges = len(edge_scores)
         for k in ks:
-            f = faithfulness(bridge, single.clean, single.corrupted, scalar, ranked[:k], FaithfulnessConfig())
-            fracs[k].append(f.recovered)
+            fracs[k].append(recovered[k])
     best = sorted(scores.items(), key=lambda kv: abs(kv[1]), reverse=True)[:top]
     return EdgeReport([(_node_label(w), _node_label(r), float(s)) for (w, r), s in best],
                       {k: float(np.mean(v)) for k, v in fracs.items()}, n_edges, len(rows))

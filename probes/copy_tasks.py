@@ -24,8 +24,7 @@ import pandas as pd
 import torch
 
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
-from interp.tokens import tokenize
+from interp.model import Model
 
 Split = Literal["train", "heldout"]
 TemplateName = Literal["two_args", "swapped", "three_args"]
@@ -159,15 +158,14 @@ class CopyTaskScore:
 
 
 @torch.no_grad()
-def score_copy_task(handle: ModelHandle, pairs: list[CopyPair], *, batch_size: int = 64) -> CopyTaskScore:
+def score_copy_task(handle: Model, pairs: list[CopyPair], *, batch_size: int = 64) -> CopyTaskScore:
     """Greedy next-token accuracy of ``handle`` on the clean prompts (BOS prepended), and answer - wrong logits."""
     tok = handle.tokenizer
     rows = []
     for i in range(0, len(pairs), batch_size):
         chunk = pairs[i : i + batch_size]
-        batch = tokenize(handle, [p.clean for p in chunk])
-        kwargs = {"attention_mask": batch.attention_mask} if batch.padded else {}
-        logits = handle.bridge(batch.tokens, **kwargs)  # [batch, pos, vocab]
+        batch = handle.tokenize([p.clean for p in chunk])
+        logits = handle.logits(batch)  # [batch, pos, vocab]
         last = logits[torch.arange(len(chunk)), batch.lengths - 1]  # [batch, vocab]
         for p, row in zip(chunk, last):
             a, w = (tok(s, add_special_tokens=False)["input_ids"][0] for s in (p.answer, p.wrong))
@@ -178,7 +176,7 @@ def score_copy_task(handle: ModelHandle, pairs: list[CopyPair], *, batch_size: i
     return CopyTaskScore(float(table["correct"].mean()), float(table["logit_diff"].mean()), table)
 
 
-def repeated_text_tokens(handle: ModelHandle, texts: list[str], seq_len: int = 50) -> torch.Tensor:
+def repeated_text_tokens(handle: Model, texts: list[str], seq_len: int = 50) -> torch.Tensor:
     """[n, 1 + 2 * seq_len] rows of BOS + A + A where A is ``seq_len`` tokens of natural text: the first
     ``seq_len`` tokens of each text that has that many (shorter texts are skipped)."""
     bos = handle.bos_token_id if handle.bos_token_id is not None else 0
@@ -192,13 +190,13 @@ def repeated_text_tokens(handle: ModelHandle, texts: list[str], seq_len: int = 5
     return torch.tensor(rows)
 
 
-def repeated_code_scores(handle: ModelHandle, texts: list[str], seq_len: int = 50) -> dict[str, torch.Tensor]:
+def repeated_code_scores(handle: Model, texts: list[str], seq_len: int = 50) -> dict[str, torch.Tensor]:
     """Induction, duplicate and previous-token scores ([n_layers, n_heads]) on BOS + A + A rows of real code,
     with the same definitions ``probes.heads.scan_heads`` uses on random tokens."""
     from .heads import capture_patterns, repeated_sequence_scores
 
     tokens = repeated_text_tokens(handle, texts, seq_len).to(handle.device)
-    pats = capture_patterns(handle, tokenize(handle, tokens))  # [layer, batch, head, q, k]
+    pats = capture_patterns(handle, handle.tokenize(tokens))  # [layer, batch, head, q, k]
     return {k: v.cpu() for k, v in repeated_sequence_scores(pats, seq_len).items()}
 
 

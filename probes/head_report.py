@@ -13,7 +13,7 @@ import numpy as np
 
 from interp import validate
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
+from interp.model import Model
 from interp.tokens import tokenize
 from interp.types import AblationMode, Progress
 
@@ -50,7 +50,7 @@ class HeadReport:
         return self.example_patterns[layer, head].astype(np.float32)
 
 
-def head_report(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, seed: int = 0,
+def head_report(handle: Model, *, seq_len: int = 50, n_batch: int = 10, seed: int = 0,
                 ablation: str = "mean", progress: Progress | None = None) -> HeadReport:
     """Score every head of ``handle`` on seeded repeated random tokens; ``progress`` gets (fraction, message).
 

@@ -19,10 +19,10 @@ import pandas as pd
 import torch
 
 from interp import validate
-from interp.capture import hook_names, require_attention_patterns
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
-from interp.tokens import TokenBatch, tokenize
+from interp.model import Model
+from interp.sites import Site
+from interp.tokens import TokenBatch
 from interp.types import Head
 
 from .repeats import random_tokens_with_repeats, repeated_random_tokens
@@ -62,34 +62,17 @@ class HeadScores:
         return [Head(int(a), int(b)) for a, b in zip(t["layer"], t["head_index"])]
 
 
-class _PatternsDone(Exception):
-    """Raised from the last layer's pattern hook: nothing after it (last MLP, unembedding) is needed."""
-
-
-def capture_patterns(handle: ModelHandle, batch: TokenBatch) -> torch.Tensor:
+def capture_patterns(handle: Model, batch: TokenBatch) -> torch.Tensor:
     """[n_layers, batch, head, q, k] attention patterns from one no-grad forward pass that stops as soon as the
     last layer's pattern exists (skips the last block's output, MLP, final norm and unembedding)."""
-    n_layers = handle.info.n_layers
-    names = hook_names(handle, "pattern")
-    grabbed: dict[str, torch.Tensor] = {}
-
-    def hook(pattern: torch.Tensor, hook) -> None:  # [batch, head, q, k]
-        grabbed[hook.name] = pattern.detach()
-        if len(grabbed) == n_layers:
-            raise _PatternsDone
-
-    kwargs = {"attention_mask": batch.attention_mask} if batch.padded else {}
-    try:
-        with torch.no_grad():
-            handle.bridge.run_with_hooks(batch.tokens, fwd_hooks=[(n, hook) for n in names], **kwargs)
-    except _PatternsDone:
-        pass
-    return torch.stack([grabbed[n] for n in names]).float()
+    patterns = handle.sites("pattern")
+    run = handle.run(batch, read=patterns, stop_after=patterns[-1])
+    return run.stack("pattern", range(handle.info.n_layers)).float()
 
 
-def stack_patterns(cache, n_layers: int) -> torch.Tensor:
-    """[n_layers, batch, head, q, k] from a capture of every layer's hook_pattern."""
-    return torch.stack([cache[f"blocks.{i}.attn.hook_pattern"] for i in range(n_layers)]).float()
+def stack_patterns(run, n_layers: int) -> torch.Tensor:
+    """[n_layers, batch, head, q, k] from a run that read every layer's pattern."""
+    return run.stack("pattern", range(n_layers)).float()
 
 
 def repeated_sequence_scores(patterns: torch.Tensor, seq_len: int) -> dict[str, torch.Tensor]:
@@ -147,42 +130,23 @@ def prefix_matching_scores(patterns: torch.Tensor, tokens: torch.Tensor) -> torc
     return mass.sum(dim=(1, 3)) / has.sum().clamp_min(1)
 
 
-def per_query_head(w: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Expand grouped-query K/V weights [layer, n_kv_heads, ...] to one entry per query head [layer, n_heads, ...].
-
-    Query head h reads KV head h // (n_heads / n_kv_heads), as in Hugging Face's ``repeat_kv`` (Llama, Qwen2,
-    Mistral); multi-head weights (n_kv_heads == n_heads) are returned unchanged.
-    """
-    n_kv = w.shape[1]
-    if n_kv == n_heads:
-        return w
-    if n_kv == 0 or n_heads % n_kv:
-        raise InvalidInput(f"{n_heads} query heads cannot share {n_kv} key/value heads evenly.")
-    return w.repeat_interleave(n_heads // n_kv, dim=1)
+def _weights(handle: Model) -> dict[str, torch.Tensor]:
+    """W_Q, W_K, W_V [layer, head, d_model, d_head] and W_O [layer, head, d_head, d_model] per query head, float32
+    (grouped K/V heads expanded by the model interface); InvalidInput if they hold NaN/inf."""
+    handle.require(Site("pattern", 0))
+    w = handle.weights()
+    w.check_finite(handle.info.name, "W_Q", "W_K", "W_V", "W_O")
+    return {"W_Q": w.W_Q.float(), "W_K": w.W_K.float(), "W_V": w.W_V.float(), "W_O": w.W_O.float()}
 
 
-def _weights(handle: ModelHandle) -> dict[str, torch.Tensor]:
-    """W_Q, W_K, W_V [layer, head, d_model, d_head] and W_O [layer, head, d_head, d_model] per query head, float32,
-    with grouped K/V heads expanded. ModelUnavailable-free: InvalidInput if the weights hold NaN/inf."""
-    require_attention_patterns(handle)
-    b, n = handle.bridge, handle.info.n_heads
-    w = {"W_Q": b.W_Q.float(), "W_K": per_query_head(b.W_K.float(), n), "W_V": per_query_head(b.W_V.float(), n),
-         "W_O": b.W_O.float()}
-    for k, v in w.items():
-        if not bool(torch.isfinite(v).all()):
-            raise InvalidInput(f"{handle.info.name}'s {k} holds NaN or infinite values; its head scores are undefined.",
-                               "Use an earlier checkpoint or retrain with a lower learning rate.")
-    return w
-
-
-def copying_scores(handle: ModelHandle) -> torch.Tensor:
+def copying_scores(handle: Model) -> torch.Tensor:
     """[layer, head] sum(lambda)/sum(|lambda|) of each head's full OV circuit W_E W_V W_O W_U (LayerNorm
     ignored, as in Olsson et al.). Computed on the d_head x d_head matrix W_O (W_U W_E) W_V, which has the
     same nonzero eigenvalues as the vocab x vocab circuit."""
-    b = handle.bridge
     with torch.no_grad():
         w = _weights(handle)
-        ue = b.W_U.float() @ b.W_E.float()  # [d_model, d_vocab] @ [d_vocab, d_model] -> [d_model, d_model]
+        full = handle.weights()
+        ue = full.W_U.float() @ full.W_E.float()  # [d_model, d_vocab] @ [d_vocab, d_model] -> [d_model, d_model]
         if not bool(torch.isfinite(ue).all()):
             raise InvalidInput(f"{handle.info.name}'s embedding or unembedding holds NaN or infinite values.")
         m = w["W_O"] @ ue @ w["W_V"]  # [layer, head, d_head, d_head]
@@ -192,11 +156,11 @@ def copying_scores(handle: ModelHandle) -> torch.Tensor:
     return eig.real.sum(-1) / eig.abs().sum(-1).clamp_min(1e-12)
 
 
-def _bos(handle: ModelHandle) -> int:
+def _bos(handle: Model) -> int:
     return handle.bos_token_id if handle.bos_token_id is not None else 0
 
 
-def repeated_batch(handle: ModelHandle, n_batch: int, seq_len: int, *, seed: int = 0) -> torch.Tensor:
+def repeated_batch(handle: Model, n_batch: int, seq_len: int, *, seed: int = 0) -> torch.Tensor:
     """[n_batch, 1 + 2 * seq_len] BOS + A + A rows for ``handle`` (A random, never containing BOS): the
     sequences ``scan_heads`` scores induction on, reusable for ablation and for showing a head's pattern."""
     bos, vocab = _bos(handle), handle.info.d_vocab
@@ -207,14 +171,14 @@ def repeated_batch(handle: ModelHandle, n_batch: int, seq_len: int, *, seed: int
     return rep
 
 
-def scan_heads(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, seed: int = 0,
+def scan_heads(handle: Model, *, seq_len: int = 50, n_batch: int = 10, seed: int = 0,
                include_copying: bool = True) -> HeadScores:
     """Score every head from ONE forward pass that captures only the attention patterns.
 
     The batch holds ``n_batch`` rows of BOS + repeated random tokens (induction, duplicate, previous
     token) and ``n_batch`` rows of random tokens recurring at random gaps (prefix matching), of equal length.
     """
-    require_attention_patterns(handle)
+    handle.require(Site("pattern", 0))
     seq_len = validate.count(seq_len, "seq_len", low=2, high=max(2, (handle.info.n_ctx - 1) // 2))
     if 1 + 2 * seq_len > handle.info.n_ctx:
         raise InvalidInput(f"seq_len must be in 2..{(handle.info.n_ctx - 1) // 2} for {handle.info.name}.")
@@ -226,7 +190,7 @@ def scan_heads(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, see
     pool = max(4, seq_len // 3)
     gaps = random_tokens_with_repeats(n_batch, 2 * seq_len, pool, vocab, seed=seed + 1, bos=bos, low=max(low, 1))
     tokens = torch.cat([rep, gaps]).to(handle.device)  # [2 * n_batch, 1 + 2 * seq_len]
-    pats = capture_patterns(handle, tokenize(handle, tokens))  # [layer, 2 * n_batch, head, q, k]
+    pats = capture_patterns(handle, handle.tokenize(tokens))  # [layer, 2 * n_batch, head, q, k]
     scores = repeated_sequence_scores(pats[:, :n_batch], seq_len)
     scores["prefix_matching"] = prefix_matching_scores(pats[:, n_batch:], gaps)
     if include_copying:
@@ -235,15 +199,15 @@ def scan_heads(handle: ModelHandle, *, seq_len: int = 50, n_batch: int = 10, see
                       {"seq_len": seq_len, "n_batch": n_batch, "seed": seed})
 
 
-def detector_scores(handle: ModelHandle, prompts: list[str] | torch.Tensor, *, exclude_bos: bool = False,
+def detector_scores(handle: Model, prompts: list[str] | torch.Tensor, *, exclude_bos: bool = False,
                     exclude_current: bool = False) -> dict[str, torch.Tensor]:
     """head_detector-compatible scores (TL's ``"mul"`` measure, averaged over prompts) from ONE batched capture.
 
     Prompts of different lengths are right-padded; padded queries and keys never count. Returns
     ``{"prev_token", "duplicate", "induction"}`` -> [n_layers, n_heads].
     """
-    require_attention_patterns(handle)
-    batch = tokenize(handle, prompts)
+    handle.require(Site("pattern", 0))
+    batch = handle.tokenize(prompts)
     pats = capture_patterns(handle, batch).cpu()  # [layer, batch, head, q, k]
     pos = pats.shape[-1]
     real = (torch.arange(pos)[None, :] < batch.lengths.cpu()[:, None]).float()  # [batch, pos]
@@ -257,7 +221,7 @@ def detector_scores(handle: ModelHandle, prompts: list[str] | torch.Tensor, *, e
     return {k: ((pats * d[None, :, None]).sum(dim=(-1, -2)) / den).mean(dim=1) for k, d in det.items()}
 
 
-def k_composition_scores(handle: ModelHandle) -> torch.Tensor:
+def k_composition_scores(handle: Model) -> torch.Tensor:
     """K-composition of every earlier head's OV circuit into every later head's QK circuit (Elhage et al. 2021):
     ||W_OV^a W_QK^b^T||_F / (||W_OV^a||_F ||W_QK^b||_F). [layer_a, head_a, layer_b, head_b]; 0 where a is not
     before b, or where either circuit is all zero. A previous-token head feeding an induction head's keys shows up

@@ -1,21 +1,19 @@
 """Interventions along probe directions: add or subtract a multiple of a direction, project it out, or push
-an activation until a probe reads a chosen class, all through forward hooks on the residual stream."""
+an activation until a probe reads a chosen class; each is an :data:`interp.Edit` for ``Model.run(edit=...)``."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from interp import validate
-from interp.capture import check_hook_names
 from interp.errors import InvalidInput
+from interp.model import Edit
 from interp.types import InterventionMode
 
 from .linear_probe import Probe
-
-Hook = Callable[[torch.Tensor, Any], torch.Tensor]
 
 
 def _rows(act: torch.Tensor, positions: Sequence[int] | int | None) -> tuple[torch.Tensor, Any]:
@@ -59,15 +57,15 @@ def project_out(act: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     return act - (act @ u)[..., None] * u
 
 
-def direction_hook(direction: torch.Tensor, *, alpha: float = 1.0, mode: InterventionMode = "add",
-                   positions: Sequence[int] | int | None = None) -> Hook:
-    """A forward hook editing [batch, pos, d] activations: mode 'add', 'subtract' or 'project_out'."""
+def direction_edit(direction: torch.Tensor, *, alpha: float = 1.0, mode: InterventionMode = "add",
+                   positions: Sequence[int] | int | None = None) -> Edit:
+    """An edit of [batch, pos, d] activations: mode 'add', 'subtract' or 'project_out'."""
     if not isinstance(mode, str) or mode not in ("add", "subtract", "project_out"):
         raise InvalidInput(f"Intervention mode must be add, subtract or project_out, got {mode!r}.")
     alpha = validate.number(alpha, "alpha")
     direction = _direction(direction)
 
-    def hook(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+    def edit(act: torch.Tensor) -> torch.Tensor:
         sel, idx = _rows(act, positions)
         new = project_out(sel, direction) if mode == "project_out" else \
             add_direction(sel, direction, alpha if mode == "add" else -alpha)
@@ -75,7 +73,7 @@ def direction_hook(direction: torch.Tensor, *, alpha: float = 1.0, mode: Interve
         act[idx] = new
         return act
 
-    return hook
+    return edit
 
 
 def push_to_class(x: torch.Tensor, probe: Probe, task: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray,
@@ -106,27 +104,17 @@ def push_to_class(x: torch.Tensor, probe: Probe, task: torch.Tensor | np.ndarray
     return out
 
 
-def probe_push_hook(probe: Probe, task: Sequence[int], target: Sequence[int], positions: Sequence[int],
-                    margin: float = 4.0) -> Hook:
-    """A forward hook applying :func:`push_to_class` at one position per batch row."""
+def probe_push_edit(probe: Probe, task: Sequence[int], target: Sequence[int], positions: Sequence[int],
+                    margin: float = 4.0) -> Edit:
+    """An edit applying :func:`push_to_class` at one position per batch row."""
 
-    def hook(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+    def edit(act: torch.Tensor) -> torch.Tensor:
         sel, idx = _rows(act, positions)
         act = act.clone()
         act[idx] = push_to_class(sel, probe, np.asarray(task), np.asarray(target), margin)
         return act
 
-    return hook
-
-
-def run_with_hooks(handle: Any, tokens: torch.Tensor, hooks: Sequence[tuple[str, Hook]]) -> torch.Tensor:
-    """Logits [batch, pos, vocab] of one no-grad forward pass with the given (hook name, fn) edits."""
-    if isinstance(hooks, tuple) and len(hooks) == 2 and isinstance(hooks[0], str):
-        hooks = [hooks]  # one (name, fn) pair
-    check_hook_names(handle, [name for name, _ in hooks])
-    tokens = validate.token_tensor(tokens, handle.info.d_vocab, handle.info.name)
-    with torch.no_grad():
-        return handle.bridge.run_with_hooks(tokens.to(handle.device), fwd_hooks=list(hooks))
+    return edit
 
 
 def output_change(clean: torch.Tensor, edited: torch.Tensor) -> dict[str, float]:

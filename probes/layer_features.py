@@ -12,32 +12,32 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp.capture import run_with_capture
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
+from interp.model import Model
+from interp.sites import Site
 from interp.streaming import Positions, stream_activations
-from interp.tokens import TokenBatch, tokenize
+from interp.tokens import TokenBatch
 from interp.types import Progress
 
 
-def hook_for_layer(layer: int) -> str:
+def probe_site(layer: int) -> Site:
     """Probe layer 0 is the embedding output (resid_pre of block 0); layer l >= 1 is block l-1's output."""
-    return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
+    return Site("resid_pre", 0) if layer == 0 else Site("resid_post", layer - 1)
 
 
-def layer_hooks(n_layers: int) -> list[str]:
-    """The n_layers + 1 probe hooks of a model with ``n_layers`` blocks, in order L0..L{n_layers}."""
-    return [hook_for_layer(i) for i in range(n_layers + 1)]
+def probe_sites(n_layers: int) -> list[Site]:
+    """The n_layers + 1 probe sites of a model with ``n_layers`` blocks, in order L0..L{n_layers}."""
+    return [probe_site(i) for i in range(n_layers + 1)]
 
 
-def capture_layers(handle: ModelHandle, tokens: torch.Tensor, rows: tuple[np.ndarray, np.ndarray],
+def capture_layers(handle: Model, tokens: torch.Tensor, rows: tuple[np.ndarray, np.ndarray],
                    out_dir: str | Path, progress: Progress | None = None) -> dict[str, np.ndarray]:
     """All layers' residual streams of equal-length token rows [n, pos], streamed through ``out_dir`` in one pass;
     returns {"L0".. : [len(rows), d_model]} at the (row, position) pairs ``rows`` = (row_idx, pos_idx)."""
-    hooks = layer_hooks(handle.info.n_layers)
-    store = stream_activations(handle, tokens, hooks, out_dir, positions="all", batch_size=100, progress=progress)
+    sites = probe_sites(handle.info.n_layers)
+    store = stream_activations(handle, tokens, sites, out_dir, positions="all", batch_size=100, progress=progress)
     g, t = rows
-    return {f"L{i}": np.asarray(store[h][g, t]) for i, h in enumerate(hooks)}  # each [rows, d_model]
+    return {f"L{i}": np.asarray(store[s][g, t]) for i, s in enumerate(sites)}  # each [rows, d_model]
 
 
 def read_spans(lengths: np.ndarray, position: Positions, texts: Sequence[str] | None = None
@@ -81,31 +81,31 @@ class TextFeatures:
     end: np.ndarray  # [n]
 
 
-def capture_texts(handle: ModelHandle, texts: Sequence[str], position: Positions = "last", *,
+def capture_texts(handle: Model, texts: Sequence[str], position: Positions = "last", *,
                   batch_size: int = 32, progress: Progress | None = None) -> TextFeatures:
     """Capture every probe layer at ``position`` of each text (BOS prepended, batches right-padded, masked)."""
     if not texts:
         raise InvalidInput("No texts to probe.")
     try:
-        full = tokenize(handle, list(texts))
+        full = handle.tokenize(list(texts))
     except InvalidInput as e:
         raise _name_long_text(handle, texts, e) from None
     lengths = full.lengths.cpu().numpy()
     start, end = read_spans(lengths, position, texts)
-    hooks = layer_hooks(handle.info.n_layers)
+    sites = probe_sites(handle.info.n_layers)
     n = len(texts)
-    out = {f"L{i}": np.empty((n, handle.info.d_model), np.float32) for i in range(len(hooks))}
+    out = {f"L{i}": np.empty((n, handle.info.d_model), np.float32) for i in range(len(sites))}
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
         batch = TokenBatch(full.tokens[lo:hi], full.lengths[lo:hi])
         width = batch.tokens.shape[1]
-        cap = run_with_capture(handle, batch, hooks, keep_logits=False)
+        cap = handle.run(batch, read=sites, stop_after=sites[-1])
         pos = torch.arange(width)
         s, e = torch.from_numpy(start[lo:hi]), torch.from_numpy(end[lo:hi])
         mask = ((pos[None] >= s[:, None]) & (pos[None] < e[:, None])).float()  # [rows, pos]
         mask = mask / mask.sum(1, keepdim=True)
-        for i, h in enumerate(hooks):
-            act = cap[h].float().cpu()  # [rows, pos, d_model]
+        for i, site in enumerate(sites):
+            act = cap[site].float().cpu()  # [rows, pos, d_model]
             out[f"L{i}"][lo:hi] = torch.einsum("rp,rpd->rd", mask, act).numpy()
         if progress is not None:
             progress(hi / n, f"captured {hi}/{n} texts")
@@ -113,7 +113,7 @@ def capture_texts(handle: ModelHandle, texts: Sequence[str], position: Positions
     return TextFeatures(out, token_ids, start, end)
 
 
-def _name_long_text(handle: ModelHandle, texts: Sequence[str], err: InvalidInput) -> InvalidInput:
+def _name_long_text(handle: Model, texts: Sequence[str], err: InvalidInput) -> InvalidInput:
     """Turn tokenize's 'prompt too long' into one that names the first offending text."""
     bos = 1 if handle.bos_token_id is not None else 0
     for i, text in enumerate(texts):

@@ -1,12 +1,12 @@
 """Logit lens: decode every layer's residual stream through the final norm and unembedding (nostalgebraist 2020).
 
-The stack of residual streams comes from TransformerLens (``ActivationCache.accumulated_resid``: resid_pre of
-every block, then the final resid_post). Decoding goes through the bridge's own ``ln_final`` module (the one
-``apply_ln_to_stack(recompute_ln=True)`` and TL's ``logit_lens`` call), ``W_U``, ``b_U`` and the adapter's
-output transform, so the last entry reproduces the model's logits exactly on a raw bridge (tested). The
-compatibility mode is not needed for these numerics: on a bridge in compatibility mode (folded norm, centred
-unembedding) probabilities, ranks, KL and entropy agree to ~1e-5 and ``target_logit`` moves by a per-position
-constant (tested).
+The stack of residual streams is resid_pre of every block, then the final resid_post (TransformerLens's
+``accumulated_resid``), read in one pass. Decoding is the model interface's ``readout``: the model's own final
+norm and unembedding (on the bridge backend: its ``ln_final`` module, the one ``apply_ln_to_stack(recompute_ln=
+True)`` and TL's ``logit_lens`` call, ``W_U``, ``b_U`` and the adapter's output transform), so the last entry
+reproduces the model's logits exactly (tested). The compatibility mode is not needed for these numerics: on a
+bridge in compatibility mode (folded norm, centred unembedding) probabilities, ranks, KL and entropy agree to
+~1e-5 and ``target_logit`` moves by a per-position constant (tested).
 
 Why not ``transformer_lens.tools.analysis.logit_lens`` itself: it takes one selector per call (``top_k`` *or*
 ``targets``) and has no KL to the final distribution, so top-k + target + KL + entropy would cost two or three
@@ -23,10 +23,9 @@ import numpy as np
 import torch
 
 from interp import validate
-from interp.capture import run_with_capture
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
-from interp.tokens import tokenize
+from interp.model import Model
+from interp.sites import Site
 from interp.types import LensKind
 
 #: A lens translator: ``(resid [rows, d_model], stack index) -> resid``; None = the logit lens (identity).
@@ -38,9 +37,9 @@ CHUNK_ELEMENTS = 1 << 22
 # ----------------------------------------------------------------------------- the residual stack
 
 
-def lens_hook_names(n_layers: int) -> list[str]:
-    """Hooks the lens reads: resid_pre of every block, then the last block's resid_post."""
-    return [f"blocks.{i}.hook_resid_pre" for i in range(n_layers)] + [f"blocks.{n_layers - 1}.hook_resid_post"]
+def lens_sites(n_layers: int) -> list[Site]:
+    """Sites the lens reads: resid_pre of every block, then the last block's resid_post."""
+    return [Site("resid_pre", i) for i in range(n_layers)] + [Site("resid_post", n_layers - 1)]
 
 
 def layer_labels(n_layers: int) -> list[str]:
@@ -53,7 +52,7 @@ class ResidStack:
     """One prompt's residual stream at every lens layer (one forward pass): what every lens reads."""
 
     resid: torch.Tensor  # [layers, pos, d_model]; layers = n_layers + 1 (last: final resid_post)
-    hook_names: list[str]
+    sites: list[Site]
     token_ids: torch.Tensor  # [pos]
     tokens: list[str]  # readable input tokens
 
@@ -66,51 +65,30 @@ class ResidStack:
         return self.resid.shape[1]
 
 
-def batch_residual_stack(handle: ModelHandle, tokens: torch.Tensor) -> torch.Tensor:
+def batch_residual_stack(handle: Model, tokens: torch.Tensor) -> torch.Tensor:
     """Residual streams of a token batch [batch, pos] at every lens layer -> [layers, batch, pos, d_model]."""
-    names = lens_hook_names(handle.info.n_layers)
-    cap = run_with_capture(handle, tokens, names, keep_logits=False)
-    stack = cap.cache.accumulated_resid(layer=None, apply_ln=False)  # [layers, batch, pos, d_model]
-    return stack.detach()
+    sites = lens_sites(handle.info.n_layers)
+    run = handle.run(tokens, read=sites, stop_after=sites[-1])
+    return torch.stack([run.acts[s] for s in sites])  # [layers, batch, pos, d_model]
 
 
-def residual_stack(handle: ModelHandle, prompt: str | torch.Tensor, *, prepend_bos: bool = True) -> ResidStack:
+def residual_stack(handle: Model, prompt: str | torch.Tensor, *, prepend_bos: bool = True) -> ResidStack:
     """One forward pass over a prompt (text or 1-D token ids) capturing only the lens hooks."""
-    batch = tokenize(handle, prompt, prepend_bos=prepend_bos)
+    batch = handle.tokenize(prompt, prepend_bos=prepend_bos)
     if batch.tokens.shape[0] != 1:
         raise InvalidInput(f"The lens reads one prompt at a time, got {batch.tokens.shape[0]}.")
     ids = batch.tokens[0]  # [pos]
     stack = batch_residual_stack(handle, batch.tokens)[:, 0]  # [layers, pos, d_model]
-    return ResidStack(stack, lens_hook_names(handle.info.n_layers), ids.cpu(), handle.to_str_tokens(ids))
+    return ResidStack(stack, lens_sites(handle.info.n_layers), ids.cpu(), handle.to_str_tokens(ids))
 
 
 # ----------------------------------------------------------------------------- decoding
 
 
-def readout_fn(handle: ModelHandle) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``resid [rows, d_model] -> logits [rows, d_vocab]`` through the model's own final norm and unembedding.
-
-    Weights are detached, so gradients flow to the input only (a tuned lens trains through this).
-    """
-    bridge = handle.bridge
-    norm = getattr(bridge.cfg, "normalization_type", None)
-    ln = bridge.ln_final if norm is not None and hasattr(bridge, "ln_final") else None
-    w_u, b_u = bridge.W_U.detach(), bridge.b_U.detach()  # [d_model, d_vocab], [d_vocab]
-    transform = getattr(getattr(bridge, "adapter", None), "apply_output_logits_transform", None)
-
-    def readout(resid: torch.Tensor) -> torch.Tensor:
-        x = ln(resid.unsqueeze(0)).squeeze(0) if ln is not None else resid  # norms expect [batch, pos, d]
-        logits = torch.addmm(b_u, x.to(w_u.dtype), w_u)  # [rows, d_vocab]
-        return transform(logits) if callable(transform) else logits
-
-    return readout
-
-
-def decode(handle: ModelHandle, resid: torch.Tensor) -> torch.Tensor:
+def decode(handle: Model, resid: torch.Tensor) -> torch.Tensor:
     """Final norm then unembedding: [..., d_model] -> logits [..., d_vocab] (no grad; small inputs only)."""
     with torch.no_grad():
-        flat = resid.reshape(-1, resid.shape[-1])
-        return readout_fn(handle)(flat).reshape(*resid.shape[:-1], -1)
+        return handle.readout(resid)
 
 
 def lens_metrics(logits: torch.Tensor, final_logits: torch.Tensor, targets: torch.Tensor, k: int = 5) -> dict:
@@ -158,7 +136,7 @@ def _chunk_metrics(logits: torch.Tensor, final_p: torch.Tensor, final_neg_h: tor
     return out
 
 
-def lens_readout(handle: ModelHandle, resid: torch.Tensor, targets: torch.Tensor, *, k: int = 5,
+def lens_readout(handle: Model, resid: torch.Tensor, targets: torch.Tensor, *, k: int = 5,
                  lens: Translator | None = None, chunk_elements: int = CHUNK_ELEMENTS) -> dict[str, torch.Tensor]:
     """Metrics for every lens layer and row of ``resid`` [layers, rows, d_model] (last layer = the final stream).
 
@@ -173,7 +151,7 @@ def lens_readout(handle: ModelHandle, resid: torch.Tensor, targets: torch.Tensor
     d_vocab = handle.info.d_vocab
     if n_rows and (int(targets.min()) < 0 or int(targets.max()) >= d_vocab):
         raise InvalidInput(f"Target token ids must lie in 0..{d_vocab - 1}.")
-    readout = readout_fn(handle)
+    readout = handle.readout
     chunk = max(1, chunk_elements // d_vocab)
     out: dict[str, torch.Tensor] = {}
     with torch.no_grad():
@@ -200,14 +178,14 @@ def lens_readout(handle: ModelHandle, resid: torch.Tensor, targets: torch.Tensor
 # ----------------------------------------------------------------------------- tokens
 
 
-def token_strings(handle: ModelHandle, ids: torch.Tensor) -> np.ndarray:
+def token_strings(handle: Model, ids: torch.Tensor) -> np.ndarray:
     """Readable strings for a tensor of token ids (any shape), decoding each distinct id once."""
     flat = ids.reshape(-1).tolist()
     table = {i: handle.tokenizer.decode([i]) for i in set(flat)}
     return np.array([table[i] for i in flat], dtype=object).reshape(tuple(ids.shape))
 
 
-def single_token_id(handle: ModelHandle, token: str | int) -> int:
+def single_token_id(handle: Model, token: str | int) -> int:
     """A token id from an id or from text that is exactly one token; InvalidInput otherwise."""
     d_vocab = handle.info.d_vocab
     if isinstance(token, (int, np.integer)) and not isinstance(token, bool):
@@ -289,7 +267,7 @@ def _positions(n_pos: int, positions: Sequence[int] | None) -> list[int]:
     return out
 
 
-def default_targets(stack: ResidStack, handle: ModelHandle) -> tuple[torch.Tensor, torch.Tensor]:
+def default_targets(stack: ResidStack, handle: Model) -> tuple[torch.Tensor, torch.Tensor]:
     """Next token at every position, the model's own top-1 at the last (no next token): (ids [pos], is_next [pos])."""
     ids = stack.token_ids
     last = decode(handle, stack.resid[-1, -1:]).argmax(-1).cpu()  # [1]
@@ -299,7 +277,7 @@ def default_targets(stack: ResidStack, handle: ModelHandle) -> tuple[torch.Tenso
     return targets, is_next
 
 
-def lens_from_stack(handle: ModelHandle, stack: ResidStack, *, targets: torch.Tensor | int | str | None = None,
+def lens_from_stack(handle: Model, stack: ResidStack, *, targets: torch.Tensor | int | str | None = None,
                     k: int = 5, positions: Sequence[int] | None = None, lens: Translator | None = None,
                     lens_name: str | None = None) -> LensResult:
     """Lens metrics for a captured prompt; ``targets``: None (next token), one token (id/text) or ids [pos]."""
@@ -338,13 +316,13 @@ def lens_from_stack(handle: ModelHandle, stack: ResidStack, *, targets: torch.Te
     topk = m.pop("topk_ids", torch.empty((stack.resid.shape[0], len(pos), 0), dtype=torch.long))
     probs = m.pop("topk_probs", torch.empty(topk.shape))
     return LensResult(
-        lens=lens_name or ("logit" if lens is None else "tuned"), layer_names=stack.hook_names,
+        lens=lens_name or ("logit" if lens is None else "tuned"), layer_names=[str(x) for x in stack.sites],
         layer_labels=stack.labels, positions=pos, tokens=[stack.tokens[p] for p in pos], targets=tgt[idx],
         target_tokens=list(token_strings(handle, tgt[idx])), target_is_next=is_next[idx], topk_ids=topk,
         topk_probs=probs, topk_tokens=token_strings(handle, topk), **m)
 
 
-def logit_lens(handle: ModelHandle, prompt: str | torch.Tensor, targets: torch.Tensor | int | str | None = None,
+def logit_lens(handle: Model, prompt: str | torch.Tensor, targets: torch.Tensor | int | str | None = None,
                k: int = 5, *, positions: Sequence[int] | None = None, translators: Translator | None = None,
                prepend_bos: bool = True) -> LensResult:
     """Logit lens (or, with a translator such as a TunedLens, a tuned lens) for one prompt: one forward pass."""
@@ -369,7 +347,7 @@ class TokenTrajectory:
     logit: torch.Tensor  # [layers]
 
 
-def token_trajectory(handle: ModelHandle, stack: ResidStack, position: int, token: int | str,
+def token_trajectory(handle: Model, stack: ResidStack, position: int, token: int | str,
                      lens: Translator | None = None, lens_name: str | None = None) -> TokenTrajectory:
     """Decode one position at every layer for one token: no forward pass (reads the captured stack)."""
     (pos,) = _positions(stack.n_pos, [position])

@@ -8,8 +8,6 @@ to the model's activation space for interventions. Labels may carry several task
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -418,22 +416,3 @@ def sweep_layers(features: Mapping[str, np.ndarray], y: np.ndarray, split: Split
         if progress is not None:
             progress(len(layers) / len(features), f"probed {len(layers)}/{len(features)} layers")
     return LayerSweep(layers, metrics, probes)
-
-
-def random_init_copy(handle: Any, seed: int = 0) -> Any:
-    """A copy of a loaded model with the same architecture and freshly initialised weights (Li et al.'s
-    randomly initialised baseline). Works for Hugging Face-backed bridges."""
-    bridge = copy.deepcopy(handle.bridge)
-    hf = bridge.original_model
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        for module in hf.modules():
-            for name, p in list(module.named_parameters(recurse=False)):
-                if p.ndim == 1:  # norm gains 1, every bias 0
-                    is_norm = "norm" in type(module).__name__.lower()
-                    p.copy_(torch.ones_like(p) if is_norm and name == "weight" else torch.zeros_like(p))
-                else:
-                    p.normal_(0.0, float(getattr(hf.config, "initializer_range", 0.02)))
-    info = dataclasses.replace(handle.info, name=f"{handle.info.name} (random init, seed {seed})",
-                               sha256=f"random-init-{seed}-{handle.info.sha256}")
-    return type(handle)(bridge=bridge, tokenizer=handle.tokenizer, info=info)

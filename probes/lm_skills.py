@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from interp.capture import forward_logits
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
+from interp.model import Model
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class SkillScore:
     greedy_text: str  # what greedy decoding wrote instead (as many tokens as the continuation)
 
 
-def score_skills(handle: ModelHandle, cases: tuple[SkillCase, ...] = PYTHON_SKILLS) -> list[SkillScore]:
+def score_skills(handle: Model, cases: tuple[SkillCase, ...] = PYTHON_SKILLS) -> list[SkillScore]:
     """Score every case with one forward pass each (prompt + continuation, teacher-forced)."""
     if not cases:
         raise InvalidInput("No skill cases given.")
@@ -66,7 +65,7 @@ def score_skills(handle: ModelHandle, cases: tuple[SkillCase, ...] = PYTHON_SKIL
             raise InvalidInput(f"Skill case {case.prompt!r} -> {case.expected!r} tokenizes to nothing.")
         bos = [handle.bos_token_id] if handle.bos_token_id is not None else []
         ids = torch.tensor([bos + p_ids + e_ids])  # [1, pos]
-        _, logits = forward_logits(handle, ids)
+        logits = handle.logits(ids)
         start = len(bos) + len(p_ids) - 1  # position whose output predicts the first continuation token
         logp = logits[0, start : start + len(e_ids)].float().log_softmax(-1)  # [n_expected, vocab]
         target = torch.tensor(e_ids)

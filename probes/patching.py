@@ -23,14 +23,12 @@ from typing import Literal, get_args
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from transformer_lens.patching import (
-    layer_head_vector_patch_setter,
-    layer_pos_head_vector_patch_setter,
-    layer_pos_patch_setter,
-)
 
+from interp.engines import layer_head_vector_patch_setter, layer_pos_head_vector_patch_setter, layer_pos_patch_setter
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
+from interp.functional import normalize
+from interp.model import Model
+from interp.sites import Site, SiteKind
 from interp.types import Head, PatchMetric, Progress
 
 from .patching_data import PairBatch
@@ -39,16 +37,27 @@ SweepKind = Literal["resid_pre", "attn_out", "mlp_out", "head_out", "head_out_by
                     "head_v"]
 QKV = Literal["q", "k", "v"]
 SWEEP_KINDS: tuple[str, ...] = get_args(SweepKind)
-# kind -> (hook template, axes of the cell grid, TL patch setter)
-_LAYOUT: dict[str, tuple[str, tuple[str, ...], Callable]] = {
-    "resid_pre": ("blocks.{l}.hook_resid_pre", ("layer", "pos"), layer_pos_patch_setter),
-    "attn_out": ("blocks.{l}.hook_attn_out", ("layer", "pos"), layer_pos_patch_setter),
-    "mlp_out": ("blocks.{l}.hook_mlp_out", ("layer", "pos"), layer_pos_patch_setter),
-    "head_out": ("blocks.{l}.attn.hook_z", ("layer", "head"), layer_head_vector_patch_setter),
-    "head_out_by_pos": ("blocks.{l}.attn.hook_z", ("layer", "pos", "head"), layer_pos_head_vector_patch_setter),
-    "head_q": ("blocks.{l}.attn.hook_q", ("layer", "head"), layer_head_vector_patch_setter),
-    "head_k": ("blocks.{l}.attn.hook_k", ("layer", "head"), layer_head_vector_patch_setter),
-    "head_v": ("blocks.{l}.attn.hook_v", ("layer", "head"), layer_head_vector_patch_setter),
+
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a sweep patches (a site kind, one site per layer), the axes of its cell grid, and TL's patch setter."""
+
+    site: SiteKind
+    axes: tuple[str, ...]
+    setter: Callable
+
+
+LAYOUTS: dict[str, Layout] = {
+    "resid_pre": Layout("resid_pre", ("layer", "pos"), layer_pos_patch_setter),
+    "attn_out": Layout("attn_out", ("layer", "pos"), layer_pos_patch_setter),
+    "mlp_out": Layout("mlp_out", ("layer", "pos"), layer_pos_patch_setter),
+    "head_out": Layout("z", ("layer", "head"), layer_head_vector_patch_setter),
+    "head_out_by_pos": Layout("z", ("layer", "pos", "head"), layer_pos_head_vector_patch_setter),
+    "head_q": Layout("q", ("layer", "head"), layer_head_vector_patch_setter),
+    "head_k": Layout("k", ("layer", "head"), layer_head_vector_patch_setter),
+    "head_v": Layout("v", ("layer", "head"), layer_head_vector_patch_setter),
 }
 BY_POSITION = ("resid_pre", "attn_out", "mlp_out", "head_out_by_pos")
 
@@ -90,12 +99,12 @@ def metric_fn(batch: PairBatch, metric: PatchMetric = "logit_diff") -> Callable[
 class SweepResult:
     """Raw metric of every patched cell per pair, plus the unpatched clean and corrupted metrics."""
 
-    kind: str
+    kind: SweepKind
     axes: tuple[str, ...]  # names of the cell-grid axes, e.g. ("layer", "head")
     values: torch.Tensor  # [*cells, batch] metric with that cell patched
     clean: torch.Tensor  # [batch]
     corrupted: torch.Tensor  # [batch]
-    metric: str = "logit_diff"
+    metric: PatchMetric = "logit_diff"
     pos_labels: list[str] = field(default_factory=list)  # clean tokens of pair 0 (position axes)
 
     @property
@@ -145,62 +154,48 @@ def component_label(kind: str, cell: dict[str, int]) -> str:
 class PatchRuns:
     """The clean and corrupted runs of a batch, prepared once: clean activations for the hooks a sweep patches."""
 
-    handle: ModelHandle
+    handle: Model
     batch: PairBatch
-    metric: str
+    metric: PatchMetric
     fn: Callable[[torch.Tensor], torch.Tensor]
     clean_metric: torch.Tensor  # [batch]
     corrupted_metric: torch.Tensor  # [batch]
-    clean_cache: dict[str, torch.Tensor]
+    clean_acts: dict[Site, torch.Tensor]
 
 
-def answer_readout(handle: ModelHandle, batch: PairBatch, reps: int) -> list[tuple[str, Callable]]:
-    """A hook that hands the unembedding only each row's answer position (``[rows, 1, d_model]``), so a patched
-    forward computes ``rows x d_vocab`` logits instead of ``rows x pos x d_vocab``: the same numbers (the
-    unembedding is per position), a large saving for big vocabularies. Empty when the model has no such hook."""
-    if "unembed.hook_in" not in handle.bridge.hook_dict:
-        return []
-    pos = batch.answer_pos.repeat(reps)  # [rows]
-
-    def hook(x: torch.Tensor, hook) -> torch.Tensor:  # [rows, pos, d_model] -> [rows, 1, d_model]
-        return x[torch.arange(x.shape[0], device=x.device), pos][:, None, :]
-
-    return [("unembed.hook_in", hook)]
+def answer_positions(batch: PairBatch, reps: int) -> torch.Tensor:
+    """``[reps * batch]`` each row's answer position, for ``Model.run(logit_positions=)``: a patched forward then
+    unembeds ``rows x 1`` positions instead of ``rows x pos`` (the same numbers; much less work for big
+    vocabularies)."""
+    return batch.answer_pos.repeat(reps)
 
 
-def _keeper(store: dict[str, torch.Tensor], name: str):
-    """A forward hook storing a detached copy under ``name`` (the bridge may report an alias as hook.name)."""
-    def keep(t: torch.Tensor, hook) -> None:
-        store[name] = t.detach().clone()
-
-    return keep
-
-
-def hook_template(handle: ModelHandle, kind: str) -> str:
-    if kind not in _LAYOUT:
+def layout(handle: Model, kind: str) -> Layout:
+    """The layout of sweep ``kind`` on this model; InvalidInput for an unknown kind or one the model lacks."""
+    if kind not in LAYOUTS:
         raise InvalidInput(f"Unknown sweep {kind!r}; choose one of {', '.join(SWEEP_KINDS)}.")
     if kind == "mlp_out" and handle.info.attn_only:
         raise InvalidInput(f"{handle.info.name} is attention-only: it has no MLP outputs to patch.",
                            "Sweep resid_pre, attn_out or the heads instead.")
-    return _LAYOUT[kind][0]
+    return LAYOUTS[kind]
 
 
-def prepare(handle: ModelHandle, batch: PairBatch, metric: PatchMetric = "logit_diff",
+def sweep_sites(handle: Model, kinds: tuple[str, ...]) -> list[Site]:
+    """Every site the sweeps of ``kinds`` patch, one per layer and kind, in a stable order."""
+    return sorted({s for k in kinds for s in handle.sites(layout(handle, k).site)})
+
+
+def prepare(handle: Model, batch: PairBatch, metric: PatchMetric = "logit_diff",
             kinds: tuple[str, ...] = ("head_out",)) -> PatchRuns:
-    """Run clean (capturing the activations ``kinds`` patch) and corrupted once; metric of each per pair."""
+    """Run clean (reading the activations ``kinds`` patch) and corrupted once; metric of each per pair."""
     fn = metric_fn(batch, metric)
-    names = {hook_template(handle, k).format(l=layer) for k in kinds for layer in range(handle.info.n_layers)}
-    cache: dict[str, torch.Tensor] = {}
-    bridge = handle.bridge
-
-    with torch.no_grad():
-        clean_logits = bridge.run_with_hooks(batch.clean, fwd_hooks=[(n, _keeper(cache, n)) for n in sorted(names)])
-        corr_logits = bridge(batch.corrupted)
-    return PatchRuns(handle, batch, metric, fn, fn(clean_logits).cpu(), fn(corr_logits).cpu(), cache)
+    clean = handle.run(batch.clean, read=sweep_sites(handle, kinds))
+    corrupted = handle.run(batch.corrupted)
+    return PatchRuns(handle, batch, metric, fn, fn(clean.logits).cpu(), fn(corrupted.logits).cpu(), clean.acts)
 
 
-def _cells(handle: ModelHandle, batch: PairBatch, kind: str) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
-    axes = _LAYOUT[kind][1]
+def _cells(handle: Model, batch: PairBatch, kind: str) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
+    axes = LAYOUTS[kind].axes
     if kind in BY_POSITION and not batch.same_length:
         raise InvalidInput("Position-resolved sweeps need every pair to have the same number of tokens; these "
                            f"pairs have {sorted(set(batch.lengths.tolist()))}.",
@@ -221,10 +216,8 @@ def sweep(runs: PatchRuns, kind: SweepKind, *, max_rows: int = 256, progress: Pr
     with :class:`SweepStopped` (no partial result).
     """
     handle, batch = runs.handle, runs.batch
-    template = hook_template(handle, kind)
-    setter = _LAYOUT[kind][2]
-    missing = [template.format(l=layer) for layer in range(handle.info.n_layers)
-               if template.format(l=layer) not in runs.clean_cache]
+    lay = layout(handle, kind)
+    missing = [s for s in handle.sites(lay.site) if s not in runs.clean_acts]
     if missing:
         raise InvalidInput(f"The clean run did not capture {missing[0]}; prepare(..., kinds=) with {kind!r}.")
     shape, cells = _cells(handle, batch, kind)
@@ -232,7 +225,6 @@ def sweep(runs: PatchRuns, kind: SweepKind, *, max_rows: int = 256, progress: Pr
     per = max(1, max_rows // n)
     values = torch.zeros(len(cells), n)
     corrupted = batch.corrupted
-    bridge = handle.bridge
     for start in range(0, len(cells), per):
         if should_stop is not None and should_stop():
             raise SweepStopped(f"The {kind} sweep was stopped after {start} of {len(cells)} cells.")
@@ -240,15 +232,14 @@ def sweep(runs: PatchRuns, kind: SweepKind, *, max_rows: int = 256, progress: Pr
         by_layer: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
         for k, cell in enumerate(chunk):
             by_layer.setdefault(cell[0], []).append((k, cell))
-        hooks = [(template.format(l=layer), _replica_hook(runs.clean_cache[template.format(l=layer)], group, n,
-                                                           setter)) for layer, group in by_layer.items()]
+        edits = {Site(lay.site, layer): _replica_edit(runs.clean_acts[Site(lay.site, layer)], group, n, lay.setter)
+                 for layer, group in by_layer.items()}
         tokens = corrupted.repeat(len(chunk), 1)  # [len(chunk) * batch, pos]
-        with torch.no_grad():
-            logits = bridge.run_with_hooks(tokens, fwd_hooks=hooks + answer_readout(handle, batch, len(chunk)))
+        logits = handle.run(tokens, edit=edits, logit_positions=answer_positions(batch, len(chunk))).logits
         values[start: start + len(chunk)] = runs.fn(logits).cpu().reshape(len(chunk), n)
         if progress is not None:
             progress(min(1.0, (start + len(chunk)) / len(cells)), f"{kind}: {start + len(chunk)}/{len(cells)} cells")
-    return SweepResult(kind, _LAYOUT[kind][1], values.reshape(*shape, n), runs.clean_metric, runs.corrupted_metric,
+    return SweepResult(kind, lay.axes, values.reshape(*shape, n), runs.clean_metric, runs.corrupted_metric,  # type: ignore[arg-type]
                        runs.metric, batch.clean_str[0] if batch.clean_str else [])
 
 
@@ -256,18 +247,18 @@ class SweepStopped(Exception):
     """A sweep was stopped by the user (Stop button); nothing partial is returned."""
 
 
-def _replica_hook(clean: torch.Tensor, group: list[tuple[int, tuple[int, ...]]], n: int, setter: Callable):
-    def hook(act: torch.Tensor, hook) -> torch.Tensor:
+def _replica_edit(clean: torch.Tensor, group: list[tuple[int, tuple[int, ...]]], n: int, setter: Callable):
+    def edit(act: torch.Tensor) -> torch.Tensor:
         act = act.clone()
         view = act.view(-1, n, *act.shape[1:])  # [replicas, batch, ...]
         for k, cell in group:
             view[k] = setter(view[k], list(cell), clean)
         return act
 
-    return hook
+    return edit
 
 
-def run_sweeps(handle: ModelHandle, batch: PairBatch, kinds: tuple[str, ...], *, metric: PatchMetric = "logit_diff",
+def run_sweeps(handle: Model, batch: PairBatch, kinds: tuple[str, ...], *, metric: PatchMetric = "logit_diff",
                max_rows: int = 256, progress: Progress | None = None,
                should_stop: Callable[[], bool] | None = None) -> dict[str, SweepResult]:
     """Prepare once and run each sweep of ``kinds``; progress spans all of them."""
@@ -300,7 +291,7 @@ class PathResult:
         return (self.values.mean(-1) - self.corrupted.mean()) / gap
 
 
-def path_patch(handle: ModelHandle, batch: PairBatch, sender: Head | str, component: QKV = "k", *,
+def path_patch(handle: Model, batch: PairBatch, sender: Head | str, component: QKV = "k", *,
                receivers: list[Head] | None = None, metric: PatchMetric = "logit_diff",
                max_rows: int = 256) -> PathResult:
     """Add the sender head's clean-minus-corrupted write (``z @ W_O``) to each receiver head's own input to
@@ -325,7 +316,7 @@ def path_patch(handle: ModelHandle, batch: PairBatch, sender: Head | str, compon
     return PathResult(s, component, values, clean, corr)
 
 
-def path_patch_senders(handle: ModelHandle, batch: PairBatch, receivers: list[Head | str], component: QKV = "q", *,
+def path_patch_senders(handle: Model, batch: PairBatch, receivers: list[Head | str], component: QKV = "q", *,
                        senders: list[Head] | None = None, metric: PatchMetric = "logit_diff",
                        max_rows: int = 256) -> PathResult:
     """Path patching from every earlier head (or ``senders``) into a SET of receivers' ``component`` at once
@@ -346,7 +337,7 @@ def path_patch_senders(handle: ModelHandle, batch: PairBatch, receivers: list[He
     return PathResult(recv[0], component, values, clean, corr)
 
 
-def path_patch_jobs(handle: ModelHandle, batch: PairBatch, jobs: list[tuple[Head, list[Head]]], component: QKV,
+def path_patch_jobs(handle: Model, batch: PairBatch, jobs: list[tuple[Head, list[Head]]], component: QKV,
                     *, metric: PatchMetric = "logit_diff", max_rows: int = 256
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The engine: per job (sender, receivers), the metric with the sender's path into all those receivers'
@@ -357,26 +348,27 @@ def path_patch_jobs(handle: ModelHandle, batch: PairBatch, jobs: list[tuple[Head
         early = [r for r in recv if r.layer <= s.layer]
         if early:
             raise InvalidInput(f"Receiver {early[0]} is not after sender {s}; a head reads only earlier layers.")
+    if component in ("k", "v") and handle.info.kv_heads != handle.info.n_heads:
+        raise InvalidInput(f"{handle.info.name} uses grouped-query attention: its query heads share keys and values, "
+                           f"so a path into one head's {component} is not defined.",
+                           "Path-patch into queries (component='q'), or use activation patching.")
     fn = metric_fn(batch, metric)
-    bridge = handle.bridge
+    w = handle.weights()
     senders = sorted({s for s, _ in jobs})
     layers = sorted({r.layer for _, recv in jobs for r in recv})
-    z_names = sorted({f"blocks.{s.layer}.attn.hook_z" for s in senders})
-    want = set(z_names) | {f"blocks.{la}.hook_resid_pre" for la in layers} | {
-        f"blocks.{la}.attn.hook_{component}" for la in layers}
-    clean_c: dict[str, torch.Tensor] = {}
-    corr_c: dict[str, torch.Tensor] = {}
+    z_sites = sorted({Site("z", s.layer) for s in senders})
+    want = set(z_sites) | {Site("resid_pre", la) for la in layers} | {Site(component, la) for la in layers}
+    clean_run = handle.run(batch.clean, read=z_sites)
+    corr_run = handle.run(batch.corrupted, read=sorted(want))
+    clean_c, corr_c = clean_run.acts, corr_run.acts
     with torch.no_grad():
-        clean_logits = bridge.run_with_hooks(batch.clean, fwd_hooks=[(z, _keeper(clean_c, z)) for z in z_names])
-        corr_logits = bridge.run_with_hooks(batch.corrupted, fwd_hooks=[(n, _keeper(corr_c, n)) for n in sorted(want)])
         for la in layers:  # the hand-computed q/k/v must reproduce the model's own before anything is patched
-            W, b = _qkv_weights(bridge, la, component)  # [head, d_model, d_head], [head, d_head]
-            own = torch.einsum("bpd,hde->bphe", bridge.blocks[la].ln1(corr_c[f"blocks.{la}.hook_resid_pre"]), W) + b
-            if not torch.allclose(own, corr_c[f"blocks.{la}.attn.hook_{component}"], atol=1e-4, rtol=1e-3):
-                raise NotImplementedError(
+            own = _qkv(handle, la, component, corr_c[Site("resid_pre", la)])
+            if not torch.allclose(own, _per_query_head(corr_c[Site(component, la)], handle), atol=1e-4, rtol=1e-3):
+                raise InvalidInput(
                     f"{handle.info.name}: recomputing layer {la}'s {component} from ln1(resid_pre) does not reproduce "
                     "the model's own (rotary embeddings or an unusual attention block), so path patching is not "
-                    "supported on it here.")
+                    "supported on it here.", "Use activation patching (sweeps) or attribution instead.")
     n = len(batch)
     per = max(1, max_rows // n)
     out = torch.zeros(len(jobs), n)
@@ -385,38 +377,33 @@ def path_patch_jobs(handle: ModelHandle, batch: PairBatch, jobs: list[tuple[Head
         groups: dict[int, list[tuple[int, int, torch.Tensor]]] = {}
         with torch.no_grad():
             for k, (s, recv) in enumerate(chunk):
-                z = f"blocks.{s.layer}.attn.hook_z"
-                W_O = bridge.blocks[s.layer].attn.W_O[s.head]  # [d_head, d_model]
-                delta = (clean_c[z][:, :, s.head] - corr_c[z][:, :, s.head]) @ W_O  # [batch, pos, d_model]
+                z = Site("z", s.layer)
+                delta = (clean_c[z][:, :, s.head] - corr_c[z][:, :, s.head]) @ w.W_O[s.layer, s.head]  # [b, pos, d]
                 for la in sorted({r.layer for r in recv}):
-                    W, b = _qkv_weights(bridge, la, component)
-                    x = bridge.blocks[la].ln1(corr_c[f"blocks.{la}.hook_resid_pre"] + delta)
-                    new = torch.einsum("bpd,hde->bphe", x, W) + b  # [batch, pos, head, d_head]
+                    new = _qkv(handle, la, component, corr_c[Site("resid_pre", la)] + delta)  # [b, pos, head, d_head]
                     for r in recv:
                         if r.layer == la:
                             groups.setdefault(la, []).append((k, r.head, new[:, :, r.head]))
-            hooks = [(f"blocks.{la}.attn.hook_{component}", _path_hook(g, n)) for la, g in sorted(groups.items())]
-            logits = bridge.run_with_hooks(batch.corrupted.repeat(len(chunk), 1),
-                                           fwd_hooks=hooks + answer_readout(handle, batch, len(chunk)))
+        edits = {Site(component, la): _path_edit(g, n) for la, g in sorted(groups.items())}
+        logits = handle.run(batch.corrupted.repeat(len(chunk), 1), edit=edits,
+                            logit_positions=answer_positions(batch, len(chunk))).logits
         out[start: start + len(chunk)] = fn(logits).cpu().reshape(len(chunk), n)
-    return out, fn(clean_logits).cpu(), fn(corr_logits).cpu()
+    return out, fn(clean_run.logits).cpu(), fn(corr_run.logits).cpu()
 
 
-def direct_effects(handle: ModelHandle, batch: PairBatch, *, metric: PatchMetric = "logit_diff",
+def direct_effects(handle: Model, batch: PairBatch, *, metric: PatchMetric = "logit_diff",
                    max_rows: int = 256) -> PathResult:
     """Path patching from every head straight to the logits: its clean-minus-corrupted write added to the final
     residual stream only (through the final norm, not linearised), every other reader unchanged. Positive
     heads move the answer up directly (name movers); negative ones push it down (negative name movers)."""
     n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
     fn = metric_fn(batch, metric)
-    bridge = handle.bridge
-    final = f"blocks.{n_layers - 1}.hook_resid_post"
-    z_names = [f"blocks.{la}.attn.hook_z" for la in range(n_layers)]
-    clean_c: dict[str, torch.Tensor] = {}
-    corr_c: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        clean_logits = bridge.run_with_hooks(batch.clean, fwd_hooks=[(z, _keeper(clean_c, z)) for z in z_names])
-        corr_logits = bridge.run_with_hooks(batch.corrupted, fwd_hooks=[(z, _keeper(corr_c, z)) for z in z_names])
+    W_O = handle.weights().W_O  # [layer, head, d_head, d_model]
+    final = Site("resid_post", n_layers - 1)
+    z_sites = handle.sites("z")
+    clean_run = handle.run(batch.clean, read=z_sites)
+    corr_run = handle.run(batch.corrupted, read=z_sites)
+    clean_c, corr_c = clean_run.acts, corr_run.acts
     heads = [Head(la, h) for la in range(n_layers) for h in range(n_heads)]
     n = len(batch)
     per = max(1, max_rows // n)
@@ -424,32 +411,44 @@ def direct_effects(handle: ModelHandle, batch: PairBatch, *, metric: PatchMetric
     for start in range(0, len(heads), per):
         chunk = heads[start: start + per]
         with torch.no_grad():
-            deltas = torch.stack([(clean_c[f"blocks.{x.layer}.attn.hook_z"][:, :, x.head]
-                                   - corr_c[f"blocks.{x.layer}.attn.hook_z"][:, :, x.head])
-                                  @ bridge.blocks[x.layer].attn.W_O[x.head] for x in chunk])  # [k, batch, pos, d]
+            deltas = torch.stack([(clean_c[Site("z", x.layer)][:, :, x.head] - corr_c[Site("z", x.layer)][:, :, x.head])
+                                  @ W_O[x.layer, x.head] for x in chunk])  # [k, batch, pos, d_model]
 
-            def add(resid: torch.Tensor, hook, deltas=deltas) -> torch.Tensor:
-                return resid + deltas.reshape(resid.shape)
+        def add(resid: torch.Tensor, deltas: torch.Tensor = deltas) -> torch.Tensor:
+            return resid + deltas.reshape(resid.shape)
 
-            logits = bridge.run_with_hooks(batch.corrupted.repeat(len(chunk), 1),
-                                           fwd_hooks=[(final, add)] + answer_readout(handle, batch, len(chunk)))
+        logits = handle.run(batch.corrupted.repeat(len(chunk), 1), edit={final: add},
+                            logit_positions=answer_positions(batch, len(chunk))).logits
         out = fn(logits).cpu().reshape(len(chunk), n)
         for k, x in enumerate(chunk):
             values[x.layer, x.head] = out[k]
-    return PathResult(Head(n_layers - 1, 0), "logits", values, fn(clean_logits).cpu(), fn(corr_logits).cpu())
+    return PathResult(Head(n_layers - 1, 0), "logits", values, fn(clean_run.logits).cpu(), fn(corr_run.logits).cpu())
 
 
-def _qkv_weights(bridge, layer: int, component: str) -> tuple[torch.Tensor, torch.Tensor]:
-    attn = bridge.blocks[layer].attn
-    return {"q": (attn.W_Q, attn.b_Q), "k": (attn.W_K, attn.b_K), "v": (attn.W_V, attn.b_V)}[component]
+def _qkv(handle: Model, layer: int, component: str, resid: torch.Tensor) -> torch.Tensor:
+    """``[batch, pos, head, d_head]``: layer ``layer``'s q, k or v per query head computed by hand from a residual
+    stream ``[batch, pos, d_model]`` through ln1 (weights from the model interface)."""
+    w, info = handle.weights(), handle.info
+    W = {"q": w.W_Q, "k": w.W_K, "v": w.W_V}[component][layer]  # [head, d_model, d_head]
+    b = {"q": w.b_Q, "k": w.b_K, "v": w.b_V}[component]
+    x = normalize(resid, info.norm, None if w.ln1_w is None else w.ln1_w[layer],
+                  None if w.ln1_b is None else w.ln1_b[layer], info.eps)
+    out = torch.einsum("bpd,hde->bphe", x, W)
+    return out + b[layer] if b is not None else out
 
 
-def _path_hook(group: list[tuple[int, int, torch.Tensor]], n: int):
-    def hook(act: torch.Tensor, hook) -> torch.Tensor:
+def _per_query_head(act: torch.Tensor, handle: Model) -> torch.Tensor:
+    """k/v activations ``[batch, pos, kv_head, d_head]`` expanded to one entry per query head."""
+    n_heads = handle.info.n_heads
+    return act if act.shape[2] == n_heads else act.repeat_interleave(n_heads // act.shape[2], dim=2)
+
+
+def _path_edit(group: list[tuple[int, int, torch.Tensor]], n: int):
+    def edit(act: torch.Tensor) -> torch.Tensor:
         act = act.clone()
         view = act.view(-1, n, *act.shape[1:])  # [replicas, batch, pos, head, d_head]
         for k, head, value in group:
             view[k, :, :, head] = value
         return act
 
-    return hook
+    return edit

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
+from interp.model import Model
 from interp.tokens import tokenize
 
 RepeatCorruption = Literal["fresh", "prev_token"]  # first copy replaced by fresh tokens / one key token replaced
@@ -172,7 +172,7 @@ def _show(tokens: Sequence[str]) -> str:
     return "[" + ", ".join(repr(t) for t in tokens) + "]"
 
 
-def single_token(handle: ModelHandle, text: str, what: str) -> int:
+def single_token(handle: Model, text: str, what: str) -> int:
     """The one token id of ``text``; InvalidInput showing how it tokenizes when it is not exactly one token."""
     ids = handle.tokenizer(text, add_special_tokens=False)["input_ids"]
     if len(ids) == 1:
@@ -189,7 +189,7 @@ def single_token(handle: ModelHandle, text: str, what: str) -> int:
                        "next-token logit, so it must be exactly one token.", hint + ".")
 
 
-def encode_pairs(handle: ModelHandle, pairs: Sequence[PromptPair], *, need_wrong: bool = True) -> PairBatch:
+def encode_pairs(handle: Model, pairs: Sequence[PromptPair], *, need_wrong: bool = True) -> PairBatch:
     """Tokenize and validate pairs (BOS prepended as everywhere in the workbench).
 
     Raises InvalidInput when a pair's prompts tokenize to different lengths (showing both tokenizations and
@@ -232,7 +232,7 @@ def encode_pairs(handle: ModelHandle, pairs: Sequence[PromptPair], *, need_wrong
     return batch
 
 
-def _stack(handle: ModelHandle, clean_rows: list[torch.Tensor], corr_rows: list[torch.Tensor], answers: list[int],
+def _stack(handle: Model, clean_rows: list[torch.Tensor], corr_rows: list[torch.Tensor], answers: list[int],
            wrongs: list[int]) -> PairBatch:
     lengths = torch.tensor([len(r) for r in clean_rows])
     pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else (handle.bos_token_id or 0)
@@ -245,7 +245,7 @@ def _stack(handle: ModelHandle, clean_rows: list[torch.Tensor], corr_rows: list[
                      torch.tensor(wrongs, device=handle.device), lengths.to(handle.device))
 
 
-def pairs_from_tokens(handle: ModelHandle, clean: torch.Tensor, corrupted: torch.Tensor, answer: torch.Tensor,
+def pairs_from_tokens(handle: Model, clean: torch.Tensor, corrupted: torch.Tensor, answer: torch.Tensor,
                       wrong: torch.Tensor | None = None) -> PairBatch:
     """A PairBatch from token tensors (``[batch, pos]`` each, same shape; answers ``[batch]`` ids)."""
     if clean.shape != corrupted.shape or clean.ndim != 2:
@@ -269,7 +269,7 @@ def pairs_from_tokens(handle: ModelHandle, clean: torch.Tensor, corrupted: torch
 # ----------------------------------------------------------------------------- generators
 
 
-def repeated_sequence_pairs(handle: ModelHandle, n_pairs: int, seq_len: int, *, seed: int = 0,
+def repeated_sequence_pairs(handle: Model, n_pairs: int, seq_len: int, *, seed: int = 0,
                             corruption: RepeatCorruption = "fresh") -> PairBatch:
     """Induction pairs: clean = BOS + A + A[:-1] (answer A[-1], which only induction can predict).
 
@@ -310,7 +310,7 @@ def repeated_sequence_pairs(handle: ModelHandle, n_pairs: int, seq_len: int, *, 
     return pairs_from_tokens(handle, torch.stack(clean), torch.stack(corr), torch.stack(ans), torch.stack(wrong))
 
 
-def example_pair(handle: ModelHandle, avoid: Collection[frozenset[str]] = ()) -> PromptPair:
+def example_pair(handle: Model, avoid: Collection[frozenset[str]] = ()) -> PromptPair:
     """A pair that suits the model, for a first look: numbered-token models (``t1``..``t999``, the attention-only
     ones) get a repeated sequence with a fresh first copy; text models the argument-copy task, with names no pair
     in ``avoid`` joins (pass ``copy_tasks.cooccurring_names`` of the model's training text, so the example tests

@@ -8,8 +8,8 @@ paired sign-flip permutation test (``sign_flip_permutation_pvalue``, exact up to
 from __future__ import annotations
 
 import pandas as pd
-from transformer_lens.utilities.statistics import bootstrap_ci, derive_generator, sign_flip_permutation_pvalue
 
+from interp.engines import bootstrap_ci, derive_generator, sign_flip_permutation_pvalue
 from interp.errors import InvalidInput
 
 from .patching import SweepResult, component_label

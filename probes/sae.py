@@ -11,13 +11,13 @@ Two architectures, chosen by ``SAEConfig.architecture``:
   revived with the auxiliary-k loss (:func:`aux_k_loss`), which we also apply to the ReLU SAE.
 
 Metrics: :func:`l0`, :func:`variance_explained`, :func:`splice_metrics` (cross-entropy loss recovered and KL
-when the reconstruction replaces the activation in the forward pass, through a hook on the bridge),
+when the reconstruction replaces the activation in the forward pass, an edit through the model interface),
 :func:`latent_fractions` (dead and dense latents), :func:`mmcs` (mean max cosine similarity to known features).
 
 The module is pure (no I/O): :meth:`SparseAutoencoder.to_saelens` / :meth:`SparseAutoencoder.from_saelens`
 convert to and from the SAELens on-disk dictionaries that :mod:`interp.sae_files` writes and reads.
 TransformerLens 4's ``HookedSAE`` is inference-only and tied to ``HookedTransformer``; this one trains, and
-hooks into a ``TransformerBridge`` by hook name.
+is spliced in at its site (``cfg.hook_name``, a TransformerLens hook name) on any backend.
 """
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from interp.errors import InvalidInput
+from interp.model import Model
+from interp.sites import Site
 
 Architecture = Literal["standard", "topk"]  # SAELens's names: ReLU + L1 ("standard") or TopK
 ARCHITECTURES: tuple[str, ...] = ("standard", "topk")
@@ -285,15 +287,13 @@ class SpliceMetrics:
 
 
 @torch.no_grad()
-def splice_metrics(handle: Any, sae: SparseAutoencoder, tokens: torch.Tensor, *, batch_size: int = 16,
+def splice_metrics(handle: Model, sae: SparseAutoencoder, tokens: torch.Tensor, *, batch_size: int = 16,
                    loss_mask: torch.Tensor | None = None) -> SpliceMetrics:
     """CE loss recovered and KL when ``sae``'s reconstruction replaces hook ``sae.cfg.hook_name`` (tokens [n, pos]).
 
     Next-token loss is over positions 0..pos-2; ``loss_mask`` [n, pos-1] bool excludes targets (e.g. padding).
     """
-    hook = sae.cfg.hook_name
-    if hook not in handle.bridge.hook_dict:
-        raise InvalidInput(f"{handle.info.name} has no hook {hook!r}; this SAE was trained on {sae.cfg.model_name!r}.")
+    site = sae_site(handle, sae)
     sums = {"clean": 0.0, "sae": 0.0, "zero": 0.0, "kl": 0.0, "l0": 0.0, "sse": 0.0}
     xs, n_tok, rows = [], 0, 0
     dev = handle.device
@@ -303,22 +303,16 @@ def splice_metrics(handle: Any, sae: SparseAutoencoder, tokens: torch.Tensor, *,
                 else torch.ones(tok.shape[0], tok.shape[1] - 1, dtype=torch.bool, device=dev))
         seen: dict[str, torch.Tensor] = {}
 
-        def keep(act: torch.Tensor, hook: Any = None, seen: dict = seen) -> torch.Tensor:
-            seen["x"] = act.detach()
-            return act
-
-        def splice(act: torch.Tensor, hook: Any = None, seen: dict = seen) -> torch.Tensor:
+        def splice(act: torch.Tensor, seen: dict = seen) -> torch.Tensor:
             acts = sae.encode(act.to(torch.float32))
             seen["acts"] = acts
-            recon = sae.decode(acts).to(act.dtype)
-            return recon
+            return sae.decode(acts).to(act.dtype)
 
-        def zero(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
-            return torch.zeros_like(act)
-
-        clean = handle.bridge.run_with_hooks(tok, fwd_hooks=[(hook, keep)])
-        spliced = handle.bridge.run_with_hooks(tok, fwd_hooks=[(hook, splice)])
-        zeroed = handle.bridge.run_with_hooks(tok, fwd_hooks=[(hook, zero)])
+        clean_run = handle.run(tok, read=[site])
+        clean = clean_run.logits
+        spliced = handle.run(tok, edit={site: splice}).logits
+        zeroed = handle.run(tok, edit={site: torch.zeros_like}).logits
+        seen["x"] = clean_run.acts[site]
         target = tok[:, 1:]
         m = mask.float()
         for key, logits in (("clean", clean), ("sae", spliced), ("zero", zeroed)):
@@ -340,3 +334,16 @@ def splice_metrics(handle: Any, sae: SparseAutoencoder, tokens: torch.Tensor, *,
     gap = ce_z - ce_c
     return SpliceMetrics(ce_c, ce_s, ce_z, float((ce_z - ce_s) / gap) if abs(gap) > 1e-9 else float("nan"),
                          sums["kl"] / max(1, n_tok), sums["l0"] / max(1, rows), variance_explained(xall, xhat), n_tok)
+
+
+def sae_site(handle: Model, sae: SparseAutoencoder) -> Site:
+    """The site ``sae`` reads and writes, if ``handle`` has it and it matches the SAE's width; else InvalidInput."""
+    try:
+        site = handle.require(Site.parse(sae.cfg.hook_name))
+    except InvalidInput:
+        raise InvalidInput(f"{handle.info.name} has no site {sae.cfg.hook_name!r}; this SAE was trained on "
+                           f"{sae.cfg.model_name or 'another model'!r}.") from None
+    if site.kind.startswith("resid") and sae.cfg.d_in != handle.info.d_model:
+        raise InvalidInput(f"This SAE takes {sae.cfg.d_in}-dimensional inputs; {handle.info.name}'s residual stream "
+                           f"has {handle.info.d_model} dimensions.", "Pick an SAE trained on this model.")
+    return site

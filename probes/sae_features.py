@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from interp.errors import InvalidInput
-from interp.hook_activations import activations_at
+from interp.model import Model
 
 from .othello import SQUARE_NAMES, othello_probe_set
-from .sae import SparseAutoencoder
+from .sae import SparseAutoencoder, sae_site
 
 BOARD_KINDS = ("empty", "mine", "theirs", "legal", "flipped")
 
@@ -46,16 +46,16 @@ class LatentStats:
 
 
 @torch.no_grad()
-def latent_acts(handle: Any, sae: SparseAutoencoder, tokens: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+def latent_acts(handle: Model, sae: SparseAutoencoder, tokens: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
     """SAE latent activations [n_seq, pos, d_sae] at the SAE's hook for tokens [n_seq, pos]."""
     out = []
     for start in range(0, tokens.shape[0], batch_size):
-        x = activations_at(handle, tokens[start:start + batch_size], sae.cfg.hook_name)  # [b, pos, d_in]
+        x = handle.activations(tokens[start:start + batch_size], sae_site(handle, sae))  # [b, pos, d_in]
         out.append(sae.encode(x).cpu())
     return torch.cat(out)
 
 
-def latent_stats(handle: Any, sae: SparseAutoencoder, tokens: torch.Tensor,
+def latent_stats(handle: Model, sae: SparseAutoencoder, tokens: torch.Tensor,
                  mask: torch.Tensor | None = None) -> LatentStats:
     """Density, max and mean-when-active of every latent over tokens [n_seq, pos] (``mask`` drops padding)."""
     acts = latent_acts(handle, sae, tokens)  # [n, pos, d_sae]
@@ -110,10 +110,10 @@ class LogitEffects:
     values: np.ndarray  # [d_vocab] decoder direction @ W_U (centred)
 
 
-def logit_effects(handle: Any, sae: SparseAutoencoder, latent: int, n: int = 10) -> LogitEffects:
+def logit_effects(handle: Model, sae: SparseAutoencoder, latent: int, n: int = 10) -> LogitEffects:
     """Tokens the latent's unit decoder direction most promotes and suppresses through W_U (the direct path)."""
     _check_latent(sae, latent)
-    w_u = handle.bridge.W_U.detach().to(torch.float32)  # [d_model, d_vocab]
+    w_u = handle.weights().W_U.to(torch.float32)  # [d_model, d_vocab]
     v = sae.decoder_directions[latent].detach() @ w_u  # [d_vocab]
     v = (v - v.mean()).numpy()
     order = np.argsort(-v, kind="stable")
@@ -127,9 +127,9 @@ def tokens_promoting(effects_matrix: np.ndarray, token_id: int, n: int = 20) -> 
     return np.argsort(-effects_matrix[:, token_id], kind="stable")[:n]
 
 
-def logit_effect_matrix(handle: Any, sae: SparseAutoencoder) -> np.ndarray:
+def logit_effect_matrix(handle: Model, sae: SparseAutoencoder) -> np.ndarray:
     """[d_sae, d_vocab] every latent's unit decoder direction through W_U (centred per latent)."""
-    w_u = handle.bridge.W_U.detach().to(torch.float32)
+    w_u = handle.weights().W_U.to(torch.float32)
     m = sae.decoder_directions.detach() @ w_u
     return (m - m.mean(1, keepdim=True)).numpy()
 
@@ -145,7 +145,7 @@ def search_latents_by_token(stats: LatentStats, token_id: int, n: int = 20) -> l
 
 
 @torch.no_grad()
-def prompt_latents(handle: Any, sae: SparseAutoencoder, tokens: torch.Tensor,
+def prompt_latents(handle: Model, sae: SparseAutoencoder, tokens: torch.Tensor,
                    n: int = 10) -> list[list[tuple[int, float]]]:
     """For tokens [pos] of one prompt: per position the ``n`` most active latents as (latent, activation)."""
     acts = latent_acts(handle, sae, tokens[None])[0]  # [pos, d_sae]
@@ -162,19 +162,19 @@ class SteerResult:
 
 
 @torch.no_grad()
-def steer(handle: Any, sae: SparseAutoencoder, tokens: torch.Tensor, latent: int, scale: float,
+def steer(handle: Model, sae: SparseAutoencoder, tokens: torch.Tensor, latent: int, scale: float,
           n: int = 10) -> SteerResult:
     """Next-token distribution at the last position of tokens [pos] with ``scale`` x the latent's unit decoder
     direction added at every position of the SAE's hook, against the plain one; shows the top tokens of both."""
     _check_latent(sae, latent)
     direction = sae.decoder_directions[latent].detach()  # [d_in]
 
-    def add(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+    def add(act: torch.Tensor) -> torch.Tensor:
         return act + scale * direction.to(act.dtype).to(act.device)
 
     tok = tokens[None].to(handle.device)
-    before = handle.bridge(tok)[0, -1].float().log_softmax(-1)
-    after = handle.bridge.run_with_hooks(tok, fwd_hooks=[(sae.cfg.hook_name, add)])[0, -1].float().log_softmax(-1)
+    before = handle.logits(tok)[0, -1].float().log_softmax(-1)
+    after = handle.run(tok, edit={sae_site(handle, sae): add}).logits[0, -1].float().log_softmax(-1)
     ids = torch.unique(torch.cat([before.topk(n).indices, after.topk(n).indices]))
     ids = ids[torch.argsort(-(after[ids].exp() - before[ids].exp()).abs())][:n]
     kl = float((before.exp() * (before - after)).sum())
@@ -276,12 +276,12 @@ def othello_board_features(n_games: int, seed: int = 0) -> tuple[Any, dict[str, 
     return ps, feats
 
 
-def othello_latent_aucs(handle: Any, sae: SparseAutoencoder, n_games: int = 100, seed: int = 0,
+def othello_latent_aucs(handle: Model, sae: SparseAutoencoder, n_games: int = 100, seed: int = 0,
                         with_probe: bool = True) -> BoardAUCs:
     """For each latent, the board feature (square empty/mine/theirs, legal move, just flipped) whose presence best
     predicts its activation, by ROC AUC over the positions of ``n_games`` fresh games."""
     ps, feats = othello_board_features(n_games, seed=seed)
-    x = activations_at(handle, torch.from_numpy(ps.tokens), sae.cfg.hook_name)  # [games, pos, d_in]
+    x = handle.activations(torch.from_numpy(ps.tokens), sae_site(handle, sae))  # [games, pos, d_in]
     rows_x = x[torch.from_numpy(ps.game), torch.from_numpy(ps.move)]  # [rows, d_in]
     with torch.no_grad():
         acts = sae.encode(rows_x)  # [rows, d_sae]
@@ -311,11 +311,11 @@ def _board_probe_accuracy(x: torch.Tensor, ps: Any) -> float:
     return float(evaluate(probe, x.numpy(), ps.relative, split.test, n_classes=3)["accuracy"])
 
 
-def board_correlations(handle: Any, sae: SparseAutoencoder, n_games: int = 50, seed: int = 0) -> np.ndarray:
+def board_correlations(handle: Model, sae: SparseAutoencoder, n_games: int = 50, seed: int = 0) -> np.ndarray:
     """[d_sae, 3, 64] Pearson correlation of every latent with each square being empty / mine / theirs (relative
     to the player about to move) over the positions of ``n_games`` fresh games."""
     ps = othello_probe_set(n_games, seed=seed)
-    x = activations_at(handle, torch.from_numpy(ps.tokens), sae.cfg.hook_name)  # [games, pos, d_in]
+    x = handle.activations(torch.from_numpy(ps.tokens), sae_site(handle, sae))  # [games, pos, d_in]
     with torch.no_grad():
         acts = sae.encode(x[torch.from_numpy(ps.game), torch.from_numpy(ps.move)]).to(torch.float64)  # [rows, d_sae]
     onehot = torch.from_numpy(np.stack([ps.relative == i for i in range(3)], 1).reshape(len(ps), -1)).to(torch.float64)

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from interp.errors import InvalidInput, LensUnavailable
-from interp.handle import ModelHandle
+from interp.model import Model
 from interp.sidecars import SidecarUnreadable, has_sidecar, read_sidecar, sidecar_dir, write_sidecar
 
-from .lens import batch_residual_stack, lens_hook_names, lens_readout
+from .lens import batch_residual_stack, lens_readout, lens_sites
 
 FORMAT = "workbench-tuned-lens"
 VERSION = 1
@@ -40,11 +40,11 @@ class TunedLens(torch.nn.Module):
         self.meta: dict[str, Any] = dict(meta or {})
 
     @classmethod
-    def for_model(cls, handle: ModelHandle) -> TunedLens:
+    def for_model(cls, handle: Model) -> TunedLens:
         """An identity (untrained) lens shaped for ``handle``, carrying the model's identity in ``meta``."""
         info = handle.info
         return cls(info.n_layers, info.d_model, {"model": info.name, "model_sha256": info.sha256,
-                                                  "layer_names": lens_hook_names(info.n_layers)})
+                                                  "layer_names": [str(s) for s in lens_sites(info.n_layers)]})
 
     @property
     def n_layers(self) -> int:
@@ -64,7 +64,7 @@ class TunedLens(torch.nn.Module):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def check_lens_tokens(handle: ModelHandle, tokens: torch.Tensor) -> torch.Tensor:
+def check_lens_tokens(handle: Model, tokens: torch.Tensor) -> torch.Tensor:
     if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.shape[1] < 2 or tokens.shape[0] < 1:
         raise InvalidInput("Tuned-lens text must be a token tensor [sequences, positions] with >= 2 positions.")
     if tokens.shape[1] > handle.info.n_ctx:
@@ -86,7 +86,7 @@ class LensEval:
     n_tokens: int
 
 
-def evaluate_lens(handle: ModelHandle, tokens: torch.Tensor, lens: TunedLens | None = None, *,
+def evaluate_lens(handle: Model, tokens: torch.Tensor, lens: TunedLens | None = None, *,
                   batch_size: int = 8, name: str | None = None) -> LensEval:
     """Logit lens (``lens=None``) or tuned lens metrics per layer over ``tokens`` [sequences, positions]."""
     from .lens import layer_labels
@@ -114,12 +114,12 @@ def evaluate_lens(handle: ModelHandle, tokens: torch.Tensor, lens: TunedLens | N
 # ----------------------------------------------------------------------------- files (via interp.sidecars)
 
 
-def default_lens_dir(handle: ModelHandle) -> Path:
+def default_lens_dir(handle: Model) -> Path:
     """``<model dir>/tuned_lens`` for bundled/local models; Hub models: ``.cache/tuned-lens/<name>``."""
     return sidecar_dir(handle.info, LENS_DIRNAME)
 
 
-def find_tuned_lens(handle: ModelHandle, directory: str | Path | None = None) -> Path | None:
+def find_tuned_lens(handle: Model, directory: str | Path | None = None) -> Path | None:
     """The directory holding this model's tuned lens (config.json present), or None when there is none."""
     d = Path(directory) if directory else default_lens_dir(handle)
     return d if has_sidecar(d, CONFIG_FILE) else None
@@ -139,11 +139,11 @@ def save_tuned_lens(lens: TunedLens, directory: str | Path, extra: dict[str, Any
                          metadata={"format": FORMAT})
 
 
-def _how_to_train(handle: ModelHandle) -> str:
+def _how_to_train(handle: Model) -> str:
     return f"Train one: python -m experiments run tuned-lens --model {handle.info.name}"
 
 
-def load_tuned_lens(handle: ModelHandle, directory: str | Path | None = None, *,
+def load_tuned_lens(handle: Model, directory: str | Path | None = None, *,
                     check_weights: bool = True) -> TunedLens:
     """Load the tuned lens of ``handle`` (default location, or ``directory``), checked against the model.
 
@@ -161,7 +161,7 @@ def load_tuned_lens(handle: ModelHandle, directory: str | Path | None = None, *,
     return lens_from_files(handle, config, state, where=str(d), check_weights=check_weights)
 
 
-def lens_from_files(handle: ModelHandle, config: dict[str, Any], state: dict[str, torch.Tensor], *, where: str,
+def lens_from_files(handle: Model, config: dict[str, Any], state: dict[str, torch.Tensor], *, where: str,
                     check_weights: bool = True) -> TunedLens:
     """Build a :class:`TunedLens` from a sidecar's config and tensors, refusing one made for another model."""
     name = handle.info.name

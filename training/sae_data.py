@@ -2,7 +2,7 @@
 
 Every source is a function of (seed, step), so a resumed run sees the same batches as an uninterrupted one,
 and nothing is held beyond one batch: a model source runs the model on a fresh seeded token batch each step
-(:func:`interp.hook_activations.activations_at`, stopping after the hook) and never stores the dataset.
+(``Model.activations``, stopping after the site) and never stores the dataset.
 
 - :class:`ModelActivations`: any hook of any model; tokens from a text token stream (:func:`text_windows`) or
   Othello games (:func:`othello_games`); padding positions are dropped.
@@ -22,8 +22,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from interp.handle import ModelHandle
-from interp.hook_activations import activations_at
+from interp.model import Model
 
 TokenFn = Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor | None]]  # -> tokens, keep mask
 
@@ -71,13 +70,13 @@ def othello_games(n: int, seq_len: int = 59, seed_offset: int = 50_000_017) -> T
 class ModelActivations:
     """Activations of ``hook`` on tokens drawn by ``tokens_fn`` each step, flattened to [rows, d_in]."""
 
-    handle: ModelHandle
+    handle: Model
     hook: str
     tokens_fn: TokenFn
     seed: int = 0
 
     def __post_init__(self) -> None:
-        probe = activations_at(self.handle, self.tokens_fn(0, step_generator(self.seed, 0))[0][:1, :4], self.hook)
+        probe = self.handle.activations(self.tokens_fn(0, step_generator(self.seed, 0))[0][:1, :4], self.hook)
         self.d_in = int(probe.shape[-1])
 
     def tokens(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -85,7 +84,7 @@ class ModelActivations:
 
     def batch(self, step: int) -> torch.Tensor:
         tok, keep = self.tokens(step)
-        act = activations_at(self.handle, tok, self.hook)  # [n, pos, d_in]
+        act = self.handle.activations(tok, self.hook)  # [n, pos, d_in]
         act = act.flatten(0, -2) if keep is None else act[keep.to(act.device)]
         return act.cpu()  # [rows, d_in]
 
@@ -140,7 +139,7 @@ class SyntheticFeatures:
 # ----------------------------------------------------------------------------- samples to inspect latents on
 
 
-def sample_tokens(handle: ModelHandle, n_seq: int = 64, seq_len: int = 64, seed: int = 0) -> tuple[torch.Tensor,
+def sample_tokens(handle: Model, n_seq: int = 64, seq_len: int = 64, seed: int = 0) -> tuple[torch.Tensor,
                                                                                                    torch.Tensor]:
     """Held-out tokens [n_seq, seq_len] and a real-position mask to look at latents on: fresh random games for an
     Othello-GPT, else evenly spaced windows of the stdlib's held-out files in the model's tokenizer."""

@@ -4,17 +4,15 @@ The lens itself, its evaluation and its files are ``probes.tuned_lens``; this is
 """
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
+from interp.model import Model
 from interp.types import Progress
-from probes.lens import batch_residual_stack, readout_fn
+from probes.lens import batch_residual_stack
 from probes.tuned_lens import TunedLens, check_lens_tokens
 
 
@@ -28,35 +26,22 @@ class TrainLog:
     tokens_seen: int = 0
 
 
-@contextlib.contextmanager
-def frozen(module: torch.nn.Module) -> Iterator[None]:
-    """Turn off gradients of ``module``'s parameters for the duration (restored after)."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
 def kl_from_logits(final_logp: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """KL(final || lens) per row, nats: final log-probs [rows, vocab] vs lens logits [rows, vocab] -> [rows]."""
     logp = logits.float().log_softmax(-1)
     return (final_logp.exp() * (final_logp - logp)).sum(-1)
 
 
-def lens_loss(handle: ModelHandle, lens: TunedLens, stack: torch.Tensor) -> torch.Tensor:
+def lens_loss(handle: Model, lens: TunedLens, stack: torch.Tensor) -> torch.Tensor:
     """Mean over translated layers and rows of KL(final || lens); ``stack`` [layers, rows, d_model]."""
-    readout = readout_fn(handle)
+    readout = handle.readout
     with torch.no_grad():
         final_logp = readout(stack[-1]).float().log_softmax(-1)  # [rows, vocab]
     losses = [kl_from_logits(final_logp, readout(lens(stack[i], i))).mean() for i in range(lens.n_layers)]
     return torch.stack(losses).mean()
 
 
-def train_tuned_lens(handle: ModelHandle, tokens: torch.Tensor, *, steps: int = 250, batch_size: int = 8,
+def train_tuned_lens(handle: Model, tokens: torch.Tensor, *, steps: int = 250, batch_size: int = 8,
                      lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0,
                      progress: Progress | None = None,
                      lens: TunedLens | None = None) -> tuple[TunedLens, TrainLog]:
@@ -76,21 +61,22 @@ def train_tuned_lens(handle: ModelHandle, tokens: torch.Tensor, *, steps: int = 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)
     log = TrainLog()
     t0 = time.perf_counter()
-    with frozen(handle.bridge):
-        for step in range(steps):
-            rows = torch.randint(0, tokens.shape[0], (min(batch_size, tokens.shape[0]),), generator=gen)
-            stack = batch_residual_stack(handle, tokens[rows].to(handle.device))[:, :, 1:]  # [L, b, pos-1, d]
-            loss = lens_loss(handle, lens, stack.flatten(1, 2))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            value = float(loss.detach())
-            log.steps.append(step)
-            log.loss.append(value)
-            log.tokens_seen += stack.shape[1] * stack.shape[2]
-            if progress is not None and (step % 10 == 0 or step == steps - 1):
-                progress((step + 1) / steps, f"tuned lens step {step + 1}/{steps}, KL {value:.3f}")
+    params = list(lens.parameters())
+    for step in range(steps):
+        rows = torch.randint(0, tokens.shape[0], (min(batch_size, tokens.shape[0]),), generator=gen)
+        stack = batch_residual_stack(handle, tokens[rows].to(handle.device))[:, :, 1:]  # [L, b, pos-1, d]
+        loss = lens_loss(handle, lens, stack.flatten(1, 2))
+        grads = torch.autograd.grad(loss, params)  # only the lens: the model's own .grad stays untouched
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+        sched.step()
+        value = float(loss.detach())
+        log.steps.append(step)
+        log.loss.append(value)
+        log.tokens_seen += stack.shape[1] * stack.shape[2]
+        if progress is not None and (step % 10 == 0 or step == steps - 1):
+            progress((step + 1) / steps, f"tuned lens step {step + 1}/{steps}, KL {value:.3f}")
     log.seconds = time.perf_counter() - t0
     lens.eval()
     lens.meta.update({"train_steps": steps, "train_batch_size": batch_size, "train_lr": lr, "train_seed": seed,

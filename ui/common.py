@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
-from interp import ModelHandle, WorkbenchError, load_model
+from interp import Model, WorkbenchError, load_model
 from interp.attention import PromptAttention, prompt_attention
 from interp.loading import default_model
 from interp.prompt_check import PromptCheck, check_prompt, example_prompts, truncate_to_fit
@@ -34,7 +34,7 @@ def default_model_name() -> str:
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=3)
-def cached_model(name: str) -> ModelHandle:
+def cached_model(name: str) -> Model:
     """A model is loaded once per process and name."""
     return load_model(name)
 
@@ -57,7 +57,7 @@ def current_model_name() -> str | None:
         return None
 
 
-def current_model() -> ModelHandle | None:
+def current_model() -> Model | None:
     """The loaded current model, or None after showing why it could not be loaded."""
     name = current_model_name()
     if name is None:

@@ -17,13 +17,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from interp.errors import InvalidInput
 from interp.loading import bundled_models
+from interp.model import Model
 from interp.sae_files import list_saes, read_sae_dir
 from plots import features as fplots
 from probes import sae_features as sf
 from probes.othello import RELATIVE_CLASSES, is_othello_model
-from probes.sae import SparseAutoencoder
+from probes.sae import SparseAutoencoder, sae_site
 from training.sae import SAETrainSettings, train_sae
 from training.sae_data import ModelActivations, othello_games, sample_tokens, text_windows
 
@@ -91,17 +91,8 @@ def _pick(handle_name: str) -> tuple[str, SparseAutoencoder, str] | None:
     return choice, sae, str(Path(path).resolve())
 
 
-def _check_fits(handle: Any, sae: SparseAutoencoder) -> bool:
-    hook = sae.cfg.hook_name
-    if hook not in handle.bridge.hook_dict:
-        common.show_error(InvalidInput(f"This SAE reads {hook!r}, which {handle.info.name} does not have "
-                                       f"(it was trained on {sae.cfg.model_name or 'another model'})."))
-        return False
-    if sae.cfg.d_in != handle.info.d_model and "resid" in hook:
-        common.show_error(InvalidInput(f"This SAE takes {sae.cfg.d_in}-dimensional inputs; {handle.info.name}'s "
-                                       f"residual stream has {handle.info.d_model}."))
-        return False
-    return True
+def _check_fits(handle: Model, sae: SparseAutoencoder) -> bool:
+    return common.guarded(sae_site, handle, sae) is not None
 
 
 # ---------------------------------------------------------------- sections

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from interp.handle import ModelHandle
+from interp.model import Model
 from plots.lens import GRID_COLOURS, grid_figure, kl_figure, trajectory_figure
 from probes.lens import LensResult, ResidStack, default_targets, lens_from_stack, residual_stack, token_trajectory
 from probes.tuned_lens import TunedLens, find_tuned_lens, load_tuned_lens
@@ -45,7 +45,7 @@ def cached_lens(model_name: str, prompt: str, kind: str, lens_dir: str | None, s
                            lens=lens)
 
 
-def tuned_lens_for(handle: ModelHandle, name: str) -> tuple[str | None, float]:
+def tuned_lens_for(handle: Model, name: str) -> tuple[str | None, float]:
     """(lens directory, config mtime) if this model has a tuned lens that loads, else (None, 0) with a note."""
     path = find_tuned_lens(handle)
     if path is None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from interp.errors import WorkbenchError
-from interp.handle import ModelHandle
 from interp.loading import load_model
+from interp.model import Model
 from interp.types import Progress
 
 
@@ -54,7 +54,7 @@ class RunContext:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def load_model(self, name: str, **kw: Any) -> ModelHandle:
+    def load_model(self, name: str, **kw: Any) -> Model:
         """Load a model and record its name, source and weights sha256 in metadata.json."""
         handle = load_model(name, device=kw.pop("device", self.device), **kw)
         self.models.append(handle.info.to_dict())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from interp.errors import InvalidInput
-from interp.handle import ModelHandle
+from interp.model import Model
 from interp.tokens import tokenize
 from plots.lens import grid_figure
 from probes.lens import logit_lens
@@ -61,7 +61,7 @@ def layer_table(evals: list[LensEval]) -> str:
     return "\n".join([head, sep, *rows])
 
 
-def prompt_record(handle: ModelHandle, prompt: str, k: int, lens=None) -> tuple[dict, object, object]:
+def prompt_record(handle: Model, prompt: str, k: int, lens=None) -> tuple[dict, object, object]:
     """One prompt's lens trajectory (first n_ctx tokens) as JSON-able data, plus its probability and KL grids."""
     tokens = tokenize(handle, prompt, truncate=True).tokens[0]  # [pos], BOS first
     res = logit_lens(handle, tokens, k=k, translators=lens)

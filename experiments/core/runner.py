@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from interp.environment import library_versions
 from interp.errors import InvalidInput
 from interp.loading import REPO_ROOT
 
@@ -210,17 +211,12 @@ def _write_result(staging: Path, exp_cls: type[Experiment], config_json: dict[st
     _write_json(staging / "metrics.json", {**result.metrics, "verdict": result.verdict.to_dict()})
     figure_status = save_figures(result.figures, staging / "figures")
     (staging / "summary.md").write_text(_summary(exp_cls, result, figure_status))
-    import transformer_lens
-    import transformers
-
     _write_json(staging / "metadata.json", {
         "experiment": exp_cls.name, "title": exp_cls.title, "preset": preset,
         "finding": dataclasses.asdict(exp_cls.finding) if exp_cls.finding else None,
         "verdict": result.verdict.status, "seed": ctx.seed, "device": ctx.device, "models": ctx.models,
         "started_at": started.isoformat(timespec="seconds"), "wall_time_s": round(wall, 3),
-        "git_commit": git_commit(), "python": platform.python_version(), "torch": torch.__version__,
-        "transformer_lens": getattr(transformer_lens, "__version__", "unknown"),
-        "transformers": transformers.__version__, "platform": platform.platform(),
+        "git_commit": git_commit(), **library_versions(), "platform": platform.platform(),
         "command": " ".join(sys.argv), "figures": figure_status,
     })
 

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from experiments.core import runner
-from interp import load_model, run_with_capture
+from interp import load_model
 
 
 def test_offline_gpt2_is_not_checked(tmp_path):
@@ -21,7 +21,7 @@ def test_recovers_planted_coordinates_on_a_tiny_model(tiny_gpt2_dir, tmp_path):
     handle = load_model(tiny_gpt2_dir)
     words = {w.lstrip("Ġ") for w in handle.tokenizer.get_vocab()}
     texts = sorted(w for w in words if w.isalpha())  # more distinct inputs than d_model (32) dimensions
-    cap = run_with_capture(handle, texts, ["blocks.0.hook_resid_pre"])
+    cap = handle.run(texts, read=["blocks.0.hook_resid_pre"])
     last = cap.batch.lengths - 1
     act = cap["blocks.0.hook_resid_pre"][torch.arange(len(texts)), last].numpy()  # [n, d]: embeddings only
     rng = np.random.default_rng(0)

@@ -51,7 +51,7 @@ def test_model_written_only_when_grokked_and_loads_with_number_prompts(ci_run):
     ids = handle.tokenizer("3 5 =")["input_ids"]
     assert ids == [3, 5, 23]
     with torch.no_grad():
-        pred = int(handle.bridge(torch.tensor([ids]))[0, -1, :23].argmax())
+        pred = int(handle.logits(torch.tensor([ids]))[0, -1, :23].argmax())
     assert pred == 8
 
 

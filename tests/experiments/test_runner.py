@@ -39,6 +39,8 @@ def test_model_anatomy_writes_complete_folder(tiny_gpt2_dir, tmp_path):
     meta = json.loads((out / "metadata.json").read_text())
     for key in ("python", "torch", "transformer_lens", "git_commit", "seed", "device", "wall_time_s", "models"):
         assert key in meta
+    from importlib import metadata
+    assert meta["transformer_lens"] == metadata.version("transformer-lens")  # the installed one, never "unknown"
     assert meta["models"][0]["sha256"] and meta["models"][0]["name"] == str(tiny_gpt2_dir)
     assert (out / "figures" / "resid_norm.html").is_file() and (out / "figures" / "attn_entropy.html").is_file()
     assert "Verdict" in (out / "summary.md").read_text()

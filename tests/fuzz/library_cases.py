@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from interp.backends.bridge import bridge_of
 from tests.fuzz import Case, Outcome, judge
 
 PART = "library"
@@ -145,7 +146,7 @@ TOKEN_SPECS = {
 
 def _token_cases() -> Iterator[Case]:
     for name, (expect, _) in TOKEN_SPECS.items():
-        for via in ("tokenize", "run_with_capture", "ablate"):
+        for via in ("tokenize", "run", "ablate"):
             if via == "ablate" and expect == "ok":
                 continue
             yield _c("tokens", f"tokens.{via}.{name}", expect, via == "tokenize" and name in ("zero_rows", "float"),
@@ -280,13 +281,11 @@ def _build_index(case: Case):
     h, spec, target = handle(), case.params["spec"], case.params["target"]
     v = value(spec)
     want = valid_index(spec, 4 if target.endswith("head") else 2)
-    from interp.capture import hook_names
-
     calls: dict[str, Callable[[], Any]] = {
         "check_layer": lambda: h.check_layer(v),
         "check_head.layer": lambda: h.check_head(v, 0),
         "check_head.head": lambda: h.check_head(1, v),
-        "hook_layers": lambda: hook_names(h, "pattern", layers=v),
+        "hook_layers": lambda: h.sites("pattern", layers=v),
         "pattern.layer": lambda: report().pattern(v, 0),
         "pattern.head": lambda: report().pattern(1, v),
     }
@@ -299,7 +298,7 @@ def _build_index(case: Case):
             return None if tuple(r) == exp and all(type(x) is int for x in r) else f"got {r!r}, want {exp}"
         if target == "hook_layers":
             layers = [0, 1] if spec == "none" else [1] if want is None else [want]
-            return None if r == [f"blocks.{i}.attn.hook_pattern" for i in layers] else f"got {r!r}"
+            return None if [str(s) for s in r] == [f"blocks.{i}.attn.hook_pattern" for i in layers] else f"got {r!r}"
         exp = report().example_patterns[(want, 0) if target.endswith("layer") else (1, want)]
         return None if np.array_equal(r, exp.astype(np.float32)) else "wrong pattern"
 
@@ -329,7 +328,6 @@ def _build_prompt(case: Case):
 
 
 def _build_tokens(case: Case):
-    from interp.capture import run_with_capture
     from interp.tokens import tokenize
     from probes.ablation import ablate_heads
 
@@ -337,8 +335,8 @@ def _build_tokens(case: Case):
     t = TOKEN_SPECS[key][1]()
     if via == "tokenize":
         fn = lambda: tokenize(h, t)  # noqa: E731
-    elif via == "run_with_capture":
-        fn = lambda: run_with_capture(h, t, ["blocks.0.hook_resid_pre"])  # noqa: E731
+    elif via == "run":
+        fn = lambda: h.run(t, read=["blocks.0.hook_resid_pre"])  # noqa: E731
     else:
         fn = lambda: ablate_heads(h, t, 2, heads=[(0, 0)])  # noqa: E731
     ref = np.asarray(t).reshape(1, -1) if TOKEN_SPECS[key][0] == "ok" else None
@@ -347,7 +345,7 @@ def _build_tokens(case: Case):
         toks = r.tokens if hasattr(r, "tokens") else r.batch.tokens
         if not np.array_equal(toks.cpu().numpy(), ref):
             return "tokens changed"
-        if via == "run_with_capture" and tuple(r["blocks.0.hook_resid_pre"].shape[:2]) != ref.shape:
+        if via == "run" and tuple(r["blocks.0.hook_resid_pre"].shape[:2]) != ref.shape:
             return "wrong capture shape"
         return None
 
@@ -355,21 +353,19 @@ def _build_tokens(case: Case):
 
 
 def _build_hooks(case: Case):
-    from interp.capture import hook_names, run_with_capture
-
     h, key = handle(), case.params["key"]
     if "kind" in case.params:
         kind = case.params["kind"]
-        return (lambda: hook_names(h, kind)), (lambda r: None if len(r) == 2 else f"got {r}")
+        return (lambda: h.sites(kind)), (lambda r: None if len(r) == 2 else f"got {r}")
     expect, hooks = HOOKS[key]
 
     def check(cap):
         names = [hooks] if isinstance(hooks, str) else hooks
-        got = set(cap.cache.keys())  # a hook may also appear under its alias (blocks.0.hook_in)
-        ok = all(n in got for n in names) and len(got) <= 2 * len(names)
+        got = {str(s) for s in cap.acts}
+        ok = got == set(names)
         return None if ok else f"captured {sorted(got)}, asked {names}"
 
-    return (lambda: run_with_capture(h, "hello world", hooks)), check
+    return (lambda: h.run("hello world", read=hooks)), check
 
 
 def _build_lens(case: Case):
@@ -527,7 +523,7 @@ def _build_probe(case: Case):
     direction = kw2.pop("direction", d)
 
     def make():
-        hook = intervention.direction_hook(direction, **kw2)
+        hook = intervention.direction_edit(direction, **kw2)
         return hook(torch.zeros(2, 3, 8))
 
     return make, None
@@ -564,7 +560,7 @@ def _build_scan(case: Case):
 
             g = load_model(gpt2_dir())  # a fresh copy to break
             with torch.no_grad():
-                for name, p in g.bridge.named_parameters():
+                for name, p in bridge_of(g).named_parameters():
                     if name.startswith("transformer.h.0.") and (".attn.v." in name or "v_proj" in name):
                         p.fill_(float("nan") if key.startswith("nan") else 0.0)
                         break
@@ -738,7 +734,7 @@ def _build_loading(case: Case):
         ref = load_model(good)
         toks = torch.tensor([[0, 5, 9, 13]])
         with torch.no_grad():
-            if not torch.allclose(h.bridge(toks), ref.bridge(toks), atol=1e-5):
+            if not torch.allclose(h.logits(toks), ref.logits(toks), atol=1e-5):
                 return "logits differ from the safetensors weights (the decoy was loaded?)"
         return None
 

@@ -31,12 +31,12 @@ def test_uniform_attention_has_maximal_entropy(tmp_path, tiny_tokenizer):
 
 
 def test_resid_norms_match_direct_computation(tiny_handle):
-    from interp import run_with_capture, tokenize
+    from interp import tokenize
 
     prompts = ["the cat sat", "def add(a, b):"]
     a = model_anatomy(tiny_handle, prompts)
     batch = tokenize(tiny_handle, prompts)
-    cap = run_with_capture(tiny_handle, batch, ["blocks.1.hook_resid_pre"])
+    cap = tiny_handle.run(batch, read=["blocks.1.hook_resid_pre"])
     mask = batch.attention_mask.bool()
     mask[:, 0] = False
     expected = cap["blocks.1.hook_resid_pre"].norm(dim=-1)[mask].mean()

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from interp import CheckpointRefused, InvalidInput, ModelUnavailable, load_model
+from interp.backends.bridge import bridge_of
 from interp.loading import bundled_models, weights_sha256
 
 
@@ -29,7 +30,7 @@ def test_bridge_logits_match_hugging_face(tiny_gpt2_dir, tiny_handle):
     hf = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2_dir), attn_implementation="eager").eval()
     tokens = torch.tensor([[0, 5, 9, 13, 2, 7]])
     with torch.no_grad():
-        ours = tiny_handle.bridge(tokens)
+        ours = tiny_handle.logits(tokens)
         theirs = hf(tokens).logits
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
 
@@ -38,7 +39,7 @@ def test_parameter_count_is_the_hugging_face_models_not_the_bridges_views(tiny_g
     from transformers import AutoModelForCausalLM
 
     hf = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2_dir))
-    naive = sum(p.numel() for p in tiny_handle.bridge.parameters())  # fused qkv and its q/k/v views both counted
+    naive = sum(p.numel() for p in bridge_of(tiny_handle).parameters())  # fused qkv and its q/k/v views both counted
     assert tiny_handle.info.n_params == sum(p.numel() for p in hf.parameters()) < naive
 
 
@@ -119,7 +120,6 @@ def test_directory_without_tokenizer_or_weights(tmp_path, tiny_gpt2_dir):
 
 
 def test_native_attention_only_round_trip(tmp_path, tiny_tokenizer):
-    from interp import hook_names, run_with_capture
     from interp.native_models import build_native_model, native_config, save_native
 
     cfg = native_config(n_layers=2, d_model=32, n_ctx=32, d_head=8, n_heads=4, d_vocab=len(tiny_tokenizer),
@@ -130,19 +130,17 @@ def test_native_attention_only_round_trip(tmp_path, tiny_tokenizer):
     assert h.info.attn_only and h.info.architecture == "TransformerLensNative"
     tokens = torch.tensor([[0, 4, 8, 15, 16, 23]])
     with torch.no_grad():
-        torch.testing.assert_close(h.bridge(tokens), model(tokens), atol=1e-5, rtol=1e-5)
-    cap = run_with_capture(h, tokens, hook_names(h, "pattern"))
+        torch.testing.assert_close(h.logits(tokens), model(tokens), atol=1e-5, rtol=1e-5)
+    cap = h.run(tokens, read=h.sites("pattern"))
     assert cap["blocks.1.attn.hook_pattern"].shape == (1, 4, 6, 6)
     with pytest.raises(InvalidInput, match="attention-only"):
-        hook_names(h, "mlp_out")
+        h.sites("mlp_out")
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_half_precision_loads_and_runs(tiny_gpt2_dir, dtype):
-    from interp import hook_names, run_with_capture
-
     h = load_model(tiny_gpt2_dir, dtype=dtype)
-    cap = run_with_capture(h, "hello world", hook_names(h, "resid_post"))
+    cap = h.run("hello world", read=h.sites("resid_post"))
     assert str(cap["blocks.0.hook_resid_post"].dtype) == f"torch.{dtype}"
     assert torch.isfinite(cap.logits.float()).all()
 

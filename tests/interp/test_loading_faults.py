@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from interp import CheckpointRefused, InvalidInput, ModelUnavailable, load_model
-from interp.loading import estimate_parameters, read_config, weights_sha256
+from interp.loading import weights_sha256
+from interp.loading.checks import estimate_parameters, read_config
 from tests.fuzz import model_dirs as md
 
 
@@ -112,7 +113,7 @@ def test_pickle_decoy_beside_safetensors_is_never_read_and_hash_is_the_loaded_fi
     ref = load_model(good)
     toks = torch.tensor([[0, 3, 7, 11]])
     with torch.no_grad():
-        torch.testing.assert_close(h.bridge(toks), ref.bridge(toks))
+        torch.testing.assert_close(h.logits(toks), ref.logits(toks))
 
 
 def test_decoy_with_only_a_stray_safetensors_is_refused(good):

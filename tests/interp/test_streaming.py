@@ -8,7 +8,7 @@ import psutil
 import pytest
 import torch
 
-from interp import InvalidInput, hook_names, run_with_capture
+from interp import InvalidInput
 from interp.streaming import stream_activations
 
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern"]
@@ -22,7 +22,7 @@ def test_streamed_rows_equal_direct_capture(tiny_handle, tmp_path):
     toks = _tokens(10, 16)
     store = stream_activations(tiny_handle, toks, HOOKS, tmp_path / "s", batch_size=4)
     assert store.complete and store.n_rows == 10
-    cap = run_with_capture(tiny_handle, toks, HOOKS)
+    cap = tiny_handle.run(toks, read=HOOKS)
     for h in HOOKS:
         np.testing.assert_allclose(store[h], cap[h].numpy(), atol=1e-5)
     assert store["blocks.1.attn.hook_pattern"].shape == (10, 4, 16, 16)
@@ -35,13 +35,13 @@ def test_position_rules_on_text(tiny_handle, tmp_path):
     span = stream_activations(tiny_handle, texts, ["blocks.1.hook_resid_post"], tmp_path / "span",
                               positions=(0, 2), batch_size=2)
     for i, t in enumerate(texts):
-        cap = run_with_capture(tiny_handle, t, ["blocks.1.hook_resid_post"])
+        cap = tiny_handle.run(t, read=["blocks.1.hook_resid_post"])
         act = cap["blocks.1.hook_resid_post"][0]
         np.testing.assert_allclose(last["blocks.1.hook_resid_post"][i], act[-1].numpy(), atol=1e-5)
         np.testing.assert_allclose(span["blocks.1.hook_resid_post"][i], act[:2].mean(0).numpy(), atol=1e-5)
     with pytest.raises(InvalidInput, match="equal length"):
         stream_activations(tiny_handle, texts, HOOKS, tmp_path / "all", positions="all")
-    with pytest.raises(InvalidInput, match="no hook named"):
+    with pytest.raises(InvalidInput, match="does not exist"):
         stream_activations(tiny_handle, texts, ["blocks.9.hook_resid_post"], tmp_path / "bad")
 
 
@@ -75,7 +75,7 @@ def _peak_growth(handle, n_rows: int, out) -> float:
     proc = psutil.Process()
     base = proc.memory_info().rss
     peak = [base]
-    stream_activations(handle, _tokens(n_rows), hook_names(handle, "resid_post") + hook_names(handle, "pattern"),
+    stream_activations(handle, _tokens(n_rows), handle.sites("resid_post") + handle.sites("pattern"),
                        out, batch_size=32,
                        progress=lambda f, m: peak.append(proc.memory_info().rss))
     return (max(peak) - base) / 2**20

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import interp
+from interp.backends.bridge import bridge_of
 from probes.ablation import ablate_heads, copy_losses, icl_score, per_copy_icl
 from probes.repeats import repeated_random_tokens
 
@@ -28,7 +29,7 @@ def _loop_reference(handle, tokens, L, mode):
     """One forward pass per head with a plain hook: what the batched version must equal."""
     out = torch.zeros(handle.info.n_layers, handle.info.n_heads)
     with torch.no_grad():
-        _, cache = handle.bridge.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_z"))
+        _, cache = bridge_of(handle).run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_z"))
         for lay in range(handle.info.n_layers):
             mean = cache[f"blocks.{lay}.attn.hook_z"].mean(dim=(0, 1))  # [head, d_head]
             for h in range(handle.info.n_heads):
@@ -36,7 +37,7 @@ def _loop_reference(handle, tokens, L, mode):
                     z = z.clone()
                     z[:, :, h] = 0.0 if mode == "zero" else mean[h]
                     return z
-                logits = handle.bridge.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{lay}.attn.hook_z", hook)])
+                logits = bridge_of(handle).run_with_hooks(tokens, fwd_hooks=[(f"blocks.{lay}.attn.hook_z", hook)])
                 out[lay, h] = icl_score(logits, tokens, L)
     return out
 
@@ -99,14 +100,14 @@ def test_ablation_effect_is_the_second_copy_loss_rise_and_icl_is_kept(tiny_handl
     toks = repeated_batch(tiny_handle, 3, L)
     res = ablate_heads(tiny_handle, toks, L, mode="zero", heads=[(1, 2)])
     with torch.no_grad():
-        base = float(second_copy_loss(tiny_handle.bridge(toks), toks, L).mean())
+        base = float(second_copy_loss(tiny_handle.logits(toks), toks, L).mean())
 
         def zero(z, hook):
             z = z.clone()
             z[:, :, 2] = 0.0
             return z
 
-        out = tiny_handle.bridge.run_with_hooks(toks, fwd_hooks=[("blocks.1.attn.hook_z", zero)])
+        out = bridge_of(tiny_handle).run_with_hooks(toks, fwd_hooks=[("blocks.1.attn.hook_z", zero)])
     assert res.baseline_second == pytest.approx(base, abs=1e-5)
     assert float(res.effect[1, 2]) == pytest.approx(float(second_copy_loss(out, toks, L).mean()) - base, abs=1e-4)
     assert float(res.icl_effect[1, 2]) == pytest.approx(float(res.ablated_icl[1, 2]) - res.baseline_icl)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from interp.backends.bridge import bridge_of
 from interp.errors import InvalidInput
 from interp.tokens import tokenize
 from probes.ablation import ablate_heads
@@ -71,7 +72,7 @@ def test_grouped_query_models_report_every_query_head(gqa_dir, kind):
     from probes.heads import k_composition_scores
 
     handle = load_model(gqa_dir(kind))
-    assert handle.bridge.W_K.shape[1] == 2 and handle.info.n_heads == 4  # 2 KV heads shared by 4 query heads
+    assert bridge_of(handle).W_K.shape[1] == 2 and handle.info.n_heads == 4  # 2 KV heads shared by 4 query heads
     rep = head_report(handle, seq_len=6, n_batch=2, ablation="zero")
     table = rep.scores.table()
     assert len(table) == 2 * 4 and table[list(SCORE_NAMES) + [ABLATION_SCORE]].notna().all().all()

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import interp
+from interp.backends.bridge import bridge_of
 from probes.heads import (
     HeadScores,
     detection_patterns,
@@ -89,7 +90,7 @@ def test_detector_scores_equal_head_detector(tiny_handle, exclude_bos):
     ours = detector_scores(tiny_handle, PROMPTS, exclude_bos=exclude_bos)
     for ours_name, tl_name in (("prev_token", "previous_token_head"), ("duplicate", "duplicate_token_head"),
                                ("induction", "induction_head")):
-        theirs = detect_head(tiny_handle.bridge, PROMPTS, tl_name, exclude_bos=exclude_bos)
+        theirs = detect_head(bridge_of(tiny_handle), PROMPTS, tl_name, exclude_bos=exclude_bos)
         torch.testing.assert_close(ours[ours_name], theirs.float(), atol=1e-5, rtol=1e-4)
 
 
@@ -196,7 +197,7 @@ def test_grouped_query_kv_heads_expand_as_hugging_face_repeats_them(kind):
 
     handle = interp.load_model(gqa_dir(kind))
     w = _weights(handle)
-    hf_v = handle.bridge.original_model.model.layers[0].self_attn.v_proj.weight  # [n_kv * d_head, d_model]
+    hf_v = bridge_of(handle).original_model.model.layers[0].self_attn.v_proj.weight  # [n_kv * d_head, d_model]
     d_head = 8
     for h in range(4):
         kv = h // 2
@@ -210,8 +211,8 @@ def test_grouped_query_kv_heads_expand_as_hugging_face_repeats_them(kind):
 def test_k_composition_is_zero_not_nan_for_all_zero_circuits(tiny_gpt2_dir, tiny_handle):
     h = interp.load_model(tiny_gpt2_dir)  # a fresh copy to break
     with torch.no_grad():
-        h.bridge.blocks[0].attn.v.weight.zero_()  # every layer-0 OV circuit is zero
-        h.bridge.blocks[0].attn.v.bias.zero_()
+        bridge_of(h).blocks[0].attn.v.weight.zero_()  # every layer-0 OV circuit is zero
+        bridge_of(h).blocks[0].attn.v.bias.zero_()
     kc = k_composition_scores(h)
     assert bool(torch.isfinite(kc).all()) and float(kc[0].abs().max()) == 0.0
     assert float(k_composition_scores(tiny_handle)[0].abs().max()) > 0  # the untouched model composes
@@ -223,6 +224,6 @@ def test_nan_weights_give_a_clear_error_not_a_segfault(tiny_gpt2_dir):
 
     h = interp.load_model(tiny_gpt2_dir)  # a fresh copy to break
     with torch.no_grad():
-        h.bridge.blocks[1].attn.v.weight.fill_(float("nan"))
+        bridge_of(h).blocks[1].attn.v.weight.fill_(float("nan"))
     with pytest.raises(InvalidInput, match="NaN"):
         copying_scores(h)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from interp.errors import InvalidInput
-from probes.intervention import add_direction, direction_hook, output_change, project_out, push_to_class, run_with_hooks
+from interp.sites import Site
+from probes.intervention import add_direction, direction_edit, output_change, project_out, push_to_class
 from probes.linear_probe import fit_logistic, split_indices
 
 
@@ -15,12 +16,12 @@ def test_add_and_project_out_arithmetic():
     p = project_out(act, d * 7)
     assert torch.allclose(p @ d, torch.zeros(2, 5), atol=1e-5)
     assert torch.allclose(project_out(p, d), p, atol=1e-6)  # idempotent
-    h = direction_hook(d, alpha=1.0, mode="subtract", positions=[1, 3])
+    h = direction_edit(d, alpha=1.0, mode="subtract", positions=[1, 3])
     out = h(act)
     assert torch.allclose(out[0, 1], act[0, 1] - d) and torch.allclose(out[1, 3], act[1, 3] - d)
     assert torch.equal(out[0, 0], act[0, 0]) and torch.equal(out[1, 1], act[1, 1])
     with pytest.raises(InvalidInput):
-        direction_hook(d, mode="rotate")
+        direction_edit(d, mode="rotate")
 
 
 def test_push_to_class_makes_the_probe_read_the_target():
@@ -40,19 +41,19 @@ def test_push_to_class_makes_the_probe_read_the_target():
     assert (moved - xs).norm(dim=-1).mean() < 3 * xs.norm(dim=-1).mean()
 
 
-def test_hooked_edit_steers_the_model_output(tiny_handle):
+def test_edit_steers_the_model_output(tiny_handle):
     tokens = torch.tensor([[5, 17, 42, 9, 3, 11]])
-    last = f"blocks.{tiny_handle.info.n_layers - 1}.hook_resid_post"
-    clean = run_with_hooks(tiny_handle, tokens, [])
-    keep = direction_hook(torch.ones(tiny_handle.info.d_model), alpha=0.0)
-    same = run_with_hooks(tiny_handle, tokens, [(last, keep)])
+    last = Site("resid_post", tiny_handle.info.n_layers - 1)
+    clean = tiny_handle.logits(tokens)
+    keep = direction_edit(torch.ones(tiny_handle.info.d_model), alpha=0.0)
+    same = tiny_handle.run(tokens, edit={last: keep}).logits
     assert torch.allclose(clean, same, atol=1e-5)
-    w_u = tiny_handle.bridge.original_model.get_output_embeddings().weight.detach()  # [vocab, d]
+    w_u = tiny_handle.weights().W_U.T  # [vocab, d]
     j = int(clean[0, -1].argmin())  # the token the model now likes least
-    edited = run_with_hooks(tiny_handle, tokens, [(last, direction_hook(w_u[j], alpha=50.0, positions=-1))])
+    edited = tiny_handle.run(tokens, edit={last: direction_edit(w_u[j], alpha=50.0, positions=-1)}).logits
     assert int(edited[0, -1].argmax()) == j
     assert torch.allclose(edited[0, :-1], clean[0, :-1], atol=1e-5)  # earlier positions untouched
     ch = output_change(clean[0], edited[0])
     assert ch["top1_changed"] == pytest.approx(1 / 6) and ch["kl"] > 0
-    with pytest.raises(InvalidInput, match="no hook named"):
-        run_with_hooks(tiny_handle, tokens, [("blocks.0.hook_nope", lambda a, hook=None: a)])
+    with pytest.raises(InvalidInput, match="not a site"):
+        tiny_handle.run(tokens, edit={"blocks.0.hook_nope": lambda a: a})

@@ -2,14 +2,15 @@
 import numpy as np
 import pytest
 
-from interp.capture import run_with_capture
 from interp.errors import InvalidInput
-from probes.layer_features import capture_texts, hook_for_layer, layer_hooks, read_spans
+from interp.sites import Site
+from probes.layer_features import capture_texts, probe_site, probe_sites, read_spans
 
 
-def test_layer_hooks_name_embeddings_then_blocks():
-    assert hook_for_layer(0) == "blocks.0.hook_resid_pre" and hook_for_layer(2) == "blocks.1.hook_resid_post"
-    assert layer_hooks(2) == ["blocks.0.hook_resid_pre", "blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
+def test_probe_sites_name_embeddings_then_blocks():
+    assert probe_site(0) == Site("resid_pre", 0) and probe_site(2) == Site("resid_post", 1)
+    assert [str(s) for s in probe_sites(2)] == ["blocks.0.hook_resid_pre", "blocks.0.hook_resid_post",
+                                                "blocks.1.hook_resid_post"]
 
 
 def test_read_spans_rules_and_errors():
@@ -33,13 +34,13 @@ def test_capture_texts_matches_single_runs(tiny_handle):
     got = capture_texts(tiny_handle, texts, "last", batch_size=2)  # padded batches
     assert list(got.features) == ["L0", "L1", "L2"] and got.features["L2"].shape == (3, 32)
     for i, text in enumerate(texts):
-        cap = run_with_capture(tiny_handle, text, layer_hooks(2), keep_logits=False)
-        for layer, h in enumerate(layer_hooks(2)):
+        cap = tiny_handle.run(text, read=probe_sites(2))
+        for layer, h in enumerate(probe_sites(2)):
             np.testing.assert_allclose(got.features[f"L{layer}"][i], cap[h][0, -1].numpy(), atol=1e-4)
         assert got.token_ids[i] == int(cap.tokens[0, -1])
     span = capture_texts(tiny_handle, texts, (1, 3))
-    cap = run_with_capture(tiny_handle, texts[0], layer_hooks(2), keep_logits=False)
-    np.testing.assert_allclose(span.features["L1"][0], cap["blocks.0.hook_resid_post"][0, 1:3].mean(0).numpy(),
+    cap = tiny_handle.run(texts[0], read=probe_sites(2))
+    np.testing.assert_allclose(span.features["L1"][0], cap[Site("resid_post", 0)][0, 1:3].mean(0).numpy(),
                                atol=1e-4)
     assert span.token_ids[0] == int(cap.tokens[0, 2])  # the span's last token
 

@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-import probes.lens as lens_mod
 from interp import InvalidInput
-from interp.capture import forward_logits
+from interp.backends.bridge import bridge_of
 from plots.lens import grid_figure, kl_figure, trajectory_figure
 from probes.lens import (
     ResidStack,
@@ -23,12 +22,12 @@ PROMPT = "the cat sat on the mat. the dog sat on the log."
 
 
 def test_last_layer_reproduces_model_logits(tiny_handle):
-    batch, logits = forward_logits(tiny_handle, [PROMPT])
+    logits = tiny_handle.logits([PROMPT])
     stack = residual_stack(tiny_handle, PROMPT)
-    assert isinstance(stack, ResidStack) and stack.resid.shape[0] == tiny_handle.cfg.n_layers + 1
-    assert stack.hook_names[-1].endswith("hook_resid_post") and stack.labels[0] == "resid_pre 0"
+    assert isinstance(stack, ResidStack) and stack.resid.shape[0] == tiny_handle.info.n_layers + 1
+    assert stack.sites[-1].kind == "resid_post" and stack.labels[0] == "resid_pre 0"
     torch.testing.assert_close(decode(tiny_handle, stack.resid[-1]), logits[0], atol=1e-5, rtol=1e-5)
-    res = logit_lens(tiny_handle, batch.tokens[0])
+    res = logit_lens(tiny_handle, tiny_handle.tokenize([PROMPT]).tokens[0])
     torch.testing.assert_close(res.kl_to_final[-1], torch.zeros_like(res.kl_to_final[-1]), atol=1e-5, rtol=0)
     final_top1 = logits[0].argmax(-1)
     assert torch.equal(res.topk_ids[-1, :, 0], final_top1)
@@ -53,17 +52,13 @@ def test_chunked_readout_matches_full_reference_and_never_holds_more_than_a_chun
     logits = decode(tiny_handle, stack.resid)  # [L, pos, vocab] (fine for a tiny model)
     ref = lens_metrics(logits, logits[-1], targets, k=3)
     rows_seen = []
-    real = lens_mod.readout_fn
+    real = tiny_handle.readout
 
-    def spy(handle):
-        fn = real(handle)
+    def spy(x):
+        rows_seen.append(x.shape[0])
+        return real(x)
 
-        def wrapped(x):
-            rows_seen.append(x.shape[0])
-            return fn(x)
-        return wrapped
-
-    monkeypatch.setattr(lens_mod, "readout_fn", spy)
+    monkeypatch.setattr(tiny_handle, "readout", spy)
     d_vocab = tiny_handle.info.d_vocab
     got = lens_readout(tiny_handle, stack.resid, targets, k=3, chunk_elements=3 * d_vocab)
     assert max(rows_seen) == 3 and len(rows_seen) > 3  # 3 positions per chunk, several chunks
@@ -78,11 +73,11 @@ def test_agrees_with_transformer_lens_logit_lens(tiny_handle):
     res = lens_from_stack(tiny_handle, stack, k=4)
     tokens = stack.token_ids[None]
     nxt = torch.cat([tokens[:, 1:], res.targets[-1:].view(1, 1)], dim=1)
-    tl = tl_logit_lens(tiny_handle.bridge, tokens, positions=None, targets=nxt)
+    tl = tl_logit_lens(bridge_of(tiny_handle), tokens, positions=None, targets=nxt)
     assert tl.labels == ["0_pre", "1_pre", "final_post"]
     assert torch.equal(tl.readout.target_ranks[:, 0, :, 0], res.target_rank)
     torch.testing.assert_close(tl.readout.entropy[:, 0], res.entropy, atol=1e-4, rtol=1e-4)
-    top = tl_logit_lens(tiny_handle.bridge, tokens, positions=None, top_k=4)
+    top = tl_logit_lens(bridge_of(tiny_handle), tokens, positions=None, top_k=4)
     assert torch.equal(top.readout.top_ids[:, 0], res.topk_ids)
 
 
@@ -114,7 +109,7 @@ def test_positions_subset_equals_slice_of_full(tiny_handle):
     assert torch.equal(part.topk_ids, full.topk_ids[:, [2, last]])
     table = full.table()
     assert len(table) == full.target_prob.numel() and {"top1", "kl_to_final", "target_rank"} <= set(table.columns)
-    assert full.mean_kl().shape == (tiny_handle.cfg.n_layers + 1,) and full.mean_kl()[-1].abs() < 1e-4
+    assert full.mean_kl().shape == (tiny_handle.info.n_layers + 1,) and full.mean_kl()[-1].abs() < 1e-4
 
 
 @pytest.mark.parametrize("call, match", [
@@ -162,7 +157,7 @@ def test_compatibility_mode_changes_only_the_logit_offset(tiny_gpt2_dir, tiny_ha
     compat = load_model(tiny_gpt2_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        compat.bridge.enable_compatibility_mode()
+        bridge_of(compat).enable_compatibility_mode()
     raw, folded = logit_lens(tiny_handle, PROMPT), logit_lens(compat, PROMPT)
     for key in ("target_prob", "kl_to_final", "entropy"):
         torch.testing.assert_close(getattr(folded, key), getattr(raw, key), atol=1e-4, rtol=1e-4)
@@ -171,6 +166,6 @@ def test_compatibility_mode_changes_only_the_logit_offset(tiny_gpt2_dir, tiny_ha
                                                                                                   PROMPT).resid)
     spread = (diff - diff.mean(-1, keepdim=True)).abs().max()  # [layers, pos, vocab]: one offset per row only
     assert spread < 1e-4, spread
-    _, logits = forward_logits(compat, [PROMPT])
+    logits = compat.logits([PROMPT])
     torch.testing.assert_close(decode(compat, residual_stack(compat, PROMPT).resid[-1]), logits[0], atol=1e-5,
                                rtol=1e-5)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from interp.backends.bridge import bridge_of
 from interp.errors import InvalidInput
 from probes.linear_probe import (
     classification_metrics,
@@ -12,7 +13,6 @@ from probes.linear_probe import (
     fit_ridge,
     majority_baseline,
     r2_score,
-    random_init_copy,
     selectivity,
     split_indices,
     sweep_layers,
@@ -124,15 +124,15 @@ def test_sweep_layers_picks_the_informative_layer():
         fit_logistic(x, np.zeros(len(y), int), s)
 
 
-def test_random_init_copy(tiny_handle):
-    rnd = random_init_copy(tiny_handle, seed=0)
+def test_reinitialised_copy(tiny_handle):
+    rnd = tiny_handle.reinitialised(seed=0)
     tokens = torch.tensor([[1, 2, 3, 4, 5]])
     with torch.no_grad():
-        a, b = tiny_handle.bridge(tokens), rnd.bridge(tokens)
-        c = random_init_copy(tiny_handle, seed=0).bridge(tokens)
+        a, b = tiny_handle.logits(tokens), rnd.logits(tokens)
+        c = tiny_handle.reinitialised(seed=0).logits(tokens)
     assert a.shape == b.shape and not torch.allclose(a, b) and torch.allclose(b, c)
-    orig = list(tiny_handle.bridge.original_model.named_parameters())
-    new = list(rnd.bridge.original_model.named_parameters())
+    orig = list(bridge_of(tiny_handle).original_model.named_parameters())
+    new = list(bridge_of(rnd).original_model.named_parameters())
     assert [(k, v.shape) for k, v in orig] == [(k, v.shape) for k, v in new]
     assert all(not torch.equal(a, b) for (_, a), (_, b) in zip(orig, new) if a.ndim == 2)
     gains = [v for k, v in new if "ln_1" in k and k.endswith("weight")]

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from interp import InvalidInput
-from interp.capture import forward_logits
 from probes.lm_skills import SkillCase, score_skills, skills_summary, skills_table
 
 
@@ -14,7 +13,7 @@ def test_scores_match_teacher_forced_log_probs(tiny_handle):
     p = tok(case.prompt, add_special_tokens=False)["input_ids"]
     e = tok(case.expected, add_special_tokens=False)["input_ids"]
     ids = torch.tensor([[tiny_handle.bos_token_id] + p + e])
-    _, logits = forward_logits(tiny_handle, ids)
+    logits = tiny_handle.logits(ids)
     logp = logits[0].log_softmax(-1)
     want = sum(float(logp[len(p) + i, t]) for i, t in enumerate(e))
     assert s.logprob == pytest.approx(want, abs=1e-4)

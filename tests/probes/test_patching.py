@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from interp.backends.bridge import bridge_of
 from interp.errors import InvalidInput
 from probes.attribution import attribute, compare, edge_attribution
 from probes.dla import direct_logit_attribution
@@ -95,7 +96,7 @@ def test_head_out_sweep_equals_hand_computed_patch(tiny_handle):
     b = _pairs(tiny_handle)
     res = run_sweeps(tiny_handle, b, ("head_out", "resid_pre"), max_rows=5)  # several chunks
     fn = metric_fn(b)
-    bridge = tiny_handle.bridge
+    bridge = bridge_of(tiny_handle)
     with torch.no_grad():
         _, cache = bridge.run_with_cache(b.clean, names_filter=lambda n: n in ("blocks.1.attn.hook_z",
                                                                               "blocks.1.hook_resid_pre"))
@@ -122,9 +123,9 @@ def test_sweeps_equal_transformer_lens(tiny_handle):
     b = _pairs(tiny_handle)
     fn = metric_fn(b)
     res = run_sweeps(tiny_handle, b, ("head_out", "resid_pre"))
-    _, cache = tiny_handle.bridge.run_with_cache(b.clean)
-    tl_heads = get_act_patch_attn_head_out_all_pos(tiny_handle.bridge, b.corrupted, cache, lambda lg: fn(lg).mean())
-    tl_resid = get_act_patch_resid_pre(tiny_handle.bridge, b.corrupted, cache, lambda lg: fn(lg).mean())
+    _, cache = bridge_of(tiny_handle).run_with_cache(b.clean)
+    tl_heads = get_act_patch_attn_head_out_all_pos(bridge_of(tiny_handle), b.corrupted, cache, lambda lg: fn(lg).mean())
+    tl_resid = get_act_patch_resid_pre(bridge_of(tiny_handle), b.corrupted, cache, lambda lg: fn(lg).mean())
     torch.testing.assert_close(res["head_out"].values.mean(-1), tl_heads.cpu(), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(res["resid_pre"].values.mean(-1), tl_resid.cpu(), atol=1e-5, rtol=1e-5)
 
@@ -158,7 +159,7 @@ def test_path_patch_matches_hand_built_two_head_model(tmp_path, tiny_tokenizer):
     from interp import load_model
 
     h = load_model(_native_dir(tmp_path, tiny_tokenizer, hand_built=True))
-    assert h.bridge.W_K[1, 0][:12].abs().max() == 0 and h.bridge.W_O[0, 1][:, 12:].abs().max() == 0
+    assert bridge_of(h).W_K[1, 0][:12].abs().max() == 0 and bridge_of(h).W_O[0, 1][:, 12:].abs().max() == 0
     b = _pairs(h, n=4, seq=6, corruption="fresh")
     k_patch = run_sweeps(h, b, ("head_k",))["head_k"]  # 1.0's keys patched from the clean run
     via_00 = path_patch(h, b, "0.0", "k")
@@ -176,11 +177,11 @@ def test_path_patch_equals_transformer_lens_direct_path(tiny_handle):
 
     b = _pairs(tiny_handle)
     fn = metric_fn(b)
-    _, clean = tiny_handle.bridge.run_with_cache(b.clean)
-    _, corr = tiny_handle.bridge.run_with_cache(b.corrupted)
+    _, clean = bridge_of(tiny_handle).run_with_cache(b.clean)
+    _, corr = bridge_of(tiny_handle).run_with_cache(b.corrupted)
     for comp in ("q", "k", "v"):
         ours = path_patch(tiny_handle, b, "0.1", comp)
-        tl = get_act_patch_direct_path(tiny_handle.bridge, b.corrupted, clean, corr, lambda lg: fn(lg).mean(), 0, 1,
+        tl = get_act_patch_direct_path(bridge_of(tiny_handle), b.corrupted, clean, corr, lambda lg: fn(lg).mean(), 0, 1,
                                        component=comp, verbose=False)
         torch.testing.assert_close(ours.values[1].mean(-1), tl[1].cpu(), atol=1e-4, rtol=1e-4)
     with pytest.raises(InvalidInput, match="not after"):
@@ -212,7 +213,7 @@ def test_attribution_equals_transformer_lens_attribution_patch(tiny_handle):
     b = _pairs(tiny_handle)
     fn = metric_fn(b.select([0]))
     ours = attribute(tiny_handle, b.select([0]), ("head_out_by_pos", "mlp_out"))
-    tl = attribution_patch(tiny_handle.bridge, b.clean[:1], b.corrupted[:1], lambda lg: fn(lg).sum())
+    tl = attribution_patch(bridge_of(tiny_handle), b.clean[:1], b.corrupted[:1], lambda lg: fn(lg).sum())
     for node, score in tl.node_scores.items():
         if node.kind == "attn_head_out":
             assert float(ours.estimates["head_out_by_pos"][node.layer, node.position, node.head, 0]) == \

@@ -113,7 +113,7 @@ def test_a_perfect_reconstruction_recovers_all_the_loss(tiny_handle):
         broken.W_dec.zero_()  # reconstruction 0 = zero ablation
     z = splice_metrics(tiny_handle, broken, tokens)
     assert z.ce_recovered == pytest.approx(0.0, abs=1e-4)
-    with pytest.raises(InvalidInput, match="no hook"):
+    with pytest.raises(InvalidInput, match="has no site"):
         splice_metrics(tiny_handle, _identity_sae(d, "blocks.9.hook_resid_pre"), tokens)
 
 

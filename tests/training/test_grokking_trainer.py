@@ -31,7 +31,7 @@ def test_fast_forward_matches_saved_model_through_the_bridge(tmp_path):
     tokens, _ = all_pairs(11)
     with torch.no_grad():
         ours = fast_logits(out.model, tokens)  # [p*p, vocab]
-        bridge = handle.bridge(tokens)[:, -1]  # [p*p, vocab]
+        bridge = handle.logits(tokens)[:, -1]  # [p*p, vocab]
         native = out.model(tokens)[:, -1]
     assert torch.allclose(ours, native, atol=1e-5)
     assert torch.allclose(ours, bridge, atol=1e-5)

@@ -1,0 +1,1 @@
+"""Backends behind :class:`interp.model.Model`: ``bridge`` (TransformerLens's TransformerBridge, the default)."""

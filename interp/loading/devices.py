@@ -1,0 +1,43 @@
+"""Where and in what precision a model runs: the one home of the device and dtype rules (the CLI's settings,
+the app and :func:`interp.load_model` all call these)."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import InvalidInput
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
+          "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise InvalidInput(f"Unknown dtype {dtype!r}; use one of float32, float16, bfloat16.") from None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """'auto' / None (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N' that exists; else InvalidInput."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise InvalidInput(f"Device must be text such as 'cpu' or 'cuda', got {type(device).__name__}.")
+    try:
+        dev = torch.device(device.strip().lower() if isinstance(device, str) else device)
+    except (RuntimeError, ValueError, TypeError):
+        raise InvalidInput(f"Unknown device {str(device)[:60]!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'.") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidInput(f"Device {str(device)[:60]!r} is not supported here; use 'cpu', 'cuda' or 'auto'.")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInput(f"Device {device!r} was asked for, but this machine has no CUDA GPU; use 'cpu'.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InvalidInput(f"Device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
+                               "CUDA device(s).")
+    return dev
