@@ -17,8 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-from interp.backends.bridge import bridge_of
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 MODES = {
