@@ -75,6 +75,7 @@ def make_runners(model_dir: str) -> dict:
     from transformers import AutoModelForCausalLM
 
     from interp import load_model
+    from interp.backends.bridge import bridge_of
 
     h = load_model(model_dir)
     tokens = torch.randint(0, h.info.d_vocab, (8, 128), generator=torch.Generator().manual_seed(0))

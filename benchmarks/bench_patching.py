@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from interp.backends.bridge import bridge_of
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TQDM_DISABLE", "1")  # TransformerLens's sweep draws a progress bar per call
@@ -48,6 +46,7 @@ def main() -> None:
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
     from interp import load_model
+    from interp.backends.bridge import bridge_of
     from probes.attribution import attribute
     from probes.ioi_data import ioi_pairs
     from probes.patching import metric_fn, prepare, sweep
