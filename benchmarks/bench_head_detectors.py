@@ -51,7 +51,7 @@ def main() -> None:
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
     import interp
-    from probes.heads import detector_scores
+    from probes.heads.detectors import detector_scores
 
     if not (TOKENIZER / "vocab.json").is_file():
         sys.exit(f"GPT-2 tokenizer fixture missing at {TOKENIZER}")

@@ -8,7 +8,7 @@ its own subprocess; peak RSS above the loaded model. Target (issue 4): the lens 
 Modes:
   forward       plain bridge forward (no cache): the baseline
   hf_forward    plain Hugging Face forward (eager attention), for reference
-  logit_lens    probes.lens.logit_lens: one capture of the 13 residual streams, then per (layer, position)
+  logit_lens    probes.lens.logit.logit_lens: one capture of the 13 residual streams, then per (layer, position)
                 top-5, next-token prob/rank/logit, KL(final || layer) and entropy in position chunks
   unembed_only  the 13 x 512 final-norm + unembedding matmuls alone (chunked as the lens does): the floor any
                 exact full-vocabulary lens pays on top of the forward pass
@@ -53,7 +53,7 @@ def make_runners(model_dir: str, n_pos: int) -> dict:
     from transformers import AutoModelForCausalLM
 
     from interp import load_model
-    from probes.lens import CHUNK_ELEMENTS, batch_residual_stack, logit_lens, readout_fn
+    from probes.lens.logit import CHUNK_ELEMENTS, batch_residual_stack, logit_lens, readout_fn
 
     h = load_model(model_dir)
     tokens = torch.randint(0, h.info.d_vocab, (1, n_pos), generator=torch.Generator().manual_seed(0))

@@ -47,10 +47,10 @@ def main() -> None:
 
     from interp import load_model
     from interp.backends.bridge import bridge_of
-    from probes.attribution import attribute
-    from probes.ioi_data import ioi_pairs
-    from probes.patching import metric_fn, prepare, sweep
-    from probes.patching_data import encode_pairs
+    from probes.patching.activation import metric_fn, prepare, sweep
+    from probes.patching.attribution import attribute
+    from tasks.ioi import ioi_pairs
+    from tasks.pairs import encode_pairs
 
     torch.set_num_threads(args.threads)
     if not (TOKENIZER / "vocab.json").is_file():

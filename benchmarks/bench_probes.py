@@ -40,7 +40,7 @@ def planted_data(n: int, d: int, k: int, seed: int = 0):
 
 def bench_fit(rows: int, l2: float) -> list[tuple[str, float, float]]:
 
-    from probes.linear_probe import evaluate, fit_logistic, split_indices
+    from probes.probing.linear import evaluate, fit_logistic, split_indices
 
     x, y = planted_data(rows, 768, 3)
     split = split_indices(rows, seed=0)
@@ -78,11 +78,11 @@ def bench_capture(n_games: int) -> tuple[float, float, int]:
 
     from interp import load_model
     from interp.streaming import stream_activations
-    from probes.othello import random_games
+    from tasks.othello import random_games
 
     name = "othello-gpt" if (ROOT / "models" / "othello-gpt" / "config.json").is_file() else None
     if name is None:
-        from experiments.train_othello_gpt import othello_gpt, othello_tokenizer
+        from experiments.builds.train_othello_gpt import othello_gpt, othello_tokenizer
         from interp.toy_models import save_hf_dir
 
         name = str(save_hf_dir(othello_gpt(6, 128, 4), othello_tokenizer(), tempfile.mkdtemp(prefix="othello-")))

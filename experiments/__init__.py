@@ -3,7 +3,7 @@
 Every plain module here is one registered experiment; the framework (registry, settings, runner, CLI) is
 ``experiments.core``.
 """
-from .core.registry import (
+from experiments.core.registry import (
                             NOT_CHECKED,
                             NOT_REPRODUCED,
                             REPRODUCED,

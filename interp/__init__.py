@@ -4,12 +4,12 @@ Knows nothing of probes, experiments or Streamlit (see ARCHITECTURE.md). Every a
 :class:`Model` (``load_model`` returns one): ``run`` with reads and edits at :class:`Site` s, ``weights``,
 ``readout``.
 """
-from .errors import CheckpointRefused, InvalidInput, ModelUnavailable, WorkbenchError
-from .loading import bundled_models, default_model, load_model
-from .model import Edit, Model, ModelInfo, Run, Weights
-from .sites import Site, parse_sites, sites
-from .tokens import TokenBatch, tokenize
-from .types import Head
+from interp.errors import CheckpointRefused, InvalidInput, ModelUnavailable, WorkbenchError
+from interp.loading import bundled_models, default_model, load_model
+from interp.model import Edit, Model, ModelInfo, Run, Weights
+from interp.sites import Site, parse_sites, sites
+from interp.tokens import TokenBatch, tokenize
+from interp.types import Head
 
 __all__ = [
     "CheckpointRefused", "Edit", "Head", "InvalidInput", "Model", "ModelInfo", "ModelUnavailable", "Run", "Site",

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import Model
-from .sites import Site
-from .tokens import Prompts
+from interp.model import Model
+from interp.sites import Site
+from interp.tokens import Prompts
 
 
 @dataclass

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import InvalidInput
-from .model import Model
+from interp.errors import InvalidInput
+from interp.model import Model
 
 
 @dataclass

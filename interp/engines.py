@@ -24,8 +24,8 @@ from transformer_lens.tools.analysis.attribution_patching import (
 )
 from transformer_lens.utilities.statistics import bootstrap_ci, derive_generator, sign_flip_permutation_pvalue
 
-from .backends.bridge import bridge_of
-from .model import Model
+from interp.backends.bridge import bridge_of
+from interp.model import Model
 
 __all__ = ["bootstrap_ci", "derive_generator", "edge_attribution_run", "layer_head_vector_patch_setter",
            "layer_pos_head_vector_patch_setter", "layer_pos_patch_setter", "sign_flip_permutation_pvalue"]

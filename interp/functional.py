@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import InvalidInput
+from interp.errors import InvalidInput
 
 
 def normalize(x: torch.Tensor, kind: str | None, weight: torch.Tensor | None, bias: torch.Tensor | None,

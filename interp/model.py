@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 import torch
 
-from . import validate
-from .errors import InvalidInput
-from .sites import Site, SiteKind, parse_sites, sites
-from .tokens import Prompts, TokenBatch, tokenize
-from .types import Head, ModelSource
+from interp import validate
+from interp.errors import InvalidInput
+from interp.sites import Site, SiteKind, parse_sites, sites
+from interp.tokens import Prompts, TokenBatch, tokenize
+from interp.types import Head, ModelSource
 
 Backend = Literal["bridge", "nnsight", "ndif", "torch"]  # "torch": a plain-PyTorch implementation (tests)
 NormKind = Literal["LN", "LNPre", "RMS", "RMSPre"]  # None in ModelInfo.norm: no normalisation at all

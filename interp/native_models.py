@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .errors import ModelUnavailable
+from interp.errors import ModelUnavailable
 
 # Fields of TransformerBridgeConfig worth persisting (the rest are derived or runtime state).
 _PERSISTED = ("n_layers", "d_model", "n_ctx", "d_head", "n_heads", "d_vocab", "d_mlp", "attn_only",

@@ -14,8 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import InvalidInput
-from .model import Model
+from interp.errors import InvalidInput
+from interp.model import Model
 
 VocabKind = Literal["t-tokens", "othello", "numbers", "code", "text"]
 
@@ -27,7 +27,7 @@ KIND_READS: dict[VocabKind, str] = {
     "code": "text (it was trained on Python code)",
     "text": "text",
 }
-#: An opening that is legal from the standard start (checked against probes.othello in the tests).
+#: An opening that is legal from the standard start (checked against tasks.othello in the tests).
 OTHELLO_OPENING = "F5 D6 C3 D3 C4 F4 F6 F3 E6 E7 D7 C6"
 
 

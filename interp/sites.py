@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .errors import InvalidInput
+from interp.errors import InvalidInput
 
 ModelSiteKind = Literal["embed", "pos_embed", "final_scale", "final_normalized", "unembed_in", "logits"]
 BlockSiteKind = Literal[

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .errors import InvalidInput
-from .model import Model
-from .sites import Site, parse_sites, stop_point
-from .tokens import TokenBatch
-from .types import Progress
+from interp.errors import InvalidInput
+from interp.model import Model
+from interp.sites import Site, parse_sites, stop_point
+from interp.tokens import TokenBatch
+from interp.types import Progress
 
 Positions = str | int | tuple[int, int]  # "all" | "last" | index | (start, end) mean over a span
 NP_DTYPES = {"float32": np.float32, "float16": np.float16}

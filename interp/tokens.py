@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import validate
-from .errors import InvalidInput
+from interp import validate
+from interp.errors import InvalidInput
 
 if TYPE_CHECKING:  # the model calls tokenize; importing it here at run time would be circular
-    from .model import Model
+    from interp.model import Model
 
 Prompts = str | Sequence[str] | torch.Tensor | np.ndarray
 

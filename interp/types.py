@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Literal, NamedTuple, Protocol
 
-from .errors import InvalidInput
+from interp.errors import InvalidInput
 
 ProbeKind = Literal["logistic", "ridge"]  # classification (L-BFGS) or regression (closed form)
 AblationMode = Literal["zero", "mean"]  # replace a head's output by zeros or by its mean over the batch

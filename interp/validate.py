@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import InvalidInput
+from interp.errors import InvalidInput
 
 _MAX_SHOWN = 60
 
@@ -238,7 +238,7 @@ def labels(y: Any, n_rows: int, *, task: str = "classification") -> np.ndarray:
         arr = arr.astype(np.int64) if task == "classification" else arr
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise InvalidInput(f"Labels must be numbers (class ids 0, 1, ...), got dtype {arr.dtype}.",
-                           "Map class names to ids first, e.g. with probes.datasets.parse_labelled_csv.")
+                           "Map class names to ids first, e.g. with tasks.labelled.parse_labelled_csv.")
     if not np.isfinite(arr).all():
         raise InvalidInput("Labels hold NaN or infinite values.")
     if task == "regression":

@@ -7,8 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from interp.attention import downsample
-
-from .common import attention_heatmap, base_layout
+from plots.common import attention_heatmap, base_layout
 
 #: Above this many tokens a pattern is drawn as a plain heatmap without per-cell labels.
 LABELLED_MAX_TOKENS = 120

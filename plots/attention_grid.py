@@ -9,10 +9,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.attention import downsample
-
-from .common import base_layout
-from .select import add_subplot_pickers
-from .tokens import short_label, thinned_ticks
+from plots.common import base_layout
+from plots.select import add_subplot_pickers
+from plots.tokens import short_label, thinned_ticks
 
 
 def head_pattern_figure(pattern: np.ndarray, tokens: Sequence[str], title: str) -> go.Figure:

@@ -1,6 +1,6 @@
 """Figures for sparse-autoencoder features: MMCS curves, latent tables, histograms, logit effects, boards, steering.
 
-Pure builders: plain numbers in (from probes.sae / probes.sae_features), a plotly Figure or an HTML string out.
+Pure builders: plain numbers in (from learned.sae / probes.features.latents), a plotly Figure or an HTML string out.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import base_layout
+from plots.common import base_layout
 
 
 def mmcs_curve(sizes: Sequence[int], series: dict[str, Sequence[float]], n_true: int,

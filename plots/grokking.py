@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import base_layout
+from plots.common import base_layout
 
 PHASE_COLOURS = {"memorisation": "rgba(99,110,250,0.08)", "circuit formation": "rgba(239,85,59,0.08)",
                  "cleanup": "rgba(0,204,150,0.10)"}

@@ -9,9 +9,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.errors import InvalidInput
-from probes.lens import LensResult, TokenTrajectory
-
-from .common import FONT, base_layout
+from plots.common import FONT, base_layout
+from probes.lens.logit import LensResult, TokenTrajectory
 
 #: Above this many positions the grid drops the per-cell top-1 text (hover still has it).
 MAX_TEXT_POSITIONS = 80

@@ -5,10 +5,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from probes.linear_probe import LayerSweep
-from probes.othello import RELATIVE_CLASSES, SQUARE_NAMES, flip_square
-
-from .common import lines_by_x
+from plots.common import lines_by_x
+from probes.probing.linear import LayerSweep
+from tasks.othello import RELATIVE_CLASSES, SQUARE_NAMES, flip_square
 
 # board cells: 0 empty (green), 1 mine (white), 2 theirs (black), 3 probe wrong (red)
 BOARD_COLOURS = [[0, "#2e7d32"], [0.25, "#2e7d32"], [0.25, "#fafafa"], [0.5, "#fafafa"], [0.5, "#212121"],

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import base_layout, layer_head_heatmap
+from plots.common import base_layout, layer_head_heatmap
 
 EFFECT = "normalised effect (0 = corrupted, 1 = clean)"
 

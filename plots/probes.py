@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from probes.probe_report import ProbeReport
-
-from .common import lines_by_x
+from plots.common import lines_by_x
+from probes.probing.report import ProbeReport
 
 
 def accuracy_figure(report: ProbeReport, title: str) -> go.Figure:

@@ -14,9 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from probes.superposition import PHASES, PUBLISHED_FRACTIONS, PhaseGrid, feature_norms, gram, interference
-
-from .common import base_layout
+from plots.common import base_layout
+from probes.features.superposition import PHASES, PUBLISHED_FRACTIONS, PhaseGrid, feature_norms, gram, interference
 
 PHASE_COLORS = {"not represented": "#b8c2cc", "own dimension": "#2b6cb0", "superposition": "#d9534f"}
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from interp.errors import InvalidInput
 from interp.native_models import build_native_model, native_config, save_native
+from probes.fourier.phases import GROK_ACC, first_epoch_reaching, phase_boundaries
 from training.checkpoint import (
     atomic_write_bytes,
     atomic_write_json,
@@ -35,9 +36,6 @@ from training.checkpoint import (
     resume_or_start,
     save_checkpoint,
 )
-
-#: Test accuracy at which a run counts as grokked.
-GROK_ACC = 0.95
 
 
 @dataclass
@@ -74,6 +72,10 @@ class GrokHistory:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def phases(self, p: int) -> dict[str, int | None]:
+        """Memorised / cleanup start / cleanup end / grokked epochs (:func:`probes.fourier.phases.phase_boundaries`)."""
+        return phase_boundaries(self.epochs, self.train_acc, self.test_loss, self.test_acc, p)
 
 
 @dataclass
@@ -293,7 +295,7 @@ def train_grokking(
             history.seconds = time.perf_counter() - t0
             if callback is not None:
                 if with_spectrum:
-                    from probes.fourier import embedding_freq_norms
+                    from probes.fourier.modular import embedding_freq_norms
 
                     m["embed_norms"] = embedding_freq_norms(model.tok_embed.weight[: c.p].detach()).tolist()
                 callback(epoch, m)
@@ -309,12 +311,7 @@ def train_grokking(
 
 def grok_epoch(history: GrokHistory, threshold: float = GROK_ACC) -> int | None:
     """First logged epoch with test accuracy >= ``threshold`` (None: never)."""
-    return next((e for e, a in zip(history.epochs, history.test_acc) if a >= threshold), None)
-
-
-def memorise_epoch(history: GrokHistory, threshold: float = 0.99) -> int | None:
-    """First logged epoch with train accuracy >= ``threshold``."""
-    return next((e for e, a in zip(history.epochs, history.train_acc) if a >= threshold), None)
+    return first_epoch_reaching(history.epochs, history.test_acc, threshold)
 
 
 def save_trained(outcome: GrokOutcome, out_dir: str | Path, card: str, extra_log: dict[str, Any] | None = None) -> Path:

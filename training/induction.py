@@ -27,12 +27,11 @@ import torch.nn.functional as F
 from interp.errors import InvalidInput
 from interp.native_models import build_native_model, native_config, save_native
 from interp.types import DataKind
-from probes.ablation import copy_losses
-from probes.heads import repeated_sequence_scores
-from probes.repeats import repeated_random_tokens, tiled_random_segments
-
-from .checkpoint import atomic_write_json, atomic_write_text, resume_or_start, save_checkpoint
-from .guards import check_loss
+from probes.heads.ablation import copy_losses
+from probes.heads.detectors import repeated_sequence_scores
+from tasks.repeats import repeated_random_tokens, tiled_random_segments
+from training.checkpoint import atomic_write_json, atomic_write_text, resume_or_start, save_checkpoint
+from training.guards import check_loss
 
 BOS = 0  # token id 0 is BOS; data tokens are 1..d_vocab-1
 #: The phase change: the first evaluation where the best head's induction score reaches this.

@@ -20,8 +20,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import atomic_save_npy, atomic_write_json, load_npy, read_json, resume_or_start, save_checkpoint
-from .guards import check_loss
+from tasks.corpus import sample_windows
+from training.checkpoint import (
+    atomic_save_npy,
+    atomic_write_json,
+    load_npy,
+    read_json,
+    resume_or_start,
+    save_checkpoint,
+)
+from training.guards import check_loss
 
 
 @dataclass
@@ -55,12 +63,6 @@ def lr_at(step: int, s: TrainSettings) -> float:
         return s.lr * (step + 1) / s.warmup
     progress = (step - s.warmup) / max(1, s.steps - s.warmup)
     return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def sample_windows(tokens: np.ndarray, n: int, seq_len: int, gen: torch.Generator) -> torch.Tensor:
-    """``n`` random windows of ``seq_len`` tokens from a 1-D array -> [n, seq_len] int64."""
-    starts = torch.randint(0, len(tokens) - seq_len, (n,), generator=gen).numpy()
-    return torch.from_numpy(np.stack([tokens[s : s + seq_len] for s in starts]).astype(np.int64))
 
 
 @torch.no_grad()
@@ -176,16 +178,6 @@ def continued_from_markdown(init: InitialWeights | None) -> str:
     how = "\n".join("  " + line if line else "" for line in (init.how_made or "(no model card)").splitlines())
     return (f"\n- Continued from the weights in `{init.path}` (sha256 `{init.sha256}`), which were made as "
             f"follows:\n\n{how}\n")
-
-
-def encode_docs(tokenizer, docs: list[str]) -> np.ndarray:
-    """All documents as one uint16 token stream, separated by <|endoftext|>."""
-    eos = tokenizer.eos_token_id
-    ids: list[int] = []
-    for enc in tokenizer(docs, add_special_tokens=False)["input_ids"]:
-        ids.extend(enc)
-        ids.append(eos)
-    return np.asarray(ids, dtype=np.uint16 if len(tokenizer) < 65536 else np.int32)
 
 
 def cached_tokens(cache_dir: str | Path, build: Callable[[], tuple[Any, dict[str, np.ndarray]]],

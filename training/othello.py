@@ -1,6 +1,6 @@
 """Othello-GPT's data, tokenizer, model and legal-move evaluation (Li et al. 2023's synthetic setting).
 
-Games are generated on the fly from a seed per step (``probes.othello.random_games``), so the data is
+Games are generated on the fly from a seed per step (``tasks.othello.random_games``), so the data is
 unlimited, a resumed run sees the same batches, and the whole run is reproducible from its config.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from probes.othello import PAD_TOKEN, PLAYABLE, SQUARE_NAMES, SQUARE_TO_TOKEN, random_games
+from tasks.othello import PAD_TOKEN, PLAYABLE, SQUARE_NAMES, SQUARE_TO_TOKEN, random_games
 
 N_VOCAB = 61  # pad + 60 squares
 SEQ_LEN = 59  # a game's first 59 moves predict moves 2..60
@@ -49,7 +49,7 @@ def legal_top1(logits: torch.Tensor, legal: np.ndarray) -> float:
 
     ``logits``: [n, pos, 61]; ``legal``: [n, pos, 64] bool legal squares after each move (all False once over).
     """
-    from probes.othello import tokens_to_squares
+    from tasks.othello import tokens_to_squares
 
     sq = tokens_to_squares(logits.argmax(-1).cpu().numpy())  # [n, pos]  (-1 for pad)
     live = legal.any(-1)

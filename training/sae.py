@@ -29,10 +29,9 @@ from pathlib import Path
 import torch
 
 from interp.types import Progress
-from probes.sae import Architecture, SAEConfig, SparseAutoencoder, l0, sae_loss, variance_explained
-
-from .checkpoint import read_checkpoint, resume_or_start, save_checkpoint
-from .sae_data import ActivationSource
+from learned.sae import Architecture, SAEConfig, SparseAutoencoder, l0, sae_loss, variance_explained
+from training.checkpoint import read_checkpoint, resume_or_start, save_checkpoint
+from training.sae_data import ActivationSource
 
 #: Steps far from any training step: input-scale estimation and evaluation batches come from here.
 SCALE_STEPS = 2_000_000_000

@@ -56,7 +56,7 @@ def text_windows(tokens: np.ndarray, n: int, seq_len: int) -> TokenFn:
 
 def othello_games(n: int, seq_len: int = 59, seed_offset: int = 50_000_017) -> TokenFn:
     """``n`` fresh random Othello games per step (first ``seq_len`` moves); positions after a game ends dropped."""
-    from probes.othello import random_games
+    from tasks.othello import random_games
 
     def draw(step: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         games = random_games(n, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)) + seed_offset)
@@ -143,12 +143,12 @@ def sample_tokens(handle: Model, n_seq: int = 64, seq_len: int = 64, seed: int =
                                                                                                    torch.Tensor]:
     """Held-out tokens [n_seq, seq_len] and a real-position mask to look at latents on: fresh random games for an
     Othello-GPT, else evenly spaced windows of the stdlib's held-out files in the model's tokenizer."""
-    from probes.othello import is_othello_model, random_games
+    from tasks.othello import is_othello_model, random_games
 
     if is_othello_model(handle.info.d_vocab, handle.info.n_ctx):
         tok = torch.from_numpy(random_games(n_seq, seed=88_000_003 + seed).tokens()[:, :min(seq_len, 59)])
         return tok, tok != 0
-    from .lm import encode_docs
+    from tasks.corpus import encode_docs
 
     seq_len = min(seq_len, handle.info.n_ctx)
     docs = stdlib_texts(heldout=True, max_chars=4 * n_seq * seq_len * 2)  # ~4 characters a token, 2x enough
@@ -162,7 +162,7 @@ def sample_tokens(handle: Model, n_seq: int = 64, seq_len: int = 64, seed: int =
 
 def _stdlib_py_files(root: Path) -> Iterator[Path]:
     """The stdlib's .py files in sorted order, not descending into site-packages, tests or caches (fast)."""
-    from .corpus import SKIP_PARTS
+    from tasks.corpus import SKIP_PARTS
 
     for d, dirs, files in os.walk(root):
         dirs[:] = sorted(x for x in dirs if x not in SKIP_PARTS)
@@ -172,9 +172,9 @@ def _stdlib_py_files(root: Path) -> Iterator[Path]:
 
 
 def stdlib_texts(*, heldout: bool, max_chars: int = 0) -> list[str]:
-    """The stdlib's train (or held-out) files as in ``training.corpus`` (same split), read in sorted order until
+    """The stdlib's train (or held-out) files as in ``tasks.corpus`` (same split), read in sorted order until
     ``max_chars`` (0: all); walks only the stdlib, so a small sample costs milliseconds."""
-    from .corpus import is_heldout, stdlib_dir
+    from tasks.corpus import is_heldout, stdlib_dir
 
     root, docs, chars = stdlib_dir(), [], 0
     for p in _stdlib_py_files(root):

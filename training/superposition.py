@@ -25,8 +25,7 @@ import torch
 from torch import nn
 
 from interp.errors import InvalidInput
-
-from .checkpoint import resume_or_start, save_checkpoint
+from training.checkpoint import resume_or_start, save_checkpoint
 
 LrSchedule = Literal["constant", "cosine"]  # constant lr (the paper's Colab) or cosine decay to 0 (crisper optima)
 #: (step, per-model training loss [models], the models) every log_every steps: progress bars, live redraws

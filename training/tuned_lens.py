@@ -1,6 +1,6 @@
 """Train a tuned lens (Belrose et al. 2023): fit one affine translator per layer by minimising KL(final || lens).
 
-The lens itself, its evaluation and its files are ``probes.tuned_lens``; this is only the optimisation loop.
+The lens itself, its evaluation and its files are ``probes.lens.tuned``; this is only the optimisation loop.
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import torch
 from interp.errors import InvalidInput
 from interp.model import Model
 from interp.types import Progress
-from probes.lens import batch_residual_stack
-from probes.tuned_lens import TunedLens, check_lens_tokens
+from learned.tuned_lens import TunedLens
+from probes.lens.logit import batch_residual_stack
+from probes.lens.tuned import check_lens_tokens
 
 
 @dataclass

@@ -9,8 +9,7 @@ from interp.token_display import token_pieces
 from interp.types import Head
 from plots.attention_grid import all_heads_figure, head_pattern_figure, layer_heads_figure
 from plots.tokens import MAX_STRIP_TOKENS, attention_strip_html, strip_height
-
-from . import common
+from ui import common
 
 #: Kept for other modules that import it; the page's default prompt is an example fitting the current model.
 DEFAULT_PROMPT = "The cat sat on the mat. The cat sat on the mat."

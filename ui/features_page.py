@@ -4,7 +4,7 @@ Pick a model and one of its SAEs (``models/<model>/saes/<name>/``, SAELens forma
 browse its latents on a held-out token sample: sortable by density and max activation; per latent the
 activation histogram, top contexts shaded by activation, logit effects through W_U, and for an Othello-GPT the
 correlation with each square. Search latents by token, see which latents fire on a typed prompt, steer with a
-latent's decoder direction. Analyses are in ``probes.sae_features``, figures in ``plots.features``.
+latent's decoder direction. Analyses are in ``probes.features.latents``, figures in ``plots.features``.
 """
 from __future__ import annotations
 
@@ -19,15 +19,15 @@ import torch
 
 from interp.loading import bundled_models
 from interp.model import Model
-from interp.sae_files import list_saes, read_sae_dir
+from learned.sae import SparseAutoencoder
+from learned.sae_files import list_saes, read_sae_dir
 from plots import features as fplots
-from probes import sae_features as sf
-from probes.othello import RELATIVE_CLASSES, is_othello_model
-from probes.sae import SparseAutoencoder, sae_site
+from probes.features import latents as sf
+from probes.features.splice import sae_site
+from tasks.othello import RELATIVE_CLASSES, is_othello_model
 from training.sae import SAETrainSettings, train_sae
 from training.sae_data import ModelActivations, othello_games, sample_tokens, text_windows
-
-from . import common
+from ui import common
 
 SAMPLE_SEQS, SAMPLE_LEN = 64, 64
 SESSION_SAE = "(trained in this session)"
@@ -237,7 +237,7 @@ def _train_panel(handle: Any, model_name: str) -> None:
         source = ModelActivations(handle, hook, fn)
         s = SAETrainSettings(architecture="topk", d_sae=expansion * source.d_in, k=k, steps=steps,
                              dead_tokens=50_000, log_every=max(1, steps // 20), scale_batches=2)
-        from probes.sae import SAEConfig
+        from learned.sae import SAEConfig
 
         cfg = SAEConfig(d_in=source.d_in, d_sae=s.d_sae, hook_name=hook, hook_layer=layer, model_name=model_name)
         result = train_sae(source, s, cfg, progress=lambda f, m: bar.progress(f, text=m),
@@ -295,7 +295,7 @@ def draw() -> None:
 
 def _superposition() -> None:
     try:
-        from . import superposition_panel
+        from ui import superposition_panel
     except ImportError:
         return
     st.divider()

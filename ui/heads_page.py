@@ -1,5 +1,5 @@
 """Heads page: every head's detector scores and ablation effect as layer x head heatmaps and a table; one
-head's attention pattern on a repeated random sequence. The numbers come from ``probes.head_report``."""
+head's attention pattern on a repeated random sequence. The numbers come from ``probes.heads.report``."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -12,10 +12,9 @@ from interp.types import Head
 from plots.attention_grid import head_pattern_figure
 from plots.common import layer_head_heatmap
 from plots.select import add_head_picker
-from probes import heads as heads_module
-from probes.head_report import ABLATION_MODES, ABLATION_SCORE, ICL_SCORE, HeadReport, head_report
-
-from . import common
+from probes.heads import detectors as heads_module
+from probes.heads.report import ABLATION_MODES, ABLATION_SCORE, ICL_SCORE, HeadReport, head_report
+from ui import common
 
 #: Head reports computed in this process (tests assert that choosing a head adds none).
 SCANS = {"count": 0}

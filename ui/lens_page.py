@@ -1,7 +1,7 @@
 """Logit lens page: what each layer would predict (nostalgebraist's grid), one token across layers, logit vs tuned lens.
 
 One forward pass per (model, prompt) captures the residual stack; colouring, lens choice, position and token
-choices only re-read it (``probes.lens``), so they never re-run the model.
+choices only re-read it (``probes.lens.logit``), so they never re-run the model.
 """
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from interp.model import Model
+from learned.tuned_lens import TunedLens, find_tuned_lens, load_tuned_lens
 from plots.lens import GRID_COLOURS, grid_figure, kl_figure, trajectory_figure
-from probes.lens import LensResult, ResidStack, default_targets, lens_from_stack, residual_stack, token_trajectory
-from probes.tuned_lens import TunedLens, find_tuned_lens, load_tuned_lens
-
-from . import common
+from probes.lens.logit import LensResult, ResidStack, default_targets, lens_from_stack, residual_stack, token_trajectory
+from ui import common
 
 DEFAULT_PROMPT = "import os\n\ndef add(a, b):\n    return a + b\n"
 #: The grid shows this many positions at a time (a slider moves the window), so every cell's text fits its cell.

@@ -8,8 +8,7 @@ import streamlit as st
 
 from interp.loading import BUNDLED_DIR, bundled_models
 from interp.prompt_check import KIND_READS, kind_of
-
-from . import common
+from ui import common
 
 SOURCES = ["Bundled", "Hub name (GPT-2 family)", "Local directory"]
 

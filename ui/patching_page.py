@@ -1,7 +1,7 @@
 """Patching page: a clean and a corrupted prompt side by side, attribution patching (one click, fast) and exact
 activation patching (progress and Stop) as layer x position and layer x head heatmaps, attribution vs exact,
 direct logit attribution, one head's pattern on the clean prompt, and a dataset view of many pairs with CIs.
-Every number comes from ``probes.patching``, ``probes.attribution``, ``probes.dla`` and ``probes.patching_stats``.
+Every number comes from ``probes.patching`` (activation, attribution, dla, stats).
 """
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from interp.types import Head
 from plots.attention_grid import head_pattern_figure
 from plots.patching import attribution_scatter, dla_bars, effect_bars_with_ci, head_effect_heatmap, layer_pos_heatmap
 from plots.select import add_head_picker
-from probes.attribution import attribute, compare
-from probes.dla import direct_logit_attribution
-from probes.patching import SweepStopped, run_sweeps
-from probes.patching_data import PairBatch, PromptPair, encode_pairs, example_pair, pairs_from_csv
-from probes.patching_stats import dataset_effects
-from training.copy_data import stdlib_name_pairs
-
-from . import common
+from probes.patching.activation import SweepStopped, run_sweeps
+from probes.patching.attribution import attribute, compare
+from probes.patching.dla import direct_logit_attribution
+from probes.patching.stats import dataset_effects
+from tasks.copy_mix import stdlib_name_pairs
+from tasks.pairs import PairBatch, PromptPair, encode_pairs, example_pair, pairs_from_csv
+from ui import common
 
 METRICS = ("logit_diff", "prob", "logprob")
 STOP = "patch_stop_requested"

@@ -14,13 +14,12 @@ from interp.eta import Eta, format_seconds, scaled_estimate
 from interp.loading import bundled_models
 from interp.prompt_check import check_texts
 from plots.probes import accuracy_figure
-from probes.datasets import LabelledTexts, bracket_example_csv, parse_labelled_csv
-from probes.layer_features import capture_layers, capture_texts
-from probes.othello import TRAIN_OTHELLO_COMMAND, is_othello_model, othello_probe_set
-from probes.probe_report import ProbeReport, probe_by_layer
+from probes.probing.layers import capture_layers, capture_texts
+from probes.probing.report import ProbeReport, probe_by_layer
 from probes.stats import SMALL_TEST_SET, wilson_interval
-
-from . import common
+from tasks.labelled import LabelledTexts, bracket_example_csv, parse_labelled_csv
+from tasks.othello import TRAIN_OTHELLO_COMMAND, is_othello_model, othello_probe_set
+from ui import common
 
 OTHELLO, UPLOAD, PASTE = "Othello board state (built-in)", "Upload a CSV", "Paste a CSV"
 OTHELLO_MODEL = "othello-gpt"

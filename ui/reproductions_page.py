@@ -23,8 +23,7 @@ from experiments.core.results import ResultFolder, check_results_root, list_resu
 from experiments.core.runner import RESULTS_ROOT, run_experiment
 from interp.loading import BUNDLED_DIR
 from interp.prompt_check import KIND_READS, kind_of, kind_of_model_dir
-
-from . import common
+from ui import common
 
 RUN_KEY = "repro_last_run"
 FULL = "full run (published setting)"

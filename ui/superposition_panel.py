@@ -18,10 +18,9 @@ import streamlit as st
 import torch
 
 from plots.superposition import columns_2d
-from probes.superposition import column_angles_2d, dimensionality, feature_norms
+from probes.features.superposition import column_angles_2d, dimensionality, feature_norms
 from training.superposition import ToyTrainConfig, best_of_restarts, train_toy_models
-
-from .common import figure, guarded
+from ui.common import figure, guarded
 
 N_FEATURES, N_HIDDEN = 5, 2
 RESTARTS = 4

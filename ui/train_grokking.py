@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from experiments.grokking import phase_boundaries
 from interp.loading import REPO_ROOT
 from plots.grokking import (
     curves_figure,
@@ -25,10 +24,9 @@ from plots.grokking import (
     spectrum_over_time_figure,
     weight_norm_figure,
 )
-from probes.fourier import key_frequencies, neuron_clusters, top_frequencies
+from probes.fourier.modular import key_frequencies, neuron_clusters, top_frequencies
 from training.grokking import GrokConfig, GrokHistory, all_pairs, fast_forward, grok_epoch, train_grokking
-
-from . import common
+from ui import common
 
 #: The bundled run whose training_log.json the "bundled run" view reads.
 BUNDLED_DIR = REPO_ROOT / "models" / "grokking-p113"
@@ -81,7 +79,7 @@ def _train(config: GrokConfig, curves_slot, spectrum_slot, bar_slot) -> None:
         draws["n"] += 1
         h = run["history"]
         curves_slot.plotly_chart(curves_figure(h.epochs, h.train_loss, h.test_loss, h.train_acc, h.test_acc,
-                                               phase_boundaries(h, config.p), title=f"p = {config.p}: train vs test"),
+                                               h.phases(config.p), title=f"p = {config.p}: train vs test"),
                                  width="stretch", key=f"grok-live-curves-{draws['n']}")
         if run["norms"]:
             spectrum_slot.plotly_chart(spectrum_figure(run["norms"], _dominant(run["norms"]),
@@ -127,7 +125,7 @@ def _train(config: GrokConfig, curves_slot, spectrum_slot, bar_slot) -> None:
 def _show(run: dict[str, Any]) -> None:
     h: GrokHistory = run["history"]
     c: GrokConfig = run["config"]
-    ph = phase_boundaries(h, c.p)
+    ph = h.phases(c.p)
     what = (f"train accuracy reached 99% at epoch {ph['memorised']}, test accuracy 95% at epoch {grok_epoch(h)}"
             if grok_epoch(h) is not None else
             f"train accuracy reached 99% at epoch {ph['memorised']}; test accuracy has not reached 95% yet "

@@ -32,8 +32,7 @@ from training.induction import (
     save_trained,
     train_induction,
 )
-
-from . import common
+from ui import common
 
 #: preset -> (label, config). Tests add a tiny one. Times measured on this project's 2-core CPU machine with one
 #: thread while other jobs ran (training only; the live chart adds a little): fast 57 s (phase change at step
@@ -204,7 +203,7 @@ def _show(run: dict[str, Any]) -> None:
 
 def draw() -> None:
     if st.radio("Mode", ["Induction phase change", "Grokking"], horizontal=True, key="train_mode") == "Grokking":
-        from . import train_grokking
+        from ui import train_grokking
 
         return train_grokking.draw()
     st.header("Train: watch induction heads form")

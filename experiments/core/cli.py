@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         if args.cmd == "run":
             return _run(args)
-        from .results import read_result
+        from experiments.core.results import read_result
 
         print(strip_escapes(read_result(args.dir).summary))
         return 0
@@ -106,7 +106,7 @@ def _wants_experiment_help(argv: list[str]) -> bool:
 
 def settings_table(config_cls: type) -> list[str]:
     """One block per setting: ``name (type, default X, range)`` then its help, indented."""
-    from .settings import field_help
+    from experiments.core.settings import field_help
 
     lines = []
     for name, default, help_, range_ in field_help(config_cls):
@@ -131,7 +131,7 @@ def _show_default(value: Any) -> str:
 
 
 def _experiment_help(name: str) -> int:
-    from .registry import get_experiment
+    from experiments.core.registry import get_experiment
 
     exp = get_experiment(name)
     print(f"usage: python -m experiments run {name} [--preset P] [--set KEY=VALUE ...] [--model M] [--seed N] "
@@ -155,7 +155,7 @@ def _preset_words(values: dict[str, Any]) -> str:
 def _list() -> int:
     import dataclasses
 
-    from .registry import all_experiments
+    from experiments.core.registry import all_experiments
 
     for name, exp in all_experiments().items():
         presets = ", ".join(exp.presets) or "-"
@@ -173,8 +173,8 @@ def _list() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .registry import parse_sets
-    from .runner import run_experiment
+    from experiments.core.registry import parse_sets
+    from experiments.core.runner import run_experiment
 
     for flag in ("out", "preset", "model", "device"):
         value = getattr(args, flag)

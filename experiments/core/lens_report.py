@@ -8,8 +8,8 @@ from interp.errors import InvalidInput
 from interp.model import Model
 from interp.tokens import tokenize
 from plots.lens import grid_figure
-from probes.lens import logit_lens
-from probes.tuned_lens import LensEval
+from probes.lens.logit import logit_lens
+from probes.lens.tuned import LensEval
 
 #: Short prompts drawn as nostalgebraist grids (code, since the bundled model reads Python).
 FIGURE_PROMPTS = (

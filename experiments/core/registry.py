@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from interp.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from .context import RunContext
+    from experiments.core.context import RunContext
 
 REPRODUCED, NOT_REPRODUCED, NOT_CHECKED = "reproduced", "not reproduced", "not checked"
 
@@ -101,12 +101,17 @@ def register(cls: type[Experiment]) -> type[Experiment]:
     return cls
 
 
+#: The subpackages whose every module is one registered experiment.
+EXPERIMENT_PACKAGES = ("reproductions", "builds")
+
+
 def all_experiments() -> dict[str, type[Experiment]]:
-    """Every registered experiment, importing each module of this package once."""
-    pkg = Path(__file__).parent.parent
-    for mod in pkgutil.iter_modules([str(pkg)]):
-        if not mod.ispkg and not mod.name.startswith("_"):
-            importlib.import_module(f"experiments.{mod.name}")
+    """Every registered experiment, importing each module of the reproductions and builds packages once."""
+    root = Path(__file__).parent.parent
+    for sub in EXPERIMENT_PACKAGES:
+        for mod in pkgutil.iter_modules([str(root / sub)]):
+            if not mod.ispkg and not mod.name.startswith("_"):
+                importlib.import_module(f"experiments.{sub}.{mod.name}")
     return dict(sorted(_REGISTRY.items()))
 
 
@@ -154,7 +159,7 @@ def make_config(exp: type[Experiment], *, preset: str | None = None, overrides: 
     """Defaults -> preset -> typed overrides (``key=value`` strings) -> explicit keyword fields (the CLI's
     ``--seed``/``--device``/``--model``; naming one both ways with different values is a conflict), then
     :func:`~experiments.core.settings.validate` (every field in range, cross-field rules): InvalidInput."""
-    from .settings import validate
+    from experiments.core.settings import validate
 
     base = exp.Config()
     names = {f.name for f in dataclasses.fields(base)}

@@ -19,9 +19,8 @@ def model_or_not_checked(ctx: Any, name: str, why: str, advice: str) -> Any:
     path the user typed) is unavailable here, e.g. GPT-2 offline. ``why`` prefixes the verdict's reason."""
     from pathlib import Path
 
+    from experiments.core.registry import RunResult, Verdict
     from interp.errors import ModelUnavailable
-
-    from .registry import RunResult, Verdict
 
     try:
         return ctx.load_model(name)

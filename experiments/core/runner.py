@@ -27,13 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from experiments.core.context import RunContext
+from experiments.core.registry import Experiment, RunResult, get_experiment, make_config
+from experiments.core.settings import check_writable_dir
 from interp.environment import library_versions
 from interp.errors import InvalidInput
 from interp.loading import REPO_ROOT
-
-from .context import RunContext
-from .registry import Experiment, RunResult, get_experiment, make_config
-from .settings import check_writable_dir
 
 RESULTS_ROOT = Path(os.environ.get("WORKBENCH_RESULTS", REPO_ROOT / "results"))
 WORK_ROOT = Path(os.environ.get("WORKBENCH_CACHE", REPO_ROOT / ".cache" / "experiments"))
@@ -205,7 +204,7 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _write_result(staging: Path, exp_cls: type[Experiment], config_json: dict[str, Any], preset: str | None,
                   result: RunResult, ctx: RunContext, started: datetime, wall: float) -> None:
-    from .figures import save_figures
+    from experiments.core.figures import save_figures
 
     _write_json(staging / "config.json", config_json)
     _write_json(staging / "metrics.json", {**result.metrics, "verdict": result.verdict.to_dict()})

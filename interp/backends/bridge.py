@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from transformer_lens.model_bridge import TransformerBridge
 
-from ..errors import InvalidInput, ModelUnavailable
-from ..model import Edit, Model, ModelInfo, Run, Weights, local_gradients
-from ..sites import Site
+from interp.errors import InvalidInput, ModelUnavailable
+from interp.model import Edit, Model, ModelInfo, Run, Weights, local_gradients
+from interp.sites import Site
 
 
 class _Stop(Exception):

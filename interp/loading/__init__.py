@@ -19,11 +19,9 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
 
-from ..backends import bridge as bridge_backend
-from ..errors import InvalidInput, ModelUnavailable
-from ..model import Model
-from ..native_models import boot_native_dir
-from .checks import (
+from interp.backends import bridge as bridge_backend
+from interp.errors import InvalidInput, ModelUnavailable
+from interp.loading.checks import (
     NATIVE_KEY,
     READ_FILES,
     TOKENIZER_FILES,
@@ -37,8 +35,10 @@ from .checks import (
     regular_file,
     weight_files,
 )
-from .devices import resolve_device, resolve_dtype
-from .hub import cached_snapshot, hub_reachable, looks_like_hub_id
+from interp.loading.devices import resolve_device, resolve_dtype
+from interp.loading.hub import cached_snapshot, hub_reachable, looks_like_hub_id
+from interp.model import Model
+from interp.native_models import boot_native_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 BUNDLED_DIR = REPO_ROOT / "models"

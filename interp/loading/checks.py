@@ -13,7 +13,7 @@ import psutil
 import torch
 from safetensors import SafetensorError, safe_open
 
-from ..errors import CheckpointRefused, InvalidInput, ModelUnavailable
+from interp.errors import CheckpointRefused, InvalidInput, ModelUnavailable
 
 #: Key in config.json that marks a directory saved by :func:`interp.native_models.save_native`.
 NATIVE_KEY = "workbench_native_config"

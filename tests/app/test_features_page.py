@@ -11,8 +11,8 @@ from conftest import app_test
 
 @pytest.fixture(scope="module")
 def model_with_sae(tiny_gpt2_dir, tmp_path_factory):
-    from interp.sae_files import write_sae_dir
-    from probes.sae import SAEConfig, SparseAutoencoder
+    from learned.sae import SAEConfig, SparseAutoencoder
+    from learned.sae_files import write_sae_dir
 
     model = tmp_path_factory.mktemp("features") / "tiny-with-sae"
     shutil.copytree(tiny_gpt2_dir, model)

@@ -97,7 +97,7 @@ def test_position_and_token_changes_do_not_rerun_the_model(app):
 
 def test_tuned_lens_beside_the_model_enables_both_views(tiny_gpt2_dir, tmp_path, monkeypatch):
     from interp import load_model
-    from probes.tuned_lens import TunedLens, default_lens_dir, save_tuned_lens
+    from learned.tuned_lens import TunedLens, default_lens_dir, save_tuned_lens
 
     model = shutil.copytree(tiny_gpt2_dir, tmp_path / "model")
     handle = load_model(model)

@@ -39,7 +39,7 @@ def test_trainer_callback_stop_and_resume(tmp_path):
 
 
 def test_phase_change_step():
-    from experiments.induction_phase_change import steepest_icl_drop, sudden_window
+    from experiments.reproductions.induction_phase_change import steepest_icl_drop, sudden_window
     from training.induction import TrainHistory
 
     h = TrainHistory(steps=[0, 10, 20, 30, 40, 50], icl_score=[0, -0.1, -0.1, -2.0, -3.0, -3.1],
@@ -92,7 +92,7 @@ def test_gpt2_logic_on_full_gpt2_shape(tmp_path, gpt2_shape_dir):
 def test_gpt2_logic_on_bundled_2l(tmp_path):
     if "attn-only-2l" not in interp.bundled_models():
         pytest.skip("bundled attn-only-2l absent")
-    from probes.heads import scan_heads
+    from probes.heads.detectors import scan_heads
 
     s = scan_heads(interp.load_model("attn-only-2l"), seq_len=20, n_batch=4)
     ind, prev = s.top("induction", 1)[0], s.top("prev_token", 1)[0]

@@ -8,10 +8,11 @@ import pytest
 import experiments.core.runner as runner
 from experiments import make_config
 from experiments.core.registry import get_experiment
-from experiments.logit_lens import LogitLens, convergence_checks
-from experiments.tuned_lens import TunedLensExperiment, per_layer_checks
+from experiments.reproductions.logit_lens import LogitLens, convergence_checks
+from experiments.reproductions.tuned_lens import TunedLensExperiment, per_layer_checks
 from interp import load_model
-from probes.tuned_lens import LensEval, find_tuned_lens, load_tuned_lens
+from learned.tuned_lens import find_tuned_lens, load_tuned_lens
+from probes.lens.tuned import LensEval
 
 
 def _run_direct(name, model, tmp_path, preset=None, overrides=None):

@@ -9,7 +9,7 @@ import torch
 import interp
 from experiments.core import runner
 from interp.errors import InvalidInput
-from probes.othello import random_games
+from tasks.othello import random_games
 from training.othello import SEQ_LEN, legal_top1, othello_tokenizer
 
 
@@ -26,7 +26,7 @@ def test_legal_top1_counts_only_live_positions():
     legal = g.legal()[:, :SEQ_LEN]
     logits = torch.full((4, SEQ_LEN, 61), -5.0)
     assert legal_top1(logits, legal) == 0.0  # argmax = pad everywhere: never a legal square
-    from probes.othello import squares_to_tokens
+    from tasks.othello import squares_to_tokens
     first_legal = np.where(legal.any(-1), legal.argmax(-1), 0)
     logits.scatter_(-1, torch.from_numpy(squares_to_tokens(first_legal))[..., None], 5.0)
     assert legal_top1(logits, legal) == 1.0
@@ -65,7 +65,7 @@ def test_world_model_ci_preset_on_the_shipped_model(tmp_path):
 
 
 def test_shift_toward_counts_mass_moved_to_the_edited_boards_moves():
-    from experiments.othello_world_model import shift_toward
+    from probes.probing.board_edits import shift_toward
 
     before = np.zeros(64)
     before[[1, 2, 3]] = [0.5, 0.3, 0.2]

@@ -35,8 +35,8 @@ def test_ground_truth_ci_recovers_the_features(tmp_path):
 
 
 def test_train_sae_ci_writes_a_loadable_saelens_folder(tiny_gpt2_dir, tmp_path):
-    from interp.sae_files import read_sae_dir
-    from probes.sae import SparseAutoencoder
+    from learned.sae import SparseAutoencoder
+    from learned.sae_files import read_sae_dir
 
     out = tmp_path / "sae"
     metrics, result = _run("train-sae", tmp_path, model=str(tiny_gpt2_dir),

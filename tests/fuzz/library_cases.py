@@ -62,7 +62,7 @@ def handle():
 
 @functools.lru_cache(maxsize=1)
 def report():
-    from probes.head_report import head_report
+    from probes.heads.report import head_report
 
     return head_report(handle(), seq_len=4, n_batch=2, ablation="off")
 
@@ -329,7 +329,7 @@ def _build_prompt(case: Case):
 
 def _build_tokens(case: Case):
     from interp.tokens import tokenize
-    from probes.ablation import ablate_heads
+    from probes.heads.ablation import ablate_heads
 
     h, key, via = handle(), case.params["key"], case.params["via"]
     t = TOKEN_SPECS[key][1]()
@@ -369,7 +369,7 @@ def _build_hooks(case: Case):
 
 
 def _build_lens(case: Case):
-    from probes.lens import logit_lens
+    from probes.lens.logit import logit_lens
 
     h, key = handle(), case.params["key"]
     prompt = "the cat sat on the mat"
@@ -400,8 +400,9 @@ def _build_lens(case: Case):
 
 
 def _build_probe(case: Case):
-    from probes import datasets, intervention
-    from probes.linear_probe import Split, fit_logistic, fit_ridge, split_indices
+    from probes.probing import intervention
+    from probes.probing.linear import Split, fit_logistic, fit_ridge, split_indices
+    from tasks import labelled as datasets
 
     key = case.params["key"]
     x, y = planted()
@@ -530,9 +531,9 @@ def _build_probe(case: Case):
 
 
 def _build_scan(case: Case):
-    from probes.ablation import ablate_heads
-    from probes.head_report import head_report
-    from probes.heads import copying_scores, k_composition_scores, repeated_batch, scan_heads
+    from probes.heads.ablation import ablate_heads
+    from probes.heads.detectors import copying_scores, k_composition_scores, repeated_batch, scan_heads
+    from probes.heads.report import head_report
 
     key = case.params["key"]
     if key.startswith("gqa."):
@@ -607,8 +608,8 @@ def _build_loading(case: Case):
         d = md.bert_dir() if key == "bert" else md.t5_dir()
         return (lambda: load_model(d)), None
     if key.startswith("mamba"):
-        from probes.head_report import head_report
-        from probes.heads import copying_scores, detector_scores, k_composition_scores, scan_heads
+        from probes.heads.detectors import copying_scores, detector_scores, k_composition_scores, scan_heads
+        from probes.heads.report import head_report
 
         d = md.mamba_dir()
         fn = {"mamba_loads": lambda: load_model(d), "mamba_scan": lambda: scan_heads(load_model(d), seq_len=4),

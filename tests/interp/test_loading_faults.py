@@ -152,8 +152,8 @@ def test_non_causal_models_are_refused_at_load():
 
 
 def test_models_without_attention_patterns_say_so():
-    from probes.head_report import head_report
-    from probes.heads import scan_heads
+    from probes.heads.detectors import scan_heads
+    from probes.heads.report import head_report
 
     h = load_model(md.mamba_dir())
     with pytest.raises(InvalidInput, match="no attention-pattern hooks"):

@@ -27,7 +27,7 @@ def test_english_on_an_attention_only_model_is_flagged_and_its_examples_are_not(
 
 
 def test_othello_examples_are_legal_move_sequences():
-    from probes.othello import replay, square
+    from tasks.othello import replay, square
 
     h = _bundled("othello-gpt")
     assert kind_of(h) == "othello"

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from plots.superposition import columns_2d, dimensionality_plot, norms_and_gram, phase_diagram
-from probes.superposition import PUBLISHED_FRACTIONS, phase_grid
+from probes.features.superposition import PUBLISHED_FRACTIONS, phase_grid
 
 PENTAGON = np.stack([np.cos(np.arange(5) * 2 * math.pi / 5), np.sin(np.arange(5) * 2 * math.pi / 5)])
 

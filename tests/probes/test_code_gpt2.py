@@ -26,8 +26,8 @@ def handle():
 def test_heldout_stdlib_loss_is_within_5_percent_of_stdlib_gpt2():
     from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
-    from training.corpus import load_corpus
-    from training.lm import TrainSettings, encode_docs, eval_loss
+    from tasks.corpus import encode_docs, load_corpus
+    from training.lm import TrainSettings, eval_loss
 
     tok = PreTrainedTokenizerFast.from_pretrained(str(MODEL))
     model = GPT2LMHeadModel.from_pretrained(str(MODEL))
@@ -37,9 +37,9 @@ def test_heldout_stdlib_loss_is_within_5_percent_of_stdlib_gpt2():
 
 
 def test_a_head_scores_at_least_half_on_repeated_code_and_is_an_induction_head_on_random_tokens(handle):
-    from probes.copy_tasks import repeated_code_scores
-    from probes.heads import scan_heads
-    from training.corpus import load_corpus
+    from probes.heads.detectors import scan_heads
+    from probes.skills import repeated_code_scores
+    from tasks.corpus import load_corpus
 
     random_tokens = scan_heads(handle, seq_len=50, n_batch=10, seed=0, include_copying=False).scores["induction"]
     code = repeated_code_scores(handle, load_corpus().heldout[:60])["induction"]  # BOS + A + A, A = 50 code tokens
@@ -50,8 +50,9 @@ def test_a_head_scores_at_least_half_on_repeated_code_and_is_an_induction_head_o
 
 
 def test_it_copies_the_unused_argument_for_names_it_never_saw_together(handle):
-    from probes.copy_tasks import copy_task_pairs, score_copy_task
-    from training.copy_data import stdlib_name_pairs
+    from probes.skills import score_copy_task
+    from tasks.copy import copy_task_pairs
+    from tasks.copy_mix import stdlib_name_pairs
 
     avoid = stdlib_name_pairs()  # pairs that share a line of its stdlib training text
     score = score_copy_task(handle, copy_task_pairs(handle.tokenizer, 200, template="two_args", avoid=avoid))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from probes.sae import mmcs
+from learned.sae import mmcs
 from training.sae import SAETrainSettings, train_sae
 from training.sae_data import ModelActivations, SyntheticFeatures, text_windows
 

@@ -1,0 +1,1 @@
+"""Builds: experiments that train and save a bundled artefact (models, SAEs)."""

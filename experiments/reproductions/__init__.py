@@ -1,0 +1,1 @@
+"""Named reproductions of published findings, each with a verdict."""

@@ -1,0 +1,1 @@
+"""Trainable modules that read or replace parts of a model, and their file formats (SAE, tuned lens)."""

@@ -1,0 +1,1 @@
+"""Features: SAE splicing metrics, latent statistics and contexts, superposition toys."""

@@ -1,0 +1,1 @@
+"""Fourier analyses of modular-arithmetic models (grokking)."""

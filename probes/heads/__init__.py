@@ -1,0 +1,1 @@
+"""Attention heads: detector scores, ablation, and the per-model head report."""

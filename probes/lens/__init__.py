@@ -1,0 +1,1 @@
+"""Lenses: decode each layer's residual stream (logit lens, tuned lens)."""

@@ -1,0 +1,1 @@
+"""Causal tracing: activation and path patching, attribution patching, DLA, dataset statistics."""

@@ -1,0 +1,1 @@
+"""Linear probes on captured activations, their baselines, and edits along probe directions."""

@@ -1,0 +1,1 @@
+"""Inputs with known answers: games, prompt pairs, copy and IOI tasks, repeats, labelled texts, corpora."""
