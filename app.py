@@ -10,7 +10,6 @@ import streamlit as st  # noqa: E402
 
 from ui import (  # noqa: E402
     attention_page,
-    common,
     features_page,
     heads_page,
     lens_page,
@@ -18,6 +17,7 @@ from ui import (  # noqa: E402
     patching_page,
     probes_page,
     reproductions_page,
+    state,
     train_page,
 )
 
@@ -37,10 +37,10 @@ PAGES = {
 st.set_page_config(page_title="Interp workbench", layout="wide")
 st.sidebar.title("Interp workbench")
 # The URL (?page=&model=&prompt=&layer=&head=) is read once per session, then follows the user's choices.
-common.init_state_from_url(list(PAGES), "Attention")
+state.init_state_from_url(list(PAGES), "Attention")
 if st.session_state.get("page") not in PAGES:
     st.session_state["page"] = "Attention"
 page = st.sidebar.radio("Page", list(PAGES), key="page")
-common.show_url_warnings()
+state.show_url_warnings()
 PAGES[page]()
-common.sync_url(page)
+state.sync_url(page)

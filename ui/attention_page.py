@@ -9,7 +9,7 @@ from interp.token_display import token_pieces
 from interp.types import Head
 from plots.attention_grid import all_heads_figure, head_pattern_figure, layer_heads_figure
 from plots.tokens import MAX_STRIP_TOKENS, attention_strip_html, strip_height
-from ui import common
+from ui import figures, messages, models, prompts, state
 
 #: Kept for other modules that import it; the page's default prompt is an example fitting the current model.
 DEFAULT_PROMPT = "The cat sat on the mat. The cat sat on the mat."
@@ -17,11 +17,11 @@ DEFAULT_PROMPT = "The cat sat on the mat. The cat sat on the mat."
 
 def _pick(layer_key: str, head_key: str, n_layers: int, n_heads: int) -> tuple[int, int]:
     """Layer and head pickers bound to the shared selection (click-to-select elsewhere moves them too)."""
-    layer, head = common.layer_head(n_layers, n_heads)
+    layer, head = state.layer_head(n_layers, n_heads)
     st.session_state[layer_key], st.session_state[head_key] = layer, head
 
     def changed() -> None:
-        common.select_head(Head(st.session_state[layer_key], st.session_state[head_key]))
+        state.select_head(Head(st.session_state[layer_key], st.session_state[head_key]))
 
     c1, c2 = st.columns(2)
     layer = c1.selectbox("Layer", range(n_layers), key=layer_key, on_change=changed)
@@ -31,24 +31,24 @@ def _pick(layer_key: str, head_key: str, n_layers: int, n_heads: int) -> tuple[i
 
 def draw() -> None:
     st.header("Attention explorer")
-    handle = common.current_model()
+    handle = state.current_model()
     if handle is None:  # the reason is already shown
         return
-    name = common.current_model_name()  # not None once a model loaded
+    name = state.current_model_name()  # not None once a model loaded
     info = handle.info
-    got = common.prompt_section(handle, "attn_prompt")
+    got = prompts.prompt_section(handle, "attn_prompt")
     if got is None:
         return
     prompt, _ = got
-    pa = common.guarded(common.cached_attention, name, prompt)
+    pa = messages.guarded(models.cached_attention, name, prompt)
     if pa is None:
         return
     layer, head = _pick("attn_layer", "attn_head", info.n_layers, info.n_heads)
     n = len(pa.tokens)
-    st.caption(f"{n} tokens · model {info.name} · forward passes this session: {common.FORWARD_PASSES['count']}")
+    st.caption(f"{n} tokens · model {info.name} · forward passes this session: {models.FORWARD_PASSES['count']}")
     pattern = pa.head(layer, head)  # [query_pos, key_pos]
     pieces = token_pieces(handle.tokenizer, pa.token_ids)  # split characters as bytes, not "�"
-    common.figure(head_pattern_figure(pattern, [p.text for p in pieces], f"Head {layer}.{head} attention pattern"),
+    figures.figure(head_pattern_figure(pattern, [p.text for p in pieces], f"Head {layer}.{head} attention pattern"),
                   key="head-pattern")
 
     st.subheader("The prompt's tokens: hover one to see what it attends to, click to lock")
@@ -57,7 +57,7 @@ def draw() -> None:
                "(hover for the whole character); dashed boxes are special tokens.")
 
     st.subheader(f"All heads of layer {layer}")
-    common.figure(layer_heads_figure(pa.patterns[layer].astype(np.float32), layer, max_size=min(n, 64)),
-                  key="layer-heads", on_head=common.select_head)
+    figures.figure(layer_heads_figure(pa.patterns[layer].astype(np.float32), layer, max_size=min(n, 64)),
+                  key="layer-heads", on_head=state.select_head)
     st.subheader("Every layer and head on this prompt")
-    common.figure(all_heads_figure(pa.patterns, max_size=min(n, 24)), key="all-heads", on_head=common.select_head)
+    figures.figure(all_heads_figure(pa.patterns, max_size=min(n, 24)), key="all-heads", on_head=state.select_head)

@@ -27,7 +27,7 @@ from probes.features.splice import sae_site
 from tasks.othello import RELATIVE_CLASSES, is_othello_model
 from training.sae import SAETrainSettings, train_sae
 from training.sae_data import ModelActivations, othello_games, sample_tokens, text_windows
-from ui import common
+from ui import figures, messages, models, state
 
 SAMPLE_SEQS, SAMPLE_LEN = 64, 64
 SESSION_SAE = "(trained in this session)"
@@ -46,19 +46,19 @@ def cached_sae(path: str) -> SparseAutoencoder:
 
 @st.cache_resource(show_spinner="Running the model on a held-out sample...", max_entries=4)
 def cached_stats(model_name: str, sae_key: str, _sae: SparseAutoencoder) -> sf.LatentStats:
-    handle = common.cached_model(model_name)
+    handle = models.cached_model(model_name)
     tok, mask = sample_tokens(handle, SAMPLE_SEQS, SAMPLE_LEN)
     return sf.latent_stats(handle, _sae, tok, mask)
 
 
 @st.cache_resource(show_spinner="Computing logit effects...", max_entries=4)
 def cached_effects(model_name: str, sae_key: str, _sae: SparseAutoencoder) -> np.ndarray:
-    return sf.logit_effect_matrix(common.cached_model(model_name), _sae)
+    return sf.logit_effect_matrix(models.cached_model(model_name), _sae)
 
 
 @st.cache_resource(show_spinner="Correlating latents with the board...", max_entries=4)
 def cached_board(model_name: str, sae_key: str, _sae: SparseAutoencoder) -> np.ndarray:
-    return sf.board_correlations(common.cached_model(model_name), _sae, n_games=40)
+    return sf.board_correlations(models.cached_model(model_name), _sae, n_games=40)
 
 
 # ---------------------------------------------------------------- choosing a model and an SAE
@@ -85,14 +85,14 @@ def _pick(handle_name: str) -> tuple[str, SparseAutoencoder, str] | None:
             return None
     else:
         path = str(next(p for p in list_saes(handle_name) if p.name == choice))
-    sae = common.guarded(cached_sae, path)
+    sae = messages.guarded(cached_sae, path)
     if sae is None:
         return None
     return choice, sae, str(Path(path).resolve())
 
 
 def _check_fits(handle: Model, sae: SparseAutoencoder) -> bool:
-    return common.guarded(sae_site, handle, sae) is not None
+    return messages.guarded(sae_site, handle, sae) is not None
 
 
 # ---------------------------------------------------------------- sections
@@ -106,14 +106,14 @@ def _latent_table(stats: sf.LatentStats) -> int:
     if alive_only:
         df = df[df["density"] > 0]
     df = df.sort_values(sort, ascending=False, kind="stable")
-    common.table(df.head(200).round(5), key="features-latents")
+    figures.table(df.head(200).round(5), key="features-latents")
     if df.empty:
         st.warning("No latent fires on the sample.")
         return 0
     default = int(df["latent"].iloc[0])
     latent = int(st.number_input("Latent", min_value=0, max_value=len(stats.density) - 1, value=default, step=1,
                                  key="features_latent"))
-    common.figure(fplots.latent_scatter(stats.density, stats.max_act, latent), key="features-scatter")
+    figures.figure(fplots.latent_scatter(stats.density, stats.max_act, latent), key="features-scatter")
     return latent
 
 
@@ -123,7 +123,7 @@ def _latent_detail(handle: Any, sae: SparseAutoencoder, stats: sf.LatentStats, l
     st.caption(f"fires on {stats.density[latent]:.2%} of sample tokens; max activation {stats.max_act[latent]:.3f}")
     values = sf.activation_histogram(stats, latent)
     if len(values):
-        common.figure(fplots.activation_histogram(values, latent), key="features-hist")
+        figures.figure(fplots.activation_histogram(values, latent), key="features-hist")
     contexts = sf.top_contexts(stats, latent, handle.tokenizer, n=8)
     st.markdown("**Top-activating contexts** (peak token outlined, context shaded by activation)")
     if not contexts:
@@ -132,13 +132,13 @@ def _latent_detail(handle: Any, sae: SparseAutoencoder, stats: sf.LatentStats, l
         st.html(f"<div style='margin:2px 0'><b>{c.activation:.2f}</b> &nbsp;"
                 f"{fplots.context_html(c.tokens, c.acts, c.centre, stats.max_act[latent])}</div>")
     eff = sf.logit_effects(handle, sae, latent)
-    common.figure(fplots.logit_effects_figure(eff.promoted, eff.suppressed, latent), key="features-logits")
+    figures.figure(fplots.logit_effects_figure(eff.promoted, eff.suppressed, latent), key="features-logits")
     if is_othello_model(handle.info.d_vocab, handle.info.n_ctx):
-        corr = common.guarded(cached_board, model_name, sae_key, sae)
+        corr = messages.guarded(cached_board, model_name, sae_key, sae)
         if corr is not None:
             state = st.radio("Square state", RELATIVE_CLASSES, horizontal=True, key="features_board_state")
             i = RELATIVE_CLASSES.index(state)
-            common.figure(fplots.board_heatmap(corr[latent, i], f"Latent {latent}: correlation with each square "
+            figures.figure(fplots.board_heatmap(corr[latent, i], f"Latent {latent}: correlation with each square "
                                                                 f"being {state}"), key="features-board")
 
 
@@ -169,7 +169,7 @@ def _tokens_of(handle: Any, prompt: str) -> torch.Tensor | None:
     try:
         batch = tokenize(handle, [prompt])
     except Exception as e:  # noqa: BLE001 - bad prompts are messages
-        common.show_error(e)
+        messages.show_error(e)
         return None
     return batch.tokens[0, : int(batch.lengths[0])]
 
@@ -199,11 +199,11 @@ def _steer(handle: Any, sae: SparseAutoencoder, latent: int) -> None:
     lat = int(c1.number_input("Latent to add", 0, sae.cfg.d_sae - 1, value=latent, key="features_steer_latent"))
     scale = float(c2.slider("Scale (multiples of its unit decoder direction)", -20.0, 20.0, 5.0, 0.5,
                             key="features_steer_scale"))
-    res = common.guarded(sf.steer, handle, sae, tokens, lat, scale)
+    res = messages.guarded(sf.steer, handle, sae, tokens, lat, scale)
     if res is None:
         return
     st.caption(f"KL(plain || steered) of the next-token distribution: {res.kl:.4f} nats")
-    common.figure(fplots.steering_figure(res.tokens, res.p_before, res.p_after, lat, scale), key="features-steer")
+    figures.figure(fplots.steering_figure(res.tokens, res.p_before, res.p_after, lat, scale), key="features-steer")
 
 
 def _request_stop() -> None:
@@ -243,7 +243,7 @@ def _train_panel(handle: Any, model_name: str) -> None:
         result = train_sae(source, s, cfg, progress=lambda f, m: bar.progress(f, text=m),
                            should_stop=lambda: bool(st.session_state.get(STOP_KEY)), log=None)
     except Exception as e:  # noqa: BLE001 - a message, never a traceback
-        common.show_error(e)
+        messages.show_error(e)
         return
     finally:
         st.session_state[STOP_KEY] = False
@@ -256,7 +256,7 @@ def _train_panel(handle: Any, model_name: str) -> None:
            f"Choose '{SESSION_SAE}' above to browse it.")
     (st.warning if result.stopped else st.success)(msg)
     if h.steps:
-        common.figure(fplots.training_curve(h.steps, h.variance_explained, h.dead_fraction), key="features-train")
+        figures.figure(fplots.training_curve(h.steps, h.variance_explained, h.dead_fraction), key="features-train")
 
 
 def draw() -> None:
@@ -264,13 +264,13 @@ def draw() -> None:
     st.caption("Sparse autoencoders split a layer's activations into many sparsely active latents (Bricken et al. "
                "2023; Gao et al. 2024). Browse the SAEs shipped beside the bundled models, or train one below.")
     with_saes = _models_with_saes()
-    current = common.current_model_name()
+    current = state.current_model_name()
     names = list(dict.fromkeys(([current] if current else []) + with_saes))
     if not names:
         return
     model_name = st.selectbox("Model", names, key="features_model",
                               help="The current model and every bundled model that has SAEs beside it.")
-    handle = common.guarded(common.cached_model, model_name)
+    handle = messages.guarded(models.cached_model, model_name)
     if handle is None:
         return
     picked = _pick(model_name)
@@ -280,7 +280,7 @@ def draw() -> None:
         st.caption(f"{name}: {c.architecture} SAE on `{c.hook_name}`, {c.d_sae} latents"
                    + (f", k = {c.k}" if c.architecture == "topk" else "")
                    + (f"; trained on {c.extra['tokens_trained']:,} tokens" if c.extra.get("tokens_trained") else ""))
-        stats = common.guarded(cached_stats, model_name, sae_key, sae)
+        stats = messages.guarded(cached_stats, model_name, sae_key, sae)
         if stats is not None:
             latent = _latent_table(stats)
             _latent_detail(handle, sae, stats, latent, model_name, sae_key)

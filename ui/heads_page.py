@@ -14,7 +14,7 @@ from plots.common import layer_head_heatmap
 from plots.select import add_head_picker
 from probes.heads import detectors as heads_module
 from probes.heads.report import ABLATION_MODES, ABLATION_SCORE, ICL_SCORE, HeadReport, head_report
-from ui import common
+from ui import figures, messages, state
 
 #: Head reports computed in this process (tests assert that choosing a head adds none).
 SCANS = {"count": 0}
@@ -62,7 +62,7 @@ def report_for(name: str, handle, seq_len: int, n_batch: int, seed: int, ablatio
         rep = head_report(handle, seq_len=seq_len, n_batch=n_batch, seed=seed, ablation=ablation,
                           progress=lambda f, m: bar.progress(min(1.0, f), text=f"Scanning heads: {m}"))
     except WorkbenchError as e:
-        common.show_error(e)
+        messages.show_error(e)
         return None
     finally:
         bar.empty()
@@ -113,17 +113,17 @@ def _head_picker(rep: HeadReport, n_layers: int, n_heads: int) -> str:
     the strongest induction head only if it scores >= STRONG_SCORE, with a note when none does."""
     top = rep.scores.top("induction", 1)[0]
     top_score = float(rep.scores.table().set_index("head").loc[top, "induction"])
-    if common.LAYER not in st.session_state and top_score >= STRONG_SCORE:
-        common.select_head(Head.parse(top))
+    if state.LAYER not in st.session_state and top_score >= STRONG_SCORE:
+        state.select_head(Head.parse(top))
     if top_score < STRONG_SCORE:
         st.info(f"No head scores above {STRONG_SCORE} on induction (the highest is {top_score:.3f}, head {top}), "
                 "so no head is picked for you: click a cell in a heatmap above or choose one here.")
-    layer, head = common.layer_head(n_layers, n_heads)
+    layer, head = state.layer_head(n_layers, n_heads)
     options = [f"{a}.{b}" for a in range(n_layers) for b in range(n_heads)]
     st.session_state["heads_head"] = f"{layer}.{head}"
 
     def changed() -> None:
-        common.select_head(Head.parse(st.session_state["heads_head"]))
+        state.select_head(Head.parse(st.session_state["heads_head"]))
 
     return st.selectbox("Head (L.H)", options, key="heads_head", on_change=changed,
                         help="Click a heatmap cell to choose a head; the choice is kept across pages and in the "
@@ -132,10 +132,10 @@ def _head_picker(rep: HeadReport, n_layers: int, n_heads: int) -> str:
 
 def draw() -> None:
     st.header("Attention heads")
-    handle = common.current_model()
+    handle = state.current_model()
     if handle is None:  # the reason is already shown
         return
-    name = common.current_model_name()  # not None once a model loaded
+    name = state.current_model_name()  # not None once a model loaded
     info = handle.info
     st.caption(f"Model {info.name}: {info.n_layers} layers x {info.n_heads} heads. Scores come from one batched "
                "capture of attention patterns on seeded random tokens; the ablation effect from one forward pass "
@@ -156,11 +156,11 @@ def draw() -> None:
     cols = st.columns(2)
     for i, score in enumerate(scores):
         with cols[i % 2]:
-            common.figure(_heatmap(rep, score), key=f"heads-{score}", on_head=common.select_head)
+            figures.figure(_heatmap(rep, score), key=f"heads-{score}", on_head=state.select_head)
 
     st.subheader("All heads")
     sort_by = st.selectbox("Sort by", scores, key="heads_sort")
-    common.table(rep.scores.table(sort_by), key="head-scores")
+    figures.table(rep.scores.table(sort_by), key="head-scores")
 
     st.subheader("One head on a repeated random sequence")
     chosen = _head_picker(rep, info.n_layers, info.n_heads)
@@ -173,4 +173,4 @@ def draw() -> None:
     edge = seq_len + 0.5  # boundary between the first and the second copy
     fig.add_hline(y=edge, line_dash="dot", line_color="#d62728")
     fig.add_vline(x=edge, line_dash="dot", line_color="#d62728")
-    common.figure(fig, key="heads-pattern")
+    figures.figure(fig, key="heads-pattern")

@@ -12,7 +12,7 @@ from interp.model import Model
 from learned.tuned_lens import TunedLens, find_tuned_lens, load_tuned_lens
 from plots.lens import GRID_COLOURS, grid_figure, kl_figure, trajectory_figure
 from probes.lens.logit import LensResult, ResidStack, default_targets, lens_from_stack, residual_stack, token_trajectory
-from ui import common
+from ui import figures, messages, models, prompts, state
 
 DEFAULT_PROMPT = "import os\n\ndef add(a, b):\n    return a + b\n"
 #: The grid shows this many positions at a time (a slider moves the window), so every cell's text fits its cell.
@@ -24,21 +24,21 @@ COLOUR_NAMES = {"target_prob": "target probability", "kl_to_final": "KL to the f
 @st.cache_resource(show_spinner="Running the model...", max_entries=8)
 def cached_stack(model_name: str, prompt: str) -> ResidStack:
     """One forward pass per (model, prompt); every other control re-reads this stack."""
-    common.FORWARD_PASSES["count"] += 1
-    return residual_stack(common.cached_model(model_name), prompt)
+    models.FORWARD_PASSES["count"] += 1
+    return residual_stack(models.cached_model(model_name), prompt)
 
 
 @st.cache_resource(show_spinner="Loading the tuned lens...", max_entries=4)
 def cached_tuned_lens(model_name: str, lens_dir: str, stamp: float) -> TunedLens:
     """The model's tuned lens, reloaded when its files change (``stamp``: config mtime)."""
-    return load_tuned_lens(common.cached_model(model_name), lens_dir)
+    return load_tuned_lens(models.cached_model(model_name), lens_dir)
 
 
 @st.cache_resource(show_spinner="Decoding every layer...", max_entries=16)
 def cached_lens(model_name: str, prompt: str, kind: str, lens_dir: str | None, stamp: float,
                 window: tuple[int, int]) -> LensResult:
     """Lens metrics for a window of positions (no forward pass: reads the cached stack)."""
-    handle = common.cached_model(model_name)
+    handle = models.cached_model(model_name)
     lens = cached_tuned_lens(model_name, lens_dir, stamp) if kind == "tuned" and lens_dir else None
     return lens_from_stack(handle, cached_stack(model_name, prompt), positions=range(window[0], window[1] + 1),
                            lens=lens)
@@ -53,7 +53,7 @@ def tuned_lens_for(handle: Model, name: str) -> tuple[str | None, float]:
                 f"`python -m experiments run tuned-lens --model {handle.info.name}`")
         return None, 0.0
     stamp = (path / "config.json").stat().st_mtime
-    if common.guarded(cached_tuned_lens, name, str(path), stamp) is None:
+    if messages.guarded(cached_tuned_lens, name, str(path), stamp) is None:
         return None, 0.0
     return str(path), stamp
 
@@ -64,15 +64,15 @@ def draw() -> None:
                "(nostalgebraist 2020); the tuned lens first applies a trained affine translator per layer "
                "(Belrose et al. 2023). Rows: layers (embedding at the bottom, final output at the top); "
                "columns: input tokens; each cell: that layer's top-1 prediction for the next token.")
-    handle = common.current_model()
+    handle = state.current_model()
     if handle is None:  # the reason is already shown
         return
-    name = common.current_model_name()  # not None once a model loaded
-    got = common.prompt_section(handle, "lens_prompt", height=110)  # the same prompt as the Attention page
+    name = state.current_model_name()  # not None once a model loaded
+    got = prompts.prompt_section(handle, "lens_prompt", height=110)  # the same prompt as the Attention page
     if got is None:
         return
     prompt, _ = got
-    stack = common.guarded(cached_stack, name, prompt)
+    stack = messages.guarded(cached_stack, name, prompt)
     if stack is None:
         return
     lens_dir, stamp = tuned_lens_for(handle, name)
@@ -92,16 +92,16 @@ def draw() -> None:
     kinds = {"Logit lens": ["logit"], "Tuned lens": ["tuned"], "Both": ["logit", "tuned"]}[view]
     results = {}
     for kind in kinds:
-        res = common.guarded(cached_lens, name, prompt, kind, lens_dir, stamp, window)
+        res = messages.guarded(cached_lens, name, prompt, kind, lens_dir, stamp, window)
         if res is None:
             return
         results[kind] = res
     st.caption(f"{n} tokens · model {handle.info.name} · forward passes this session: "
-               f"{common.FORWARD_PASSES['count']}")
+               f"{models.FORWARD_PASSES['count']}")
     for kind, res in results.items():  # one above the other: the same token columns line up
-        common.figure(grid_figure(res, colour), key=f"lens-grid-{kind}")
+        figures.figure(grid_figure(res, colour), key=f"lens-grid-{kind}")
     with st.expander("Numbers behind the grid"):
-        common.table(pd.concat([res.table() for res in results.values()], ignore_index=True), key="lens-table")
+        figures.table(pd.concat([res.table() for res in results.values()], ignore_index=True), key="lens-table")
 
     st.subheader("One token across layers")
     c1, c2 = st.columns(2)
@@ -118,16 +118,16 @@ def draw() -> None:
     trajs = []
     for kind in (["logit", "tuned"] if lens_dir else ["logit"]):
         lens = cached_tuned_lens(name, lens_dir, stamp) if kind == "tuned" else None
-        traj = common.guarded(token_trajectory, handle, stack, position, token, lens)
+        traj = messages.guarded(token_trajectory, handle, stack, position, token, lens)
         if traj is None:  # e.g. the token box holds two tokens: say so, keep the charts below
             break
         trajs.append(traj)
     if len(trajs) == (2 if lens_dir else 1):
-        common.figure(trajectory_figure(trajs), key="lens-token")
+        figures.figure(trajectory_figure(trajs), key="lens-token")
 
     if lens_dir:
         st.subheader("Logit vs tuned lens on this prompt")
         labels = stack.labels
         series = {f"{k} lens": cached_lens(name, prompt, k, lens_dir, stamp, (0, n - 1)).mean_kl().tolist()
                   for k in ("logit", "tuned")}
-        common.figure(kl_figure(labels, series, "Mean KL(final ‖ lens) per layer on this prompt"), key="lens-kl")
+        figures.figure(kl_figure(labels, series, "Mean KL(final ‖ lens) per layer on this prompt"), key="lens-kl")

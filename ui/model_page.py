@@ -8,7 +8,7 @@ import streamlit as st
 
 from interp.loading import BUNDLED_DIR, bundled_models
 from interp.prompt_check import KIND_READS, kind_of
-from ui import common
+from ui import figures, messages, models, state
 
 SOURCES = ["Bundled", "Hub name (GPT-2 family)", "Local directory"]
 
@@ -29,8 +29,8 @@ def _preselect(current: str | None, bundled: list[str]) -> None:
 
 
 def _load(choice: str | None) -> None:
-    if choice and common.guarded(common.cached_model, choice.strip()) is not None:
-        st.session_state[common.MODEL] = choice.strip()
+    if choice and messages.guarded(models.cached_model, choice.strip()) is not None:
+        st.session_state[state.MODEL] = choice.strip()
 
 
 def model_card(path: str | None) -> str | None:
@@ -47,7 +47,7 @@ def model_card(path: str | None) -> str | None:
 def draw() -> None:
     st.header("Model")
     bundled = bundled_models()
-    _preselect(common.current_model_name(), bundled)
+    _preselect(state.current_model_name(), bundled)
     kind = st.radio("Source", SOURCES, horizontal=True, key="model_source")
     if kind == "Bundled":
         if not bundled:
@@ -66,7 +66,7 @@ def draw() -> None:
         choice = st.text_input("Directory (Hugging Face format)", key="model_dir")
     if st.button("Load", type="primary", key="model_load"):
         _load(choice)
-    handle = common.current_model()
+    handle = state.current_model()
     if handle is None:
         return
     info = handle.info.to_dict()
@@ -80,7 +80,7 @@ def draw() -> None:
     c1, c2 = st.columns([2, 3])
     with c1:
         st.subheader("Anatomy")
-        common.table(pd.DataFrame(rows, columns=["property", "value"]).astype(str), key="model-anatomy")
+        figures.table(pd.DataFrame(rows, columns=["property", "value"]).astype(str), key="model-anatomy")
     with c2:
         st.subheader("Model card")
         card = model_card(info["path"])

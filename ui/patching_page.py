@@ -19,7 +19,7 @@ from probes.patching.dla import direct_logit_attribution
 from probes.patching.stats import dataset_effects
 from tasks.copy_mix import stdlib_name_pairs
 from tasks.pairs import PairBatch, PromptPair, encode_pairs, example_pair, pairs_from_csv
-from ui import common
+from ui import figures, messages, models, state
 
 METRICS = ("logit_diff", "prob", "logprob")
 STOP = "patch_stop_requested"
@@ -94,22 +94,22 @@ def _heatmaps(handle, results: dict, tokens: list[str], label: str, key: str) ->
     if "head_out" in results:
         fig = add_head_picker(head_effect_heatmap(results["head_out"], f"{label}: head outputs (all positions); "
                                                                        "click a head for its pattern"), "effect")
-        common.figure(fig, key=f"{key}-heads", on_head=common.select_head)
+        figures.figure(fig, key=f"{key}-heads", on_head=state.select_head)
     cols = st.columns(2)
     for i, kind in enumerate(k for k in ("resid_pre", "attn_out", "mlp_out") if k in results):
         with cols[i % 2]:
-            common.figure(layer_pos_heatmap(results[kind], tokens, f"{label}: {kind} by layer x position"),
+            figures.figure(layer_pos_heatmap(results[kind], tokens, f"{label}: {kind} by layer x position"),
                           key=f"{key}-{kind}")
 
 
 def _head_pattern(handle, name: str, clean: str) -> None:
     info = handle.info
-    layer, head = common.layer_head(info.n_layers, info.n_heads)
-    att = common.guarded(common.cached_attention, name, clean)
+    layer, head = state.layer_head(info.n_layers, info.n_heads)
+    att = messages.guarded(models.cached_attention, name, clean)
     if att is None:
         return
     fig = head_pattern_figure(att.head(layer, head), att.tokens, f"Head {Head(layer, head)} on the clean prompt")
-    common.figure(fig, key="patch-pattern")
+    figures.figure(fig, key="patch-pattern")
 
 
 def _dataset(handle, metric: str) -> None:
@@ -136,27 +136,27 @@ def _dataset(handle, metric: str) -> None:
         bar.empty()
         df = dataset_effects(res)
     except WorkbenchError as e:
-        common.show_error(e)
+        messages.show_error(e)
         return
     top = df.head(12)
-    common.figure(effect_bars_with_ci(top["component"], top["mean"], top["ci_low"], top["ci_high"],
+    figures.figure(effect_bars_with_ci(top["component"], top["mean"], top["ci_low"], top["ci_high"],
                                       f"{len(batch)} pairs: head-output effect, 95% bootstrap CI"), key="patch-ds")
-    common.table(df, key="patching-dataset-effects")
+    figures.table(df, key="patching-dataset-effects")
 
 
 def draw() -> None:
     st.header("Activation patching")
-    handle = common.current_model()
+    handle = state.current_model()
     if handle is None:
         return
-    name = common.current_model_name()
+    name = state.current_model_name()
     st.caption(f"Model {handle.info.name}. Run the corrupted prompt with one clean activation copied in and see how "
                "much of the clean behaviour comes back: 0 = corrupted run, 1 = clean run.")
     pair, metric = _inputs(handle, name)
     try:
         batch = encode_pairs(handle, [pair], need_wrong=metric == "logit_diff")
     except WorkbenchError as e:
-        common.show_error(e)
+        messages.show_error(e)
         _dataset(handle, metric)
         return
     _show_alignment(batch)
@@ -168,9 +168,9 @@ def draw() -> None:
     c1, c2 = st.columns(2)
     if c1.button("Attribution patching (fast)", key="patch_attr", type="primary",
                  help="2 forwards + 1 backward: a linear estimate of every cell at once."):
-        res["attr"] = common.guarded(attribute, handle, batch, _kinds(handle), metric=metric)
+        res["attr"] = messages.guarded(attribute, handle, batch, _kinds(handle), metric=metric)
     if c2.button("Exact sweep", key="patch_exact", help="One patched run per cell (batched); shows progress."):
-        res["exact"] = common.guarded(_run_exact, handle, batch, metric)
+        res["exact"] = messages.guarded(_run_exact, handle, batch, metric)
     elif ss.get(STATUS) == "running" and not res.get("exact"):
         st.warning("The exact sweep was stopped before it finished; run it again to see its result.")
         ss[STATUS] = "done"
@@ -183,32 +183,32 @@ def draw() -> None:
         try:
             _heatmaps(handle, {k: v.normalised().numpy() for k, v in exact.items()}, tokens, "Exact", "patch-exact")
         except InvalidInput as e:
-            common.show_error(e)
+            messages.show_error(e)
     elif attr is not None:
         try:
             _heatmaps(handle, {k: attr.normalised(k).numpy() for k in attr.estimates}, tokens, "Attribution",
                       "patch-attr")
         except InvalidInput as e:
-            common.show_error(e)
+            messages.show_error(e)
     if attr is not None and exact:
         st.subheader("Attribution vs exact")
         cols = st.columns(2)
         for i, kind in enumerate(exact):
             c = compare(exact[kind], attr)
             with cols[i % 2]:
-                common.figure(attribution_scatter(c.exact, c.estimate, c.labels, kind, c.pearson),
+                figures.figure(attribution_scatter(c.exact, c.estimate, c.labels, kind, c.pearson),
                               key=f"patch-scatter-{kind}")
     if batch.has_wrong and (attr is not None or exact):
         st.subheader("Direct logit attribution (clean prompt)")
-        dla = common.guarded(direct_logit_attribution, handle, batch)
+        dla = messages.guarded(direct_logit_attribution, handle, batch)
         if dla is not None:
             cols = st.columns(2)
             with cols[0]:
-                common.figure(dla_bars(dla.layers["component"], dla.layers["dla"], "by layer output"),
+                figures.figure(dla_bars(dla.layers["component"], dla.layers["dla"], "by layer output"),
                               key="patch-dla-layers")
             with cols[1]:
                 ht = dla.head_table().head(16)
-                common.figure(dla_bars(ht["head"], ht["dla"], "by head (largest 16)"), key="patch-dla-heads")
+                figures.figure(dla_bars(ht["head"], ht["dla"], "by head (largest 16)"), key="patch-dla-heads")
     if attr is not None or exact:
         st.subheader("One head on the clean prompt")
         _head_pattern(handle, name, pair.clean)

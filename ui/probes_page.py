@@ -19,7 +19,7 @@ from probes.probing.report import ProbeReport, probe_by_layer
 from probes.stats import SMALL_TEST_SET, wilson_interval
 from tasks.labelled import LabelledTexts, bracket_example_csv, parse_labelled_csv
 from tasks.othello import TRAIN_OTHELLO_COMMAND, is_othello_model, othello_probe_set
-from ui import common
+from ui import figures, messages, models, state
 
 OTHELLO, UPLOAD, PASTE = "Othello board state (built-in)", "Upload a CSV", "Paste a CSV"
 OTHELLO_MODEL = "othello-gpt"
@@ -40,14 +40,14 @@ def othello_estimate_s(n_games: int, control: bool, max_iter: int) -> float:
 def _othello_handle():
     """(model name, handle) of an Othello-GPT: the current model if it is one, else the bundled one; None after
     a message saying how to get it."""
-    name = common.current_model_name()
-    handle = common.current_model()
+    name = state.current_model_name()
+    handle = state.current_model()
     if handle is not None and is_othello_model(handle.info.d_vocab, handle.info.n_ctx):
         return name, handle
     current = f"The current model ({handle.info.name})" if handle is not None else "The current model"
     if OTHELLO_MODEL in bundled_models():
         st.info(f"{current} is not an Othello-GPT; probing the bundled `{OTHELLO_MODEL}` instead.")
-        other = common.guarded(common.cached_model, OTHELLO_MODEL)
+        other = messages.guarded(models.cached_model, OTHELLO_MODEL)
         return (OTHELLO_MODEL, other) if other is not None else None
     st.error(f"{current} is not an Othello-GPT (61 move tokens), and `models/{OTHELLO_MODEL}` is not present "
              f"(it may still be training). Get it with:\n\n`{TRAIN_OTHELLO_COMMAND}`\n\nthen choose it on the Model "
@@ -78,7 +78,7 @@ def _run(title: str, short: str, work: Callable[[Callable[[float, str], None]], 
     try:
         report = work(progress)
     except Exception as e:  # noqa: BLE001 - every failure is a message; the page keeps working
-        common.show_error(e)
+        messages.show_error(e)
         return
     finally:
         bar.empty()
@@ -127,7 +127,7 @@ def _csv_bytes(source: str) -> tuple[bytes | str | None, str]:
 
 
 def _csv_section(source: str) -> None:
-    handle = common.current_model()
+    handle = state.current_model()
     if handle is None:
         return
     data, label = _csv_bytes(source)
@@ -140,7 +140,7 @@ def _csv_section(source: str) -> None:
     if data is None:
         st.info("Upload a CSV of (text, label) rows to probe the current model for that label at every layer.")
         return
-    ds: LabelledTexts | None = common.guarded(parse_labelled_csv, data, text_column=text_col.strip(),
+    ds: LabelledTexts | None = messages.guarded(parse_labelled_csv, data, text_column=text_col.strip(),
                                               label_column=label_col.strip(), position=rule, source=label)
     if ds is None:
         return
@@ -186,8 +186,8 @@ def _results() -> None:
                    "smaller than that interval may be noise; use more rows for a firmer answer.")
     else:
         st.caption(note)
-    common.figure(accuracy_figure(report, result["short"]), key="probe-accuracy")
-    common.table(report.table(), key="probe-by-layer")
+    figures.figure(accuracy_figure(report, result["short"]), key="probe-accuracy")
+    figures.table(report.table(), key="probe-by-layer")
 
 
 def draw() -> None:
@@ -201,5 +201,5 @@ def draw() -> None:
         else:
             _csv_section(source)
     except WorkbenchError as e:  # a widget value the analysis refuses: say so, keep the results below
-        common.show_error(e)
+        messages.show_error(e)
     _results()

@@ -23,7 +23,7 @@ from experiments.core.results import ResultFolder, check_results_root, list_resu
 from experiments.core.runner import RESULTS_ROOT, run_experiment
 from interp.loading import BUNDLED_DIR
 from interp.prompt_check import KIND_READS, kind_of, kind_of_model_dir
-from ui import common
+from ui import figures, messages, state
 
 RUN_KEY = "repro_last_run"
 FULL = "full run (published setting)"
@@ -93,7 +93,7 @@ def _run(name: str, preset: str | None, model: str | None, force: bool, bar_slot
     except Cancelled:
         run["status"] = "stopped"
     except Exception as e:  # noqa: BLE001 - shown as a message, the page keeps working
-        run.update(status="failed", message=_app_words(common.error_text(e)))
+        run.update(status="failed", message=_app_words(messages.error_text(e)))
     else:
         run.update(status="done", message=_app_words(outcome.message), path=str(outcome.path),
                    skipped=outcome.skipped)
@@ -144,7 +144,7 @@ def _figure(r: ResultFolder, name: str, path: Path, pngs: dict[str, Path]) -> No
         except Exception:  # noqa: BLE001 - a figure from another plotly version: fall back to its PNG
             fig = None
     if fig is not None:
-        common.figure(fig, key=f"repro-{name}")
+        figures.figure(fig, key=f"repro-{name}")
     elif name in pngs:
         st.image(str(pngs[name]), width="stretch")
     else:
@@ -167,10 +167,10 @@ def _results() -> None:
     if raw.strip() and len(raw) <= 1024 and not _exists(raw):
         st.info(f"No results under {raw} yet. Run one above.")
         return
-    root = common.guarded(check_results_root, raw)  # empty, too long, a file, / or ~: a message
+    root = messages.guarded(check_results_root, raw)  # empty, too long, a file, / or ~: a message
     if root is None:
         return
-    results = common.guarded(list_results, root) or []
+    results = messages.guarded(list_results, root) or []
     if not results:
         st.info(f"No results under {root} yet. Run one above.")
         return
@@ -199,7 +199,7 @@ def draw() -> None:
     rows = [{"experiment": n, "title": e.title, "finding": e.finding.claim if e.finding else "",
              "source": e.finding.source if e.finding else "", "published": e.finding.published if e.finding else "",
              "presets": ", ".join(preset_label(p) for p in e.presets)} for n, e in exps.items()]
-    common.table(pd.DataFrame(rows), key="experiments")
+    figures.table(pd.DataFrame(rows), key="experiments")
     c1, c2, c3, c4 = st.columns([2, 2, 1.3, 0.7])
     name = c1.selectbox("Experiment", list(exps), key="repro_exp")
     presets = list(exps[name].presets) + [FULL]
@@ -211,7 +211,7 @@ def draw() -> None:
     force = c4.checkbox("Force", value=False, key="repro_force",
                         help="Run again even if a complete result of these settings exists (it is replaced).")
     if use_current:
-        warning = fit_warning(exps[name], common.current_model())
+        warning = fit_warning(exps[name], state.current_model())
         if warning:
             st.warning(warning)
     row = st.container(horizontal=True)
@@ -219,7 +219,7 @@ def draw() -> None:
     row.button("Stop the running experiment", key="repro_stop", on_click=_request_stop)
     bar_slot = st.empty()
     if start:
-        model = common.current_model_name() if use_current else None
+        model = state.current_model_name() if use_current else None
         _run(name, None if preset == FULL else preset, model, force, bar_slot)
         run = st.session_state[RUN_KEY]
         if run["status"] == "done":

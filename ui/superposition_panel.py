@@ -20,7 +20,8 @@ import torch
 from plots.superposition import columns_2d
 from probes.features.superposition import column_angles_2d, dimensionality, feature_norms
 from training.superposition import ToyTrainConfig, best_of_restarts, train_toy_models
-from ui.common import figure, guarded
+from ui.figures import figure
+from ui.messages import guarded
 
 N_FEATURES, N_HIDDEN = 5, 2
 RESTARTS = 4

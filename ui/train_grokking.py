@@ -26,7 +26,7 @@ from plots.grokking import (
 )
 from probes.fourier.modular import key_frequencies, neuron_clusters, top_frequencies
 from training.grokking import GrokConfig, GrokHistory, all_pairs, fast_forward, grok_epoch, train_grokking
-from ui import common
+from ui import figures, messages
 
 #: The bundled run whose training_log.json the "bundled run" view reads.
 BUNDLED_DIR = REPO_ROOT / "models" / "grokking-p113"
@@ -103,7 +103,7 @@ def _train(config: GrokConfig, curves_slot, spectrum_slot, bar_slot) -> None:
                                  log=None, with_spectrum=True)
     except Exception as e:  # noqa: BLE001 - shown as a message, the page keeps working
         run["status"] = "failed"
-        common.show_error(e)
+        messages.show_error(e)
     else:
         run["status"] = "stopped" if outcome.stopped else "done"
         run["seconds"] = outcome.history.seconds
@@ -138,15 +138,15 @@ def _show(run: dict[str, Any]) -> None:
         st.error(f"Training failed at epoch {run['epoch']}; the curves up to there are shown.")
     if not h.epochs:
         return
-    common.figure(curves_figure(h.epochs, h.train_loss, h.test_loss, h.train_acc, h.test_acc, ph,
+    figures.figure(curves_figure(h.epochs, h.train_loss, h.test_loss, h.train_acc, h.test_acc, ph,
                                 title=f"p = {c.p}: train vs test"), key="grok-curves")
     if run["norms"]:
         key = run["key"] or _dominant(run["norms"])
         label = "key frequencies from the MLP neurons" if run["key"] else "dominant frequencies"
-        common.figure(spectrum_figure(run["norms"], key, f"Embedding Fourier spectrum at epoch {run['epoch']} "
+        figures.figure(spectrum_figure(run["norms"], key, f"Embedding Fourier spectrum at epoch {run['epoch']} "
                                                          f"({label})"), key="grok-spectrum")
     if run.get("counts"):
-        common.figure(neuron_clusters_figure(run["counts"], run["key"], (c.p - 1) // 2), key="grok-clusters")
+        figures.figure(neuron_clusters_figure(run["counts"], run["key"], (c.p - 1) // 2), key="grok-clusters")
 
 
 def _live() -> None:
@@ -170,7 +170,7 @@ def _live() -> None:
         try:
             config = _config()
         except Exception as e:  # noqa: BLE001
-            common.show_error(e)
+            messages.show_error(e)
             return
         _train(config, curves_slot, spectrum_slot, bar_slot)
     run = st.session_state.get(RUN_KEY)
@@ -193,23 +193,23 @@ def _bundled() -> None:
     st.caption(f"models/{BUNDLED_DIR.name}: p = {log.get('p')}, {log['epochs'][-1]:,} epochs; memorised (train acc "
                f">= 99%) at epoch {ph.get('memorised')}, cleanup from {ph.get('cleanup_start')} to "
                f"{ph.get('cleanup_end')}, test acc >= 95% at {ph.get('grokked')}; key frequencies {key}.")
-    common.figure(curves_figure(log["epochs"], log["train_loss"], log["test_loss"], log["train_acc"],
+    figures.figure(curves_figure(log["epochs"], log["train_loss"], log["test_loss"], log["train_acc"],
                                 log["test_acc"], ph, title="Bundled run: train vs test"), key="grok-b-curves")
     if ms.get("epochs"):
-        common.figure(progress_figure(ms["epochs"], {"train loss": ms["train_loss"], "test loss": ms["test_loss"],
+        figures.figure(progress_figure(ms["epochs"], {"train loss": ms["train_loss"], "test loss": ms["test_loss"],
                                                      "restricted loss (test)": ms["restricted_test"],
                                                      "excluded loss (train)": ms["excluded_train"]}, ph),
                       key="grok-b-progress")
-        common.figure(weight_norm_figure(ms["epochs"], ms["sum_sq_weights"], ph), key="grok-b-weights")
-        common.figure(spectrum_over_time_figure(ms["epochs"], ms["embed_norms"], key), key="grok-b-spectrum-time")
+        figures.figure(weight_norm_figure(ms["epochs"], ms["sum_sq_weights"], ph), key="grok-b-weights")
+        figures.figure(spectrum_over_time_figure(ms["epochs"], ms["embed_norms"], key), key="grok-b-spectrum-time")
     if log.get("final_embed_norms"):
-        common.figure(spectrum_figure(log["final_embed_norms"], key, "Embedding Fourier spectrum (final)"),
+        figures.figure(spectrum_figure(log["final_embed_norms"], key, "Embedding Fourier spectrum (final)"),
                       key="grok-b-spectrum")
     if log.get("neuron_counts"):
         counts = {int(k): v for k, v in log["neuron_counts"].items()}
-        common.figure(neuron_clusters_figure(counts, key, (int(log.get("p", 3)) - 1) // 2), key="grok-b-clusters")
+        figures.figure(neuron_clusters_figure(counts, key, (int(log.get("p", 3)) - 1) // 2), key="grok-b-clusters")
     if log.get("checks"):
-        common.table(pd.DataFrame([{"check": c["claim"], "passed": c["passed"], "detail": c["detail"]}
+        figures.table(pd.DataFrame([{"check": c["claim"], "passed": c["passed"], "detail": c["detail"]}
                                    for c in log["checks"]]), key="grok-b-checks")
 
 

@@ -32,7 +32,7 @@ from training.induction import (
     save_trained,
     train_induction,
 )
-from ui import common
+from ui import figures, messages, state
 
 #: preset -> (label, config). Tests add a tiny one. Times measured on this project's 2-core CPU machine with one
 #: thread while other jobs ran (training only; the live chart adds a little): fast 57 s (phase change at step
@@ -131,10 +131,10 @@ def _train(preset: str, slot, bar_slot) -> None:
         run["step"] = e.step
     except Exception as e:  # noqa: BLE001 - shown as a message, the page keeps working
         run["status"] = "failed"
-        common.show_error(e)
+        messages.show_error(e)
     else:
         run.update(status="done", history=outcome.history, seconds=outcome.history.seconds)
-        run["model_dir"] = common.guarded(_save, outcome, preset)
+        run["model_dir"] = messages.guarded(_save, outcome, preset)
     finally:  # a click during training interrupts the script here too: keep what was drawn as "stopped"
         torch.set_num_threads(threads)
         if run["status"] == "running":
@@ -155,8 +155,8 @@ def _save(outcome, preset: str) -> str:
 
 
 def _inspect(model_dir: str, page: str) -> None:
-    st.session_state[common.MODEL] = model_dir
-    st.session_state.pop(common.PROMPT, None)  # the new model's own example prompt
+    st.session_state[state.MODEL] = model_dir
+    st.session_state.pop(state.PROMPT, None)  # the new model's own example prompt
     st.session_state["page"] = page
 
 
@@ -193,12 +193,12 @@ def _show(run: dict[str, Any]) -> None:
         st.info(f"Training is still finishing step {run['step']}; click Train to start again or rerun to refresh.")
     if not h.steps:
         return
-    common.figure(curves_figure(h, run["config"].steps, _title(run), phase=phase_change_step(h),
+    figures.figure(curves_figure(h, run["config"].steps, _title(run), phase=phase_change_step(h),
                                 threshold=PHASE_THRESHOLD), key="train-curves")
     table = pd.DataFrame({"step": h.steps, "tokens": h.tokens, "train_loss": h.train_loss,
                           "loss_first_copy": h.loss_first, "loss_repeated_copy": h.loss_second,
                           "icl_score": h.icl_score, "max_induction": h.max_induction()})
-    common.table(table, key="train-history")
+    figures.table(table, key="train-history")
 
 
 def draw() -> None:
@@ -214,7 +214,7 @@ def draw() -> None:
     preset = st.radio("Setting", list(PRESETS), format_func=lambda k: PRESETS[k][0], key="train_preset")
     with st.expander("Configuration"):
         cfg = dataclasses.asdict(PRESETS[preset][1])
-        common.table(pd.DataFrame({"setting": list(cfg), "value": [str(v) for v in cfg.values()]}),
+        figures.table(pd.DataFrame({"setting": list(cfg), "value": [str(v) for v in cfg.values()]}),
                      key="train-config")
     row = st.container(horizontal=True)
     start = row.button("Train", type="primary", key="train_start")

@@ -17,21 +17,20 @@ def _charts(at):
 
 
 def test_attention_page_renders_heatmap_and_switching_head_does_not_rerun(app):
-    from ui import common
-
+    from ui import models
     app.run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     charts = _charts(app)
     assert len(charts) == 3  # selected head + the layer's heads + every layer x head
     assert charts[0]["layout"]["title"]["text"] == "Head 0.0 attention pattern"
     assert "query" in charts[0]["data"][0]["hovertemplate"] and "key" in charts[0]["data"][0]["hovertemplate"]
-    before = common.FORWARD_PASSES["count"]
+    before = models.FORWARD_PASSES["count"]
     app.selectbox(key="attn_head").set_value(3).run()
     app.selectbox(key="attn_layer").set_value(1).run()
     assert _charts(app)[0]["layout"]["title"]["text"] == "Head 1.3 attention pattern"
-    assert common.FORWARD_PASSES["count"] == before  # no recompute on head/layer switch
+    assert models.FORWARD_PASSES["count"] == before  # no recompute on head/layer switch
     app.text_area(key="attn_prompt").set_value("a new prompt entirely").run()
-    assert common.FORWARD_PASSES["count"] == before + 1
+    assert models.FORWARD_PASSES["count"] == before + 1
     small = _charts(app)[1]
     assert sum(t["type"] == "heatmap" for t in small["data"]) == 4  # 4 heads in the tiny model
     grid = _charts(app)[2]
@@ -101,10 +100,9 @@ def test_missing_model_is_a_message_not_a_crash(monkeypatch, tmp_path):
 def test_make_png_gives_a_png_download_and_html_download_embeds_plotly(app):
     import shutil
 
-    from ui import common
-
+    from ui import figures
     app.run()
-    html = common.figure_html(__import__("plotly.graph_objects").graph_objects.Figure())
+    html = figures.figure_html(__import__("plotly.graph_objects").graph_objects.Figure())
     assert "<script src" not in html and len(html) > 1_000_000  # plotly.js inline: opens offline
     if not (shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")):
         pytest.skip("no Chromium for kaleido")
@@ -115,19 +113,17 @@ def test_make_png_gives_a_png_download_and_html_download_embeds_plotly(app):
 
 def test_error_text_is_capped_and_names_no_internals():
     from interp.errors import InvalidInput
-    from ui import common
-
+    from ui import figures, messages
     huge = ValueError('{"data": [' + "1, " * 10_000 + "]}")
-    text = common.error_text(huge)
-    assert len(text) < common.MAX_ERROR_CHARS + 80 and "more characters not shown" in text
-    assert common.error_text(InvalidInput("short")) == "short"
-    assert common.png_error_text(RuntimeError("x" * 5000)).count("x") < 400
+    text = messages.error_text(huge)
+    assert len(text) < messages.MAX_ERROR_CHARS + 80 and "more characters not shown" in text
+    assert messages.error_text(InvalidInput("short")) == "short"
+    assert figures.png_error_text(RuntimeError("x" * 5000)).count("x") < 400
 
 
 @pytest.mark.parametrize("exc, words", [(MemoryError(), "ran out of memory"),
                                         (PermissionError(13, "Permission denied", "/x"), "Permission denied: /x"),
                                         (FileNotFoundError(2, "No such file", "/nope"), "/nope does not exist")])
 def test_common_failures_get_specific_messages(exc, words):
-    from ui import common
-
-    assert words in common.error_text(exc) and "Something went wrong" not in common.error_text(exc)
+    from ui import messages
+    assert words in messages.error_text(exc) and "Something went wrong" not in messages.error_text(exc)

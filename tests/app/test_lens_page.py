@@ -75,11 +75,10 @@ def test_prompt_is_shared_with_the_attention_page(app):
 
 
 def test_position_and_token_changes_do_not_rerun_the_model(app):
-    from ui import common
-
+    from ui import models
     app.run()
     _ok(app)
-    before = common.FORWARD_PASSES["count"]
+    before = models.FORWARD_PASSES["count"]
     traj_title = _charts(app)[1]["layout"]["title"]["text"]
     app.selectbox(key="lens_position").set_value(2).run()
     _ok(app)
@@ -88,11 +87,11 @@ def test_position_and_token_changes_do_not_rerun_the_model(app):
     _ok(app)
     assert "' cat' at position 2" in _charts(app)[1]["layout"]["title"]["text"]
     app.radio(key="lens_colour").set_value("entropy").run()
-    assert common.FORWARD_PASSES["count"] == before  # no forward pass for position/token/colour changes
+    assert models.FORWARD_PASSES["count"] == before  # no forward pass for position/token/colour changes
     app.text_input(key="lens_token").set_value("the cat sat").run()  # several tokens: a message
     assert not app.exception and any("not one" in e.value for e in app.error)
     app.text_area(key="lens_prompt").set_value("a different prompt").run()
-    assert common.FORWARD_PASSES["count"] == before + 1
+    assert models.FORWARD_PASSES["count"] == before + 1
 
 
 def test_tuned_lens_beside_the_model_enables_both_views(tiny_gpt2_dir, tmp_path, monkeypatch):

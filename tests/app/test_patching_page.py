@@ -49,9 +49,9 @@ def test_attribution_then_exact_then_head_click(app):
     assert any(t == "by head (largest 16)" for t in titles)
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert any(t.get("name") == "head-picker" for t in spec["data"])  # the head heatmap is clickable
-    from ui import common
+    from ui import state
 
-    app.session_state[common.LAYER], app.session_state[common.HEAD] = 1, 3  # what a click on 1.3 sets
+    app.session_state[state.LAYER], app.session_state[state.HEAD] = 1, 3  # what a click on 1.3 sets
     app.run()
     assert any(t == "Head 1.3 on the clean prompt" for t in _titles(app))
     assert patching_page.SWEEPS["count"] == before + 1  # a head change re-runs no sweep
