@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from transformer_lens.config import TransformerBridgeConfig
+from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_from_module
+from transformer_lens.model_bridge.sources.native import NativeModel, initialize_native_model  # registers boot_native
+from transformers import AutoTokenizer
 
 from interp.errors import ModelUnavailable
 
@@ -22,15 +28,11 @@ _PERSISTED = ("n_layers", "d_model", "n_ctx", "d_head", "n_heads", "d_vocab", "d
 
 def native_config(**fields: Any) -> Any:
     """A TransformerBridgeConfig for a TL-native model, e.g. ``native_config(n_layers=2, attn_only=True, ...)``."""
-    from transformer_lens.config import TransformerBridgeConfig
-
     return TransformerBridgeConfig.from_dict(dict(fields))
 
 
 def build_native_model(cfg: Any, seed: int | None = None) -> torch.nn.Module:
     """A plain (un-hooked, fast to train) NativeModel with TransformerLens's initialisation."""
-    import transformer_lens.model_bridge.sources.native  # noqa: F401  (registers boot_native)
-    from transformer_lens.model_bridge.sources.native import NativeModel, initialize_native_model
 
     if seed is not None:
         cfg.seed = seed
@@ -45,8 +47,6 @@ def build_native_model(cfg: Any, seed: int | None = None) -> torch.nn.Module:
 def save_native(model: torch.nn.Module, cfg: Any, tokenizer: Any, out_dir: str | Path,
                 extra: dict[str, Any] | None = None) -> Path:
     """Write ``model`` (a plain NativeModel, not a bridge) + config + tokenizer to ``out_dir``."""
-    from safetensors.torch import save_file
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fields = {k: getattr(cfg, k) for k in _PERSISTED if hasattr(cfg, k)}
@@ -62,13 +62,8 @@ def save_native(model: torch.nn.Module, cfg: Any, tokenizer: Any, out_dir: str |
 def load_native_model(path: str | Path, fields: dict[str, Any]) -> torch.nn.Module:
     """The plain NativeModel stored in ``path``; ModelUnavailable naming any missing, unexpected or mis-shaped
     tensor (never a partly random model)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     try:
         cfg = native_config(**fields, init_weights=False)
-        from transformer_lens.model_bridge.sources.native import NativeModel
-
         model = NativeModel(cfg)
     except (TypeError, ValueError, KeyError, RuntimeError, AttributeError, ZeroDivisionError, AssertionError) as e:
         raise ModelUnavailable(f"The settings in {Path(path) / 'config.json'} do not describe a model ({e}).",
@@ -95,9 +90,6 @@ def load_native_model(path: str | Path, fields: dict[str, Any]) -> torch.nn.Modu
 def boot_native_dir(path: Path, fields: dict[str, Any], *, device: torch.device,
                     dtype: torch.dtype) -> tuple[Any, Any]:
     """(bridge, tokenizer) for a directory written by :func:`save_native`."""
-    from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_from_module
-    from transformers import AutoTokenizer
-
     model = load_native_model(path, fields).to(device=device, dtype=dtype)
     cfg = native_config(**fields, init_weights=False)
     tokenizer = AutoTokenizer.from_pretrained(str(path))

@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from transformers import AutoTokenizer
+
 from interp.errors import InvalidInput
 from interp.model import Model
 
@@ -65,7 +67,6 @@ def kind_of_model_dir(path: str | Path) -> VocabKind | None:
     if not (p / "tokenizer.json").is_file() and not (p / "vocab.json").is_file():
         return None
     try:
-        from transformers import AutoTokenizer
 
         return vocab_kind(AutoTokenizer.from_pretrained(str(p)), str(p))
     except Exception:  # noqa: BLE001 - unreadable tokenizer: unknown kind
@@ -93,7 +94,6 @@ def example_prompts(handle: Model) -> dict[str, str]:
 @dataclass(frozen=True)
 class PromptCheck:
     """How a prompt tokenizes for one model: length, special/unknown tokens, and a message when it misfits."""
-
     n_tokens: int  # including the BOS the workbench prepends
     n_ctx: int
     special_positions: tuple[int, ...]  # positions (after BOS) that became special or unknown tokens

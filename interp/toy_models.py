@@ -5,6 +5,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 BYTE_SPECIALS = ("<|endoftext|>",)
 
@@ -14,9 +16,6 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, *, min_frequency:
 
     ``<|endoftext|>`` is id 0 and serves as BOS/EOS/pad, as in GPT-2.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -31,8 +30,6 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, *, min_frequency:
 def tiny_gpt2(tokenizer, *, n_layer: int = 2, n_head: int = 4, n_embd: int = 32, n_positions: int = 64,
               seed: int = 0):
     """A randomly initialised GPT2LMHeadModel sized to ``tokenizer`` (bos/eos ids taken from it)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     cfg = GPT2Config(vocab_size=len(tokenizer), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
                      n_head=n_head, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     with torch.random.fork_rng(devices=[]):

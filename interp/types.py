@@ -1,4 +1,5 @@
-"""Small closed vocabularies shared by every layer: a head, the progress callback, and analysis kinds.
+"""Small vocabularies every layer shares: a head, the progress callback, where a model came from. Closed sets that
+belong to one analysis (a probe kind, a patching metric...) are defined in that analysis's package.
 
 A head travels as a :class:`Head` value (``str(Head(5, 1)) == "5.1"``, the literature's ``L.H``) and is parsed
 from text in one place, :meth:`Head.parse`. Closed sets of options are ``Literal`` aliases, so a type checker
@@ -11,18 +12,11 @@ from typing import Literal, NamedTuple, Protocol
 
 from interp.errors import InvalidInput
 
-ProbeKind = Literal["logistic", "ridge"]  # classification (L-BFGS) or regression (closed form)
-AblationMode = Literal["zero", "mean"]  # replace a head's output by zeros or by its mean over the batch
-LensKind = Literal["logit", "tuned"]  # decode each layer as is, or through a trained affine translator
-DataKind = Literal["tiled-random", "text"]  # what an attention-only model is trained on
 ModelSource = Literal["bundled", "local", "hub"]  # where a model was loaded from
-InterventionMode = Literal["add", "subtract", "project_out"]  # how a direction edits the residual stream
-PatchMetric = Literal["logit_diff", "prob", "logprob"]  # what activation patching measures at the answer
 
 
 class Progress(Protocol):
     """The one progress-callback signature: ``progress(fraction done in [0, 1], message)``."""
-
     def __call__(self, fraction: float, message: str = "") -> None: ...
 
 
@@ -31,7 +25,6 @@ _HEAD_RE = re.compile(r"\s*[Ll]?(\d+)\s*[.:,Hh ]\s*[Hh]?(\d+)\s*")
 
 class Head(NamedTuple):
     """One attention head, ``layer`` and ``head`` from 0; prints as ``L.H``."""
-
     layer: int
     head: int
 

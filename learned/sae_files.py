@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
 from interp.errors import InvalidInput
 from interp.files import atomic_write_bytes
@@ -40,8 +42,6 @@ WEIGHT_SHAPES = {"W_enc": ("d_in", "d_sae"), "b_enc": ("d_sae",), "W_dec": ("d_s
 def write_sae_dir(path: str | Path, cfg: dict[str, Any], weights: dict[str, torch.Tensor],
                   card: str | None = None) -> Path:
     """Write ``cfg.json`` + ``sae_weights.safetensors`` (+ ``README.md`` card) into ``path``; validated first."""
-    from safetensors.torch import save
-
     _validate(cfg, weights, str(path))
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
@@ -55,9 +55,6 @@ def write_sae_dir(path: str | Path, cfg: dict[str, Any], weights: dict[str, torc
 
 def read_sae_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """``(cfg, weights)`` of an SAE folder; a missing, damaged or inconsistent one is :class:`InvalidInput`."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     p = Path(path).expanduser()
     if not (p / CFG_FILE).is_file() or not (p / WEIGHTS_FILE).is_file():
         raise InvalidInput(f"{p} is not an SAE folder: it needs {CFG_FILE} and {WEIGHTS_FILE} (SAELens format).",

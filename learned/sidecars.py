@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from interp.errors import WorkbenchError
 from interp.loading import REPO_ROOT
@@ -48,9 +50,6 @@ def has_sidecar(directory: str | Path, config_file: str = "config.json") -> bool
 def read_sidecar(directory: str | Path, weights_file: str, config_file: str = "config.json"
                  ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """``(config, tensors)`` of a sidecar folder; anything unreadable raises :class:`SidecarUnreadable`."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     d = Path(directory)
     cfg_path, weights = d / config_file, d / weights_file
     if not _regular_file(cfg_path):
@@ -74,8 +73,6 @@ def write_sidecar(directory: str | Path, config: dict[str, Any], tensors: dict[s
                   *, config_file: str = "config.json", metadata: dict[str, str] | None = None) -> Path:
     """Write ``config_file`` + ``weights_file`` as the folder ``directory``, atomically (staged, then renamed):
     a reader sees the old folder or the new one, never a mix."""
-    from safetensors.torch import save_file
-
     out = Path(directory)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.tmp-{os.getpid()}"

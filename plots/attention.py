@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from interp.attention import downsample
 from plots.common import attention_heatmap, base_layout
@@ -27,8 +28,6 @@ def pattern_figure(pattern: np.ndarray, tokens: Sequence[str], title: str) -> go
 
 def small_multiples_figure(patterns: np.ndarray, layer: int, max_size: int = 64) -> go.Figure:
     """All heads of one layer ([head, q, k]) side by side, each pooled to at most ``max_size`` cells a side."""
-    from plotly.subplots import make_subplots
-
     n_heads = patterns.shape[0]
     cols = min(n_heads, 6)
     rows = int(np.ceil(n_heads / cols))

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from plots.common import base_layout
@@ -22,8 +24,6 @@ PHASE_COLORS = {"not represented": "#b8c2cc", "own dimension": "#2b6cb0", "super
 
 def _viridis(values: np.ndarray) -> list[str]:
     """Hex colours along Viridis for values in [0, 1] (importance: bright = important, as in the paper)."""
-    from plotly.colors import sample_colorscale
-
     return sample_colorscale("Viridis", [float(np.clip(v, 0, 1)) for v in values])
 
 
@@ -52,8 +52,6 @@ def columns_2d(Ws: Sequence[np.ndarray], titles: Sequence[str], importance: Sequ
 def norms_and_gram(Ws: Sequence[np.ndarray], titles: Sequence[str], title: str = "||W_i|| and W^T W") -> go.Figure:
     """Per model (a row): bars of ||W_i|| coloured by interference sum_{j!=i}(W_i_hat.W_j)^2 (dark: orthogonal
     to the rest, bright: shares its dimension), and the W^T W heatmap (red +, blue -)."""
-    import torch
-
     k = len(Ws)
     fig = make_subplots(rows=k, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.08, vertical_spacing=0.04,
                         row_titles=list(titles))

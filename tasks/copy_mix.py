@@ -14,6 +14,7 @@ Every row is drawn from the step's generator, so a resumed run sees the same bat
 from __future__ import annotations
 
 import functools
+import keyword
 import random
 import re
 from collections.abc import Callable
@@ -55,7 +56,6 @@ FUNCTION_TEMPLATES: tuple[str, ...] = (
 @dataclass(frozen=True)
 class CopyMix:
     """Shares of each batch by row kind; the rest is plain corpus windows."""
-
     copy_share: float = 0.0  # corpus windows in which an earlier span of span_min..span_max tokens recurs later
     function_share: float = 0.0  # windows of synthetic functions that use their parameters
     random_share: float = 0.0  # random tokens (period random_min..random_max) repeated to fill the row
@@ -182,8 +182,6 @@ def open_names(tokenizer, n: int = 20_000, *, seed: int = 0) -> list[str]:
     two of them joined (``bufsize``, ``node_id``). No name contains a held-out name's token, bare or after a
     space. The pool is far too large to memorise, so a model trained on it has to copy the names a
     function declares (the ``"words"`` and ``"vocab"`` pools, 144 and 371 names, were learnt as sets)."""
-    import keyword
-
     banned = heldout_token_ids(tokenizer)
     reserved = {"self", "cls", "None", "True", "False"}
     pieces = sorted({text for tid in range(len(tokenizer)) if tid not in banned

@@ -1,4 +1,8 @@
-"""Text every machine has offline: the Python standard library's source, split into train/held-out by file."""
+"""Text every machine has offline: the Python standard library's source, split into train/held-out by file.
+
+The one corpus reader: :func:`load_corpus` (whole corpora for language-model training) and :func:`stdlib_texts`
+(a sample of one split, for SAE data and the app) walk the same files in the same order with the same split.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +16,8 @@ import torch
 from interp.errors import InvalidInput
 
 SKIP_PARTS = {"site-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__"}
+#: Share of files held out (chosen by a stable hash of the file's path).
+HELDOUT_FRACTION = 0.03
 
 
 @dataclass
@@ -28,9 +34,13 @@ def stdlib_dir() -> Path:
 
 
 def text_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """Files under ``root`` with one of ``suffixes``, sorted (deterministic), skipping tests and packages."""
-    return [p for p in sorted(root.rglob("*")) if p.suffix in suffixes and p.is_file()
-            and not SKIP_PARTS.intersection(p.relative_to(root).parts)]
+    """Files under ``root`` with one of ``suffixes``, sorted by path (deterministic), never descending into tests,
+    installed packages or caches (pruned while walking, so a small sample of the stdlib costs milliseconds)."""
+    found = []
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if x not in SKIP_PARTS]
+        found += [Path(d) / f for f in files if Path(f).suffix in suffixes]
+    return sorted(p for p in found if p.is_file())
 
 
 def is_heldout(name: str, fraction: float) -> bool:
@@ -38,7 +48,7 @@ def is_heldout(name: str, fraction: float) -> bool:
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
 
 
-def load_corpus(data_dir: str = "", *, heldout_fraction: float = 0.03, max_chars: int = 0) -> Corpus:
+def load_corpus(data_dir: str = "", *, heldout_fraction: float = HELDOUT_FRACTION, max_chars: int = 0) -> Corpus:
     """The stdlib's .py files (default) or every .py/.txt/.md file of ``data_dir``; undecodable files are skipped."""
     root = Path(data_dir).expanduser() if data_dir else stdlib_dir()
     if not root.is_dir():
@@ -64,6 +74,25 @@ def load_corpus(data_dir: str = "", *, heldout_fraction: float = 0.03, max_chars
     where = f"Python {os.sys.version.split()[0]} standard library" if not data_dir else str(root)
     return Corpus(train, heldout, f"{where}"
                   f" ({len(train) + len(heldout)} files)", len(train) + len(heldout), total)
+
+
+def stdlib_texts(*, heldout: bool, max_chars: int = 0) -> list[str]:
+    """The stdlib's train (or held-out) files, with :func:`load_corpus`'s split and order, read until ``max_chars``
+    (0: all)."""
+    root, docs, chars = stdlib_dir(), [], 0
+    for p in text_files(root, (".py",)):
+        if is_heldout(str(p.relative_to(root)), HELDOUT_FRACTION) != heldout:
+            continue
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if text.strip():
+            docs.append(text)
+            chars += len(text)
+        if max_chars and chars >= max_chars:
+            break
+    return docs
 
 
 def encode_docs(tokenizer, docs: list[str]) -> np.ndarray:

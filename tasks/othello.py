@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from interp.errors import InvalidInput
+from interp.model import Model
+from interp.prompt_check import kind_of
 
 EMPTY, BLACK, WHITE = 0, 1, 2
 #: Absolute encoding class names (labels 0, 1, 2).
@@ -78,7 +80,6 @@ def _bits(b: int) -> list[int]:
 @dataclass(frozen=True)
 class Position:
     """A board (black and white bitboards) and the colour to move; ``pass``es are applied automatically."""
-
     black: int = (1 << 28) | (1 << 35)
     white: int = (1 << 27) | (1 << 36)
     to_move: int = BLACK
@@ -180,7 +181,6 @@ class Games:
     ``moves``: [n, 60] int8 squares (-1 = padding after the game ended); ``black``/``white``: [n, 60] uint64
     bitboards after each move; ``to_move``: [n, 60] int8 colour to move after each move (0 once over).
     """
-
     moves: np.ndarray
     black: np.ndarray
     white: np.ndarray
@@ -326,16 +326,19 @@ TRAIN_OTHELLO_COMMAND = ("python -m experiments run train-othello-gpt --preset b
                          "--set out_model=models/othello-gpt")
 
 
-def is_othello_model(d_vocab: int, n_ctx: int, seq_len: int = 59) -> bool:
-    """A model reads Othello games if its vocabulary is the 61 move tokens and it sees ``seq_len`` moves."""
-    return d_vocab == N_TOKENS and n_ctx >= seq_len
+def is_othello_model(handle: Model, seq_len: int = 59) -> bool:
+    """The one test of "is this an Othello-GPT": its vocabulary is the move tokens (the ``othello`` kind of
+    :func:`interp.prompt_check.vocab_kind`, 61 tokens) and it sees ``seq_len`` moves."""
+    return (handle.info.d_vocab == N_TOKENS and handle.info.n_ctx >= seq_len
+            and kind_of(handle) == "othello")
 
 
-def check_othello_model(name: str, d_vocab: int, n_ctx: int, seq_len: int = 59) -> None:
+def check_othello_model(handle: Model, seq_len: int = 59) -> None:
     """Raise InvalidInput (saying how to get one) unless the model is an Othello-GPT."""
-    if not is_othello_model(d_vocab, n_ctx, seq_len):
-        raise InvalidInput(f"{name} is not an Othello-GPT (vocabulary {d_vocab}, context {n_ctx}; expected "
-                           f"{N_TOKENS} tokens and >= {seq_len} positions).",
+    if not is_othello_model(handle, seq_len):
+        i = handle.info
+        raise InvalidInput(f"{i.name} is not an Othello-GPT (vocabulary {i.d_vocab}, context {i.n_ctx}; expected "
+                           f"the {N_TOKENS} move tokens and >= {seq_len} positions).",
                            "Use the bundled 'othello-gpt' (choose it on the Model page) or train it: "
                            f"`{TRAIN_OTHELLO_COMMAND}`.")
 
@@ -343,7 +346,6 @@ def check_othello_model(name: str, d_vocab: int, n_ctx: int, seq_len: int = 59) 
 @dataclass
 class OthelloProbeSet:
     """Probe rows of random games: the board after each live move, in both encodings, with the model input."""
-
     games: Games
     tokens: np.ndarray  # [games, seq_len] int64 move tokens (the model's input)
     game: np.ndarray  # [rows] game index of each row

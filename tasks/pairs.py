@@ -17,11 +17,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import pandas as pd
 import torch
 
 from interp.errors import InvalidInput
 from interp.model import Model
 from interp.tokens import tokenize
+from tasks.copy import copy_task_pairs
 
 RepeatCorruption = Literal["fresh", "prev_token"]  # first copy replaced by fresh tokens / one key token replaced
 CSV_COLUMNS = ("clean", "corrupted", "answer", "wrong")
@@ -30,7 +32,6 @@ CSV_COLUMNS = ("clean", "corrupted", "answer", "wrong")
 @dataclass(frozen=True)
 class PromptPair:
     """One clean/corrupted pair; ``answer`` should win on the clean prompt, ``wrong`` on the corrupted one."""
-
     clean: str
     corrupted: str
     answer: str
@@ -40,7 +41,6 @@ class PromptPair:
 @dataclass
 class PairBatch:
     """Validated pairs as tokens: equal length within each pair, right-padded across pairs."""
-
     clean: torch.Tensor  # [batch, pos] int64
     corrupted: torch.Tensor  # [batch, pos] int64
     answer: torch.Tensor  # [batch] token id the clean run should predict at the last real position
@@ -134,8 +134,6 @@ def pairs_from_csv(text: str) -> list[PromptPair]:
 
     Cells are read verbatim (no whitespace stripping), so quote a cell to keep a leading space: ``" height"``.
     """
-    import pandas as pd
-
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
@@ -324,7 +322,6 @@ def example_pair(handle: Model, avoid: Collection[frozenset[str]] = ()) -> Promp
         a = ["t12", "t47", "t305", "t8", "t96", "t51", "t230"]
         b = ["t611", "t83", "t19", "t742", "t5", "t377", "t64"]
         return PromptPair(" ".join(a + a[:-1]), " ".join(b + a[:-1]), a[-1], b[-1])
-    from tasks.copy import copy_task_pairs
 
     try:
         p = copy_task_pairs(tok, 1, split="heldout", seed=0, avoid=avoid)[0]

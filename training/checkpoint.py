@@ -9,6 +9,7 @@ read back with ``torch.load(weights_only=True)``: never an arbitrary pickle.
 """
 from __future__ import annotations
 
+import io
 import json
 import random
 from dataclasses import dataclass, field
@@ -41,8 +42,6 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> Path:
     """``np.save`` atomically (the file name is kept as given; ``.npy`` is not appended)."""
-    import io
-
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
     return atomic_write_bytes(path, buf.getvalue())
@@ -91,7 +90,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
 @dataclass
 class Resumed:
     """What :func:`load_checkpoint` restored: the step to continue from and the saved ``extra`` payload."""
-
     step: int
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -101,8 +99,6 @@ def save_checkpoint(path: str | Path, *, step: int, model: torch.nn.Module,
                     tensors: dict[str, torch.Tensor] | None = None) -> Path:
     """Write one resumable checkpoint atomically: step, model, optimiser, RNG states, ``extra`` (JSON-able),
     and optional named ``tensors`` (e.g. a running buffer) that are not part of the model."""
-    import io
-
     payload = {"format": FORMAT, "step": int(step), "model": model.state_dict(),
                "optim": optimizer.state_dict() if optimizer is not None else {}, "rng": rng_state(),
                "extra_json": json.dumps(extra or {}), "tensors": dict(tensors or {})}

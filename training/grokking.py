@@ -15,6 +15,8 @@ progress measures (restricted / excluded loss, Fourier norms, weight norm) are d
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable
@@ -25,9 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
 
 from interp.errors import InvalidInput
 from interp.native_models import build_native_model, native_config, save_native
+from probes.fourier.modular import embedding_freq_norms
 from probes.fourier.phases import GROK_ACC, first_epoch_reaching, phase_boundaries
 from training.checkpoint import (
     atomic_write_bytes,
@@ -42,7 +48,6 @@ from training.checkpoint import (
 class GrokConfig:
     """Defaults: the published setting (p = 113, 30% of pairs train, 1 layer, d_model 128, 4 heads of 32,
     d_mlp 512, AdamW lr 1e-3, wd 1.0, betas (0.9, 0.98), full batch; the paper trains 40k epochs)."""
-
     p: int = 113
     frac_train: float = 0.3
     d_model: int = 128
@@ -62,7 +67,6 @@ class GrokConfig:
 @dataclass
 class GrokHistory:
     """Per-log records (JSON-friendly lists); ``seconds`` is the training wall time so far."""
-
     epochs: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
@@ -100,9 +104,6 @@ def model_config(c: GrokConfig) -> Any:
 
 def number_tokenizer(p: int):
     """Word-level tokenizer: "0".."p-1" are ids 0..p-1, "=" is id p (so "5 7 =" -> [5, 7, p])."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     vocab = {**{str(i): i for i in range(p)}, "=": p}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="="))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -192,9 +193,6 @@ def make_optimizer(model: torch.nn.Module, c: GrokConfig) -> torch.optim.Optimiz
 
 def cache_key(c: GrokConfig) -> str:
     """A short hash of everything but ``epochs``: a longer run with the same settings resumes a shorter one."""
-    import hashlib
-    import json
-
     fields = {k: v for k, v in dataclasses.asdict(c).items() if k != "epochs"}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -205,8 +203,6 @@ def snapshot_dir(work_dir: str | Path) -> Path:
 
 def save_snapshot(model: torch.nn.Module, path: Path) -> None:
     """The model's trainable weights in float16 safetensors, written atomically."""
-    from safetensors.torch import save
-
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
              if not k.endswith(".bias")}
     atomic_write_bytes(path, save(state))
@@ -220,8 +216,6 @@ def list_snapshots(work_dir: str | Path) -> list[int]:
 
 def load_snapshot(work_dir: str | Path, epoch: int, c: GrokConfig) -> torch.nn.Module:
     """A float32 NativeModel holding the weights snapshotted at ``epoch`` (biases zero)."""
-    from safetensors.torch import load_file
-
     model, _ = build_model(c)
     state = load_file(str(snapshot_dir(work_dir) / f"epoch_{epoch:06d}.safetensors"))
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
@@ -295,7 +289,6 @@ def train_grokking(
             history.seconds = time.perf_counter() - t0
             if callback is not None:
                 if with_spectrum:
-                    from probes.fourier.modular import embedding_freq_norms
 
                     m["embed_norms"] = embedding_freq_norms(model.tok_embed.weight[: c.p].detach()).tolist()
                 callback(epoch, m)

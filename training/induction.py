@@ -18,15 +18,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
 
 from interp.errors import InvalidInput
 from interp.native_models import build_native_model, native_config, save_native
-from interp.types import DataKind
 from probes.heads.ablation import copy_losses
 from probes.heads.detectors import repeated_sequence_scores
 from tasks.repeats import repeated_random_tokens, tiled_random_segments
@@ -37,11 +38,13 @@ BOS = 0  # token id 0 is BOS; data tokens are 1..d_vocab-1
 #: The phase change: the first evaluation where the best head's induction score reaches this.
 PHASE_THRESHOLD = 0.5
 
+#: What an attention-only model is trained on: tiled random segments, or windows of the stdlib corpus.
+DataKind = Literal["tiled-random", "stdlib"]
+
 
 @dataclass
 class InductionTrainConfig:
     """Defaults: the issue's quick measurement (2 layers, d_model 128, 4 heads, vocab 1000, seq 128, batch 32)."""
-
     n_layers: int = 2
     d_model: int = 128
     n_heads: int = 4
@@ -54,7 +57,7 @@ class InductionTrainConfig:
     weight_decay: float = 0.01
     seg_min: int = 8  # tiled segment lengths are drawn from [seg_min, seg_max]
     seg_max: int = 64
-    data: DataKind = "tiled-random"  # or "text": windows of a token stream passed to train_induction
+    data: DataKind = "tiled-random"  # or "stdlib": windows of the corpus token stream passed to train_induction
     seed: int = 0
     eval_every: int = 50
     eval_batch: int = 16
@@ -85,14 +88,13 @@ class InductionTrainConfig:
         if self.data == "tiled-random" and self.seg_max >= self.seq_len:
             raise InvalidInput(f"seg_max {self.seg_max} must be shorter than seq_len {self.seq_len} (a segment "
                                "has to repeat within a row).")
-        if self.data not in ("tiled-random", "text"):
-            raise InvalidInput(f"data={self.data!r} is invalid: expected tiled-random or text.")
+        if self.data not in get_args(DataKind):
+            raise InvalidInput(f"data={self.data!r} is invalid: expected one of {', '.join(get_args(DataKind))}.")
 
 
 @dataclass
 class TrainHistory:
     """Per-eval records against step and tokens seen (JSON-friendly lists)."""
-
     steps: list[int] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -130,9 +132,6 @@ def model_config(c: InductionTrainConfig) -> Any:
 
 def token_tokenizer(d_vocab: int):
     """A word-level tokenizer for synthetic ids: ``<bos>`` is 0, ``t1``..``t{d_vocab-1}`` are the data tokens."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     vocab = {"<bos>": BOS, **{f"t{i}": i for i in range(1, d_vocab)}}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<bos>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -209,10 +208,10 @@ def train_induction(
 ) -> TrainOutcome:
     """Train (or resume from ``work_dir``) an attention-only model; ``callback(step, metrics)`` runs after
     every step (``metrics`` holds ``loss`` and, on eval steps, the eval record); ``should_stop()`` ends early.
-    ``stream`` (1-D token ids, with ``c.data == "text"``): train on windows of it instead of tiled random segments."""
+    ``stream`` (1-D token ids, with ``c.data == "stdlib"``): train on windows of it instead of tiled random segments."""
     c.check()
-    if (stream is not None) != (c.data == "text"):
-        raise InvalidInput('Pass a token stream exactly when data="text".')
+    if (stream is not None) != (c.data == "stdlib"):
+        raise InvalidInput('Pass a token stream exactly when data="stdlib".')
     if stream is not None and (len(stream) <= c.seq_len or int(stream.max()) >= c.d_vocab):
         raise InvalidInput(f"The token stream must hold more than seq_len={c.seq_len} tokens, each < d_vocab "
                            f"{c.d_vocab} (it has {len(stream)}, max {int(stream.max()) if len(stream) else '-'}).")

@@ -19,7 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerFast
 
+from interp.errors import InvalidInput
+from interp.loading import weights_sha256
 from tasks.corpus import sample_windows
 from training.checkpoint import (
     atomic_save_npy,
@@ -95,7 +98,6 @@ def train_causal_lm(
     log, so a resumed run has every evaluation). A NaN/inf loss raises
     :class:`training.guards.TrainingDiverged` naming the step."""
     if batch_fn is None and len(train_tokens) <= s.seq_len:
-        from interp.errors import InvalidInput
 
         raise InvalidInput(f"The training text has {len(train_tokens)} tokens, fewer than one window of {s.seq_len}.",
                            "Give more text (a larger max_chars or another data_dir) or a shorter context.")
@@ -139,7 +141,6 @@ def train_causal_lm(
 @dataclass
 class InitialWeights:
     """Where a continued run's starting weights came from (recorded in its model card)."""
-
     path: str
     sha256: str
     how_made: str  # the "How it was made" section of that model's card, "" if it has none
@@ -150,9 +151,6 @@ def load_initial_weights(model: torch.nn.Module, init_from: str | Path) -> Initi
 
     Read before training starts, so ``init_from`` may also be the run's output directory.
     """
-    from interp.errors import InvalidInput
-    from interp.loading import weights_sha256
-
     path = Path(init_from).expanduser()
     files = sorted(path.glob("*.safetensors")) if path.is_dir() else []
     if not files:
@@ -188,8 +186,6 @@ def cached_tokens(cache_dir: str | Path, build: Callable[[], tuple[Any, dict[str
     Every file is written atomically and the manifest last, so a kill at any instant leaves a cache that is
     either complete or is rebuilt; a damaged cache (unreadable tokenizer, truncated array, lengths that
     disagree with the manifest) is reported through ``log``, removed and rebuilt."""
-    from transformers import PreTrainedTokenizerFast
-
     cache = Path(cache_dir)
     manifest = cache / "tokens.json"
     if manifest.is_file():

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from tasks.othello import PAD_TOKEN, PLAYABLE, SQUARE_NAMES, SQUARE_TO_TOKEN, random_games
+from tasks.othello import PAD_TOKEN, PLAYABLE, SQUARE_NAMES, SQUARE_TO_TOKEN, random_games, tokens_to_squares
 
 N_VOCAB = 61  # pad + 60 squares
 SEQ_LEN = 59  # a game's first 59 moves predict moves 2..60
@@ -16,9 +18,6 @@ SEQ_LEN = 59  # a game's first 59 moves predict moves 2..60
 
 def othello_tokenizer():
     """Word-level HF tokenizer: '<pad>' = 0, square names ('A1'..'H8' minus the centre) = 1..60."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     vocab = {"<pad>": PAD_TOKEN} | {SQUARE_NAMES[s]: SQUARE_TO_TOKEN[s] for s in PLAYABLE}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<pad>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -27,8 +26,6 @@ def othello_tokenizer():
 
 def othello_gpt(n_layer: int = 8, n_embd: int = 512, n_head: int = 8, seed: int = 0):
     """A randomly initialised GPT2LMHeadModel for Othello move sequences (no dropout, tied embeddings)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     cfg = GPT2Config(vocab_size=N_VOCAB, n_positions=SEQ_LEN + 1, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
                      bos_token_id=PAD_TOKEN, eos_token_id=PAD_TOKEN, pad_token_id=PAD_TOKEN,
                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
@@ -49,8 +46,6 @@ def legal_top1(logits: torch.Tensor, legal: np.ndarray) -> float:
 
     ``logits``: [n, pos, 61]; ``legal``: [n, pos, 64] bool legal squares after each move (all False once over).
     """
-    from tasks.othello import tokens_to_squares
-
     sq = tokens_to_squares(logits.argmax(-1).cpu().numpy())  # [n, pos]  (-1 for pad)
     live = legal.any(-1)
     hit = np.take_along_axis(legal, np.clip(sq, 0, 63)[..., None], -1)[..., 0] & (sq >= 0)

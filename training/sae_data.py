@@ -13,23 +13,22 @@ and nothing is held beyond one batch: a model source runs the model on a fresh s
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
 from interp.model import Model
+from tasks.corpus import encode_docs, stdlib_texts
+from tasks.othello import is_othello_model, random_games
 
 TokenFn = Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor | None]]  # -> tokens, keep mask
 
 
 class ActivationSource(Protocol):
     """``batch(step)`` -> [rows, d_in] float32 activations, the same rows for the same (seed, step)."""
-
     d_in: int
 
     def batch(self, step: int) -> torch.Tensor: ...
@@ -56,8 +55,6 @@ def text_windows(tokens: np.ndarray, n: int, seq_len: int) -> TokenFn:
 
 def othello_games(n: int, seq_len: int = 59, seed_offset: int = 50_000_017) -> TokenFn:
     """``n`` fresh random Othello games per step (first ``seq_len`` moves); positions after a game ends dropped."""
-    from tasks.othello import random_games
-
     def draw(step: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         games = random_games(n, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)) + seed_offset)
         tok = torch.from_numpy(games.tokens()[:, :seq_len])  # [n, seq_len]
@@ -69,7 +66,6 @@ def othello_games(n: int, seq_len: int = 59, seed_offset: int = 50_000_017) -> T
 @dataclass
 class ModelActivations:
     """Activations of ``hook`` on tokens drawn by ``tokens_fn`` each step, flattened to [rows, d_in]."""
-
     handle: Model
     hook: str
     tokens_fn: TokenFn
@@ -95,7 +91,6 @@ class ModelActivations:
 @dataclass
 class SyntheticFeatures:
     """Known sparse features mixed into ``d`` dimensions (Sharkey et al. 2022); ``features`` [n_features, d]."""
-
     d: int = 256
     n_features: int = 512
     mean_active: float = 5.0
@@ -143,12 +138,9 @@ def sample_tokens(handle: Model, n_seq: int = 64, seq_len: int = 64, seed: int =
                                                                                                    torch.Tensor]:
     """Held-out tokens [n_seq, seq_len] and a real-position mask to look at latents on: fresh random games for an
     Othello-GPT, else evenly spaced windows of the stdlib's held-out files in the model's tokenizer."""
-    from tasks.othello import is_othello_model, random_games
-
-    if is_othello_model(handle.info.d_vocab, handle.info.n_ctx):
+    if is_othello_model(handle):
         tok = torch.from_numpy(random_games(n_seq, seed=88_000_003 + seed).tokens()[:, :min(seq_len, 59)])
         return tok, tok != 0
-    from tasks.corpus import encode_docs
 
     seq_len = min(seq_len, handle.info.n_ctx)
     docs = stdlib_texts(heldout=True, max_chars=4 * n_seq * seq_len * 2)  # ~4 characters a token, 2x enough
@@ -158,35 +150,3 @@ def sample_tokens(handle: Model, n_seq: int = 64, seq_len: int = 64, seed: int =
     starts = np.linspace(0, len(held) - seq_len - 1, n_seq).astype(np.int64)
     tok = torch.from_numpy(np.stack([held[s:s + seq_len] for s in starts]))
     return tok, torch.ones_like(tok, dtype=torch.bool)
-
-
-def _stdlib_py_files(root: Path) -> Iterator[Path]:
-    """The stdlib's .py files in sorted order, not descending into site-packages, tests or caches (fast)."""
-    from tasks.corpus import SKIP_PARTS
-
-    for d, dirs, files in os.walk(root):
-        dirs[:] = sorted(x for x in dirs if x not in SKIP_PARTS)
-        for f in sorted(files):
-            if f.endswith(".py"):
-                yield Path(d) / f
-
-
-def stdlib_texts(*, heldout: bool, max_chars: int = 0) -> list[str]:
-    """The stdlib's train (or held-out) files as in ``tasks.corpus`` (same split), read in sorted order until
-    ``max_chars`` (0: all); walks only the stdlib, so a small sample costs milliseconds."""
-    from tasks.corpus import is_heldout, stdlib_dir
-
-    root, docs, chars = stdlib_dir(), [], 0
-    for p in _stdlib_py_files(root):
-        if is_heldout(str(p.relative_to(root)), 0.03) != heldout:
-            continue
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        if text.strip():
-            docs.append(text)
-            chars += len(text)
-        if max_chars and chars >= max_chars:
-            break
-    return docs

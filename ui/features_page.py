@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,8 @@ import torch
 
 from interp.loading import bundled_models
 from interp.model import Model
-from learned.sae import SparseAutoencoder
+from interp.tokens import tokenize
+from learned.sae import SAEConfig, SparseAutoencoder
 from learned.sae_files import list_saes, read_sae_dir
 from plots import features as fplots
 from probes.features import latents as sf
@@ -27,7 +27,7 @@ from probes.features.splice import sae_site
 from tasks.othello import RELATIVE_CLASSES, is_othello_model
 from training.sae import SAETrainSettings, train_sae
 from training.sae_data import ModelActivations, othello_games, sample_tokens, text_windows
-from ui import figures, messages, models, state
+from ui import figures, messages, models, state, superposition_panel
 
 SAMPLE_SEQS, SAMPLE_LEN = 64, 64
 SESSION_SAE = "(trained in this session)"
@@ -117,7 +117,7 @@ def _latent_table(stats: sf.LatentStats) -> int:
     return latent
 
 
-def _latent_detail(handle: Any, sae: SparseAutoencoder, stats: sf.LatentStats, latent: int, model_name: str,
+def _latent_detail(handle: Model, sae: SparseAutoencoder, stats: sf.LatentStats, latent: int, model_name: str,
                    sae_key: str) -> None:
     st.subheader(f"Latent {latent}")
     st.caption(f"fires on {stats.density[latent]:.2%} of sample tokens; max activation {stats.max_act[latent]:.3f}")
@@ -133,7 +133,7 @@ def _latent_detail(handle: Any, sae: SparseAutoencoder, stats: sf.LatentStats, l
                 f"{fplots.context_html(c.tokens, c.acts, c.centre, stats.max_act[latent])}</div>")
     eff = sf.logit_effects(handle, sae, latent)
     figures.figure(fplots.logit_effects_figure(eff.promoted, eff.suppressed, latent), key="features-logits")
-    if is_othello_model(handle.info.d_vocab, handle.info.n_ctx):
+    if is_othello_model(handle):
         corr = messages.guarded(cached_board, model_name, sae_key, sae)
         if corr is not None:
             state = st.radio("Square state", RELATIVE_CLASSES, horizontal=True, key="features_board_state")
@@ -142,7 +142,7 @@ def _latent_detail(handle: Any, sae: SparseAutoencoder, stats: sf.LatentStats, l
                                                                 f"being {state}"), key="features-board")
 
 
-def _search(handle: Any, sae: SparseAutoencoder, stats: sf.LatentStats, model_name: str, sae_key: str) -> None:
+def _search(handle: Model, sae: SparseAutoencoder, stats: sf.LatentStats, model_name: str, sae_key: str) -> None:
     st.subheader("Search latents by token")
     text = st.text_input("Token (its first token is used)", value="", key="features_search")
     if not text:
@@ -163,8 +163,7 @@ def _search(handle: Any, sae: SparseAutoencoder, stats: sf.LatentStats, model_na
     c2.dataframe(pd.DataFrame({"latent": promote, "logit effect": effects[promote, tid].round(4)}), width="stretch")
 
 
-def _tokens_of(handle: Any, prompt: str) -> torch.Tensor | None:
-    from interp.tokens import tokenize
+def _tokens_of(handle: Model, prompt: str) -> torch.Tensor | None:
 
     try:
         batch = tokenize(handle, [prompt])
@@ -174,9 +173,9 @@ def _tokens_of(handle: Any, prompt: str) -> torch.Tensor | None:
     return batch.tokens[0, : int(batch.lengths[0])]
 
 
-def _fire_here(handle: Any, sae: SparseAutoencoder) -> None:
+def _fire_here(handle: Model, sae: SparseAutoencoder) -> None:
     st.subheader("Which latents fire here")
-    default = "C4 E3 F6 E6 F5" if is_othello_model(handle.info.d_vocab, handle.info.n_ctx) else "def f(x):\n    return"
+    default = "C4 E3 F6 E6 F5" if is_othello_model(handle) else "def f(x):\n    return"
     prompt = st.text_area("Prompt", value=default, key="features_prompt", height=80)
     tokens = _tokens_of(handle, prompt) if prompt else None
     if tokens is None or len(tokens) == 0:
@@ -189,7 +188,7 @@ def _fire_here(handle: Any, sae: SparseAutoencoder) -> None:
     st.session_state["features_prompt_tokens"] = tokens
 
 
-def _steer(handle: Any, sae: SparseAutoencoder, latent: int) -> None:
+def _steer(handle: Model, sae: SparseAutoencoder, latent: int) -> None:
     st.subheader("Steering")
     tokens = st.session_state.get("features_prompt_tokens")
     if tokens is None:
@@ -210,7 +209,7 @@ def _request_stop() -> None:
     st.session_state[STOP_KEY] = True
 
 
-def _train_panel(handle: Any, model_name: str) -> None:
+def _train_panel(handle: Model, model_name: str) -> None:
     st.subheader("Train an SAE")
     st.caption("A TopK SAE on one residual-stream hook of this model, on activations computed step by step "
                "(nothing stored). For a bundled SAE use `python -m experiments run train-sae`.")
@@ -229,7 +228,7 @@ def _train_panel(handle: Any, model_name: str) -> None:
     bar = st.progress(0.0, text="starting")
     hook = f"blocks.{layer}.hook_resid_pre"
     try:
-        if is_othello_model(handle.info.d_vocab, handle.info.n_ctx):
+        if is_othello_model(handle):
             fn = othello_games(16)
         else:
             tok, _ = sample_tokens(handle, 256, min(64, handle.info.n_ctx), seed=1)
@@ -237,7 +236,6 @@ def _train_panel(handle: Any, model_name: str) -> None:
         source = ModelActivations(handle, hook, fn)
         s = SAETrainSettings(architecture="topk", d_sae=expansion * source.d_in, k=k, steps=steps,
                              dead_tokens=50_000, log_every=max(1, steps // 20), scale_batches=2)
-        from learned.sae import SAEConfig
 
         cfg = SAEConfig(d_in=source.d_in, d_sae=s.d_sae, hook_name=hook, hook_layer=layer, model_name=model_name)
         result = train_sae(source, s, cfg, progress=lambda f, m: bar.progress(f, text=m),
@@ -294,9 +292,5 @@ def draw() -> None:
 
 
 def _superposition() -> None:
-    try:
-        from ui import superposition_panel
-    except ImportError:
-        return
     st.divider()
     superposition_panel.draw()

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from interp.errors import WorkbenchError
+from interp.model import Model
 from interp.types import Head
 from plots.attention_grid import head_pattern_figure
 from plots.common import layer_head_heatmap
@@ -50,7 +51,7 @@ def _bos_note() -> str:
     return " ".join(para.split())
 
 
-def report_for(name: str, handle, seq_len: int, n_batch: int, seed: int, ablation: str) -> HeadReport | None:
+def report_for(name: str, handle: Model, seq_len: int, n_batch: int, seed: int, ablation: str) -> HeadReport | None:
     """The cached report for these settings, else computed once with a progress bar (None after an error)."""
     key = (name, handle.info.sha256, seq_len, n_batch, seed, ablation)
     store = _reports()

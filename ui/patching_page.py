@@ -5,15 +5,18 @@ Every number comes from ``probes.patching`` (activation, attribution, dla, stats
 """
 from __future__ import annotations
 
+from typing import get_args
+
 import pandas as pd
 import streamlit as st
 
 from interp.errors import InvalidInput, WorkbenchError
+from interp.model import Model
 from interp.types import Head
 from plots.attention_grid import head_pattern_figure
 from plots.patching import attribution_scatter, dla_bars, effect_bars_with_ci, head_effect_heatmap, layer_pos_heatmap
 from plots.select import add_head_picker
-from probes.patching.activation import SweepStopped, run_sweeps
+from probes.patching.activation import PatchMetric, SweepStopped, run_sweeps
 from probes.patching.attribution import attribute, compare
 from probes.patching.dla import direct_logit_attribution
 from probes.patching.stats import dataset_effects
@@ -21,7 +24,7 @@ from tasks.copy_mix import stdlib_name_pairs
 from tasks.pairs import PairBatch, PromptPair, encode_pairs, example_pair, pairs_from_csv
 from ui import figures, messages, models, state
 
-METRICS = ("logit_diff", "prob", "logprob")
+METRICS: tuple[PatchMetric, ...] = get_args(PatchMetric)
 STOP = "patch_stop_requested"
 RESULTS = "patch_results"  # session: {"key": pair key, "attr": AttributionResult, "exact": {kind: SweepResult}}
 STATUS = "patch_exact_status"  # "running" while an exact sweep runs; left so after a Stop interrupted it
@@ -30,11 +33,11 @@ MAX_DATASET_PAIRS = 64
 SWEEPS = {"count": 0}
 
 
-def _kinds(handle) -> tuple[str, ...]:
+def _kinds(handle: Model) -> tuple[str, ...]:
     return ("head_out", "resid_pre", "attn_out") + (() if handle.info.attn_only else ("mlp_out",))
 
 
-def _inputs(handle, name: str) -> tuple[PromptPair, str]:
+def _inputs(handle: Model, name: str) -> tuple[PromptPair, PatchMetric]:
     """The four prompt fields (an example for this model on first visit or after a model change) and the metric."""
     ss = st.session_state
     if ss.get("patch_model") != name:
@@ -53,7 +56,7 @@ def _inputs(handle, name: str) -> tuple[PromptPair, str]:
                                                                   "logit(wrong) by default.")
     metric = c3.selectbox("Metric", METRICS, key="patch_metric",
                           help="logit_diff: answer minus wrong; prob / logprob: the answer's probability.")
-    return PromptPair(clean, corrupted, answer, wrong or None), str(metric)
+    return PromptPair(clean, corrupted, answer, wrong or None), metric
 
 
 def _show_alignment(batch: PairBatch) -> None:
@@ -70,13 +73,13 @@ def _request_stop() -> None:
     st.session_state[STOP] = True
 
 
-def _run_exact(handle, batch: PairBatch, metric: str) -> dict | None:
+def _run_exact(handle: Model, batch: PairBatch, metric: PatchMetric) -> dict | None:
     st.session_state[STOP] = False
     st.session_state[STATUS] = "running"
     st.button("Stop", key="patch_stop", on_click=_request_stop)
     bar = st.progress(0.0, text="Exact patching...")
     try:
-        out = run_sweeps(handle, batch, _kinds(handle), metric=metric,  # type: ignore[arg-type]
+        out = run_sweeps(handle, batch, _kinds(handle), metric=metric,
                          progress=lambda f, m: bar.progress(min(1.0, f), text=f"Exact patching: {m}"),
                          should_stop=lambda: bool(st.session_state.get(STOP)))
     except SweepStopped as e:
@@ -90,7 +93,7 @@ def _run_exact(handle, batch: PairBatch, metric: str) -> dict | None:
     return out
 
 
-def _heatmaps(handle, results: dict, tokens: list[str], label: str, key: str) -> None:
+def _heatmaps(handle: Model, results: dict, tokens: list[str], label: str, key: str) -> None:
     if "head_out" in results:
         fig = add_head_picker(head_effect_heatmap(results["head_out"], f"{label}: head outputs (all positions); "
                                                                        "click a head for its pattern"), "effect")
@@ -102,7 +105,7 @@ def _heatmaps(handle, results: dict, tokens: list[str], label: str, key: str) ->
                           key=f"{key}-{kind}")
 
 
-def _head_pattern(handle, name: str, clean: str) -> None:
+def _head_pattern(handle: Model, name: str, clean: str) -> None:
     info = handle.info
     layer, head = state.layer_head(info.n_layers, info.n_heads)
     att = messages.guarded(models.cached_attention, name, clean)
@@ -112,7 +115,7 @@ def _head_pattern(handle, name: str, clean: str) -> None:
     figures.figure(fig, key="patch-pattern")
 
 
-def _dataset(handle, metric: str) -> None:
+def _dataset(handle: Model, metric: PatchMetric) -> None:
     st.subheader("Dataset of pairs")
     st.caption("CSV with columns clean, corrupted, answer, wrong (quote a cell to keep a leading space). Each "
                "head's mean effect over the pairs with a 95% bootstrap CI and a sign-flip permutation p-value.")
@@ -131,7 +134,7 @@ def _dataset(handle, metric: str) -> None:
                                "Use the induction-circuit or copy-circuit experiment for bigger datasets.")
         batch = encode_pairs(handle, pairs, need_wrong=metric == "logit_diff")
         bar = st.progress(0.0, text="Patching every head over the dataset...")
-        res = run_sweeps(handle, batch, ("head_out",), metric=metric,  # type: ignore[arg-type]
+        res = run_sweeps(handle, batch, ("head_out",), metric=metric,
                          progress=lambda f, m: bar.progress(min(1.0, f), text=m))["head_out"]
         bar.empty()
         df = dataset_effects(res)

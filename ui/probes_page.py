@@ -42,7 +42,7 @@ def _othello_handle():
     a message saying how to get it."""
     name = state.current_model_name()
     handle = state.current_model()
-    if handle is not None and is_othello_model(handle.info.d_vocab, handle.info.n_ctx):
+    if handle is not None and is_othello_model(handle):
         return name, handle
     current = f"The current model ({handle.info.name})" if handle is not None else "The current model"
     if OTHELLO_MODEL in bundled_models():

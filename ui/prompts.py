@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from interp.model import Model
 from interp.prompt_check import PromptCheck, check_prompt, example_prompts, truncate_to_fit
 from ui import messages, state
 
@@ -18,7 +19,7 @@ def prompt_box(widget_key: str, default: str, *, height: int, help: str) -> str:
     return st.text_area("Prompt", key=widget_key, height=height, help=help, on_change=changed)
 
 
-def prompt_section(handle, key: str, height: int = 100) -> tuple[str, PromptCheck] | None:
+def prompt_section(handle: Model, key: str, height: int = 100) -> tuple[str, PromptCheck] | None:
     """Example buttons, the shared prompt box and its checks (length with a truncation offer, vocabulary).
 
     Returns (prompt, check) when the prompt can be run, else None after saying why. Shared by Attention and Logit

@@ -22,6 +22,7 @@ from experiments.core.registry import all_experiments
 from experiments.core.results import ResultFolder, check_results_root, list_results
 from experiments.core.runner import RESULTS_ROOT, run_experiment
 from interp.loading import BUNDLED_DIR
+from interp.model import Model
 from interp.prompt_check import KIND_READS, kind_of, kind_of_model_dir
 from ui import figures, messages, state
 
@@ -51,7 +52,7 @@ def _model_default(exp_cls) -> str | None:
     return None
 
 
-def fit_warning(exp_cls, handle) -> str | None:
+def fit_warning(exp_cls, handle: Model) -> str | None:
     """A sentence when the current model does not fit the experiment (its default model reads other tokens)."""
     default = _model_default(exp_cls)
     if default is None:

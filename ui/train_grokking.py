@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+import torch
 
 from interp.loading import REPO_ROOT
 from plots.grokking import (
@@ -49,8 +50,6 @@ def _request_stop() -> None:
 
 def _dominant(norms: list[float]) -> list[int]:
     """Frequencies marked live: the fewest carrying 70% of the embedding's norm, once that is at most 8 of them."""
-    import torch
-
     top = top_frequencies(torch.tensor(norms), 0.7)
     return top if len(top) <= 8 else []
 
@@ -107,7 +106,6 @@ def _train(config: GrokConfig, curves_slot, spectrum_slot, bar_slot) -> None:
     else:
         run["status"] = "stopped" if outcome.stopped else "done"
         run["seconds"] = outcome.history.seconds
-        import torch
 
         with torch.no_grad():
             _, acts = fast_forward(outcome.model, all_pairs(config.p)[0])

@@ -32,7 +32,7 @@ from training.induction import (
     save_trained,
     train_induction,
 )
-from ui import figures, messages, state
+from ui import figures, messages, state, train_grokking
 
 #: preset -> (label, config). Tests add a tiny one. Times measured on this project's 2-core CPU machine with one
 #: thread while other jobs ran (training only; the live chart adds a little): fast 57 s (phase change at step
@@ -56,7 +56,6 @@ STOP_WAIT_S = 15.0  # how long a new script run waits for a stopped training run
 
 class StopTraining(Exception):
     """Raised from the training callback when Stop was pressed."""
-
     def __init__(self, step: int):
         super().__init__(f"stopped at step {step}")
         self.step = step
@@ -203,7 +202,6 @@ def _show(run: dict[str, Any]) -> None:
 
 def draw() -> None:
     if st.radio("Mode", ["Induction phase change", "Grokking"], horizontal=True, key="train_mode") == "Grokking":
-        from ui import train_grokking
 
         return train_grokking.draw()
     st.header("Train: watch induction heads form")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from experiments.core.context import RunContext
 from experiments.core.registry import Check, Experiment, RunResult, Verdict, register
@@ -20,6 +21,7 @@ from interp.errors import InvalidInput
 from interp.toy_models import save_hf_dir, train_bpe_tokenizer
 from plots.common import lines_by_x
 from probes.skills import score_skills, skills_summary, skills_table
+from tasks.copy import NameSource
 from tasks.copy_mix import CopyMix, function_tokens, mixed_batch_fn
 from tasks.corpus import encode_docs, load_corpus
 from training.lm import (
@@ -74,12 +76,11 @@ class TextLMConfig(RunSettings):
     random_share: float = setting(0.0, "share of each batch: repeated random tokens", low=0.0, high=1.0)
     tiled_share: float = setting(0.0, "share of each batch: one block of corpus code (16-128 tokens) repeated to "
                                  "fill the row (copying that needs more than one token of context)", low=0.0, high=1.0)
-    function_names: str = setting("words", "parameter names of the synthetic functions: 'words' (train split of "
+    function_names: NameSource = setting("words", "parameter names of the synthetic functions: 'words' (train split of "
                                   "tasks.copy.NAME_WORDS), 'vocab' (every train-split word of the vocabulary), "
                                   "'open' (20,000 one- or two-token identifiers: too many to memorise) or "
                                   "'open_unpaired' (open, plus the held-out task's names at most one per module: "
-                                  "seen as parameters, never together)",
-                                  choices=("words", "vocab", "open", "open_unpaired"))
+                                  "seen as parameters, never together)")
 
     def check(self) -> None:
         super().check()
@@ -103,7 +104,6 @@ class TrainTextLM(Experiment):
     finding = None
 
     def run(self, config: TextLMConfig, ctx: RunContext) -> RunResult:
-        from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
         ctx.progress(0.0, "reading corpus")
         corpus = load_corpus(config.data_dir, max_chars=config.max_chars)

@@ -20,11 +20,15 @@ from experiments.core.context import RunContext
 from experiments.core.registry import Check, Experiment, RunResult, Verdict, register
 from experiments.core.settings import RunSettings, setting
 from interp.errors import InvalidInput
-from learned.sae import SAEConfig, latent_fractions
+from interp.model import Model
+from learned.sae import Architecture, SAEConfig, latent_fractions
 from learned.sae_files import write_sae_dir
 from plots.common import lines_by_x
+from probes.features.latents import othello_latent_aucs
 from probes.features.splice import splice_metrics
-from tasks.othello import is_othello_model
+from tasks.corpus import encode_docs, stdlib_texts
+from tasks.othello import is_othello_model, random_games
+from training.checkpoint import atomic_save_npy, load_npy
 from training.sae import SAETrainSettings, evaluate_sae, train_sae
 from training.sae_data import ModelActivations, othello_games, text_windows
 
@@ -36,8 +40,7 @@ class TrainSAEConfig(RunSettings):
     model: str = setting("stdlib-gpt2", "model whose activations the SAE reads: bundled name, directory or Hub name",
                          path="model")
     hook: str = setting("blocks.2.hook_resid_pre", "TransformerLens hook name the SAE reads and is spliced into")
-    architecture: str = setting("topk", "SAE kind: topk (Gao et al. 2024) or standard (ReLU + weighted L1)",
-                                choices=("topk", "standard"))
+    architecture: Architecture = setting("topk", "SAE kind: topk (Gao et al. 2024) or standard (ReLU + weighted L1)")
     expansion: int = setting(8, "latents per input dimension (d_sae = expansion x d_in)", low=1, high=256)
     k: int = setting(32, "TopK: latents active per token", low=1)
     l1_coeff: float = setting(5.0, "ReLU: L1 coefficient on inputs scaled to norm sqrt(d_in)", positive=True)
@@ -73,7 +76,7 @@ class TrainSAE(Experiment):
     def run(self, config: TrainSAEConfig, ctx: RunContext) -> RunResult:
         ctx.progress(0.0, "loading model")
         handle = ctx.load_model(config.model)
-        othello = is_othello_model(handle.info.d_vocab, handle.info.n_ctx)
+        othello = is_othello_model(handle)
         if othello:
             tokens_fn = othello_games(config.batch_seqs)
         else:
@@ -112,7 +115,6 @@ class TrainSAE(Experiment):
         board_md = ""
         if othello:
             ctx.progress(0.9, "matching latents to board features")
-            from probes.features.latents import othello_latent_aucs
 
             aucs = othello_latent_aucs(handle, sae, n_games=max(config.eval_seqs, 50), seed=config.seed)
             metrics.update({"othello_auc_share": round(aucs.share_at(0.9), 4),
@@ -146,12 +148,8 @@ def _hook_layer(hook: str) -> int:
     return int(parts[1]) if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit() else -1
 
 
-def _text_tokens(handle, ctx: RunContext, heldout: bool, max_chars: int = 0) -> np.ndarray:
+def _text_tokens(handle: Model, ctx: RunContext, heldout: bool, max_chars: int = 0) -> np.ndarray:
     """The stdlib corpus tokenised by this model's tokenizer (cached per tokenizer, train or held-out files)."""
-    from tasks.corpus import encode_docs
-    from training.checkpoint import atomic_save_npy, load_npy
-    from training.sae_data import stdlib_texts
-
     vocab = json.dumps(sorted(handle.tokenizer.get_vocab().items())[:2000]).encode()
     key = hashlib.sha256(vocab + f"walk-v2 {max_chars}".encode()).hexdigest()[:12]
     path = ctx.shared_cache(f"sae-tokens/{key}") / ("heldout.npy" if heldout else "train.npy")
@@ -162,11 +160,10 @@ def _text_tokens(handle, ctx: RunContext, heldout: bool, max_chars: int = 0) -> 
     return tokens
 
 
-def _eval_tokens(handle, ctx: RunContext, othello: bool, n: int, seq: int,
+def _eval_tokens(handle: Model, ctx: RunContext, othello: bool, n: int, seq: int,
                  max_chars: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Held-out tokens [n, seq] and a next-token loss mask [n, seq - 1] (Othello: targets that are moves)."""
     if othello:
-        from tasks.othello import random_games
 
         tok = torch.from_numpy(random_games(n, seed=77_000_001).tokens()[:, :seq])
         return tok, tok[:, 1:] != 0

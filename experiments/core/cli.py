@@ -7,12 +7,19 @@ its help, default and valid range.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
 import textwrap
 from typing import Any, NoReturn
 
+from tqdm import tqdm
+
+from experiments.core.registry import all_experiments, get_experiment, parse_sets
+from experiments.core.results import read_result
+from experiments.core.runner import run_experiment
+from experiments.core.settings import field_help
 from interp.errors import InvalidInput, WorkbenchError
 
 EXIT_BAD_INPUT = 2
@@ -35,7 +42,6 @@ def one_line(text: str, limit: int = 600) -> str:
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit status 2 (argparse prints the whole usage first)."""
-
     def error(self, message: str) -> NoReturn:
         print(f"error: {one_line(message)} (see: {self.prog} --help)", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
@@ -74,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         if args.cmd == "run":
             return _run(args)
-        from experiments.core.results import read_result
 
         print(strip_escapes(read_result(args.dir).summary))
         return 0
@@ -106,8 +111,6 @@ def _wants_experiment_help(argv: list[str]) -> bool:
 
 def settings_table(config_cls: type) -> list[str]:
     """One block per setting: ``name (type, default X, range)`` then its help, indented."""
-    from experiments.core.settings import field_help
-
     lines = []
     for name, default, help_, range_ in field_help(config_cls):
         kind = type(default).__name__ if not isinstance(default, (tuple, list)) else "list"
@@ -131,7 +134,6 @@ def _show_default(value: Any) -> str:
 
 
 def _experiment_help(name: str) -> int:
-    from experiments.core.registry import get_experiment
 
     exp = get_experiment(name)
     print(f"usage: python -m experiments run {name} [--preset P] [--set KEY=VALUE ...] [--model M] [--seed N] "
@@ -153,9 +155,7 @@ def _preset_words(values: dict[str, Any]) -> str:
 
 
 def _list() -> int:
-    import dataclasses
 
-    from experiments.core.registry import all_experiments
 
     for name, exp in all_experiments().items():
         presets = ", ".join(exp.presets) or "-"
@@ -173,8 +173,6 @@ def _list() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from experiments.core.registry import parse_sets
-    from experiments.core.runner import run_experiment
 
     for flag in ("out", "preset", "model", "device"):
         value = getattr(args, flag)
@@ -186,7 +184,6 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         def progress(frac: float, msg: str) -> None:
             if not bars:
-                from tqdm import tqdm
 
                 bars.append(tqdm(total=1000, desc=args.name[:40], bar_format="{l_bar}{bar}| {elapsed} {postfix}",
                                  file=sys.stderr))

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import plotly.io as pio
+
 
 def save_figures(figures: dict[str, Any], out: Path, *, png: bool = True) -> dict[str, dict[str, Any]]:
     """Write ``name.html`` (+ ``name.png`` via kaleido) per figure; returns per-figure status for metadata.
@@ -19,7 +21,6 @@ def save_figures(figures: dict[str, Any], out: Path, *, png: bool = True) -> dic
         fig.write_html(str(out / f"{name}.html"), include_plotlyjs="directory", full_html=True)
         status[name] = {"html": f"{name}.html", "png": None}
     if png:
-        import plotly.io as pio
 
         names = list(figures)
         try:

@@ -10,20 +10,22 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
+from experiments.core.settings import validate
 from interp.errors import InvalidInput
 
 if TYPE_CHECKING:
     from experiments.core.context import RunContext
 
-REPRODUCED, NOT_REPRODUCED, NOT_CHECKED = "reproduced", "not reproduced", "not checked"
+#: A verdict: the published finding holds here, does not, or could not be checked (with the reason why).
+VerdictStatus = Literal["reproduced", "not reproduced", "not checked"]
+REPRODUCED, NOT_REPRODUCED, NOT_CHECKED = get_args(VerdictStatus)
 
 
 @dataclass(frozen=True)
 class Finding:
     """The published result an experiment checks, with the published numbers in words."""
-
     claim: str
     source: str  # citation, e.g. "Olsson et al. 2022, In-context Learning and Induction Heads"
     published: str = ""  # the numbers as published, e.g. "induction heads 5.1, 5.5, 6.9, 7.2, 7.10"
@@ -33,7 +35,6 @@ class Finding:
 @dataclass
 class Check:
     """One claim of a finding, tested on this run's numbers."""
-
     claim: str
     passed: bool | None  # None: could not be checked
     detail: str = ""
@@ -41,7 +42,7 @@ class Check:
 
 @dataclass
 class Verdict:
-    status: str  # REPRODUCED | NOT_REPRODUCED | NOT_CHECKED
+    status: VerdictStatus
     reason: str
     checks: list[Check] = field(default_factory=list)
 
@@ -66,7 +67,6 @@ class Verdict:
 @dataclass
 class RunResult:
     """What an experiment's run() returns; the runner writes it out."""
-
     metrics: dict[str, Any]
     verdict: Verdict
     summary: str  # markdown body (the runner adds a header with the finding and verdict)
@@ -75,7 +75,6 @@ class RunResult:
 
 class Experiment:
     """Subclass, set the class attributes, implement ``run(config, ctx) -> RunResult``."""
-
     name: ClassVar[str]
     title: ClassVar[str]
     Config: ClassVar[type]  # a dataclass whose defaults reproduce the published setting
@@ -159,8 +158,6 @@ def make_config(exp: type[Experiment], *, preset: str | None = None, overrides: 
     """Defaults -> preset -> typed overrides (``key=value`` strings) -> explicit keyword fields (the CLI's
     ``--seed``/``--device``/``--model``; naming one both ways with different values is a conflict), then
     :func:`~experiments.core.settings.validate` (every field in range, cross-field rules): InvalidInput."""
-    from experiments.core.settings import validate
-
     base = exp.Config()
     names = {f.name for f in dataclasses.fields(base)}
     values: dict[str, Any] = {}

@@ -1,7 +1,11 @@
 """Markdown pieces several experiments' summaries share (tables of records)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from experiments.core.registry import RunResult, Verdict
+from interp.errors import ModelUnavailable
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -17,10 +21,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 def model_or_not_checked(ctx: Any, name: str, why: str, advice: str) -> Any:
     """``ctx.load_model(name)``, or a "not checked" RunResult when a *named* model (a bundled or Hub name, not a
     path the user typed) is unavailable here, e.g. GPT-2 offline. ``why`` prefixes the verdict's reason."""
-    from pathlib import Path
 
-    from experiments.core.registry import RunResult, Verdict
-    from interp.errors import ModelUnavailable
 
     try:
         return ctx.load_model(name)

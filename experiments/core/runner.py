@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from experiments.core.context import RunContext
+from experiments.core.figures import save_figures
 from experiments.core.registry import Experiment, RunResult, get_experiment, make_config
 from experiments.core.settings import check_writable_dir
 from interp.environment import library_versions
@@ -204,7 +205,6 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _write_result(staging: Path, exp_cls: type[Experiment], config_json: dict[str, Any], preset: str | None,
                   result: RunResult, ctx: RunContext, started: datetime, wall: float) -> None:
-    from experiments.core.figures import save_figures
 
     _write_json(staging / "config.json", config_json)
     _write_json(staging / "metrics.json", {**result.metrics, "verdict": result.verdict.to_dict()})

@@ -2,21 +2,26 @@
 
 An experiment's ``Config`` is a dataclass that subclasses :class:`RunSettings` (seed, device, threads) and
 declares each field with :func:`setting`: its default (the published setting), one line of help (shown by
-``python -m experiments run NAME --help`` and ``list``) and its valid range. :func:`validate` checks every
-field against its declaration and then calls the config's own ``check()`` for rules that tie fields together
-(``n_heads`` divides ``d_model``, ``seg_min <= seg_max``); any violation is an :class:`InvalidInput` that names
-the field and the valid range.
+``python -m experiments run NAME --help`` and ``list``) and its valid range. A field annotated with a closed set
+(a ``Literal`` type, defined once where the analysis lives) takes its choices from that type. :func:`validate`
+checks every field against its declaration and then calls the config's own ``check()`` for rules that tie
+fields together (``n_heads`` divides ``d_model``, ``seg_min <= seg_max``); any violation is an
+:class:`InvalidInput` that names the field and the valid range.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
+import tempfile
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from interp.errors import InvalidInput
+from interp.loading.devices import resolve_device
 
 SEED_MAX = 2**32 - 1  # numpy's seed range
 MAX_TEXT = 100_000  # characters in one text setting (a prompt list item, a template)
@@ -30,7 +35,8 @@ def setting(default: Any, help: str, *, low: float | None = None, high: float | 
             choices: tuple[Any, ...] | None = None, path: PathKind | None = None,
             positive: bool = False) -> Any:
     """A documented config field: ``low``/``high`` bound numbers (inclusive), ``positive`` requires > 0,
-    ``choices`` is a closed set, ``path`` says what a string names (empty string: not given)."""
+    ``choices`` is a closed set (leave it out when the field's type is a ``Literal``: its values are the choices),
+    ``path`` says what a string names (empty string: not given)."""
     meta = {"help": help, "low": low, "high": high, "choices": choices, "path": path, "positive": positive}
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
@@ -40,9 +46,8 @@ def setting(default: Any, help: str, *, low: float | None = None, high: float | 
 @dataclass
 class RunSettings:
     """Settings every experiment takes. Subclass it; put the experiment's own fields after these."""
-
     seed: int = setting(0, "random seed; the same seed on CPU gives identical metrics", low=0, high=SEED_MAX)
-    device: str = setting("cpu", "torch device: cpu, cuda, cuda:N or mps")
+    device: str = setting("cpu", "torch device: cpu, cuda, cuda:N, mps or auto")
     threads: int = setting(0, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
 
     def check(self) -> None:
@@ -54,9 +59,27 @@ def field_help(config_cls: type) -> list[tuple[str, Any, str, str]]:
     rows = []
     defaults = config_cls()
     for f in dataclasses.fields(config_cls):
-        meta = f.metadata or {}
-        rows.append((f.name, getattr(defaults, f.name), meta.get("help", ""), _range_words(meta)))
+        rows.append((f.name, getattr(defaults, f.name), (f.metadata or {}).get("help", ""),
+                     _range_words(field_meta(config_cls, f))))
     return rows
+
+
+@functools.cache
+def _literal_choices(config_cls: type) -> dict[str, tuple[Any, ...]]:
+    """Field name -> the values of its ``Literal`` annotation, for every field annotated with one."""
+    out = {}
+    for name, hint in typing.get_type_hints(config_cls).items():
+        if typing.get_origin(hint) is Literal:
+            out[name] = typing.get_args(hint)
+    return out
+
+
+def field_meta(config_cls: type, f: dataclasses.Field) -> dict[str, Any]:
+    """A field's declaration, with its choices taken from its ``Literal`` type when it has one."""
+    meta = dict(f.metadata or {})
+    if not meta.get("choices"):
+        meta["choices"] = _literal_choices(config_cls).get(f.name)
+    return meta
 
 
 def _num(x: float) -> str:
@@ -84,7 +107,7 @@ def _range_words(meta: dict[str, Any]) -> str:
 def validate(config: Any) -> Any:
     """Check every field of ``config`` against its declaration, then ``config.check()``; returns ``config``."""
     for f in dataclasses.fields(config):
-        _check_field(f, getattr(config, f.name))
+        _check_field(f, getattr(config, f.name), field_meta(type(config), f))
     check = getattr(config, "check", None)
     if callable(check):
         check()
@@ -97,8 +120,8 @@ def _bad(name: str, value: Any, want: str) -> InvalidInput:
     return InvalidInput(f"Setting {name}={shown} is invalid: expected {want}.")
 
 
-def _check_field(f: dataclasses.Field, value: Any) -> None:
-    meta, name = f.metadata or {}, f.name
+def _check_field(f: dataclasses.Field, value: Any, meta: dict[str, Any]) -> None:
+    name = f.name
     default = f.default if f.default is not dataclasses.MISSING else None
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -157,30 +180,11 @@ def _check_items(name: str, value: tuple | list, default: tuple | list) -> None:
 
 
 def check_device(device: str) -> None:
-    """``cpu``, ``cuda``/``cuda:N`` when CUDA has that device, ``mps`` when available; else InvalidInput."""
-    import torch
-
-    if not isinstance(device, str):
-        raise InvalidInput(f"Setting device={device!r} is not a device: expected cpu, cuda, cuda:N or mps.")
-    if device == "cpu":
-        return
-    if len(device) > 40:
-        device = device[:37] + "..."
-    if device == "mps":
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return
-        raise InvalidInput("Setting device=mps: this machine has no Apple GPU.", "Use --device cpu.")
-    if device == "cuda" or device.startswith("cuda:"):
-        index = device.partition(":")[2]
-        if index and not index.isdigit():
-            raise InvalidInput(f"Setting device={device!r} is invalid: expected cuda or cuda:N.")
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if n == 0:
-            raise InvalidInput(f"Setting device={device}: no CUDA GPU is available here.", "Use --device cpu.")
-        if index and int(index) >= n:
-            raise InvalidInput(f"Setting device={device}: this machine has {n} CUDA device(s), 0..{n - 1}.")
-        return
-    raise InvalidInput(f"Setting device={device!r} is not a device: expected cpu, cuda, cuda:N or mps.")
+    """The one device rule (:func:`interp.loading.devices.resolve_device`), its message naming the setting."""
+    try:
+        resolve_device(device)
+    except InvalidInput as e:
+        raise InvalidInput(f"Setting device: {e.message}", e.hint or "Use --device cpu.") from None
 
 
 def _check_path(name: str, value: str, kind: PathKind) -> None:
@@ -236,8 +240,6 @@ def check_writable_dir(p: Path, what: str, *, max_name: int = 255) -> None:
 def _can_write(folder: Path) -> bool:
     """Try it (os.access says yes to root on a read-only folder and knows nothing of read-only mounts); a folder
     whose mode grants nobody write access counts as read-only even for root."""
-    import tempfile
-
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
     try:

@@ -14,7 +14,7 @@ from probes.patching.activation import path_patch_senders, run_sweeps
 from probes.patching.dla import direct_logit_attribution
 from probes.patching.stats import dataset_effects
 from probes.skills import score_copy_task
-from tasks.copy import TEMPLATES, copy_task_pairs
+from tasks.copy import Split, TemplateName, copy_task_pairs
 from tasks.copy_mix import stdlib_name_pairs
 from tasks.pairs import PromptPair, encode_pairs
 
@@ -23,11 +23,10 @@ from tasks.pairs import PromptPair, encode_pairs
 class CopyCircuitConfig(RunSettings):
     """Defaults: the bundled code model, 32 held-out argument-copy pairs whose names never occur in its synthetic
     training functions and never share a line of its stdlib training text."""
-
     model: str = setting("code-gpt2", MODEL_HELP, path="model")
     n_pairs: int = setting(32, "argument-copy prompt pairs", low=2, high=10_000)
-    template: str = setting("two_args", "copy template", choices=tuple(TEMPLATES))
-    split: str = setting("heldout", "which names the pairs use", choices=("heldout", "train"))
+    template: TemplateName = setting("two_args", "copy template")
+    split: Split = setting("heldout", "which names the pairs use")
     unseen_pairs: bool = setting(True, "draw only name pairs that never share a line of the standard library's "
                                        "training files (the bundled text models' corpus), so no clean prompt pairs "
                                        "names the model read together")

@@ -11,7 +11,7 @@ from experiments.core.settings import MODEL_HELP, RunSettings, setting
 from interp.errors import ModelUnavailable
 from interp.types import Head
 from plots.common import layer_head_heatmap
-from probes.heads.ablation import ablate_heads
+from probes.heads.ablation import AblationMode, ablate_heads
 from probes.heads.detectors import scan_heads
 from tasks.repeats import repeated_random_tokens
 
@@ -21,7 +21,6 @@ SCORES = ("induction", "prev_token", "duplicate", "prefix_matching", "copying")
 @dataclass
 class GPT2InductionConfig(RunSettings):
     """Defaults: the published setting (GPT-2 small, repeated random tokens, seq 50, batch 10)."""
-
     model: str = setting("gpt2", MODEL_HELP, path="model")
     seq_len: int = setting(50, "length of the random sequence A in BOS + A + A", low=2, high=4096)
     n_batch: int = setting(10, "rows of BOS + A + A scored", low=1, high=4096)
@@ -30,8 +29,7 @@ class GPT2InductionConfig(RunSettings):
     expected_prev_token: tuple[str, ...] = setting(("4.11",), "heads (layer.head) expected to be previous-token heads")
     top_k_slack: int = setting(3, "an expected head must rank within (number expected + slack)", low=0, high=100_000)
     ablation: bool = setting(True, "also ablate each head and measure the rise of the ICL score")
-    ablation_mode: str = setting("mean", "replace a head's output by its batch mean or by zeros",
-                                 choices=("mean", "zero"))
+    ablation_mode: AblationMode = setting("mean", "replace a head's output by its batch mean or by zeros")
 
     def check(self) -> None:
         super().check()

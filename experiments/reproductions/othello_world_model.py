@@ -80,7 +80,7 @@ class OthelloWorldModel(Experiment):
     def run(self, config: OthelloWorldConfig, ctx: RunContext) -> RunResult:
         torch.manual_seed(config.seed)
         handle = ctx.load_model(config.model)
-        check_othello_model(handle.info.name, handle.info.d_vocab, handle.info.n_ctx, SEQ_LEN)
+        check_othello_model(handle, SEQ_LEN)
         n_layers = handle.info.n_layers
         if config.intervention_layer > n_layers:
             raise InvalidInput(f"Setting intervention_layer={config.intervention_layer}: {handle.info.name} has "

@@ -26,9 +26,11 @@ import torch
 from experiments.core.context import RunContext
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from experiments.core.settings import RunSettings, setting
+from interp.errors import InvalidInput
 from plots.superposition import columns_2d, dimensionality_plot, norms_and_gram, phase_diagram
 from probes.features.superposition import (
     PUBLISHED_FRACTIONS,
+    CellRule,
     column_angles_2d,
     dimensionality,
     dimensions_per_feature,
@@ -37,18 +39,17 @@ from probes.features.superposition import (
     fraction_shares,
     phase_grid,
 )
-from training.superposition import ToyOutcome, ToyTrainConfig, best_of_restarts, train_toy_models
+from training.superposition import LrSchedule, ToyOutcome, ToyTrainConfig, best_of_restarts, train_toy_models
 
 
 @dataclass
 class ToySuperpositionConfig(RunSettings):
     """Defaults: the paper's settings where it gives them (n, m, importances, densities, lr 1e-3, batch 1024 for
     n=5); fewer steps and restarts than the paper's Colab so the whole run fits a few CPU minutes."""
-
     threads: int = setting(1, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
     lr: float = setting(1e-3, "Adam learning rate of parts (a) and (b); (c) uses sweep_lr", positive=True)
-    lr_schedule: str = setting("cosine", "learning-rate schedule: constant, or cosine decay to 0 (crisper optima)",
-                               choices=("constant", "cosine"))
+    lr_schedule: LrSchedule = setting("cosine", "learning-rate schedule: constant, or cosine decay to 0 "
+                                                "(crisper optima)")
     steps: int = setting(6000, "(a) training steps of the n=5, m=2 models", low=1)
     batch_size: int = setting(1024, "(a) batch size", low=1)
     restarts: int = setting(8, "(a) restarts per setting; the lowest-loss one is analysed", low=1)
@@ -61,8 +62,8 @@ class ToySuperpositionConfig(RunSettings):
     phase_restarts: int = setting(5, "(b) models per cell (the paper: 10)", low=1)
     phase_steps: int = setting(5000, "(b) training steps of the n=2, m=1 models", low=1)
     phase_batch: int = setting(256, "(b) batch size", low=1)
-    phase_rule: str = setting("best", "(b) a cell's phase: its lowest-loss restart (best) or the majority of all "
-                              "but the worst (majority, as the paper averages)", choices=("best", "majority"))
+    phase_rule: CellRule = setting("best", "(b) a cell's phase: its lowest-loss restart (best) or the majority of all "
+                                   "but the worst (majority, as the paper averages)")
     min_agreement: float = setting(0.9, "(b) share of cells that must match the analytic phase", low=0.0, high=1.0)
     sweep_features: int = setting(400, "(c) features n (the paper: 400)", low=2)
     sweep_hidden: int = setting(30, "(c) hidden dimensions m (the paper: 30)", low=1)
@@ -76,7 +77,6 @@ class ToySuperpositionConfig(RunSettings):
 
     def check(self) -> None:
         super().check()
-        from interp.errors import InvalidInput
 
         if self.sweep_hidden >= self.sweep_features:
             raise InvalidInput("Settings sweep_hidden and sweep_features: superposition needs m < n "

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from transformer_lens.model_bridge import TransformerBridge
+from transformers.utils import logging as hf_logging
 
 from interp.errors import InvalidInput, ModelUnavailable
 from interp.model import Edit, Model, ModelInfo, Run, Weights, local_gradients
@@ -28,7 +29,6 @@ class _Stop(Exception):
 
 class BridgeModel(Model):
     """A model loaded into TransformerLens's ``TransformerBridge`` (Hugging Face or TL-native weights)."""
-
     def __init__(self, bridge: Any, tokenizer: Any, info: ModelInfo) -> None:
         self._bridge = bridge
         self.tokenizer = tokenizer
@@ -208,7 +208,6 @@ def _bridge_weights(bridge: Any, info: ModelInfo) -> Weights:
 
 
 def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()

@@ -23,7 +23,8 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto' / None (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N' that exists; else InvalidInput."""
+    """'auto' / None (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N' that exists, 'mps' on a Mac with an
+    Apple GPU; else InvalidInput. The one device rule: loading, the CLI's settings and the app all call it."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(device, (str, torch.device)):
@@ -31,9 +32,16 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         dev = torch.device(device.strip().lower() if isinstance(device, str) else device)
     except (RuntimeError, ValueError, TypeError):
-        raise InvalidInput(f"Unknown device {str(device)[:60]!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'.") from None
+        raise InvalidInput(f"{str(device)[:60]!r} is not a device: use 'cpu', 'cuda', 'cuda:N', 'mps' or "
+                           "'auto'.") from None
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise InvalidInput("Device 'mps' was asked for, but this machine has no Apple GPU; use 'cpu'.")
+        return dev
     if dev.type not in ("cpu", "cuda"):
-        raise InvalidInput(f"Device {str(device)[:60]!r} is not supported here; use 'cpu', 'cuda' or 'auto'.")
+        raise InvalidInput(f"{str(device)[:60]!r} is not a device the workbench runs on: use 'cpu', 'cuda', 'mps' or "
+                           "'auto'.")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise InvalidInput(f"Device {device!r} was asked for, but this machine has no CUDA GPU; use 'cpu'.")

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from interp.errors import InvalidInput
 from interp.model import Model
 from learned.sae import SparseAutoencoder
 from probes.features.splice import sae_site
+from probes.probing.linear import evaluate, fit_logistic, split_indices
 from tasks.othello import SQUARE_NAMES, othello_probe_set
 
 BOARD_KINDS = ("empty", "mine", "theirs", "legal", "flipped")
@@ -30,7 +32,6 @@ BOARD_KINDS = ("empty", "mine", "theirs", "legal", "flipped")
 @dataclass
 class LatentStats:
     """Per-latent statistics over a token sample, and where each latent peaks."""
-
     density: np.ndarray  # [d_sae] share of tokens where the latent is active
     max_act: np.ndarray  # [d_sae]
     mean_act: np.ndarray  # [d_sae] mean over the tokens where it is active
@@ -39,7 +40,6 @@ class LatentStats:
     mask: np.ndarray  # [n_seq, pos] bool: real (non-padding) positions
 
     def table(self) -> Any:
-        import pandas as pd
 
         return pd.DataFrame({"latent": np.arange(len(self.density)), "density": self.density,
                              "max activation": self.max_act, "mean when active": self.mean_act})
@@ -220,7 +220,6 @@ def auc_matrix(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 @dataclass
 class BoardAUCs:
     """Best board feature per latent: ``best_auc`` [d_sae], ``best_feature`` names, and alive latents."""
-
     best_auc: np.ndarray
     best_feature: list[str]
     alive: np.ndarray  # [d_sae] bool: fired at least once on the sample
@@ -304,8 +303,6 @@ def othello_latent_aucs(handle: Model, sae: SparseAutoencoder, n_games: int = 10
 
 def _board_probe_accuracy(x: torch.Tensor, ps: Any) -> float:
     """Held-out accuracy of linear probes (relative encoding) on the activations the SAE reads, split by game."""
-    from probes.probing.linear import evaluate, fit_logistic, split_indices
-
     split = split_indices(len(ps.game), seed=0, groups=ps.game)
     probe = fit_logistic(x.numpy(), ps.relative, split, n_classes=3)
     return float(evaluate(probe, x.numpy(), ps.relative, split.test, n_classes=3)["accuracy"])

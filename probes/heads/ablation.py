@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,9 @@ from interp import validate
 from interp.errors import InvalidInput
 from interp.model import Model
 from interp.sites import Site
-from interp.types import AblationMode, Head, Progress, all_heads
+from interp.types import Head, Progress, all_heads
+
+AblationMode = Literal["zero", "mean"]  # replace a head's output by zeros or by its mean over the batch
 
 
 def copy_losses(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,7 +42,6 @@ def icl_score(logits: torch.Tensor, tokens: torch.Tensor, seq_len: int) -> float
 @dataclass
 class AblationResult:
     """Second-copy loss (tokens L+2..2L) and ICL score with and without each head (NaN: head not ablated)."""
-
     baseline_icl: float
     ablated_icl: torch.Tensor  # [n_layers, n_heads] ICL score with the head ablated
     mode: AblationMode

@@ -15,8 +15,8 @@ from interp import validate
 from interp.errors import InvalidInput
 from interp.model import Model
 from interp.tokens import tokenize
-from interp.types import AblationMode, Progress
-from probes.heads.ablation import ablate_heads
+from interp.types import Progress
+from probes.heads.ablation import AblationMode, ablate_heads
 from probes.heads.detectors import HeadScores, capture_patterns, repeated_batch, scan_heads
 
 ABLATION_MODES = ("mean", "zero", "off")
@@ -30,7 +30,6 @@ ICL_SCORE = "ablation_icl_effect"
 @dataclass
 class HeadReport:
     """Per-head scores (detectors + ``ablation_effect`` unless off) and one example sequence's patterns."""
-
     scores: HeadScores
     example_tokens: list[str]  # the example BOS + A + A row, one readable string per position
     example_patterns: np.ndarray  # [layer, head, query_pos, key_pos] float16

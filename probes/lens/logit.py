@@ -18,15 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+import pandas as pd
 import torch
 
 from interp import validate
 from interp.errors import InvalidInput
 from interp.model import Model
 from interp.sites import Site
-from interp.types import LensKind
+
+LensKind = Literal["logit", "tuned"]  # decode each layer as is, or through a trained affine translator
 
 #: A lens translator: ``(resid [rows, d_model], stack index) -> resid``; None = the logit lens (identity).
 Translator = Callable[[torch.Tensor, int], torch.Tensor]
@@ -50,7 +53,6 @@ def layer_labels(n_layers: int) -> list[str]:
 @dataclass
 class ResidStack:
     """One prompt's residual stream at every lens layer (one forward pass): what every lens reads."""
-
     resid: torch.Tensor  # [layers, pos, d_model]; layers = n_layers + 1 (last: final resid_post)
     sites: list[Site]
     token_ids: torch.Tensor  # [pos]
@@ -208,7 +210,6 @@ def single_token_id(handle: Model, token: str | int) -> int:
 @dataclass
 class LensResult:
     """Per lens layer (resid_pre of each block, then the final residual) and position metrics for one prompt."""
-
     lens: LensKind
     layer_names: list[str]  # hook per lens layer
     layer_labels: list[str]
@@ -235,8 +236,6 @@ class LensResult:
 
     def table(self):
         """One row per (layer, position): the numbers behind the grid, for CSV download."""
-        import pandas as pd
-
         n_layers, n_pos = self.target_prob.shape
         lay, pos = np.meshgrid(np.arange(n_layers), np.arange(n_pos), indexing="ij")
         top1 = self.topk_tokens[..., 0] if self.topk_tokens.size else np.full((n_layers, n_pos), "")
@@ -336,7 +335,6 @@ def logit_lens(handle: Model, prompt: str | torch.Tensor, targets: torch.Tensor 
 @dataclass
 class TokenTrajectory:
     """One token's probability, rank and logit at one position across the lens layers."""
-
     lens: str
     position: int
     token_id: int

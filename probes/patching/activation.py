@@ -29,8 +29,10 @@ from interp.errors import InvalidInput
 from interp.functional import normalize
 from interp.model import Model
 from interp.sites import Site, SiteKind
-from interp.types import Head, PatchMetric, Progress
+from interp.types import Head, Progress
 from tasks.pairs import PairBatch
+
+PatchMetric = Literal["logit_diff", "prob", "logprob"]  # what activation patching measures at the answer
 
 SweepKind = Literal["resid_pre", "attn_out", "mlp_out", "head_out", "head_out_by_pos", "head_q", "head_k",
                     "head_v"]
@@ -42,7 +44,6 @@ SWEEP_KINDS: tuple[str, ...] = get_args(SweepKind)
 @dataclass(frozen=True)
 class Layout:
     """Where a sweep patches (a site kind, one site per layer), the axes of its cell grid, and TL's patch setter."""
-
     site: SiteKind
     axes: tuple[str, ...]
     setter: Callable
@@ -97,7 +98,6 @@ def metric_fn(batch: PairBatch, metric: PatchMetric = "logit_diff") -> Callable[
 @dataclass
 class SweepResult:
     """Raw metric of every patched cell per pair, plus the unpatched clean and corrupted metrics."""
-
     kind: SweepKind
     axes: tuple[str, ...]  # names of the cell-grid axes, e.g. ("layer", "head")
     values: torch.Tensor  # [*cells, batch] metric with that cell patched
@@ -152,7 +152,6 @@ def component_label(kind: str, cell: dict[str, int]) -> str:
 @dataclass
 class PatchRuns:
     """The clean and corrupted runs of a batch, prepared once: clean activations for the hooks a sweep patches."""
-
     handle: Model
     batch: PairBatch
     metric: PatchMetric
@@ -275,7 +274,6 @@ def run_sweeps(handle: Model, batch: PairBatch, kinds: tuple[str, ...], *, metri
 @dataclass
 class PathResult:
     """Path patching from one sender head into receivers' q, k or v (other readers see the corrupted sender)."""
-
     sender: Head
     component: str
     values: torch.Tensor  # [n_layers, n_heads, batch] metric with the path into that head patched; NaN for

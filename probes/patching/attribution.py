@@ -27,8 +27,7 @@ import torch
 from interp.engines import edge_attribution_run
 from interp.errors import InvalidInput
 from interp.model import Model
-from interp.types import PatchMetric
-from probes.patching.activation import LAYOUTS, SweepResult, layout, metric_fn, sweep_sites
+from probes.patching.activation import LAYOUTS, PatchMetric, SweepResult, layout, metric_fn, sweep_sites
 from tasks.pairs import PairBatch
 
 ATTRIBUTION_KINDS = ("resid_pre", "attn_out", "mlp_out", "head_out", "head_out_by_pos", "head_q", "head_k", "head_v")
@@ -37,7 +36,6 @@ ATTRIBUTION_KINDS = ("resid_pre", "attn_out", "mlp_out", "head_out", "head_out_b
 @dataclass
 class AttributionResult:
     """Per kind, the estimated raw metric change of patching each cell, per pair: ``[*cells, batch]``."""
-
     estimates: dict[str, torch.Tensor]
     clean: torch.Tensor  # [batch] metric on the clean run
     corrupted: torch.Tensor  # [batch]
@@ -100,7 +98,6 @@ def _reduce(kind: str, prod: torch.Tensor) -> torch.Tensor:
 @dataclass
 class Comparison:
     """Attribution vs exact activation patching over the cells of one sweep."""
-
     kind: str
     exact: np.ndarray  # [cells] normalised
     estimate: np.ndarray  # [cells] normalised
@@ -144,7 +141,6 @@ def compare(exact: SweepResult, attr: AttributionResult, k: int = 5) -> Comparis
 @dataclass
 class EdgeReport:
     """Top edges by attribution score and how much of the clean-corrupted gap keeping only them recovers."""
-
     edges: list[tuple[str, str, float]]  # (writer, reader, score) strongest first
     faithfulness: dict[int, float]  # k -> mean recovered fraction over the pairs evaluated
     total_edges: int

@@ -3,7 +3,7 @@ an activation until a probe reads a chosen class; each is an :data:`interp.Edit`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -11,8 +11,9 @@ import torch
 from interp import validate
 from interp.errors import InvalidInput
 from interp.model import Edit
-from interp.types import InterventionMode
 from probes.probing.linear import Probe
+
+InterventionMode = Literal["add", "subtract", "project_out"]  # how a direction edits the residual stream
 
 
 def _rows(act: torch.Tensor, positions: Sequence[int] | int | None) -> tuple[torch.Tensor, Any]:
@@ -106,7 +107,6 @@ def push_to_class(x: torch.Tensor, probe: Probe, task: torch.Tensor | np.ndarray
 def probe_push_edit(probe: Probe, task: Sequence[int], target: Sequence[int], positions: Sequence[int],
                     margin: float = 4.0) -> Edit:
     """An edit applying :func:`push_to_class` at one position per batch row."""
-
     def edit(act: torch.Tensor) -> torch.Tensor:
         sel, idx = _rows(act, positions)
         act = act.clone()

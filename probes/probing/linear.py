@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -18,7 +18,9 @@ import torch.nn.functional as F
 
 from interp import validate
 from interp.errors import InvalidInput
-from interp.types import ProbeKind, Progress
+from interp.types import Progress
+
+ProbeKind = Literal["logistic", "ridge"]  # classification (L-BFGS) or regression (closed form)
 
 DEFAULT_L2 = (1e-4, 1e-3, 1e-2, 1e-1)  # logistic: penalty per feature weight, loss is mean CE
 DEFAULT_RIDGE = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # ridge: lambda relative to n_train
@@ -27,7 +29,6 @@ DEFAULT_RIDGE = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # ridge: lambda relative
 @dataclass
 class Split:
     """Row indices of the train / validation / test parts."""
-
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
@@ -102,7 +103,6 @@ def _rows_and_stats(x: np.ndarray | torch.Tensor, rows: np.ndarray, device: str 
 @dataclass
 class Probe:
     """A fitted linear probe. ``weight`` [d, tasks, classes] (logistic) or [d, tasks] (ridge), on standardised x."""
-
     kind: ProbeKind
     weight: torch.Tensor
     bias: torch.Tensor
@@ -386,7 +386,6 @@ def selectivity(task_accuracy: float, control_accuracy: float) -> float:
 @dataclass
 class LayerSweep:
     """Test metrics of one probe per layer (``layers`` in order), plus the fitted probes."""
-
     layers: list[str]
     metrics: list[dict[str, Any]]
     probes: list[Probe]

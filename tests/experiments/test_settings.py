@@ -51,7 +51,7 @@ def test_every_setting_of_every_experiment_is_documented_and_its_defaults_valid(
     ("model-anatomy", {"threads": "-2"}, "threads=-2"),
     ("model-anatomy", {"prompts": ""}, "at least one non-empty prompt"),
     ("gpt2-induction-heads", {"expected_induction": "5.x"}, "not a head"),
-    ("gpt2-induction-heads", {"ablation_mode": "resample"}, "one of mean, zero"),
+    ("gpt2-induction-heads", {"ablation_mode": "resample"}, "one of zero, mean"),
     ("gpt2-space-probe", {"template": "{nome}"}, "not a template"),
     ("gpt2-space-probe", {"dataset": "/no/such.csv"}, "no such file"),
     ("othello-world-model", {"l2_grid": "0"}, "l2_grid"),

@@ -107,7 +107,7 @@ def test_relative_encoding_and_tokens():
     assert np.array_equal(tokens_to_squares(tok), np.where(g.moves < 0, -1, g.moves))
 
 
-def test_probe_set_rows_labels_and_model_check():
+def test_probe_set_rows_labels_and_model_check(tiny_handle):
     from interp.errors import InvalidInput
     from tasks.othello import RELATIVE_CLASSES, check_othello_model, othello_probe_set, probe_rows, to_relative
 
@@ -119,6 +119,10 @@ def test_probe_set_rows_labels_and_model_check():
     assert np.array_equal(d.move_tokens, d.games.tokens()[g, t]) and (d.move_tokens > 0).all()
     assert d.labels("relative") is d.relative and d.classes("relative") == RELATIVE_CLASSES
     assert np.array_equal(othello_probe_set(6, seed=1).absolute, d.absolute)  # seeded
-    check_othello_model("m", 61, 60)
+    from interp import load_model
+    from tasks.othello import is_othello_model
+
+    check_othello_model(load_model("othello-gpt"))
+    assert not is_othello_model(tiny_handle)
     with pytest.raises(InvalidInput, match="(?s)not an Othello-GPT.*train-othello-gpt"):
-        check_othello_model("tiny", 400, 64)
+        check_othello_model(tiny_handle)
