@@ -21,6 +21,7 @@ is spliced in at its site (``cfg.hook_name``, a TransformerLens hook name) on an
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -145,39 +146,100 @@ class SparseAutoencoder(torch.nn.Module):
         return cfg, tensors
 
     @classmethod
-    def from_saelens(cls, cfg: dict[str, Any], tensors: dict[str, torch.Tensor]) -> SparseAutoencoder:
-        """Rebuild from a SAELens ``cfg.json`` dict and its weights (v3-v6 field layouts)."""
-        meta = cfg.get("metadata") or {}
-        arch = cfg.get("architecture", "standard")
-        k = int(cfg.get("k") or (cfg.get("activation_fn_kwargs") or {}).get("k") or 0)
-        if arch == "standard" and cfg.get("activation_fn_str") == "topk":  # SAELens < 6 wrote TopK this way
-            arch = "topk"
-        if arch not in ARCHITECTURES:
-            raise InvalidInput(f"This SAE's architecture {arch!r} is not supported here; supported: "
-                               f"{', '.join(ARCHITECTURES)}.")
-        if cfg.get("normalize_activations", "none") not in ("none", None):
-            raise InvalidInput(f"SAEs with normalize_activations={cfg['normalize_activations']!r} are not supported; "
-                               "fold the scaling into the weights first (normalize_activations='none').")
-
-        def pick(name: str, default: Any) -> Any:
-            return cfg.get(name, meta.get(name, default))
-
-        c = SAEConfig(d_in=int(cfg["d_in"]), d_sae=int(cfg["d_sae"]), architecture=arch, k=k,
-                      hook_name=pick("hook_name", ""), hook_layer=int(pick("hook_layer", -1) or -1),
-                      model_name=pick("model_name", ""), context_size=int(pick("context_size", 0) or 0),
-                      apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
-                      extra=dict(cfg.get("workbench") or {}))
+    def from_saelens(cls, cfg: Any, tensors: dict[str, torch.Tensor]) -> SparseAutoencoder:
+        """Rebuild from a SAELens ``cfg.json`` dict and its weights (v3-v6 field layouts), every field and tensor
+        checked (:func:`config_from_saelens`, :func:`check_tensors`) before anything is allocated."""
+        c = config_from_saelens(cfg)
+        check_tensors(c, tensors)
         sae = cls(c)
-        want = {"W_enc": (c.d_in, c.d_sae), "b_enc": (c.d_sae,), "W_dec": (c.d_sae, c.d_in), "b_dec": (c.d_in,)}
-        for name, shape in want.items():
-            if name not in tensors:
-                raise InvalidInput(f"The SAE weights lack {name!r} (have: {', '.join(sorted(tensors))}).")
-            if tuple(tensors[name].shape) != shape:
-                raise InvalidInput(f"SAE weight {name} has shape {tuple(tensors[name].shape)}, cfg.json says {shape}.")
         with torch.no_grad():
-            for name in want:
+            for name in WEIGHT_SHAPES:
                 getattr(sae, name).copy_(tensors[name].to(torch.float32))
         return sae
+
+
+# ---------------------------------------------------------------------------- the SAELens format, checked
+
+#: The four tensors of a SAELens SAE and their shapes in terms of the config's sizes.
+WEIGHT_SHAPES = {"W_enc": ("d_in", "d_sae"), "b_enc": ("d_sae",), "W_dec": ("d_sae", "d_in"), "b_dec": ("d_in",)}
+#: Largest width accepted from a file (latents x inputs must also fit the weights the file holds).
+MAX_SAE_DIM = 1 << 24
+
+
+def _field(cfg: dict[str, Any], name: str, default: Any) -> Any:
+    """A field from the top level or SAELens 6's ``metadata`` block."""
+    meta = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
+    return cfg.get(name, meta.get(name, default))
+
+
+def _int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"The SAE's cfg.json has {name} = {json.dumps(value)[:40]}; expected a whole number "
+                           f"from {low} to {high}.")
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"The SAE's cfg.json has {name} = {json.dumps(value)[:40]}; expected true or false.")
+    return value
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 1000:
+        raise InvalidInput(f"The SAE's cfg.json has {name} = {json.dumps(value)[:40]}; expected text.")
+    return value
+
+
+def config_from_saelens(cfg: Any) -> SAEConfig:
+    """A checked :class:`SAEConfig` from a SAELens ``cfg.json`` dict: every field of the wrong type (a string
+    where a number belongs, null, NaN, a list), out of range or unsupported is an InvalidInput naming it."""
+    if not isinstance(cfg, dict):
+        raise InvalidInput("The SAE's cfg.json is not a JSON object of settings.")
+    for required in ("d_in", "d_sae", "hook_name"):
+        if _field(cfg, required, None) is None:
+            raise InvalidInput(f"The SAE's cfg.json lacks {required}.")
+    d_in, d_sae = _int("d_in", cfg["d_in"], 1, MAX_SAE_DIM), _int("d_sae", cfg["d_sae"], 1, MAX_SAE_DIM)
+    arch = _text("architecture", cfg.get("architecture", "standard"))
+    kwargs = cfg.get("activation_fn_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise InvalidInput("The SAE's cfg.json has activation_fn_kwargs that is not an object.")
+    k_raw = cfg.get("k") if cfg.get("k") is not None else kwargs.get("k", 0)
+    if arch == "standard" and cfg.get("activation_fn_str") == "topk":  # SAELens < 6 wrote TopK this way
+        arch = "topk"
+    if arch not in ARCHITECTURES:
+        raise InvalidInput(f"This SAE's architecture {arch[:40]!r} is not supported here; supported: "
+                           f"{', '.join(ARCHITECTURES)}.")
+    k = _int("k", k_raw, 1 if arch == "topk" else 0, d_sae)
+    if cfg.get("normalize_activations", "none") not in ("none", None):
+        raise InvalidInput(f"SAEs with normalize_activations={str(cfg['normalize_activations'])[:40]!r} are not "
+                           "supported; fold the scaling into the weights first (normalize_activations='none').")
+    layer = _field(cfg, "hook_layer", -1)
+    extra = cfg.get("workbench") or {}
+    if not isinstance(extra, dict):
+        raise InvalidInput("The SAE's cfg.json has a workbench block that is not an object.")
+    return SAEConfig(d_in=d_in, d_sae=d_sae, architecture=arch, k=k,  # type: ignore[arg-type]
+                     hook_name=_text("hook_name", _field(cfg, "hook_name", "")),
+                     hook_layer=_int("hook_layer", -1 if layer is None else layer, -1, 1 << 20),
+                     model_name=_text("model_name", _field(cfg, "model_name", "") or ""),
+                     context_size=_int("context_size", _field(cfg, "context_size", 0) or 0, 0, 1 << 24),
+                     apply_b_dec_to_input=_bool("apply_b_dec_to_input", cfg.get("apply_b_dec_to_input", True)),
+                     extra=dict(extra)).check()
+
+
+def check_tensors(c: SAEConfig, tensors: dict[str, torch.Tensor]) -> None:
+    """InvalidInput unless ``tensors`` holds the four SAE weights with ``c``'s shapes, as finite floats."""
+    dims = {"d_in": c.d_in, "d_sae": c.d_sae}
+    for name, shape in WEIGHT_SHAPES.items():
+        if name not in tensors:
+            raise InvalidInput(f"The SAE weights lack {name!r} (have: {', '.join(sorted(tensors))[:200]}).")
+        t, want = tensors[name], tuple(dims[d] for d in shape)
+        if tuple(t.shape) != want:
+            raise InvalidInput(f"SAE weight {name} has shape {tuple(t.shape)}, cfg.json says {want}.")
+        if not t.is_floating_point():
+            raise InvalidInput(f"SAE weight {name} holds {str(t.dtype).replace('torch.', '')} values, not floats.")
+        if not bool(torch.isfinite(t).all()):
+            raise InvalidInput(f"SAE weight {name} holds NaN or infinite values.")
 
 
 # ---------------------------------------------------------------------------- losses

@@ -21,71 +21,57 @@ Only safetensors are read (never pickles); writes are atomic per file (temporary
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
 
 from interp.errors import InvalidInput
 from interp.files import atomic_write_bytes
 from interp.loading import BUNDLED_DIR
+from learned.sae import SparseAutoencoder, check_tensors, config_from_saelens
+from learned.sidecars import SidecarUnreadable, read_sidecar, write_sidecar
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
-REQUIRED_CFG = ("d_in", "d_sae", "hook_name")
-WEIGHT_SHAPES = {"W_enc": ("d_in", "d_sae"), "b_enc": ("d_sae",), "W_dec": ("d_sae", "d_in"), "b_dec": ("d_in",)}
+_HOW = "Train one with `python -m experiments run train-sae`."
 
 
 def write_sae_dir(path: str | Path, cfg: dict[str, Any], weights: dict[str, torch.Tensor],
                   card: str | None = None) -> Path:
-    """Write ``cfg.json`` + ``sae_weights.safetensors`` (+ ``README.md`` card) into ``path``; validated first."""
-    _validate(cfg, weights, str(path))
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to(torch.float32).contiguous().cpu() for k, v in weights.items()}
-    atomic_write_bytes(out / WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
-    atomic_write_bytes(out / CFG_FILE, (json.dumps(cfg, indent=1) + "\n").encode())
+    """Write ``cfg.json`` + ``sae_weights.safetensors`` (+ ``README.md`` card) as the folder ``path``, checked first
+    and written atomically through :mod:`learned.sidecars` (a reader sees the old folder or the new one)."""
+    check_tensors(config_from_saelens(cfg), weights)
+    tensors = {k: v.detach().to(torch.float32) for k, v in weights.items()}
+    out = write_sidecar(path, cfg, tensors, WEIGHTS_FILE, config_file=CFG_FILE, metadata={"format": "pt"})
     if card is not None:
         atomic_write_bytes(out / "README.md", card.encode())
     return out
 
 
 def read_sae_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(cfg, weights)`` of an SAE folder; a missing, damaged or inconsistent one is :class:`InvalidInput`."""
+    """``(cfg, weights)`` of an SAE folder, checked; a missing, damaged or inconsistent one is InvalidInput. Reads
+    regular files only (a FIFO or a device is never opened) and safetensors only (never pickles)."""
     p = Path(path).expanduser()
-    if not (p / CFG_FILE).is_file() or not (p / WEIGHTS_FILE).is_file():
-        raise InvalidInput(f"{p} is not an SAE folder: it needs {CFG_FILE} and {WEIGHTS_FILE} (SAELens format).",
-                           "Train one with `python -m experiments run train-sae`.")
     try:
-        cfg = json.loads((p / CFG_FILE).read_text())
-    except (OSError, ValueError) as e:
-        raise InvalidInput(f"{p / CFG_FILE} is not readable JSON ({e}).") from None
+        cfg, weights = read_sidecar(p, WEIGHTS_FILE, CFG_FILE)
+    except SidecarUnreadable as e:
+        missing = not (p / CFG_FILE).exists() or not (p / WEIGHTS_FILE).exists()
+        if missing:
+            raise InvalidInput(f"{p} is not an SAE folder: it needs {CFG_FILE} and {WEIGHTS_FILE} (SAELens format).",
+                               _HOW) from None
+        raise InvalidInput(f"The SAE in {p} is damaged: {e}", _HOW) from None
     try:
-        weights = load_file(str(p / WEIGHTS_FILE))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise InvalidInput(f"{p / WEIGHTS_FILE} is damaged ({e}).") from None
-    _validate(cfg, weights, str(p))
+        check_tensors(config_from_saelens(cfg), weights)
+    except InvalidInput as e:
+        raise InvalidInput(f"{p}: {e.message}", e.hint) from None
     return cfg, weights
 
 
-def _validate(cfg: Any, weights: dict[str, torch.Tensor], where: str) -> None:
-    if not isinstance(cfg, dict):
-        raise InvalidInput(f"The SAE config of {where} is not a JSON object.")
-    missing = [k for k in REQUIRED_CFG if k not in cfg and k not in (cfg.get("metadata") or {})]
-    if missing:
-        raise InvalidInput(f"The SAE config of {where} lacks {', '.join(missing)}.")
-    dims = {"d_in": int(cfg["d_in"]), "d_sae": int(cfg["d_sae"])}
-    for name, shape in WEIGHT_SHAPES.items():
-        if name not in weights:
-            raise InvalidInput(f"The SAE weights of {where} lack {name!r}.")
-        want = tuple(dims[d] for d in shape)
-        if tuple(weights[name].shape) != want:
-            raise InvalidInput(f"SAE weight {name} of {where} has shape {tuple(weights[name].shape)}, expected {want}.")
-        if not torch.isfinite(weights[name]).all():
-            raise InvalidInput(f"SAE weight {name} of {where} holds NaN or infinite values.")
+def load_sae(path: str | Path) -> SparseAutoencoder:
+    """The SAE in folder ``path`` (SAELens format), in eval mode."""
+    cfg, weights = read_sae_dir(path)
+    return SparseAutoencoder.from_saelens(cfg, weights).eval()
 
 
 def model_sae_dir(model: str | Path) -> Path:

@@ -20,7 +20,7 @@ from interp.loading import bundled_models
 from interp.model import Model
 from interp.tokens import tokenize
 from learned.sae import SAEConfig, SparseAutoencoder
-from learned.sae_files import list_saes, read_sae_dir
+from learned.sae_files import list_saes, load_sae
 from plots import features as fplots
 from probes.features import latents as sf
 from probes.features.splice import sae_site
@@ -40,8 +40,7 @@ STOP_KEY = "features_stop_requested"
 
 @st.cache_resource(show_spinner="Loading the SAE...", max_entries=8)
 def cached_sae(path: str) -> SparseAutoencoder:
-    cfg, weights = read_sae_dir(path)
-    return SparseAutoencoder.from_saelens(cfg, weights).eval()
+    return load_sae(path)
 
 
 @st.cache_resource(show_spinner="Running the model on a held-out sample...", max_entries=4)

@@ -38,5 +38,32 @@ def test_inconsistent_or_damaged_folders_are_refused(tmp_path):
         read_sae_dir(tmp_path / "missing")
     write_sae_dir(tmp_path / "y", cfg, _weights())
     (tmp_path / "y" / WEIGHTS_FILE).write_bytes(b"not safetensors")
-    with pytest.raises(InvalidInput, match="damaged"):
+    with pytest.raises(InvalidInput, match="damaged|corrupt"):
         read_sae_dir(tmp_path / "y")
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("d_sae", "6", "d_sae"), ("d_sae", None, "d_sae"), ("d_sae", 1e9, "d_sae"), ("d_sae", 10**9, "d_sae"),
+    ("d_in", [4], "d_in"), ("d_in", float("nan"), "d_in"), ("hook_name", 3, "hook_name"),
+    ("apply_b_dec_to_input", "false", "apply_b_dec_to_input"), ("k", "4", "k"),
+    ("architecture", "jumprelu", "jumprelu"),
+    ("hook_layer", float("inf"), "hook_layer"), ("workbench", [1], "workbench"),
+])
+def test_cfg_fields_of_the_wrong_type_or_size_are_named_before_any_allocation(tmp_path, field, value, needle):
+    cfg = {"d_in": 4, "d_sae": 6, "hook_name": "blocks.0.hook_resid_pre", "architecture": "topk", "k": 2}
+    write_sae_dir(tmp_path / "ok", cfg, _weights())
+    bad = dict(cfg, **{field: value})
+    (tmp_path / "ok" / CFG_FILE).write_text(json.dumps(bad))
+    with pytest.raises(InvalidInput, match=needle):
+        read_sae_dir(tmp_path / "ok")
+
+
+def test_a_fifo_in_place_of_the_weights_is_never_opened(tmp_path):
+    import os
+
+    cfg = {"d_in": 4, "d_sae": 6, "hook_name": "blocks.0.hook_resid_pre"}
+    write_sae_dir(tmp_path / "f", cfg, _weights())
+    (tmp_path / "f" / WEIGHTS_FILE).unlink()
+    os.mkfifo(tmp_path / "f" / WEIGHTS_FILE)
+    with pytest.raises(InvalidInput):
+        read_sae_dir(tmp_path / "f")
