@@ -20,7 +20,10 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from interp.errors import InvalidInput
 from interp.model import Model
+from interp.sites import Site
+from learned.sae import SAEConfig
 from tasks.corpus import encode_docs, stdlib_texts
 from tasks.othello import is_othello_model, random_games
 
@@ -129,6 +132,28 @@ class SyntheticFeatures:
 
     def batch(self, step: int) -> torch.Tensor:
         return self.coefficients(step) @ self.features  # [batch, d]
+
+
+# ----------------------------------------------------------------------------- one job: an SAE on a model's site
+
+
+def model_sae_job(handle: Model, site: Site | str, *, batch_seqs: int, d_sae: int, text_tokens: np.ndarray | None,
+                  text_seq: int, seed: int = 0) -> tuple[ModelActivations, SAEConfig]:
+    """The activation source and the SAE config for training on ``site`` of ``handle``: games for an Othello-GPT
+    (59 moves), else windows of ``text_tokens`` (``text_seq`` long, within the context). The CLI's train-sae and
+    the Features page build their runs here, so both record the same context size and provenance."""
+    site = handle.require(Site.parse(site))
+    if is_othello_model(handle):
+        tokens_fn, seq = othello_games(batch_seqs), 59
+    else:
+        if text_tokens is None:
+            raise InvalidInput("A text model's SAE needs training text (text_tokens).")
+        seq = min(text_seq, handle.info.n_ctx)
+        tokens_fn = text_windows(text_tokens, batch_seqs, seq)
+    source = ModelActivations(handle, str(site), tokens_fn, seed=seed)
+    cfg = SAEConfig(d_in=source.d_in, d_sae=d_sae, hook_name=str(site),
+                    hook_layer=-1 if site.layer is None else site.layer, model_name=handle.info.name, context_size=seq)
+    return source, cfg
 
 
 # ----------------------------------------------------------------------------- samples to inspect latents on

@@ -18,15 +18,16 @@ import torch
 
 from interp.loading import bundled_models
 from interp.model import Model
+from interp.sites import Site
 from interp.tokens import tokenize
-from learned.sae import SAEConfig, SparseAutoencoder
+from learned.sae import SparseAutoencoder
 from learned.sae_files import list_saes, load_sae
 from plots import features as fplots
 from probes.features import latents as sf
 from probes.features.splice import sae_site
 from tasks.othello import RELATIVE_CLASSES, is_othello_model
 from training.sae import SAETrainSettings, train_sae
-from training.sae_data import ModelActivations, othello_games, sample_tokens, text_windows
+from training.sae_data import model_sae_job, sample_tokens
 from ui import figures, messages, models, state, superposition_panel
 
 SAMPLE_SEQS, SAMPLE_LEN = 64, 64
@@ -225,18 +226,12 @@ def _train_panel(handle: Model, model_name: str) -> None:
         return
     st.session_state[STOP_KEY] = False
     bar = st.progress(0.0, text="starting")
-    hook = f"blocks.{layer}.hook_resid_pre"
     try:
-        if is_othello_model(handle):
-            fn = othello_games(16)
-        else:
-            tok, _ = sample_tokens(handle, 256, min(64, handle.info.n_ctx), seed=1)
-            fn = text_windows(tok.flatten().numpy(), 16, min(64, handle.info.n_ctx))
-        source = ModelActivations(handle, hook, fn)
-        s = SAETrainSettings(architecture="topk", d_sae=expansion * source.d_in, k=k, steps=steps,
-                             dead_tokens=50_000, log_every=max(1, steps // 20), scale_batches=2)
-
-        cfg = SAEConfig(d_in=source.d_in, d_sae=s.d_sae, hook_name=hook, hook_layer=layer, model_name=model_name)
+        text = None if is_othello_model(handle) else sample_tokens(handle, 256, 64, seed=1)[0].flatten().numpy()
+        source, cfg = model_sae_job(handle, Site("resid_pre", layer), batch_seqs=16,
+                                    d_sae=expansion * handle.info.d_model, text_tokens=text, text_seq=64)
+        s = SAETrainSettings(architecture="topk", d_sae=cfg.d_sae, k=k, steps=steps, dead_tokens=50_000,
+                             log_every=max(1, steps // 20), scale_batches=2)
         result = train_sae(source, s, cfg, progress=lambda f, m: bar.progress(f, text=m),
                            should_stop=lambda: bool(st.session_state.get(STOP_KEY)), log=None)
     except Exception as e:  # noqa: BLE001 - a message, never a traceback

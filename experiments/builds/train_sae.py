@@ -21,7 +21,7 @@ from experiments.core.registry import Check, Experiment, RunResult, Verdict, reg
 from experiments.core.settings import RunSettings, setting
 from interp.errors import InvalidInput
 from interp.model import Model
-from learned.sae import Architecture, SAEConfig, latent_fractions
+from learned.sae import Architecture, latent_fractions
 from learned.sae_files import write_sae_dir
 from plots.common import lines_by_x
 from probes.features.latents import othello_latent_aucs
@@ -30,7 +30,7 @@ from tasks.corpus import encode_docs, stdlib_texts
 from tasks.othello import is_othello_model, random_games
 from training.checkpoint import atomic_save_npy, load_npy
 from training.sae import SAETrainSettings, evaluate_sae, train_sae
-from training.sae_data import ModelActivations, othello_games, text_windows
+from training.sae_data import model_sae_job
 
 TEXT_SEQ = 128
 
@@ -77,20 +77,14 @@ class TrainSAE(Experiment):
         ctx.progress(0.0, "loading model")
         handle = ctx.load_model(config.model)
         othello = is_othello_model(handle)
-        if othello:
-            tokens_fn = othello_games(config.batch_seqs)
-        else:
-            train_tokens = _text_tokens(handle, ctx, heldout=False, max_chars=config.max_chars)
-            tokens_fn = text_windows(train_tokens, config.batch_seqs, min(TEXT_SEQ, handle.info.n_ctx))
-        source = ModelActivations(handle, config.hook, tokens_fn, seed=config.seed)
-        d_sae = config.expansion * source.d_in
+        text = None if othello else _text_tokens(handle, ctx, heldout=False, max_chars=config.max_chars)
+        source, cfg = model_sae_job(handle, config.hook, batch_seqs=config.batch_seqs,
+                                    d_sae=config.expansion * handle.info.d_model, text_tokens=text,
+                                    text_seq=TEXT_SEQ, seed=config.seed)
+        d_sae, seq = cfg.d_sae, cfg.context_size
         s = SAETrainSettings(architecture=config.architecture, d_sae=d_sae, k=min(config.k, d_sae),
                              l1_coeff=config.l1_coeff, lr=config.lr, steps=config.steps,
                              dead_tokens=config.dead_tokens, seed=config.seed)
-        layer = _hook_layer(config.hook)
-        seq = 59 if othello else min(TEXT_SEQ, handle.info.n_ctx)
-        cfg = SAEConfig(d_in=source.d_in, d_sae=d_sae, hook_name=config.hook, hook_layer=layer,
-                        model_name=handle.info.name, context_size=seq)
         key = hashlib.sha256(json.dumps([handle.info.sha256, config.hook, config.batch_seqs, asdict(s)],
                                         sort_keys=True).encode()).hexdigest()[:12]
         ckpt = ctx.shared_cache(f"sae-train/{key}") / "checkpoint.pt"
@@ -143,15 +137,10 @@ class TrainSAE(Experiment):
                          figures={"training": fig} if fig is not None else {})
 
 
-def _hook_layer(hook: str) -> int:
-    parts = hook.split(".")
-    return int(parts[1]) if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit() else -1
-
-
 def _text_tokens(handle: Model, ctx: RunContext, heldout: bool, max_chars: int = 0) -> np.ndarray:
     """The stdlib corpus tokenised by this model's tokenizer (cached per tokenizer, train or held-out files)."""
     vocab = json.dumps(sorted(handle.tokenizer.get_vocab().items())[:2000]).encode()
-    key = hashlib.sha256(vocab + f"walk-v2 {max_chars}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(vocab + f"walk-v3 {max_chars}".encode()).hexdigest()[:12]
     path = ctx.shared_cache(f"sae-tokens/{key}") / ("heldout.npy" if heldout else "train.npy")
     if path.is_file():
         return load_npy(path)

@@ -20,13 +20,12 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def model_or_not_checked(ctx: Any, name: str, why: str, advice: str) -> Any:
     """``ctx.load_model(name)``, or a "not checked" RunResult when a *named* model (a bundled or Hub name, not a
-    path the user typed) is unavailable here, e.g. GPT-2 offline. ``why`` prefixes the verdict's reason."""
-
-
+    path the user typed) is unavailable here, e.g. GPT-2 offline; a local model that cannot be read is an error.
+    ``why`` prefixes the verdict's reason. The one place every experiment decides "model or not checked"."""
     try:
         return ctx.load_model(name)
     except ModelUnavailable as e:
         if name.startswith(("/", ".", "~")) or Path(name).expanduser().exists():
             raise
         return RunResult({"model": name, "error": str(e)}, Verdict.not_checked(f"{why}: {e.message}"),
-                         f"**Not checked.** {e}\n\n{advice}")
+                         f"**Not checked.** Could not load `{name}`: {e}\n\n{advice}")

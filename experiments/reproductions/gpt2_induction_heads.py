@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from experiments.core.context import RunContext
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
-from experiments.core.report import markdown_table
+from experiments.core.report import markdown_table, model_or_not_checked
 from experiments.core.settings import MODEL_HELP, RunSettings, setting
-from interp.errors import ModelUnavailable
 from interp.types import Head
 from plots.common import layer_head_heatmap
 from probes.heads.ablation import AblationMode, ablate_heads
@@ -54,15 +52,11 @@ class GPT2InductionHeads(Experiment):
     )
 
     def run(self, config: GPT2InductionConfig, ctx: RunContext) -> RunResult:
-        try:
-            handle = ctx.load_model(config.model)
-        except ModelUnavailable as e:
-            if config.model.startswith(("/", ".", "~")) or Path(config.model).expanduser().exists():
-                raise  # a local model that cannot be read is an error, not "needs the Hub"
-            msg = f"needs GPT-2 weights from the Hub: {e.message}"
-            return RunResult({"model": config.model, "error": str(e)}, Verdict.not_checked(msg),
-                             f"**Not checked.** {e}\n\nRun again online (or with `gpt2` in the Hugging Face cache), "
-                             "or pass `--model <dir>` for another model.")
+        handle = model_or_not_checked(ctx, config.model, "needs GPT-2 weights from the Hub",
+                                      "Run again online (or with `gpt2` in the Hugging Face cache), or pass "
+                                      "`--model <dir>` for another model.")
+        if isinstance(handle, RunResult):
+            return handle
         ctx.progress(0.2, "scoring every head from one capture")
         scores = scan_heads(handle, seq_len=config.seq_len, n_batch=config.n_batch, seed=config.seed)
         abl = None

@@ -3,14 +3,14 @@ longitude? Ridge probes by layer against the same probes on a randomly initialis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from experiments.core.context import RunContext
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
+from experiments.core.report import model_or_not_checked
 from experiments.core.settings import MODEL_HELP, RunSettings, setting
-from interp.errors import InvalidInput, ModelUnavailable
+from interp.errors import InvalidInput
 from plots.common import lines_by_x
 from probes.probing.layers import ridge_r2_by_layer
 from probes.probing.linear import split_indices
@@ -85,16 +85,11 @@ class GPT2SpaceProbe(Experiment):
     )
 
     def run(self, config: SpaceProbeConfig, ctx: RunContext) -> RunResult:
-        try:
-            handle = ctx.load_model(config.model)
-        except ModelUnavailable as e:
-            if config.model.startswith(("/", ".", "~")) or Path(config.model).expanduser().exists():
-                raise  # a local model that cannot be read is an error, not "needs the Hub"
-            msg = str(e)
-            return RunResult({"model": config.model, "error": msg},
-                             Verdict.not_checked(f"needs {config.model} weights from the Hub"),
-                             f"Could not load `{config.model}`: {msg}\n\nRun this where the Hugging Face Hub can be "
-                             "reached (or the model is in the local HF cache), or pass a local model directory.", {})
+        handle = model_or_not_checked(ctx, config.model, f"needs {config.model} weights from the Hub",
+                                      "Run this where the Hugging Face Hub can be reached (or the model is in the "
+                                      "local HF cache), or pass a local model directory.")
+        if isinstance(handle, RunResult):
+            return handle
         ctx.progress(0.05, "loading places")
         texts, y = csv_places(config.dataset) if config.dataset else world_cities(config.n_cities)
         prompts = [config.template.format(name=t) for t in texts]

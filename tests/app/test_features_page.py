@@ -68,7 +68,7 @@ def test_bad_sae_folder_is_a_message(model_with_sae, monkeypatch, tmp_path):
     (tmp_path / "sae_weights.safetensors").write_bytes(b"junk")
     at.text_input(key="features_sae_dir").set_value(str(tmp_path)).run()
     assert not at.exception
-    assert any("not readable JSON" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("not valid JSON" in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_train_panel_trains_and_stops(model_with_sae, monkeypatch):
