@@ -176,14 +176,6 @@ def scalar_or_list(values: Any) -> list[Any]:
     return list(values)
 
 
-def index_list(values: Any, n: int, what: str, *, owner: str = "") -> list[int]:
-    """A non-empty sequence of indices in 0..n-1 (a single index is a list of one)."""
-    out = [index(v, n, what, owner=owner) for v in scalar_or_list(values)]
-    if not out:
-        raise InvalidInput(f"No {what.lower()}s given.")
-    return out
-
-
 # ----------------------------------------------------------------------------- probe data
 
 

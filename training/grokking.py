@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -319,5 +318,3 @@ def save_trained(outcome: GrokOutcome, out_dir: str | Path, card: str, extra_log
     return out
 
 
-def nan_to_none(xs: list[float]) -> list[float | None]:
-    return [None if (isinstance(x, float) and math.isnan(x)) else x for x in xs]

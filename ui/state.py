@@ -132,27 +132,6 @@ def set_prompt(text: str) -> None:
     st.session_state["wb_prompt_default"] = False
 
 
-def int_query_param(name: str, default: int, upper: int) -> int:
-    """An int from the URL (?layer=3); out of range or not a number gives a warning (once) and the default."""
-    raw = st.query_params.get(name)
-    if raw is None:
-        return default
-    warned = st.session_state.setdefault("wb_param_warned", set())
-    try:
-        value = int(raw)
-    except ValueError:
-        if (name, raw) not in warned:
-            warned.add((name, raw))
-            st.warning(f"The link's {name}={raw!r} is not a number; showing {name} {default}.")
-        return default
-    if not 0 <= value < upper:
-        if (name, raw) not in warned:
-            warned.add((name, raw))
-            st.warning(f"The link's {name}={value} is out of range (0..{upper - 1}); showing {name} {default}.")
-        return default
-    return value
-
-
 def current_model_name() -> str | None:
     """The model chosen on the Model page (or in the URL), else the default; None (with a message) when none."""
     if st.session_state.get(MODEL):

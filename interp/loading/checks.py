@@ -18,7 +18,6 @@ from interp.errors import CheckpointRefused, InvalidInput, ModelUnavailable
 #: Key in config.json that marks a directory saved by :func:`interp.native_models.save_native`.
 NATIVE_KEY = "workbench_native_config"
 
-SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "vocab.txt")
 #: Files beside the weights that transformers or the tokenizer may read.

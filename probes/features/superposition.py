@@ -13,7 +13,6 @@ the paper) with any leading batch of models, and return tensors or small datacla
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -208,6 +207,3 @@ def fraction_shares(D: torch.Tensor, norms: torch.Tensor, tol: float = 0.02, min
     return out
 
 
-def angle_spread(angles: torch.Tensor, target: float) -> float:
-    """Largest deviation (degrees) of ``angles`` from ``target``; inf when empty."""
-    return float((angles - target).abs().max()) if angles.numel() else math.inf

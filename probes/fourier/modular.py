@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -85,11 +84,6 @@ def neuron_freq_table(acts: torch.Tensor, p: int) -> torch.Tensor:
         idx = torch.tensor([0, 2 * k - 1, 2 * k])
         out.append(comp[idx][:, idx].sum((0, 1)) / total)
     return torch.stack(out)  # [n_freq, n]
-
-
-def neuron_freq_norms(acts: torch.Tensor, p: int) -> torch.Tensor:
-    """Summed over neurons: the squared norm of every 2-D Fourier component of the activations. [p, p]"""
-    return fourier_2d(acts, p).pow(2).sum(-1)
 
 
 @dataclass
@@ -220,9 +214,3 @@ def logit_key_share(logits: torch.Tensor, p: int, freqs: list[int], with_sin: bo
     return explained / total
 
 
-def spectrum_table(norms: torch.Tensor, key: list[int] | None = None) -> pd.DataFrame:
-    """Per-frequency norms with their share and whether the frequency is key."""
-    key = key or []
-    tot = float(norms.sum()) or 1.0
-    return pd.DataFrame({"freq": np.arange(1, len(norms) + 1), "norm": norms.numpy(),
-                         "share": norms.numpy() / tot, "key": [k + 1 in key for k in range(len(norms))]})

@@ -23,7 +23,6 @@ from interp.errors import InvalidInput
 from interp.model import Model
 from interp.sites import Site
 from interp.tokens import TokenBatch
-from interp.types import Head
 from tasks.repeats import random_tokens_with_repeats, repeated_random_tokens
 
 SCORE_NAMES = ("induction", "prev_token", "duplicate", "prefix_matching", "copying")
@@ -55,11 +54,6 @@ class HeadScores:
         """The ``k`` highest-scoring heads for ``name`` as ``L.H`` strings."""
         return self.table(name)["head"].head(k).tolist()
 
-    def top_heads(self, name: str, k: int = 5) -> list[Head]:
-        """The ``k`` highest-scoring heads for ``name`` as :class:`Head` values."""
-        t = self.table(name).head(k)
-        return [Head(int(a), int(b)) for a, b in zip(t["layer"], t["head_index"])]
-
 
 def capture_patterns(handle: Model, batch: TokenBatch) -> torch.Tensor:
     """[n_layers, batch, head, q, k] attention patterns from one no-grad forward pass that stops as soon as the
@@ -67,11 +61,6 @@ def capture_patterns(handle: Model, batch: TokenBatch) -> torch.Tensor:
     patterns = handle.sites("pattern")
     run = handle.run(batch, read=patterns, stop_after=patterns[-1])
     return run.stack("pattern", range(handle.info.n_layers)).float()
-
-
-def stack_patterns(run, n_layers: int) -> torch.Tensor:
-    """[n_layers, batch, head, q, k] from a run that read every layer's pattern."""
-    return run.stack("pattern", range(n_layers)).float()
 
 
 def repeated_sequence_scores(patterns: torch.Tensor, seq_len: int) -> dict[str, torch.Tensor]:

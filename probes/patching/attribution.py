@@ -27,10 +27,8 @@ import torch
 from interp.engines import edge_attribution_run
 from interp.errors import InvalidInput
 from interp.model import Model
-from probes.patching.activation import LAYOUTS, PatchMetric, SweepResult, layout, metric_fn, sweep_sites
+from probes.patching.activation import PatchMetric, SweepResult, layout, metric_fn, sweep_sites
 from tasks.pairs import PairBatch
-
-ATTRIBUTION_KINDS = ("resid_pre", "attn_out", "mlp_out", "head_out", "head_out_by_pos", "head_q", "head_k", "head_v")
 
 
 @dataclass
@@ -53,12 +51,6 @@ class AttributionResult:
         if abs(self.gap) < 1e-9:
             raise InvalidInput("The clean and corrupted runs give the same metric, so effects cannot be normalised.")
         return self.estimates[kind].mean(-1) / self.gap
-
-    def as_sweep(self, kind: str) -> SweepResult:
-        """The estimate in the exact sweep's shape (values = corrupted + estimated change), for shared plots."""
-        est = self.estimates[kind]
-        return SweepResult(kind, LAYOUTS[kind].axes, est + self.corrupted, self.clean, self.corrupted,  # type: ignore[arg-type]
-                           self.metric)
 
 
 def attribute(handle: Model, batch: PairBatch, kinds: tuple[str, ...] = ("head_out",), *,
