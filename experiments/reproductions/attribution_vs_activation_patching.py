@@ -90,55 +90,12 @@ class AttributionVsActivationPatching(Experiment):
         pooled_e, pooled_a = [], []
         lines = []
         for i, name in enumerate(config.models):
-            base = i / len(config.models)
-            ctx.progress(base, f"{name}: loading")
-            handle = ctx.load_model(name)
-            batch, task = task_pairs(handle, config.n_pairs, config.seq_len, config.seed)
-            kinds = tuple(k for k in KINDS if not (k == "mlp_out" and handle.info.attn_only))
-            t0 = time.perf_counter()
-            attr = attribute(handle, batch, kinds)
-            t_attr = time.perf_counter() - t0
-            runs = prepare(handle, batch, kinds=kinds)
-            t0 = time.perf_counter()
-            results, comps = {}, {}
-            for j, kind in enumerate(kinds):
-                ctx.progress(base + (j + 0.5) / len(kinds) / len(config.models), f"{name}: exact {kind} sweep")
-                results[kind] = sweep(runs, kind)
-                comps[kind] = compare(results[kind], attr)
-            t_exact = time.perf_counter() - t0
-            resid_layers = {}
-            ex_r, at_r = results["resid_pre"].normalised(), attr.normalised("resid_pre")
-            for layer in range(handle.info.n_layers):
-                e, a = ex_r[layer].numpy(), at_r[layer].numpy()
-                resid_layers[layer] = float(np.corrcoef(e, a)[0, 1]) if e.std() > 0 and a.std() > 0 else float("nan")
-            cells = {k: int(results[k].values[..., 0].numel()) for k in kinds}
-            per = max(1, 256 // len(batch))
-            per_model[name] = {
-                "task": task, "clean_metric": float(attr.clean.mean()),
-                "corrupted_metric": float(attr.corrupted.mean()),
-                "by_kind": {k: c.to_dict() for k, c in comps.items()}, "resid_pre_r_by_layer": resid_layers,
-                "cells": cells, "exact_forward_passes": {k: math.ceil(v / per) for k, v in cells.items()},
-                "attribution_passes": attr.passes,
-            }
-            for k, c in comps.items():
-                pooled_e.append(c.exact)
-                pooled_a.append(c.estimate)
-                figures[f"scatter_{name}_{k}"] = attribution_scatter(c.exact, c.estimate, c.labels,
-                                                                     f"{name}: {k}", c.pearson)
-            if config.edge_pairs and not handle.info.attn_only:
-                ctx.progress(base + 0.9 / len(config.models), f"{name}: edge attribution and faithfulness")
-                edges = edge_attribution(handle, batch, ks=tuple(config.edge_ks), max_pairs=config.edge_pairs)
-                per_model[name]["edges"] = {"faithfulness": edges.faithfulness, "total_edges": edges.total_edges,
-                                            "pairs": edges.pairs_evaluated, "top": edges.edges[:10]}
-                lines.append(f"- `{name}` edge attribution (TransformerLens EAP, {edges.total_edges} edges, "
-                             f"{edges.pairs_evaluated} pairs): keeping the top-k edges recovers " + ", ".join(
-                                 f"k={k}: {v:.2f}" for k, v in edges.faithfulness.items()) + " of the clean-corrupted "
-                             "gap (faithfulness; 1 = clean).")
-            figures[f"r_by_kind_{name}"] = correlation_bars({k: c.pearson for k, c in comps.items()},
-                                                            f"{name}: attribution vs exact, Pearson r")
-            lines.append(f"- `{name}` ({task}): attribution {t_attr:.2f} s (2 forwards + 1 backward) vs exact sweeps "
-                         f"{t_exact:.1f} s ({sum(cells.values())} patched cells in "
-                         f"{sum(per_model[name]['exact_forward_passes'].values())} replica-batched forwards).")
+            entry, figs, text, exact, estimate = compare_on_model(ctx, name, config, i / len(config.models))
+            per_model[name] = entry
+            figures.update(figs)
+            lines.extend(text)
+            pooled_e.extend(exact)
+            pooled_a.extend(estimate)
         e_all, a_all = np.concatenate(pooled_e), np.concatenate(pooled_a)
         big, small, n_big, n_small = relative_errors(e_all, a_all, config.large)
         head_r = {m: d["by_kind"]["head_out"]["pearson"] for m, d in per_model.items()}
@@ -169,3 +126,63 @@ class AttributionVsActivationPatching(Experiment):
         metrics = {"models": per_model, "relative_error": {"large": big, "small": small, "n_large": n_big,
                                                            "n_small": n_small}}
         return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
+
+
+def compare_on_model(ctx: RunContext, name: str, config: AttributionVsPatchingConfig, base: float
+                     ) -> tuple[dict, dict, list[str], list[np.ndarray], list[np.ndarray]]:
+    """Attribution and the exact sweeps of every kind on one model: (metrics, figures, summary lines, exact and
+    estimated normalised effects per kind)."""
+    per_model: dict[str, dict] = {}
+    figures: dict = {}
+    lines: list[str] = []
+    pooled_e: list[np.ndarray] = []
+    pooled_a: list[np.ndarray] = []
+    ctx.progress(base, f"{name}: loading")
+    handle = ctx.load_model(name)
+    batch, task = task_pairs(handle, config.n_pairs, config.seq_len, config.seed)
+    kinds = tuple(k for k in KINDS if not (k == "mlp_out" and handle.info.attn_only))
+    t0 = time.perf_counter()
+    attr = attribute(handle, batch, kinds)
+    t_attr = time.perf_counter() - t0
+    runs = prepare(handle, batch, kinds=kinds)
+    t0 = time.perf_counter()
+    results, comps = {}, {}
+    for j, kind in enumerate(kinds):
+        ctx.progress(base + (j + 0.5) / len(kinds) / len(config.models), f"{name}: exact {kind} sweep")
+        results[kind] = sweep(runs, kind)
+        comps[kind] = compare(results[kind], attr)
+    t_exact = time.perf_counter() - t0
+    resid_layers = {}
+    ex_r, at_r = results["resid_pre"].normalised(), attr.normalised("resid_pre")
+    for layer in range(handle.info.n_layers):
+        e, a = ex_r[layer].numpy(), at_r[layer].numpy()
+        resid_layers[layer] = float(np.corrcoef(e, a)[0, 1]) if e.std() > 0 and a.std() > 0 else float("nan")
+    cells = {k: int(results[k].values[..., 0].numel()) for k in kinds}
+    per = max(1, 256 // len(batch))
+    per_model[name] = {
+        "task": task, "clean_metric": float(attr.clean.mean()),
+        "corrupted_metric": float(attr.corrupted.mean()),
+        "by_kind": {k: c.to_dict() for k, c in comps.items()}, "resid_pre_r_by_layer": resid_layers,
+        "cells": cells, "exact_forward_passes": {k: math.ceil(v / per) for k, v in cells.items()},
+        "attribution_passes": attr.passes,
+    }
+    for k, c in comps.items():
+        pooled_e.append(c.exact)
+        pooled_a.append(c.estimate)
+        figures[f"scatter_{name}_{k}"] = attribution_scatter(c.exact, c.estimate, c.labels,
+                                                             f"{name}: {k}", c.pearson)
+    if config.edge_pairs and not handle.info.attn_only:
+        ctx.progress(base + 0.9 / len(config.models), f"{name}: edge attribution and faithfulness")
+        edges = edge_attribution(handle, batch, ks=tuple(config.edge_ks), max_pairs=config.edge_pairs)
+        per_model[name]["edges"] = {"faithfulness": edges.faithfulness, "total_edges": edges.total_edges,
+                                    "pairs": edges.pairs_evaluated, "top": edges.edges[:10]}
+        lines.append(f"- `{name}` edge attribution (TransformerLens EAP, {edges.total_edges} edges, "
+                     f"{edges.pairs_evaluated} pairs): keeping the top-k edges recovers " + ", ".join(
+                         f"k={k}: {v:.2f}" for k, v in edges.faithfulness.items()) + " of the clean-corrupted "
+                     "gap (faithfulness; 1 = clean).")
+    figures[f"r_by_kind_{name}"] = correlation_bars({k: c.pearson for k, c in comps.items()},
+                                                    f"{name}: attribution vs exact, Pearson r")
+    lines.append(f"- `{name}` ({task}): attribution {t_attr:.2f} s (2 forwards + 1 backward) vs exact sweeps "
+                 f"{t_exact:.1f} s ({sum(cells.values())} patched cells in "
+                 f"{sum(per_model[name]['exact_forward_passes'].values())} replica-batched forwards).")
+    return per_model[name], figures, lines, pooled_e, pooled_a

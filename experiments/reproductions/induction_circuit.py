@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from experiments.core.context import RunContext
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from experiments.core.report import markdown_table
@@ -107,22 +109,8 @@ class InductionCircuit(Experiment):
                   bool(kc_rank and kc_rank[0] == str(sender)),
                   ", ".join(f"{h} {float(kcomp[Head.parse(h)]):.3f}" for h in kc_rank[:4])),
         ]
-        figures = {
-            "head_out_fresh": head_effect_heatmap(effect.numpy(), f"{handle.info.name}: head-output patching "
-                                                                  "(repeated into fresh first copy)"),
-            "resid_pre_fresh": layer_pos_heatmap(sweeps["resid_pre"].normalised().numpy(), fresh.clean_str[0],
-                                                 "residual stream (resid_pre) patching, pair 0's tokens"),
-            "head_out_keyed": head_effect_heatmap(own.numpy(), "head-output patching (key token corrupted)"),
-            "path_qkv": path_bars({f"{sender} -> {receiver} {c}": v for c, v in path_effect.items()}
-                                  | {f"{receiver} output": recv_effect}, f"path patching from {sender}"),
-            "path_k_receivers": head_effect_heatmap(paths["k"].normalised().nan_to_num(0).numpy(),
-                                                    f"path {sender} -> each later head's keys"),
-            "dla_heads": dla_bars([str(Head(la, h)) for la in range(n_layers) for h in range(n_heads)],
-                                  dla.heads.flatten().tolist(), "direct logit attribution per head (clean)"),
-            "effects_ci": effect_bars_with_ci(table["component"].head(8), table["mean"].head(8),
-                                              table["ci_low"].head(8), table["ci_high"].head(8),
-                                              "head-output effect over pairs, 95% bootstrap CI"),
-        }
+        figures = circuit_figures(handle.info.name, sender, receiver, effect, sweeps, fresh, own, paths, path_effect,
+                                  recv_effect, dla, table)
         rows = table.head(8)[["component", "mean", "ci_low", "ci_high", "p_value"]].to_dict(orient="records")
         summary = (
             f"Model `{handle.info.name}`; {config.n_pairs} pairs of BOS + A + A[:-1] (A = {config.seq_len} random "
@@ -146,3 +134,25 @@ class InductionCircuit(Experiment):
             "k_composition_into_receiver": kcomp, "dla_heads": dla.heads,
         }
         return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
+
+
+def circuit_figures(model: str, sender: Head, receiver: Head, effect: torch.Tensor, sweeps: dict, fresh, own,
+                    paths: dict, path_effect: dict[str, float], recv_effect: float, dla, table) -> dict:
+    """The figures of the run: head and residual patching, path patching into q/k/v, DLA, effects with CIs."""
+    n_layers, n_heads = effect.shape
+    return {
+        "head_out_fresh": head_effect_heatmap(effect.numpy(), f"{model}: head-output patching "
+                                                              "(repeated into fresh first copy)"),
+        "resid_pre_fresh": layer_pos_heatmap(sweeps["resid_pre"].normalised().numpy(), fresh.clean_str[0],
+                                             "residual stream (resid_pre) patching, pair 0's tokens"),
+        "head_out_keyed": head_effect_heatmap(own.numpy(), "head-output patching (key token corrupted)"),
+        "path_qkv": path_bars({f"{sender} -> {receiver} {c}": v for c, v in path_effect.items()}
+                              | {f"{receiver} output": recv_effect}, f"path patching from {sender}"),
+        "path_k_receivers": head_effect_heatmap(paths["k"].normalised().nan_to_num(0).numpy(),
+                                                f"path {sender} -> each later head's keys"),
+        "dla_heads": dla_bars([str(Head(la, h)) for la in range(n_layers) for h in range(n_heads)],
+                              dla.heads.flatten().tolist(), "direct logit attribution per head (clean)"),
+        "effects_ci": effect_bars_with_ci(table["component"].head(8), table["mean"].head(8),
+                                          table["ci_low"].head(8), table["ci_high"].head(8),
+                                          "head-output effect over pairs, 95% bootstrap CI"),
+    }

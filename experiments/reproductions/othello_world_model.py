@@ -124,52 +124,9 @@ class OthelloWorldModel(Experiment):
         inter = run_interventions(handle, tokens, games, absolute, sweeps["relative"].probes, edit_layers, cases,
                                   config.margin, config.seed)
         ctx.progress(0.9, "figures")
-
-        occ = y_rel[split.test] != 0
-        def occupied_acc(sw: LayerSweep, y: np.ndarray, layer: str) -> float:
-            i = sw.layers.index(layer)
-            pred = sw.probes[i].predict(feats[layer][split.test])
-            return float((pred[occ] == y[split.test][occ]).mean())
-
-        best_abs_name, best_abs = sweeps["absolute"].best()
-        rnd_best = random_sweep.best()[1] if random_sweep else None
-        sel = selectivity(best_rel, ctrl["accuracy"])
-        metrics = {
-            "model": handle.info.name, "n_games": config.n_games, "n_rows": int(len(g)),
-            "n_test_rows": int(len(split.test)), "layers": sweeps["relative"].layers,
-            "relative_accuracy_by_layer": sweeps["relative"].series(),
-            "absolute_accuracy_by_layer": sweeps["absolute"].series(),
-            "relative_balanced_accuracy_by_layer": sweeps["relative"].series("balanced_accuracy"),
-            "absolute_balanced_accuracy_by_layer": sweeps["absolute"].series("balanced_accuracy"),
-            "random_init_relative_accuracy_by_layer": random_sweep.series() if random_sweep else None,
-            "best_relative_layer": best_name, "best_relative_accuracy": best_rel,
-            "best_absolute_layer": best_abs_name, "best_absolute_accuracy": best_abs,
-            "relative_occupied_accuracy_at_best": occupied_acc(sweeps["relative"], y_rel, best_name),
-            "absolute_occupied_accuracy_at_best": occupied_acc(sweeps["absolute"], y_abs, best_abs_name),
-            "random_init_best_relative_accuracy": rnd_best, "majority_accuracy": majority["accuracy"],
-            "control_task_accuracy_at_best": ctrl["accuracy"], "selectivity_at_best": sel,
-            "chosen_l2": {k: [p.l2 for p in sw.probes] for k, sw in sweeps.items()},
-            "intervention": {k: v for k, v in inter.items() if k != "example"},
-            "intervention_layers": [f"L{ly}" for ly in edit_layers],
-        }
-        checks = [
-            Check("relative (mine/theirs) state is linearly decodable: best-layer accuracy >= 90%", best_rel >= 0.9,
-                  f"{best_rel:.1%} at {best_name} (published ~99%)"),
-            Check("relative encoding beats absolute (black/white) at their best layers", best_rel > best_abs + 0.02,
-                  f"relative {best_rel:.1%} vs absolute {best_abs:.1%} at {best_abs_name} (published ~99% vs ~75%)"),
-            Check("the trained model beats a randomly initialised copy by > 5 points",
-                  None if rnd_best is None else best_rel > rnd_best + 0.05,
-                  "random baseline off" if rnd_best is None else f"{best_rel:.1%} vs random-init {rnd_best:.1%}"),
-            Check("the probe is selective (task beats the control task) and beats the majority class",
-                  sel > 0 and best_rel > majority["accuracy"] + 0.05,
-                  f"selectivity {sel:+.1%} (control {ctrl['accuracy']:.1%}); majority {majority['accuracy']:.1%}"),
-            Check("interventions move legal-move predictions to the edited board's far more often than no edit",
-                  inter["success_rate"] > inter["baseline_success_rate"] + 0.2,
-                  f"exact top-k match {inter['success_rate']:.1%} after editing vs {inter['baseline_success_rate']:.1%}"
-                  f" without (n={inter['n']}; mean errors {inter['mean_errors']:.2f} vs "
-                  f"{inter['baseline_mean_errors']:.2f}; unedited vs the true board "
-                  f"{inter['clean_vs_true_mean_errors']:.2f})"),
-        ]
+        metrics = world_metrics(handle.info.name, config, data, split, feats, sweeps, random_sweep, ctrl, majority,
+                                inter, edit_layers)
+        checks = world_checks(metrics, inter)
         figures = {
             "probe_accuracy_by_layer": world_accuracy_figure(metrics),
             "board_by_layer": board_by_layer_figure(feats, sweeps["relative"], y_rel, split, g, t),
@@ -178,6 +135,67 @@ class OthelloWorldModel(Experiment):
         }
         summary = summary_md(metrics, ctrl, cases)
         return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
+
+
+def world_metrics(model: str, config: OthelloWorldConfig, data, split, feats: dict[str, np.ndarray],
+                  sweeps: dict[str, LayerSweep], random_sweep: LayerSweep | None, ctrl: dict, majority: dict,
+                  inter: dict, edit_layers: list[int]) -> dict:
+    """Every number the verdict and the summary read, from the probe sweeps, baselines and interventions."""
+    y_rel, y_abs = data.relative, data.absolute
+    occ = y_rel[split.test] != 0
+
+    def occupied_acc(sw: LayerSweep, y: np.ndarray, layer: str) -> float:
+        pred = sw.probes[sw.layers.index(layer)].predict(feats[layer][split.test])
+        return float((pred[occ] == y[split.test][occ]).mean())
+
+    best_name, best_rel = sweeps["relative"].best()
+    best_abs_name, best_abs = sweeps["absolute"].best()
+    return {
+        "model": model, "n_games": config.n_games, "n_rows": int(len(data.game)),
+        "n_test_rows": int(len(split.test)), "layers": sweeps["relative"].layers,
+        "relative_accuracy_by_layer": sweeps["relative"].series(),
+        "absolute_accuracy_by_layer": sweeps["absolute"].series(),
+        "relative_balanced_accuracy_by_layer": sweeps["relative"].series("balanced_accuracy"),
+        "absolute_balanced_accuracy_by_layer": sweeps["absolute"].series("balanced_accuracy"),
+        "random_init_relative_accuracy_by_layer": random_sweep.series() if random_sweep else None,
+        "best_relative_layer": best_name, "best_relative_accuracy": best_rel,
+        "best_absolute_layer": best_abs_name, "best_absolute_accuracy": best_abs,
+        "relative_occupied_accuracy_at_best": occupied_acc(sweeps["relative"], y_rel, best_name),
+        "absolute_occupied_accuracy_at_best": occupied_acc(sweeps["absolute"], y_abs, best_abs_name),
+        "random_init_best_relative_accuracy": random_sweep.best()[1] if random_sweep else None,
+        "majority_accuracy": majority["accuracy"],
+        "control_task_accuracy_at_best": ctrl["accuracy"], "selectivity_at_best": selectivity(best_rel,
+                                                                                               ctrl["accuracy"]),
+        "chosen_l2": {k: [p.l2 for p in sw.probes] for k, sw in sweeps.items()},
+        "intervention": {k: v for k, v in inter.items() if k != "example"},
+        "intervention_layers": [f"L{ly}" for ly in edit_layers],
+    }
+
+
+def world_checks(m: dict, inter: dict) -> list[Check]:
+    """The five claims of the finding, each against its measured number."""
+    best_rel, best_abs, rnd_best = m["best_relative_accuracy"], m["best_absolute_accuracy"], \
+        m["random_init_best_relative_accuracy"]
+    sel, majority, ctrl = m["selectivity_at_best"], m["majority_accuracy"], m["control_task_accuracy_at_best"]
+    return [
+        Check("relative (mine/theirs) state is linearly decodable: best-layer accuracy >= 90%", best_rel >= 0.9,
+              f"{best_rel:.1%} at {m['best_relative_layer']} (published ~99%)"),
+        Check("relative encoding beats absolute (black/white) at their best layers", best_rel > best_abs + 0.02,
+              f"relative {best_rel:.1%} vs absolute {best_abs:.1%} at {m['best_absolute_layer']} (published ~99% "
+              "vs ~75%)"),
+        Check("the trained model beats a randomly initialised copy by > 5 points",
+              None if rnd_best is None else best_rel > rnd_best + 0.05,
+              "random baseline off" if rnd_best is None else f"{best_rel:.1%} vs random-init {rnd_best:.1%}"),
+        Check("the probe is selective (task beats the control task) and beats the majority class",
+              sel > 0 and best_rel > majority + 0.05,
+              f"selectivity {sel:+.1%} (control {ctrl:.1%}); majority {majority:.1%}"),
+        Check("interventions move legal-move predictions to the edited board's far more often than no edit",
+              inter["success_rate"] > inter["baseline_success_rate"] + 0.2,
+              f"exact top-k match {inter['success_rate']:.1%} after editing vs {inter['baseline_success_rate']:.1%}"
+              f" without (n={inter['n']}; mean errors {inter['mean_errors']:.2f} vs "
+              f"{inter['baseline_mean_errors']:.2f}; unedited vs the true board "
+              f"{inter['clean_vs_true_mean_errors']:.2f})"),
+    ]
 
 
 def summary_md(m: dict, ctrl: dict, cases: list) -> str:
