@@ -8,3 +8,27 @@ TEXTS = [
     "import os\nprint(os.getcwd())\n",
     "Hello, world! Hello again, world.",
 ] * 40
+
+
+def modular_gpt2_dir(out_dir, p: int, *, freq: int, d_model: int = 32, n_heads: int = 4, seed: int = 0):
+    """A 1-layer Hugging Face GPT-2 for ``a b =`` inputs mod ``p`` (vocabulary p + 1, '=' is token p, 3 positions)
+    with random weights except the number embeddings, planted on one Fourier frequency ``freq``: rows
+    cos / sin(2 pi freq a / p) along two random directions. Saved with the grokking number tokenizer."""
+    import math  # local imports: transformers and the training package are heavy for conftest's import of TEXTS
+
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from interp.toy_models import save_hf_dir
+    from training.grokking import number_tokenizer
+
+    cfg = GPT2Config(vocab_size=p + 1, n_positions=3, n_embd=d_model, n_layer=1, n_head=n_heads, bos_token_id=p,
+                     eos_token_id=p)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(cfg).eval()
+        a = torch.arange(p, dtype=torch.float32)[:, None]  # [p, 1]
+        wave = torch.cat([torch.cos(2 * math.pi * freq * a / p), torch.sin(2 * math.pi * freq * a / p)], 1)  # [p, 2]
+        with torch.no_grad():
+            model.transformer.wte.weight[:p] = wave @ torch.randn(2, d_model)  # [p, d_model]
+    return save_hf_dir(model, number_tokenizer(p), out_dir)

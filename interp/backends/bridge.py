@@ -34,7 +34,10 @@ class BridgeModel(Model):
         self.tokenizer = tokenizer
         self.info = info
         self._weights: Weights | None = None
-        self._hooks = frozenset(bridge.hook_dict)
+        # Hooks the bridge gates off (hook_attn_in, hook_{q,k,v}_input, hook_mlp_in unless its use_* switch is on)
+        # would refuse a hook with a ValueError: the model does not have those sites.
+        gated = getattr(bridge, "_gated_hook_reason", lambda name: None)
+        self._hooks = frozenset(n for n, hp in bridge.hook_dict.items() if gated(hp.name or n) is None)
 
     # ------------------------------------------------------------------ the interface
 

@@ -1,6 +1,8 @@
 """Fourier analyses of a modular-addition model (Nanda et al. 2023): which frequencies of Z_p it computes with.
 
-Pure functions on tensors (no model calls, no I/O). The basis is the real Fourier basis of Z_p: a constant row
+Pure functions on tensors (no I/O), plus :func:`model_fourier`, which reads those tensors from any
+:class:`~interp.model.Model` (weights and one run over all pairs) and returns what the grokking experiment reports.
+The basis is the real Fourier basis of Z_p: a constant row
 then cos / sin of 2 pi k x / p for k = 1 .. (p - 1) / 2, every row unit-norm, so a vector's squared norm splits
 exactly over frequencies. A grokked model's embedding, neurons and logits live on a few "key" frequencies:
 - :func:`embedding_freq_norms` / :func:`unembedding_freq_norms`: per-frequency squared norm of W_E / W_U;
@@ -22,7 +24,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from interp import validate
 from interp.errors import InvalidInput
+from interp.model import Model
+from interp.sites import Site
 
 
 def _check_p(p: int) -> None:
@@ -68,7 +73,8 @@ def fourier_2d(acts: torch.Tensor, p: int) -> torch.Tensor:
     """Activations over all pairs [p*p, n] (row a*p + b) in the 2-D Fourier basis: [p, p, n] (basis_a, basis_b)."""
     basis, _ = fourier_basis(p)
     grid = acts.float().reshape(p, p, -1)  # [a, b, n]
-    return torch.einsum("ia,jb,abn->ijn", basis, basis, grid)
+    over_a = (basis @ grid.reshape(p, -1)).reshape(p, p, -1)  # [i, b, n]
+    return torch.matmul(basis, over_a)  # [i, j, n]; two matmuls, not a [p, p, p, p] einsum intermediate
 
 
 def neuron_freq_table(acts: torch.Tensor, p: int) -> torch.Tensor:
@@ -105,7 +111,11 @@ class NeuronClusters:
 
 def neuron_clusters(acts: torch.Tensor, p: int, threshold: float = 0.85) -> NeuronClusters:
     """Assign every MLP neuron to the frequency explaining the largest share of its variance (0 if < threshold)."""
-    table = neuron_freq_table(acts, p)  # [n_freq, n]
+    return clusters_from_table(neuron_freq_table(acts, p), threshold)
+
+
+def clusters_from_table(table: torch.Tensor, threshold: float = 0.85) -> NeuronClusters:
+    """:func:`neuron_clusters` from an already computed :func:`neuron_freq_table` ``[n_freq, n_neurons]``."""
     frac, arg = table.max(0)
     freq = torch.where(frac >= threshold, arg + 1, torch.zeros_like(arg))
     return NeuronClusters(freq, frac, threshold)
@@ -214,3 +224,81 @@ def logit_key_share(logits: torch.Tensor, p: int, freqs: list[int], with_sin: bo
     return explained / total
 
 
+# ----------------------------------------------------------------------------- from a model
+
+
+@dataclass
+class ModelFourier:
+    """The Fourier picture of a modular-addition model (the grokking experiment's final analysis), read through the
+    model interface: spectra, neuron clusters, key frequencies and the progress measures on the given pair subsets."""
+
+    embed_norms: torch.Tensor  # [n_freq] squared Fourier norm of W_E's number rows
+    unembed_norms: torch.Tensor  # [n_freq] of W_U's number columns
+    neuron_table: torch.Tensor  # [n_freq, d_mlp] share of each neuron's variance on each frequency
+    clusters: NeuronClusters
+    key: list[int]  # key frequencies (from the neurons)
+    top90: list[int]  # fewest frequencies carrying 90% of the embedding's norm
+    embed_key_share: float
+    embed_gini: float
+    logit_key_share: float  # cos(w(a+b-c)) terms only
+    logit_key_share_sin: float  # with the sin terms
+    losses: dict[str, RestrictedExcluded]  # subset name -> loss, restricted and excluded loss
+    logits: torch.Tensor  # [p*p, p] number logits at '=' (pair order a*p + b)
+    acts: torch.Tensor  # [p*p, d_mlp] MLP post-activations at '='
+
+
+def pair_tokens(p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every input [a, b, =] ('=' is token p) in the order a*p + b, and its label (a + b) mod p. ([p*p, 3], [p*p])"""
+    a = torch.arange(p).repeat_interleave(p)
+    b = torch.arange(p).repeat(p)
+    return torch.stack([a, b, torch.full_like(a, p)], dim=1), (a + b) % p
+
+
+@torch.no_grad()
+def model_fourier(model: Model, p: int, *, layer: int = 0, masks: dict[str, torch.Tensor] | None = None,
+                  threshold: float = 0.85, chunk: int = 4096) -> ModelFourier:
+    """Spectra and key frequencies of a model trained on (a + b) mod p with inputs ``a b =`` (numbers are tokens
+    0..p-1, '=' is token p): W_E, W_U and W_out from ``model.weights()``, the MLP neurons of ``layer`` and the
+    number logits at '=' from ``model.run`` over all p*p pairs. ``masks``: pair subsets (bool [p*p]) for the
+    restricted / excluded losses (default: all pairs)."""
+    p = validate.integer(p, "p")
+    _check_p(p)
+    info = model.info
+    if info.d_vocab < p + 1 or info.n_ctx < 3:
+        raise InvalidInput(f"{info.name} cannot read modular addition mod {p}: it needs tokens 0..{p} (numbers and "
+                           f"'=') and 3 positions; it has {info.d_vocab} tokens and {info.n_ctx} positions.")
+    layer = model.check_layer(layer)
+    site = model.require(Site("mlp_post", layer))
+    threshold = validate.number(threshold, "threshold", low=0.0, high=1.0)
+    chunk = validate.count(chunk, "chunk")
+    masks = masks if masks is not None else {"all": torch.ones(p * p, dtype=torch.bool)}
+    if not isinstance(masks, dict) or not masks:
+        raise InvalidInput("masks must name at least one pair subset: {name: bool mask over the p*p pairs}.")
+    for name, m in masks.items():
+        if not isinstance(m, torch.Tensor) or m.dtype != torch.bool or m.shape != (p * p,) or not bool(m.any()):
+            raise InvalidInput(f"The pair subset {name!r} must be a non-empty bool mask over the {p * p} pairs.")
+    masks = {name: m.cpu() for name, m in masks.items()}
+    w = model.weights()
+    w.check_finite(info.name, "W_E", "W_U", "W_out")
+    tokens, labels = pair_tokens(p)
+    logits, acts = [], []
+    for lo in range(0, p * p, chunk):
+        rows = tokens[lo: lo + chunk].to(model.device)  # [rows, 3]
+        run = model.run(rows, read=[site], logit_positions=torch.full((len(rows),), 2))
+        logits.append(run.logits[:, 0, :p].float().cpu())  # [rows, p]
+        acts.append(run[site][:, 2].float().cpu())  # [rows, d_mlp]
+    lg, ac = torch.cat(logits), torch.cat(acts)  # [p*p, p], [p*p, d_mlp]
+    validate.finite_result(lg, f"{info.name}'s logits over the {p * p} pairs")
+    validate.finite_result(ac, f"{info.name}'s MLP activations over the {p * p} pairs")
+    w_e, w_u = w.W_E[:p].float().cpu(), w.W_U[:, :p].float().cpu()  # [p, d_model], [d_model, p]
+    w_out = w.W_out[layer].float().cpu()  # [d_mlp, d_model]
+    table = neuron_freq_table(ac, p)  # [n_freq, d_mlp]
+    clusters = clusters_from_table(table, threshold)
+    key = key_frequencies(clusters)
+    embed = embedding_freq_norms(w_e)
+    return ModelFourier(
+        embed_norms=embed, unembed_norms=unembedding_freq_norms(w_u), neuron_table=table,
+        clusters=clusters, key=key, top90=top_frequencies(embed, 0.9), embed_key_share=freq_share(embed, key),
+        embed_gini=gini(embed), logit_key_share=logit_key_share(lg, p, key),
+        logit_key_share_sin=logit_key_share(lg, p, key, with_sin=True),
+        losses=restricted_and_excluded_loss(lg, ac, w_out, w_u, labels, p, key, masks), logits=lg, acts=ac)

@@ -86,6 +86,7 @@ def cases() -> Iterator[Case]:
     yield from _probe_cases()
     yield from _scan_cases()
     yield from _loading_cases()
+    yield from _fourier_cases()
 
 
 def _c(group: str, name: str, expect: str, fast: bool = False, isolate: bool = False, timeout_s: float = 120.0,
@@ -267,6 +268,19 @@ def _loading_cases() -> Iterator[Case]:
             expect = "ModelUnavailable"  # CheckpointRefused is a ModelUnavailable
         fast = name in ("missing_keys", "nan_weights", "decoy_beside", "fifo_weights", "config_null", "bert")
         yield _c("loading", f"loading.{name}", expect, fast, isolate=name in DANGEROUS, timeout_s=90, key=name)
+
+
+FOURIER = {
+    "p_even": "InvalidInput", "p_float": "InvalidInput", "p_str": "InvalidInput", "p_none": "InvalidInput",
+    "p_over_vocab": "InvalidInput", "layer_out": "InvalidInput", "threshold_nan": "InvalidInput",
+    "chunk_zero": "InvalidInput", "mask_float": "InvalidInput", "mask_empty": "InvalidInput",
+    "attn_only": "InvalidInput", "nan_embedding": "InvalidInput", "ok_p7": "ok", "ok_np_p": "ok",
+}
+
+
+def _fourier_cases() -> Iterator[Case]:
+    for name, expect in FOURIER.items():
+        yield _c("fourier", f"fourier.{name}", expect, name in ("p_str", "mask_empty", "ok_p7"), key=name)
 
 
 # ----------------------------------------------------------------------------- running one case
@@ -742,7 +756,43 @@ def _build_loading(case: Case):
     return (lambda: load_model(d)), check
 
 
+def _build_fourier(case: Case):
+    from interp import load_model
+    from probes.fourier.modular import model_fourier
+    from tests.fuzz.model_dirs import gpt2_dir
+
+    key, h = case.params["key"], handle()  # 2 layers, d_vocab 320, n_ctx 64: p up to 319 fits
+
+    def nan_embedding():
+        g = load_model(gpt2_dir())  # a fresh copy to break
+        with torch.no_grad():
+            bridge_of(g).W_E[3, 0] = float("nan")
+        return model_fourier(g, 7)
+
+    calls: dict[str, Callable[[], Any]] = {
+        "p_even": lambda: model_fourier(h, 8), "p_float": lambda: model_fourier(h, 7.0),
+        "p_str": lambda: model_fourier(h, "7"), "p_none": lambda: model_fourier(h, None),
+        "p_over_vocab": lambda: model_fourier(h, 401), "layer_out": lambda: model_fourier(h, 7, layer=2),
+        "threshold_nan": lambda: model_fourier(h, 7, threshold=float("nan")),
+        "chunk_zero": lambda: model_fourier(h, 7, chunk=0),
+        "mask_float": lambda: model_fourier(h, 7, masks={"a": torch.ones(49)}),
+        "mask_empty": lambda: model_fourier(h, 7, masks={"a": torch.zeros(49, dtype=torch.bool)}),
+        "attn_only": lambda: model_fourier(load_model("attn-only-1l"), 7), "nan_embedding": nan_embedding,
+        "ok_p7": lambda: model_fourier(h, 7, layer=1), "ok_np_p": lambda: model_fourier(h, np.int64(5)),
+    }
+
+    def check(r):
+        p = 7 if key == "ok_p7" else 5
+        if r.logits.shape != (p * p, p) or r.neuron_table.shape != ((p - 1) // 2, h.info.d_mlp):
+            return f"shapes {tuple(r.logits.shape)}, {tuple(r.neuron_table.shape)}"
+        finite = all(bool(torch.isfinite(t).all()) for t in (r.embed_norms, r.unembed_norms, r.neuron_table))
+        return None if finite and math.isfinite(r.losses["all"].loss) else "non-finite spectra or loss"
+
+    return calls[key], check
+
+
 BUILDERS: dict[str, Callable[[Case], tuple[Callable[[], Any], Callable[[Any], str | None] | None]]] = {
     "index": _build_index, "prompt": _build_prompt, "tokens": _build_tokens, "hooks": _build_hooks,
     "lens": _build_lens, "probe": _build_probe, "scan": _build_scan, "loading": _build_loading,
+    "fourier": _build_fourier,
 }
