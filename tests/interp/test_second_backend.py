@@ -25,7 +25,7 @@ from probes.fourier.modular import model_fourier
 from probes.heads.detectors import SCORE_NAMES, detector_scores, k_composition_scores, scan_heads
 from probes.lens.logit import logit_lens
 from probes.patching.activation import SWEEP_KINDS, direct_effects, path_patch, run_sweeps
-from probes.patching.attribution import ATTRIBUTION_KINDS, attribute, edge_attribution
+from probes.patching.attribution import attribute, edge_attribution
 from probes.patching.dla import direct_logit_attribution
 from probes.probing.layers import capture_texts
 from probes.probing.linear import split_indices, sweep_layers
@@ -299,8 +299,8 @@ def test_patching_sweeps_agree(models, pairs):
 
 
 def test_attribution_patching_agrees(models, pairs):
-    attrs = [attribute(m, b, ATTRIBUTION_KINDS) for m, b in zip(models, pairs)]
-    for kind in ATTRIBUTION_KINDS:
+    attrs = [attribute(m, b, SWEEP_KINDS) for m, b in zip(models, pairs)]
+    for kind in SWEEP_KINDS:
         same(attrs[0].estimates[kind], attrs[1].estimates[kind], "attribution")
     same(attrs[0].corrupted, attrs[1].corrupted, "attribution")
     with pytest.raises(InvalidInput, match="needs TransformerLens's bridge"):  # the one bridge-only analysis
