@@ -29,3 +29,21 @@ def test_ruff_is_clean():
     run = subprocess.run([_tool("ruff"), "check", ".", "--output-format", "concise"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:]
+
+
+def test_only_the_backend_module_touches_a_bridge():
+    """No bridge attribute (public or the backend's private one) outside interp/backends/: every other module goes
+    through interp.Model; comparisons with TransformerLens's own engines use `bridge_of(model)`."""
+    import re
+
+    pattern = re.compile(r"\.(_?bridge)\b(?!_)")
+    offenders = []
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in (".venv", ".git") or rel.parts[:2] == ("interp", "backends"):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if pattern.search(code) and "interp.backends.bridge" not in code:
+                offenders.append(f"{rel}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
