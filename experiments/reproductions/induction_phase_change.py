@@ -177,18 +177,7 @@ class InductionPhaseChange(Experiment):
             ctx.progress(0.01, "stdlib corpus and BPE tokenizer")
             tokenizer, stream, source = stdlib_stream(ctx, config.d_vocab)
         suffix = "" if config.data == "tiled-random" else "-stdlib"
-        runs: dict[int, TrainOutcome] = {}
-        for i, n_layers in enumerate((2, 1)):
-            tc = train_config(config, n_layers)
-            share = (0.05 + 0.6 * i, 0.6 if i == 0 else 0.25)
-
-            def cb(step: int, m: dict[str, Any], share=share, n_layers=n_layers) -> None:
-                if "icl_score" in m:
-                    ctx.progress(share[0] + share[1] * step / config.steps,
-                                 f"{n_layers}L step {step}: loss {m['loss']:.3f}, ICL {m['icl_score']:+.3f}, "
-                                 f"max induction {m['max_induction']:.2f}")
-
-            runs[n_layers] = train_induction(tc, work_dir=train_cache_dir(ctx, tc), callback=cb, stream=stream)
+        runs = train_pair(config, ctx, stream)
         ctx.progress(0.92, "saving models and scoring heads")
         h2, h1 = runs[2].history, runs[1].history
         final: dict[int, dict[str, Any]] = {}
@@ -211,42 +200,10 @@ class InductionPhaseChange(Experiment):
         comp = k_composition_scores(handles[2])  # [layer_a, head_a, layer_b, head_b]
         scan1 = scan_heads(handles[1], seq_len=seq, n_batch=10, seed=config.seed + 1)
 
-        ind2 = scan2.scores["induction"]
-        top_ind = _top(ind2)[0]
-        li, hi_ = map(int, top_ind.split("."))
-        prev0 = scan2.scores["prev_token"][0]
-        top_prev_h = int(prev0.argmax())
-        top_prev = f"0.{top_prev_h}"
-        kcomp_into_top = comp[0, :, li, hi_] if li > 0 else torch.zeros(config.n_heads)  # [head_a]
+        kcomp_into_top = _kcomp_into_top(config, scan2, comp)  # [head_a]
         window = sudden_window(h2)
         icl_drop_step = steepest_icl_drop(h2)
-        max1_hist = max(h1.max_induction())
-        n = config.steps
-        checks = [
-            Check("2-layer model forms an induction head (score >= 0.5, in layer 1)",
-                  float(ind2.max()) >= 0.5 and li == 1,
-                  f"top induction head {top_ind} scores {float(ind2.max()):.3f} on repeated random tokens"),
-            Check("the formation is a sudden phase change (0.1 -> 0.5 within 20% of training)",
-                  window is not None and window[1] - window[0] <= 0.2 * n,
-                  "never reached 0.5" if window is None else
-                  f"max induction score < 0.1 at step {window[0]}, >= 0.5 at step {window[1]} "
-                  f"({window[1] - window[0]} of {n} steps)"),
-            Check("it coincides with the steepest drop of the ICL score",
-                  window is not None and window[0] - 4 * config.eval_every <= icl_drop_step
-                  <= window[1] + 4 * config.eval_every,
-                  f"steepest ICL drop around step {icl_drop_step}; ICL score {h2.icl_score[0]:+.3f} -> "
-                  f"{h2.icl_score[-1]:+.3f} nats"),
-            Check("a previous-token head in layer 0 feeds the induction head (K-composition, causal)",
-                  float(prev0.max()) >= 0.5 and int(kcomp_into_top.argmax()) == top_prev_h
-                  and float(abl.effect[0, top_prev_h]) > 0.25 * abs(abl.baseline_icl),
-                  f"head {top_prev} prev-token score {float(prev0.max()):.3f}; K-composition into {top_ind}: "
-                  + ", ".join(f"0.{h} {float(v):.3f}" for h, v in enumerate(kcomp_into_top))
-                  + f"; mean-ablating {top_prev} moves the ICL score {abl.baseline_icl:+.3f} -> "
-                    f"{float(abl.ablated_icl[0, top_prev_h]):+.3f}"),
-            Check("the 1-layer twin never forms an induction head (max score < 0.2 throughout)",
-                  max1_hist < 0.2, f"1-layer max induction score over training {max1_hist:.3f}, "
-                                   f"final {final[1]['max_induction']:.3f}"),
-        ]
+        checks = phase_checks(config, scan2, abl, comp, h2, h1, final, window, icl_drop_step)
         figures = self._figures(runs, window, scan2, scan1, abl, handles, config)
         table = scan2.table("induction")
         metrics = {
@@ -326,3 +283,65 @@ class InductionPhaseChange(Experiment):
             + " (with model cards), loadable with `interp.load_model(<dir>)`.",
         ]
         return "\n".join(lines)
+
+
+def train_pair(config: PhaseChangeConfig, ctx: RunContext, stream) -> dict[int, TrainOutcome]:
+    """The 2-layer model and its 1-layer twin, trained (or resumed from the shared cache) on the same data."""
+    runs: dict[int, TrainOutcome] = {}
+    for i, n_layers in enumerate((2, 1)):
+        tc = train_config(config, n_layers)
+        share = (0.05 + 0.6 * i, 0.6 if i == 0 else 0.25)
+
+        def cb(step: int, m: dict[str, Any], share=share, n_layers=n_layers) -> None:
+            if "icl_score" in m:
+                ctx.progress(share[0] + share[1] * step / config.steps,
+                             f"{n_layers}L step {step}: loss {m['loss']:.3f}, ICL {m['icl_score']:+.3f}, "
+                             f"max induction {m['max_induction']:.2f}")
+
+        runs[n_layers] = train_induction(tc, work_dir=train_cache_dir(ctx, tc), callback=cb, stream=stream)
+    return runs
+
+
+def _kcomp_into_top(config: PhaseChangeConfig, scan2: HeadScores, comp: torch.Tensor) -> torch.Tensor:
+    """[head_a] K-composition of each layer-0 head into the top induction head (zeros when it is in layer 0)."""
+    li, hi_ = map(int, _top(scan2.scores["induction"])[0].split("."))
+    return comp[0, :, li, hi_] if li > 0 else torch.zeros(config.n_heads)
+
+
+def phase_checks(config: PhaseChangeConfig, scan2: HeadScores, abl, comp: torch.Tensor, h2: TrainHistory,
+                 h1: TrainHistory, final: dict, window, icl_drop_step) -> list[Check]:
+    """Olsson et al.'s five claims, each against the trained pair's measured numbers."""
+    ind2 = scan2.scores["induction"]
+    top_ind = _top(ind2)[0]
+    li = int(top_ind.split(".")[0])
+    prev0 = scan2.scores["prev_token"][0]
+    top_prev_h = int(prev0.argmax())
+    top_prev = f"0.{top_prev_h}"
+    kcomp_into_top = _kcomp_into_top(config, scan2, comp)
+    max1_hist = max(h1.max_induction())
+    n = config.steps
+    return [
+        Check("2-layer model forms an induction head (score >= 0.5, in layer 1)",
+              float(ind2.max()) >= 0.5 and li == 1,
+              f"top induction head {top_ind} scores {float(ind2.max()):.3f} on repeated random tokens"),
+        Check("the formation is a sudden phase change (0.1 -> 0.5 within 20% of training)",
+              window is not None and window[1] - window[0] <= 0.2 * n,
+              "never reached 0.5" if window is None else
+              f"max induction score < 0.1 at step {window[0]}, >= 0.5 at step {window[1]} "
+              f"({window[1] - window[0]} of {n} steps)"),
+        Check("it coincides with the steepest drop of the ICL score",
+              window is not None and window[0] - 4 * config.eval_every <= icl_drop_step
+              <= window[1] + 4 * config.eval_every,
+              f"steepest ICL drop around step {icl_drop_step}; ICL score {h2.icl_score[0]:+.3f} -> "
+              f"{h2.icl_score[-1]:+.3f} nats"),
+        Check("a previous-token head in layer 0 feeds the induction head (K-composition, causal)",
+              float(prev0.max()) >= 0.5 and int(kcomp_into_top.argmax()) == top_prev_h
+              and float(abl.effect[0, top_prev_h]) > 0.25 * abs(abl.baseline_icl),
+              f"head {top_prev} prev-token score {float(prev0.max()):.3f}; K-composition into {top_ind}: "
+              + ", ".join(f"0.{h} {float(v):.3f}" for h, v in enumerate(kcomp_into_top))
+              + f"; mean-ablating {top_prev} moves the ICL score {abl.baseline_icl:+.3f} -> "
+                f"{float(abl.ablated_icl[0, top_prev_h]):+.3f}"),
+        Check("the 1-layer twin never forms an induction head (max score < 0.2 throughout)",
+              max1_hist < 0.2, f"1-layer max induction score over training {max1_hist:.3f}, "
+                               f"final {final[1]['max_induction']:.3f}"),
+    ]
