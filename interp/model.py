@@ -21,6 +21,9 @@ from interp.tokens import Prompts, TokenBatch, tokenize
 from interp.types import Head, ModelSource
 
 Backend = Literal["bridge", "nnsight", "ndif", "torch"]  # "torch": a plain-PyTorch implementation (tests)
+#: What ``load_model(backend=...)`` accepts: TransformerLens's bridge (default), nnsight in this process, or
+#: nnsight on NDIF's servers (Hub models NDIF hosts).
+LoadBackend = Literal["bridge", "nnsight", "ndif"]
 NormKind = Literal["LN", "LNPre", "RMS", "RMSPre"]  # None in ModelInfo.norm: no normalisation at all
 #: An edit replaces an activation: ``fn(activation) -> activation`` of the same shape (or returns it changed in
 #: place). It sees the value after earlier edits at the same site.
@@ -169,6 +172,12 @@ class Model(ABC):
         """A copy with the same architecture and freshly initialised weights (Li et al.'s random baseline)."""
         raise InvalidInput(f"The {self.info.backend} backend cannot re-initialise {self.info.name}.",
                            "Load the model locally (bridge backend) for a random-weights baseline.")
+
+    def batched(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(self, *args, **kwargs)``: an analysis made of many runs. A remote backend sends it whole as ONE
+        request (every run inside happens where the model is; ``progress``/``should_stop`` in ``kwargs`` stay
+        here and watch that request); in-process backends just call it."""
+        return fn(self, *args, **kwargs)
 
     # ------------------------------------------------------------------ shared by every backend
 

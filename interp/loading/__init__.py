@@ -14,6 +14,7 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
+from typing import get_args
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
@@ -36,8 +37,8 @@ from interp.loading.checks import (
     weight_files,
 )
 from interp.loading.devices import resolve_device, resolve_dtype
-from interp.loading.hub import cached_snapshot, hub_reachable, looks_like_hub_id
-from interp.model import Model
+from interp.loading.hub import cached_snapshot, download_snapshot, hub_reachable, looks_like_hub_id
+from interp.model import LoadBackend, Model
 from interp.native_models import boot_native_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -68,26 +69,47 @@ def default_model() -> str:
     )
 
 
+BACKENDS: tuple[str, ...] = get_args(LoadBackend)
+
+
+def check_backend(backend: object) -> LoadBackend:
+    """``backend`` if it names a backend ``load_model`` knows, else InvalidInput listing them."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        shown = repr(backend)[:40]
+        raise InvalidInput(f"Unknown backend {shown}; choose one of {', '.join(BACKENDS)}.",
+                           "bridge: TransformerLens (default); nnsight: nnsight in this process; ndif: nnsight on "
+                           "NDIF's servers (needs NDIF_API_KEY).")
+    return backend  # type: ignore[return-value]
+
+
 def load_model(
     name_or_dir: str | os.PathLike,
     *,
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype | None = "float32",
+    backend: LoadBackend = "bridge",
 ) -> Model:
     """Load a bundled name, a local directory or a Hub name behind the model interface (:class:`Model`).
 
-    Raises :class:`ModelUnavailable` (what was tried, why it failed, what to do) or
+    ``backend``: ``"bridge"`` (TransformerLens, the default), ``"nnsight"`` (any Hugging Face causal LM, in
+    this process) or ``"ndif"`` (a Hub model that NDIF hosts, run on NDIF's servers; the key comes from
+    ``NDIF_API_KEY``). Raises :class:`ModelUnavailable` (what was tried, why it failed, what to do) or
     :class:`CheckpointRefused` for pickle checkpoints; never retries.
     """
+    backend = check_backend(backend)
     if not isinstance(name_or_dir, (str, os.PathLike)):
         raise InvalidInput(f"A model is named by text or a path, got {type(name_or_dir).__name__}.", _what_to_do())
     name = str(os.fspath(name_or_dir)).strip()
     if not name:
         raise InvalidInput("No model name given.", _what_to_do())
     check_name(name, _what_to_do())
+    if backend == "ndif":
+        from interp.backends import ndif
+
+        return ndif.load_remote(name, local_names=bundled_models())
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     if name in bundled_models():
-        return _load_dir(BUNDLED_DIR / name, name=name, source="bundled", device=dev, dtype=dt)
+        return _load_dir(BUNDLED_DIR / name, name=name, source="bundled", device=dev, dtype=dt, backend=backend)
     path = Path(name).expanduser()
     try:
         exists = path.exists()
@@ -97,11 +119,12 @@ def load_model(
         if not path.is_dir():
             raise ModelUnavailable(f"{name!r} is not a model directory (it does not exist or is a file).",
                                    _what_to_do())
-        return _load_dir(path, name=name, source="local", device=dev, dtype=dt)
-    return _load_hub(name, device=dev, dtype=dt)
+        return _load_dir(path, name=name, source="local", device=dev, dtype=dt, backend=backend)
+    return _load_hub(name, device=dev, dtype=dt, backend=backend)
 
 
-def _load_dir(path: Path, *, name: str, source: str, device: torch.device, dtype: torch.dtype) -> Model:
+def _load_dir(path: Path, *, name: str, source: str, device: torch.device, dtype: torch.dtype,
+              backend: LoadBackend = "bridge") -> Model:
     path = path.resolve()
     config_file = path / "config.json"
     if not config_file.exists():
@@ -123,13 +146,22 @@ def _load_dir(path: Path, *, name: str, source: str, device: torch.device, dtype
             "Save the tokenizer beside the model: tokenizer.save_pretrained(<dir>).",
         )
     check_finite_weights(weights)
+    archs = config.get("architectures")
+    arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else "TransformerLensNative"
+    if backend == "nnsight":
+        if native:
+            raise ModelUnavailable(f"{name} is a TransformerLens-native model, not a Hugging Face one; the nnsight "
+                                   "backend runs Hugging Face causal LMs.", "Load it with backend='bridge'.")
+        from interp.backends import nnsight as nnsight_backend
+
+        return nnsight_backend.boot_dir(path, load_hf_causal_lm(path, device=device, dtype=dtype), name=name,
+                                        source=source, sha256=weights_sha256(weights), architecture=arch,
+                                        device=device, dtype=dtype)
     if native:
         bridge, tokenizer = boot_native_dir(path, config[NATIVE_KEY], device=device, dtype=dtype)
     else:
         bridge, tokenizer = bridge_backend.boot_hf_model(path, load_hf_causal_lm(path, device=device, dtype=dtype),
                                                          device=device, dtype=dtype, hint=HF_HINT)
-    archs = config.get("architectures")
-    arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else "TransformerLensNative"
     return bridge_backend.make_model(bridge, tokenizer, name=name, source=source, path=path,
                                      sha256=weights_sha256(weights), architecture=arch, device=device, dtype=dtype)
 
@@ -171,10 +203,10 @@ def load_hf_causal_lm(path: Path, *, device: torch.device, dtype: torch.dtype) -
     return model.to(device).eval()
 
 
-def _load_hub(name: str, *, device: torch.device, dtype: torch.dtype) -> Model:
+def _load_hub(name: str, *, device: torch.device, dtype: torch.dtype, backend: LoadBackend = "bridge") -> Model:
     snapshot = cached_snapshot(name)
     if snapshot is not None and any(snapshot.glob("*.safetensors")):
-        return _load_dir(snapshot, name=name, source="hub", device=device, dtype=dtype)
+        return _load_dir(snapshot, name=name, source="hub", device=device, dtype=dtype, backend=backend)
     if snapshot is not None:
         half = "has only part of it (config but no safetensors weights)"
     else:
@@ -185,6 +217,9 @@ def _load_hub(name: str, *, device: torch.device, dtype: torch.dtype) -> Model:
             f"(offline); the local Hugging Face cache {half}.",
             _what_to_do(),
         )
+    if backend == "nnsight":
+        return _load_dir(download_snapshot(name, _what_to_do()), name=name, source="hub", device=device,
+                         dtype=dtype, backend=backend)
     bridge, tokenizer, arch = bridge_backend.boot_hub(name, device=device, dtype=dtype, hint=_what_to_do())
     snapshot = cached_snapshot(name)
     weights = sorted(snapshot.glob("*.safetensors")) if snapshot else []

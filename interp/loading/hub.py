@@ -34,3 +34,17 @@ def cached_snapshot(repo_id: str) -> Path | None:
     except Exception:  # malformed repo ids raise validation errors: treat as not cached
         return None
     return Path(hit).parent if isinstance(hit, str) else None
+
+
+def download_snapshot(repo_id: str, hint: str) -> Path:
+    """Download a Hub model's config, safetensors weights and tokenizer files (nothing else, never pickles) into
+    the Hugging Face cache; ModelUnavailable when the Hub refuses."""
+    from huggingface_hub import snapshot_download
+
+    from interp.errors import ModelUnavailable
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+    except Exception as e:  # the Hub answers unknown names with assorted exception types
+        line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ModelUnavailable(f"Could not download {repo_id!r} from the Hugging Face Hub: {line}", hint) from None

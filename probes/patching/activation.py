@@ -16,6 +16,7 @@ reproduce the model's own.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -262,10 +263,15 @@ def run_sweeps(handle: Model, batch: PairBatch, kinds: tuple[str, ...], *, metri
     """Prepare once and run each sweep of ``kinds``; progress spans all of them."""
     runs = prepare(handle, batch, metric, kinds)
     out = {}
-    for i, kind in enumerate(kinds):
+    for i, kind in enumerate(kinds):  # each sweep is one request on a remote backend (Model.batched)
         sub = None if progress is None else (lambda f, m, i=i: progress((i + f) / len(kinds), m))
-        out[kind] = sweep(runs, kind, max_rows=max_rows, progress=sub, should_stop=should_stop)  # type: ignore
+        out[kind] = handle.batched(_sweep_on, runs, kind, max_rows=max_rows, progress=sub, should_stop=should_stop)
     return out
+
+
+def _sweep_on(handle: Model, runs: PatchRuns, kind: SweepKind, **kwargs) -> SweepResult:
+    """:func:`sweep` with ``runs`` on ``handle`` (inside a remote request, the model as the server holds it)."""
+    return sweep(dataclasses.replace(runs, handle=handle), kind, **kwargs)
 
 
 # ----------------------------------------------------------------------------- path patching
