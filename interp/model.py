@@ -176,7 +176,8 @@ class Model(ABC):
     def batched(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(self, *args, **kwargs)``: an analysis made of many runs. A remote backend sends it whole as ONE
         request (every run inside happens where the model is; ``progress``/``should_stop`` in ``kwargs`` stay
-        here and watch that request); in-process backends just call it."""
+        here and watch that request); in-process backends just call it. ``fn`` returns plain data (tensors,
+        numbers, strings and containers of them): that is what a remote request can send back."""
         return fn(self, *args, **kwargs)
 
     # ------------------------------------------------------------------ shared by every backend

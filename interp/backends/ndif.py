@@ -204,22 +204,31 @@ def wait_for(poll: Callable[[], tuple[bool, str, Any]], *, progress: Progress | 
 
 
 def translate(e: BaseException, ep: Endpoint, name: str) -> Exception:
-    """A failed NDIF request as one clear workbench error (the server's own words, first line only)."""
+    """A failed NDIF request as one clear workbench error (the server's own words, first line only).
+
+    nnsight reports a refused submission as ``Failed to send request: <server's reason>`` and a job that failed
+    on the server with the server's error text; a workbench check that failed there carries ``MARK``."""
     text = str(e)
     if nnsight_body.MARK in text:
         return InvalidInput(text.split(nnsight_body.MARK, 1)[1].strip().splitlines()[0])
-    low = text.lower()
     first = (text.strip().splitlines() or [type(e).__name__])[0][:300]
-    if isinstance(e, (OSError, ConnectionError)) or type(e).__name__ in ("ConnectError", "ConnectTimeout",
-                                                                          "WebSocketException", "ReadTimeout"):
+    if isinstance(e, (OSError, ConnectionError)) or type(e).__name__ in (
+            "ConnectError", "ConnectTimeout", "WebSocketException", "WebSocketConnectionClosedException",
+            "WebSocketAddressException", "ReadTimeout", "ReadError"):
         return _unreachable(ep, first)
-    if "401" in low or "403" in low or "api key" in low or "unauthori" in low:
-        return ModelUnavailable(f"NDIF refused the key in {KEY_ENV}: {first}", KEY_HINT)
-    if "413" in low or "too large" in low or "payload" in low and "large" in low:
-        return ModelUnavailable(f"The request is too large for NDIF: {first}",
+    low = first.lower()
+    if low.startswith("failed to send request"):
+        if any(w in low for w in ("401", "403", "api key", "api-key", "unauthori", "forbidden")):
+            return ModelUnavailable(f"NDIF refused the key in {KEY_ENV}: {first}", KEY_HINT)
+        if any(w in low for w in ("413", "too large", "entity")):
+            return ModelUnavailable(f"The request is too large for NDIF: {first}",
+                                    "Send fewer or shorter prompts per run (smaller batches, fewer sites read).")
+        if any(w in low for w in ("404", "not found", "not hosted", "not deployed", "unknown model")):
+            return ModelUnavailable(f"NDIF cannot run {name}: {first}", "See which models NDIF hosts (Model page).")
+        return ModelUnavailable(f"NDIF did not accept the request: {first}", "Try again later.")
+    if "out of memory" in low:
+        return ModelUnavailable(f"The request is too large for NDIF ({first}).",
                                 "Send fewer or shorter prompts per run (smaller batches, fewer sites read).")
-    if "not found" in low or "not hosted" in low or "no model" in low or "404" in low:
-        return ModelUnavailable(f"NDIF cannot run {name}: {first}", "See which models NDIF hosts (Model page).")
     return ModelUnavailable(f"NDIF could not run the request: {first}", "Try again; if it persists, run locally.")
 
 
@@ -233,13 +242,22 @@ class NdifRunner:
     progress: Progress | None = None
     should_stop: Callable[[], bool] | None = None
     queue_timeout: float = QUEUE_TIMEOUT
+    interval: float = POLL_INTERVAL
     finished: dict[str, Any] = field(default_factory=dict, repr=False)  # request digest -> saved values
+    transport: Any = None  # nnsight's RemoteBackend (None) or a class like it (tests: an in-process stand-in)
+    sent: int = 0  # requests submitted
+    model_key: str | None = None  # nnsight's name of the model on NDIF (class path + Hub id); computed once
 
     def _backend(self) -> Any:
         from nnsight.intervention.backends.remote import RemoteBackend
 
-        backend = RemoteBackend(self.nn.to_model_key(), host=self.ep.host, api_key=self.ep.key,
-                                env=self.nn._remoteable_get_env(), blocking=False)
+        cls = self.transport or RemoteBackend
+        if self.model_key is None:
+            with self._errors():
+                self.model_key = self.nn.to_model_key()
+        backend = cls(self.model_key, host=self.ep.host, api_key=self.ep.key,
+                      env=self.nn._remoteable_get_env(), blocking=False)
+        self.sent += 1
         backend.display.enabled = False  # progress goes through self.progress
         return backend
 
@@ -260,7 +278,7 @@ class NdifRunner:
 
         with self._errors():
             saved = wait_for(poll, progress=self.progress, should_stop=self.should_stop,
-                             queue_timeout=self.queue_timeout)
+                             queue_timeout=self.queue_timeout, interval=self.interval)
         self.finished[digest] = saved
         return saved
 

@@ -10,11 +10,10 @@ Hugging Face modules; on NDIF they are fetched inside a trace when small enough,
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -228,11 +227,13 @@ def _translated(e: ValueError) -> Exception:
     return e
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    with warnings.catch_warnings():
+class _quiet(warnings.catch_warnings):  # noqa: N801 (used like a function)
+    """Libraries' warnings silenced for a block (a class, not a @contextmanager: this runs on NDIF too, where a
+    function shipped as source loses its decorator)."""
+
+    def __enter__(self) -> None:
+        warnings.catch_warnings.__enter__(self)  # not super(): a class rebuilt from source has no __class__ cell
         warnings.simplefilter("ignore")
-        yield
 
 
 def _recipe_data(r: Recipe) -> dict:

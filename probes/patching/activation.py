@@ -265,13 +265,15 @@ def run_sweeps(handle: Model, batch: PairBatch, kinds: tuple[str, ...], *, metri
     out = {}
     for i, kind in enumerate(kinds):  # each sweep is one request on a remote backend (Model.batched)
         sub = None if progress is None else (lambda f, m, i=i: progress((i + f) / len(kinds), m))
-        out[kind] = handle.batched(_sweep_on, runs, kind, max_rows=max_rows, progress=sub, should_stop=should_stop)
+        fields = handle.batched(_sweep_on, runs, kind, max_rows=max_rows, progress=sub, should_stop=should_stop)
+        out[kind] = SweepResult(**fields)
     return out
 
 
-def _sweep_on(handle: Model, runs: PatchRuns, kind: SweepKind, **kwargs) -> SweepResult:
-    """:func:`sweep` with ``runs`` on ``handle`` (inside a remote request, the model as the server holds it)."""
-    return sweep(dataclasses.replace(runs, handle=handle), kind, **kwargs)
+def _sweep_on(handle: Model, runs: PatchRuns, kind: SweepKind, **kwargs) -> dict:
+    """:func:`sweep` with ``runs`` on ``handle`` (inside a remote request, the model as the server holds it); its
+    fields as a plain dict, which is what a remote request can send back."""
+    return dict(vars(sweep(dataclasses.replace(runs, handle=handle), kind, **kwargs)))
 
 
 # ----------------------------------------------------------------------------- path patching
