@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="results folder (default results/NAME/PRESET-HASH)")
     run.add_argument("--seed", type=int, help="random seed, 0 .. 2**32-1 (same as --set seed=N)")
     run.add_argument("--device", help="cpu, cuda, cuda:0 ... (same as --set device=...)")
+    run.add_argument("--backend", help="bridge (default), nnsight, or ndif: NDIF's servers, for Hub models NDIF "
+                                       "hosts, key in NDIF_API_KEY (same as --set backend=...)")
     run.add_argument("--force", action="store_true", help="re-run even if a complete result exists")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     show = sub.add_parser("show", help="print a results folder's summary")
@@ -137,15 +139,15 @@ def _experiment_help(name: str) -> int:
 
     exp = get_experiment(name)
     print(f"usage: python -m experiments run {name} [--preset P] [--set KEY=VALUE ...] [--model M] [--seed N] "
-          "[--device D] [--out DIR] [--force] [--quiet]\n")
+          "[--device D] [--backend B] [--out DIR] [--force] [--quiet]\n")
     print(exp.title)
     if exp.finding:
         print(f"\nFinding: {exp.finding.claim}\nSource: {exp.finding.source}")
     print("\nPresets: " + (", ".join(f"{p} ({_preset_words(v)})" for p, v in exp.presets.items()) or "none"))
     print("\nSettings (--set KEY=VALUE; lists are comma-separated):")
     print("\n".join(settings_table(exp.Config)))
-    print("\nOptions: --model M, --seed N and --device D set those settings; --out DIR the results folder; "
-          "--force re-runs over a complete result; --quiet hides the progress bar.")
+    print("\nOptions: --model M, --seed N, --device D and --backend B set those settings; --out DIR the results "
+          "folder; --force re-runs over a complete result; --quiet hides the progress bar.")
     return 0
 
 
@@ -174,7 +176,7 @@ def _list() -> int:
 
 def _run(args: argparse.Namespace) -> int:
 
-    for flag in ("out", "preset", "model", "device"):
+    for flag in ("out", "preset", "model", "device", "backend"):
         value = getattr(args, flag)
         if value is not None and not value.strip():
             raise InvalidInput(f"--{flag} is empty.", f"Give a value, or omit --{flag} to use the default.")
@@ -192,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         outcome = run_experiment(args.name, preset=args.preset, overrides=parse_sets(args.sets), model=args.model,
                                  out=args.out, force=args.force, progress=progress, seed=args.seed,
-                                 device=args.device)
+                                 device=args.device, backend=args.backend)
     finally:
         for bar in bars:
             bar.close()

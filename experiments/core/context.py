@@ -9,7 +9,7 @@ from typing import Any
 
 from interp.errors import WorkbenchError
 from interp.loading import load_model
-from interp.model import Model
+from interp.model import LoadBackend, Model
 from interp.types import Progress
 
 
@@ -30,6 +30,7 @@ class RunContext:
     progress_fn: Progress | None = None
     cancel_event: threading.Event | None = None
     models: list[dict[str, Any]] = field(default_factory=list)
+    backend: LoadBackend = "bridge"  # how load_model runs the models (recorded with each model in metadata.json)
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress in [0, 1]; also the place where a cancel request takes effect."""
@@ -55,7 +56,8 @@ class RunContext:
         return path
 
     def load_model(self, name: str, **kw: Any) -> Model:
-        """Load a model and record its name, source and weights sha256 in metadata.json."""
-        handle = load_model(name, device=kw.pop("device", self.device), **kw)
+        """Load a model (on this run's backend) and record its name, source, backend and weights sha256 in
+        metadata.json."""
+        handle = load_model(name, device=kw.pop("device", self.device), backend=kw.pop("backend", self.backend), **kw)
         self.models.append(handle.info.to_dict())
         return handle

@@ -168,6 +168,7 @@ def run_experiment(
     existing = None if force else _existing_result(out_dir)
     if existing is not None:
         old_config, metrics = existing
+        old_config.setdefault("backend", "bridge")  # results from before the setting existed ran on the bridge
         if old_config != config_json:
             raise InvalidInput(f"{out_dir} already holds a result of {name} with a different config.",
                                "Pass --force to replace it, or choose another --out.")
@@ -183,7 +184,8 @@ def run_experiment(
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "figures").mkdir(parents=True)
     ctx = RunContext(experiment=name, seed=seed, device=device, out_dir=staging, work_dir=work_dir,
-                     cache_root=WORK_ROOT, progress_fn=progress, cancel_event=cancel_event)
+                     cache_root=WORK_ROOT, progress_fn=progress, cancel_event=cancel_event,
+                     backend=getattr(config, "backend", "bridge"))
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     started, t0 = datetime.now(UTC), time.perf_counter()
     try:
@@ -213,7 +215,8 @@ def _write_result(staging: Path, exp_cls: type[Experiment], config_json: dict[st
     _write_json(staging / "metadata.json", {
         "experiment": exp_cls.name, "title": exp_cls.title, "preset": preset,
         "finding": dataclasses.asdict(exp_cls.finding) if exp_cls.finding else None,
-        "verdict": result.verdict.status, "seed": ctx.seed, "device": ctx.device, "models": ctx.models,
+        "verdict": result.verdict.status, "seed": ctx.seed, "device": ctx.device, "backend": ctx.backend,
+        "models": ctx.models,
         "started_at": started.isoformat(timespec="seconds"), "wall_time_s": round(wall, 3),
         "git_commit": git_commit(), **library_versions(), "platform": platform.platform(),
         "command": " ".join(sys.argv), "figures": figure_status,

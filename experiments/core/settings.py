@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from interp.errors import InvalidInput
 from interp.loading.devices import resolve_device
+from interp.model import LoadBackend
 
 SEED_MAX = 2**32 - 1  # numpy's seed range
 MAX_TEXT = 100_000  # characters in one text setting (a prompt list item, a template)
@@ -48,6 +49,9 @@ class RunSettings:
     """Settings every experiment takes. Subclass it; put the experiment's own fields after these."""
     seed: int = setting(0, "random seed; the same seed on CPU gives identical metrics", low=0, high=SEED_MAX)
     device: str = setting("cpu", "torch device: cpu, cuda, cuda:N, mps or auto")
+    backend: LoadBackend = setting("bridge", "how the models it loads run: bridge (TransformerLens, here), nnsight "
+                                   "(nnsight, here) or ndif (nnsight on NDIF's servers: Hub models NDIF hosts, "
+                                   "key in NDIF_API_KEY)")
     threads: int = setting(0, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
 
     def check(self) -> None:

@@ -29,7 +29,11 @@ TIMEOUT_S = 120.0
 FAST = {"out.file", "out.read_only", "out.name_300", "out.damaged_result", "seed.flag.-1", "seed.flag.2^40",
         "set.train-text-lm.steps.below", "set.train-text-lm.eval_every.below",
         "set.induction-phase-change.n_heads.below", "cross.seg_min_gt_seg_max", "path.train-text-lm.init_from.etc",
-        "set.train-text-lm.lr.inf", "show.escapes", "help.train-text-lm", "name.unknown", "conflict.seed"}
+        "set.train-text-lm.lr.inf", "show.escapes", "help.train-text-lm", "name.unknown", "conflict.seed",
+        "backend.unknown", "backend.ndif.no_key", "backend.ndif.offline", "backend.nnsight.native"}
+#: NDIF and the backends: a failure must come within this many seconds of the command starting its work
+#: (in-process; a subprocess adds the interpreter's start and imports).
+FAIL_FAST_S = 5.0
 #: Per experiment: how many numeric settings get values below/above their range, and how many also get
 #: non-numbers, inf/nan and fractions (each case starts an interpreter: ~2.5 s of CPU).
 RANGE_PROBES, TYPE_PROBES = 4, 1
@@ -93,6 +97,28 @@ def cases() -> list[Case]:
     for v in ("cuda", "cuda:0", "cuda:x", "mps", "tpu", "", "cpu:0", "d" * 500, "\x1b[31mcpu"):
         label = {"": "empty", "d" * 500: "long", "\x1b[31mcpu": "escape"}.get(v, v)
         add("device", f"device.{label}", _run(cheap, "--device", v))
+    # --- backends (bridge, nnsight, ndif); NDIF is never reachable here: every failure is one line, in seconds
+    hosted = "openai-community/gpt2"
+    no_key = {"NDIF_API_KEY": None, "NDIF_HOST": None}
+    offline = {"NDIF_API_KEY": "not-a-real-key", "NDIF_HOST": "http://127.0.0.1:9"}  # nothing listens there
+    for v in ("nnsite", "NDIF", "", "bridge;rm", "\x1b[31mndif"):
+        label = {"": "empty", "nnsite": "unknown", "\x1b[31mndif": "escape"}.get(v, v)
+        add("backend", f"backend.{label}", _run(cheap, "--backend", v))
+    add("backend", "backend.conflict", _run(cheap, "--backend", "nnsight", "--set", "backend=bridge"))
+    add("backend", "backend.ndif.no_key", _run(cheap, "--backend", "ndif", "--model", hosted), env=no_key,
+        fail_fast=True, says="NDIF_API_KEY")
+    add("backend", "backend.ndif.offline", _run(cheap, "--backend", "ndif", "--model", hosted), env=offline,
+        fail_fast=True, says="cannot be reached")
+    add("backend", "backend.ndif.bad_host", _run(cheap, "--backend", "ndif", "--model", hosted),
+        env={"NDIF_API_KEY": "k", "NDIF_HOST": "ftp://example.org"}, fail_fast=True, says="NDIF_HOST")
+    add("backend", "backend.ndif.local_model", _run(cheap, "--backend", "ndif"), env=offline, fail_fast=True,
+        says="Hub id")
+    add("backend", "backend.ndif.a_directory", _run(cheap, "--backend", "ndif", "--model", "{tmp}"), env=offline,
+        fail_fast=True)
+    add("backend", "backend.ndif.bad_hub_name", _run(cheap, "--backend", "ndif", "--model", "a/b/c"), env=offline,
+        fail_fast=True)
+    add("backend", "backend.nnsight.native", _run(cheap, "--backend", "nnsight", "--model", "attn-only-1l"),
+        says="TransformerLens-native")
     # --- names, presets, --set syntax
     add("name", "name.unknown", ["run", "no-such-experiment"])
     add("name", "name.300", ["run", "x" * 300])
@@ -252,7 +278,14 @@ def judge_process(case: Case, rc: int, stdout: str, stderr: str, seconds: float)
         return Outcome(case, "wrong_error", cap(f"{len(lines)} lines on stderr: {stderr}"), seconds)
     if "\x1b" in stderr:
         return Outcome(case, "wrong_error", "an escape sequence in the message", seconds)
+    if case.params.get("says") and case.params["says"] not in lines[0]:
+        return Outcome(case, "wrong_error", cap(f"the message does not say {case.params['says']!r}: {lines[0]}"),
+                       seconds)
     return Outcome(case, "pass", cap(lines[0]), seconds)
+
+
+def _case_env(case: Case) -> dict[str, str | None]:
+    return dict(case.params.get("env") or {})
 
 
 def run_case(case: Case) -> Outcome:
@@ -274,6 +307,8 @@ def _run_subprocess(case: Case) -> Outcome:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "WORKBENCH_RESULTS": str(tmp / "results"),
                "WORKBENCH_CACHE": str(tmp / "cache"), "PYTHONWARNINGS": "ignore"}
         env.pop("WORKBENCH_DEBUG", None)
+        for key, value in _case_env(case).items():
+            env.pop(key, None) if value is None else env.__setitem__(key, value)
         t0 = time.perf_counter()
         try:
             proc = subprocess.run([sys.executable, "-m", "experiments", *argv], cwd=ROOT, env=env,
@@ -313,13 +348,23 @@ def run_case_in_process(case: Case) -> Outcome:
         fx = _fixtures(tmp)
         argv = [_fill(a, fx) for a in case.params["argv"]]
         out, err = io.StringIO(), io.StringIO()
+        saved = {k: os.environ.get(k) for k in _case_env(case)}
+        for key, value in _case_env(case).items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
         t0 = time.perf_counter()
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 rc = cli.main(argv)
         except BaseException as e:  # noqa: BLE001 - anything escaping main() is a raw exception
             return Outcome(case, "raw_exception", cap(f"{type(e).__name__}: {e}"), time.perf_counter() - t0)
-        return judge_process(case, rc, out.getvalue(), err.getvalue(), time.perf_counter() - t0)
+        finally:
+            for key, value in saved.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        seconds = time.perf_counter() - t0
+        outcome = judge_process(case, rc, out.getvalue(), err.getvalue(), seconds)
+        if outcome.status == "pass" and case.params.get("fail_fast") and seconds > FAIL_FAST_S:
+            return Outcome(case, "hang", f"took {seconds:.1f} s to fail (at most {FAIL_FAST_S:.0f} s)", seconds)
+        return outcome
     finally:
         (tmp / "ro").chmod(0o755) if (tmp / "ro").exists() else None
         shutil.rmtree(tmp, ignore_errors=True)
