@@ -70,7 +70,7 @@ def _models_with_saes() -> list[str]:
 
 def _pick(handle_name: str) -> tuple[str, SparseAutoencoder, str] | None:
     """The SAE to browse: one beside the model, a folder typed by the user, or the one trained in this session."""
-    options = [p.name for p in list_saes(handle_name)]
+    options = [p.name for p in list_saes(models.parse_ref(handle_name)[0])]
     trained = st.session_state.get(TRAINED_KEY)
     if trained is not None and trained["model"] == handle_name:
         options.append(SESSION_SAE)
@@ -84,7 +84,7 @@ def _pick(handle_name: str) -> tuple[str, SparseAutoencoder, str] | None:
             st.info("Type the path of an SAE folder in SAELens format, or train one below.")
             return None
     else:
-        path = str(next(p for p in list_saes(handle_name) if p.name == choice))
+        path = str(next(p for p in list_saes(models.parse_ref(handle_name)[0]) if p.name == choice))
     sae = messages.guarded(cached_sae, path)
     if sae is None:
         return None
@@ -279,7 +279,7 @@ def draw() -> None:
             _search(handle, sae, stats, model_name, sae_key)
             _fire_here(handle, sae)
             _steer(handle, sae, latent)
-    elif picked is None and not list_saes(model_name):
+    elif picked is None and not list_saes(models.parse_ref(model_name)[0]):
         st.info(f"{model_name} has no SAEs beside it yet (models/<model>/saes/); train one below.")
     _train_panel(handle, model_name)
     _superposition()

@@ -11,6 +11,10 @@ from interp.prompt_check import KIND_READS, kind_of
 from ui import figures, messages, models, state
 
 SOURCES = ["Bundled", "Hub name (GPT-2 family)", "Local directory"]
+BACKEND_LABELS = {"bridge": "TransformerLens (here)", "nnsight": "nnsight (here)", "ndif": "NDIF (remote)"}
+BACKEND_HELP = ("Where and how the model runs. TransformerLens and nnsight run it in this process and give the "
+                "same numbers; NDIF runs Hub models it hosts on its own servers (the key is read from "
+                "NDIF_API_KEY, never shown or saved).")
 
 
 def _preselect(current: str | None, bundled: list[str]) -> None:
@@ -20,7 +24,10 @@ def _preselect(current: str | None, bundled: list[str]) -> None:
     if current is None or ss.get("model_preselected_for") == current:
         return
     ss["model_preselected_for"] = current
-    if current in bundled:
+    current, ss["model_backend"] = models.parse_ref(current)
+    if ss["model_backend"] == "ndif":
+        ss["model_ndif"] = current
+    elif current in bundled:
         ss["model_source"], ss["model_bundled"] = SOURCES[0], current
     elif Path(current).is_dir():
         ss["model_source"], ss["model_dir"] = SOURCES[2], current
@@ -28,9 +35,31 @@ def _preselect(current: str | None, bundled: list[str]) -> None:
         ss["model_source"], ss["model_hub"] = SOURCES[1], current
 
 
-def _load(choice: str | None) -> None:
-    if choice and messages.guarded(models.cached_model, choice.strip()) is not None:
-        st.session_state[state.MODEL] = choice.strip()
+def _load(choice: str | None, backend: str) -> None:
+    ref = models.model_ref(choice.strip(), backend) if choice and choice.strip() else None  # type: ignore[arg-type]
+    if ref and messages.guarded(models.cached_model, ref) is not None:
+        st.session_state[state.MODEL] = ref
+
+
+def _ndif_choice() -> str | None:
+    """The NDIF side of the picker: the models NDIF runs now when it answers, else a Hub name typed in."""
+    import os
+
+    from interp.backends.ndif import KEY_ENV
+
+    if os.environ.get(KEY_ENV, "").strip():
+        st.caption(f"NDIF key: read from {KEY_ENV} (not shown).")
+    else:
+        st.warning(f"NDIF needs an API key: set {KEY_ENV} in the environment the app runs in (get one at "
+                   "https://login.ndif.us), then restart the app.")
+    hosted, why = models.hosted_models()
+    if hosted:
+        if st.session_state.get("model_ndif") not in hosted:
+            st.session_state.pop("model_ndif", None)
+        return st.selectbox("Model NDIF runs", hosted, key="model_ndif",
+                            help="Asked from NDIF's status page (refreshed every minute).")
+    st.info(f"NDIF's model list is unavailable ({why}). Type the Hub id of a model it hosts.")
+    return st.text_input("Hub id on NDIF", key="model_ndif_typed", placeholder="openai-community/gpt2")
 
 
 def model_card(path: str | None) -> str | None:
@@ -48,8 +77,12 @@ def draw() -> None:
     st.header("Model")
     bundled = bundled_models()
     _preselect(state.current_model_name(), bundled)
-    kind = st.radio("Source", SOURCES, horizontal=True, key="model_source")
-    if kind == "Bundled":
+    backend = st.radio("Run on", list(BACKEND_LABELS), format_func=BACKEND_LABELS.__getitem__, horizontal=True,
+                       key="model_backend", help=BACKEND_HELP)
+    kind = st.radio("Source", SOURCES, horizontal=True, key="model_source") if backend != "ndif" else "NDIF"
+    if kind == "NDIF":
+        choice = _ndif_choice()
+    elif kind == "Bundled":
         if not bundled:
             st.info(f"No bundled model in {BUNDLED_DIR}. Train one on the Reproductions page (train-text-lm), or "
                     "choose a local directory.")
@@ -65,17 +98,19 @@ def draw() -> None:
     else:
         choice = st.text_input("Directory (Hugging Face format)", key="model_dir")
     if st.button("Load", type="primary", key="model_load"):
-        _load(choice)
+        _load(choice, backend)
     handle = state.current_model()
     if handle is None:
         return
     info = handle.info.to_dict()
-    st.success(f"Current model: **{info['name']}** ({info['source']}). Every page now uses it; it reads "
+    where = "" if info["backend"] == "bridge" else f", on {BACKEND_LABELS.get(info['backend'], info['backend'])}"
+    st.success(f"Current model: **{info['name']}** ({info['source']}{where}). Every page now uses it; it reads "
                f"{KIND_READS[kind_of(handle)]}.")
     rows = [("layers", info["n_layers"]), ("heads per layer", info["n_heads"]), ("d_model", info["d_model"]),
             ("d_head", info["d_head"]), ("vocabulary", info["d_vocab"]), ("context (tokens)", info["n_ctx"]),
             ("attention-only", info["attn_only"]), ("parameters", f"{info['n_params']:,}"),
-            ("architecture", info["architecture"]), ("source", info["source"]), ("path", info["path"]),
+            ("architecture", info["architecture"]), ("source", info["source"]), ("backend", info["backend"]),
+            ("path", info["path"]),
             ("weights sha256", info["sha256"]), ("dtype / device", f"{info['dtype']} / {info['device']}")]
     c1, c2 = st.columns([2, 3])
     with c1:

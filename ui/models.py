@@ -7,7 +7,8 @@ import streamlit as st
 
 from interp import Model, load_model
 from interp.attention import PromptAttention, prompt_attention
-from interp.loading import default_model
+from interp.loading import BACKENDS, check_backend, default_model
+from interp.model import LoadBackend
 
 #: Forward passes run by the app in this process (tests assert that a head switch adds none).
 FORWARD_PASSES = {"count": 0}
@@ -18,10 +19,39 @@ def default_model_name() -> str:
     return os.environ.get("WORKBENCH_DEFAULT_MODEL") or default_model()
 
 
+def model_ref(name: str, backend: LoadBackend = "bridge") -> str:
+    """How the app names a model it runs (the shared state, the URL, the caches): the name alone on the default
+    backend, else ``backend:name`` (``ndif:openai-community/gpt2``). Never a key: NDIF's comes from the
+    environment only."""
+    backend = check_backend(backend)
+    return name if backend == "bridge" else f"{backend}:{name}"
+
+
+def parse_ref(ref: str) -> tuple[str, LoadBackend]:
+    """``(name, backend)`` of a :func:`model_ref` (a name without a known backend prefix runs on the bridge)."""
+    head, sep, rest = ref.partition(":")
+    if sep and head in BACKENDS and rest:
+        return rest, head  # type: ignore[return-value]
+    return ref, "bridge"
+
+
 @st.cache_resource(show_spinner="Loading model...", max_entries=3)
-def cached_model(name: str) -> Model:
-    """A model is loaded once per process and name."""
-    return load_model(name)
+def cached_model(ref: str) -> Model:
+    """A model is loaded once per process and reference (name, and backend when not the bridge)."""
+    name, backend = parse_ref(ref)
+    return load_model(name, backend=backend)
+
+
+@st.cache_data(ttl=60, show_spinner="Asking NDIF which models it runs...")
+def hosted_models() -> tuple[list[str], str]:
+    """``(models NDIF runs now, "")``, or ``([], why it could not be asked)``; asked at most once a minute."""
+    from interp.backends import ndif
+    from interp.errors import WorkbenchError
+
+    try:
+        return ndif.hosted_models(), ""
+    except WorkbenchError as e:
+        return [], e.message
 
 
 @st.cache_resource(show_spinner="Running the model...", max_entries=8)

@@ -24,7 +24,7 @@ from experiments.core.runner import RESULTS_ROOT, run_experiment
 from interp.loading import BUNDLED_DIR
 from interp.model import Model
 from interp.prompt_check import KIND_READS, kind_of, kind_of_model_dir
-from ui import figures, messages, state
+from ui import figures, messages, models, state
 
 RUN_KEY = "repro_last_run"
 FULL = "full run (published setting)"
@@ -89,7 +89,9 @@ def _run(name: str, preset: str | None, model: str | None, force: bool, bar_slot
         bar.progress(min(1.0, max(0.0, f)), text=f"{name}: {m}")
 
     try:
-        kw = {"model": model} if model else {}
+        kw: dict[str, Any] = {}
+        if model:  # the current model, on the backend it was loaded on
+            kw["model"], kw["backend"] = models.parse_ref(model)
         outcome = run_experiment(name, preset=preset, progress=progress, cancel_event=cancel, force=force, **kw)
     except Cancelled:
         run["status"] = "stopped"

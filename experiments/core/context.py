@@ -31,12 +31,19 @@ class RunContext:
     cancel_event: threading.Event | None = None
     models: list[dict[str, Any]] = field(default_factory=list)
     backend: LoadBackend = "bridge"  # how load_model runs the models (recorded with each model in metadata.json)
+    fraction: float = field(default=0.0, repr=False)  # the last progress reported
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress in [0, 1]; also the place where a cancel request takes effect."""
         self.check_cancelled()
+        self.fraction = max(0.0, min(1.0, float(fraction)))
         if self.progress_fn is not None:
-            self.progress_fn(max(0.0, min(1.0, float(fraction))), message)
+            self.progress_fn(self.fraction, message)
+
+    def remote_status(self, _: float, message: str) -> None:
+        """A remote model's request status (queued, running...) shown at the run's current progress."""
+        if self.progress_fn is not None:
+            self.progress_fn(self.fraction, message)
 
     def check_cancelled(self) -> None:
         if self.cancel_event is not None and self.cancel_event.is_set():
@@ -59,5 +66,8 @@ class RunContext:
         """Load a model (on this run's backend) and record its name, source, backend and weights sha256 in
         metadata.json."""
         handle = load_model(name, device=kw.pop("device", self.device), backend=kw.pop("backend", self.backend), **kw)
+        watch = getattr(handle, "watch", None)  # a remote model reports its requests here; Stop stops waiting
+        if callable(watch):
+            watch(progress=self.remote_status, should_stop=self.should_stop)
         self.models.append(handle.info.to_dict())
         return handle

@@ -182,6 +182,12 @@ class NNsightModel(Model):
         state.update(remote="none", _runner=None, _adapter=None, _weights=None)
         return state
 
+    def watch(self, *, progress: Any = None, should_stop: Callable[[], bool] | None = None) -> None:
+        """Report NDIF requests' status (queued, running...) through ``progress(fraction, message)`` and stop waiting
+        when ``should_stop()`` (a no-op for a model run here)."""
+        if self._runner is not None:
+            self._runner.progress, self._runner.should_stop = progress, should_stop
+
     def in_session(self) -> NNsightModel:
         """This model as the runs inside one remote session see it: plain traces, where the model is (and nothing
         that cannot travel to NDIF: no TransformerLens adapter, no runner)."""
