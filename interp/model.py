@@ -300,6 +300,8 @@ def local_gradients(metric_fn: Callable[[torch.Tensor], torch.Tensor], logits: t
     metric = metric_fn(logits)
     if not isinstance(metric, torch.Tensor) or metric.ndim != 0:
         raise InvalidInput("grad_of must return one number (a 0-d tensor), e.g. a mean over the batch.")
+    if not metric.requires_grad:
+        raise InvalidInput("grad_of's number does not depend on the logits (was it detached?), so it has no gradient.")
     order = list(acts)
     found = torch.autograd.grad(metric, [acts[s] for s in order], allow_unused=True, retain_graph=keep_graph)
     grads: dict[Site, torch.Tensor] = {}

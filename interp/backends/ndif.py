@@ -208,9 +208,14 @@ def translate(e: BaseException, ep: Endpoint, name: str) -> Exception:
 
     nnsight reports a refused submission as ``Failed to send request: <server's reason>`` and a job that failed
     on the server with the server's error text; a workbench check that failed there carries ``MARK``."""
+    from interp.backends.nnsight import unsendable
+
     text = str(e)
     if nnsight_body.MARK in text:
         return InvalidInput(text.split(nnsight_body.MARK, 1)[1].strip().splitlines()[0])
+    if unsendable(e):
+        return InvalidInput(f"An edit or metric holds something that cannot be sent to NDIF ({text[:120]}).",
+                            "Use tensors, numbers and plain functions in edits and metrics.")
     first = (text.strip().splitlines() or [type(e).__name__])[0][:300]
     if isinstance(e, (OSError, ConnectionError)) or type(e).__name__ in (
             "ConnectError", "ConnectTimeout", "WebSocketException", "WebSocketConnectionClosedException",

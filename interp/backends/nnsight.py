@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import pickle
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -133,7 +134,7 @@ class NNsightModel(Model):
             with _quiet(), nn.trace(**kwargs, remote=remote) as tracer:
                 result = nnsight_save({})
                 run_plan(nn, tracer, steps, edits, result, **options)
-        except ValueError as e:
+        except (ValueError, TypeError, pickle.PicklingError) as e:
             raise _translated(e) from None
         return result
 
@@ -205,9 +206,12 @@ class NNsightModel(Model):
         kwargs.pop("progress", None), kwargs.pop("should_stop", None)
         ship_by_value()
         nn, inner = self._nn, self.in_session()
-        with _quiet(), nn.session(remote="local"):
-            out = nnsight_save([])
-            out.append(fn(inner, *args, **kwargs))
+        try:
+            with _quiet(), nn.session(remote="local"):
+                out = nnsight_save([])
+                out.append(fn(inner, *args, **kwargs))
+        except (ValueError, TypeError, pickle.PicklingError) as e:
+            raise _translated(e) from None
         return out[0]
 
 
@@ -226,11 +230,21 @@ def nnsight_save(value: T) -> T:
     return nnsight.save(value)
 
 
-def _translated(e: ValueError) -> Exception:
+def _translated(e: Exception) -> Exception:
+    """A check of the trace body (``MARK``) or a request that cannot be serialised, as InvalidInput; else ``e``."""
     text = str(e)
     if text.startswith(nnsight_body.MARK):
         return InvalidInput(text[len(nnsight_body.MARK):])
+    if unsendable(e):
+        return InvalidInput(f"An edit or metric holds something that cannot be sent with a request ({text[:120]}).",
+                            "Use tensors, numbers and plain functions in edits and metrics.")
     return e
+
+
+def unsendable(e: BaseException) -> bool:
+    """Whether ``e`` is pickle refusing an object (a lock, a generator, an open file...) in a request."""
+    return isinstance(e, pickle.PicklingError) or isinstance(e, TypeError) and str(e).startswith(
+        ("cannot pickle", "can't pickle", "Can't pickle"))
 
 
 class _quiet(warnings.catch_warnings):  # noqa: N801 (used like a function)

@@ -77,11 +77,15 @@ def insert(r: dict, value: Any, act: torch.Tensor) -> Any:
 
 
 def edited(fn: Any, act: torch.Tensor, key: str) -> torch.Tensor:
+    """``fn(act)`` (or ``act`` changed in place when it returns None), checked: a tensor of ``act``'s shape."""
     out = fn(act)
     if out is None:
         return act
     if not isinstance(out, torch.Tensor):
         raise ValueError(f"{MARK}The edit at {key} returned {type(out).__name__}, not a tensor.")
+    if out.shape != act.shape:
+        raise ValueError(f"{MARK}The edit at {key} returned shape {list(out.shape)}; the activation there is "
+                         f"{list(act.shape)} (an edit keeps the shape).")
     return out
 
 
@@ -197,6 +201,9 @@ def run_plan(model: Any, tracer: Any, steps: list, edits: dict, result: dict, *,
         metric = grad_of(logits)
         if not isinstance(metric, torch.Tensor) or metric.ndim != 0:
             raise ValueError(f"{MARK}grad_of must return one number (a 0-d tensor), e.g. a mean over the batch.")
+        if not metric.requires_grad:
+            raise ValueError(f"{MARK}grad_of's number does not depend on the logits (was it detached?), so it has "
+                             "no gradient.")
         keys = list(acts)
         found = torch.autograd.grad(metric, [acts[k] for k in keys], allow_unused=True, retain_graph=keep_graph)
         grads = {}

@@ -22,7 +22,11 @@ MODEL = "attn-only-1l"
 BAD_LAYERS = ("x", "-1", "99", "1.5", "nan", "1e309", "", "0x1", "١", "1" * 40)
 BAD_HEADS = ("y", "-3", "64", "2.0", "inf", "")
 BAD_PAGES = ("Nope", "", "attention", "Attention\x00", "<script>alert(1)</script>", "P" * 300)
-BAD_MODELS = ("no-such-model", "/etc", "/dev/null", "../../..", "m" * 400, "gpt2\x00", "models/stdlib-gpt2/README.md")
+BAD_MODELS = ("no-such-model", "/etc", "/dev/null", "../../..", "m" * 400, "gpt2\x00", "models/stdlib-gpt2/README.md",
+              # a backend in the link: NDIF without a key (or offline), nnsight on a TransformerLens-native model,
+              # an unknown backend prefix, a backend with no model
+              "ndif:openai-community/gpt2", "ndif:attn-only-1l", "nnsight:attn-only-1l", "nnsight:/etc",
+              "bogus:attn-only-1l", "ndif:")
 BAD_PROMPTS = ("", " ", "x" * 20_000, "\ufffd\ufffd\ufffd invalid UTF-8 in the link", "t1 t2 \x00 t3",
                "The cat sat on the mat", "🙂" * 50, "\n" * 300)
 TYPED = (  # (page, widget kind, key, value)

@@ -87,6 +87,7 @@ def cases() -> Iterator[Case]:
     yield from _scan_cases()
     yield from _loading_cases()
     yield from _fourier_cases()
+    yield from _backend_cases()
 
 
 def _c(group: str, name: str, expect: str, fast: bool = False, isolate: bool = False, timeout_s: float = 120.0,
@@ -281,6 +282,144 @@ FOURIER = {
 def _fourier_cases() -> Iterator[Case]:
     for name, expect in FOURIER.items():
         yield _c("fourier", f"fourier.{name}", expect, name in ("p_str", "mask_empty", "ok_p7"), key=name)
+
+
+#: The nnsight and NDIF backends: bad backend names, broken or unmappable models, bad runs (through nnsight here
+#: and through nnsight's serialise-and-run simulation of an NDIF request), and NDIF unreachable (nothing listens
+#: on 127.0.0.1:9), without a key, or asked for a local model: a typed error within seconds, or a correct result.
+BACKEND = {
+    "name_unknown": "InvalidInput", "name_empty": "InvalidInput", "name_none": "InvalidInput",
+    "name_int": "InvalidInput", "name_upper": "InvalidInput", "name_space": "InvalidInput", "name_nul": "InvalidInput",
+    "nnsight_ok": "ok", "nnsight_llama_ok": "ok", "nnsight_native": "ModelUnavailable",
+    "nnsight_bert": "ModelUnavailable", "nnsight_t5": "ModelUnavailable", "nnsight_mamba": "ModelUnavailable",
+    "nnsight_missing_keys": "ModelUnavailable", "nnsight_nan_weights": "ModelUnavailable",
+    "nnsight_decoy": "ModelUnavailable", "site_unknown": "InvalidInput", "site_not_reached": "InvalidInput",
+    "site_layer_out": "InvalidInput", "edit_not_tensor": "InvalidInput", "edit_wrong_shape": "InvalidInput",
+    "edit_not_callable": "InvalidInput", "grad_not_scalar": "InvalidInput", "grad_unreached": "InvalidInput",
+    "grad_true_remote": "InvalidInput", "local_edit_not_tensor": "InvalidInput",
+    "local_edit_wrong_shape": "InvalidInput",
+    "local_grad_not_scalar": "InvalidInput", "local_ok": "ok", "local_edit_unpicklable": "InvalidInput",
+    "ndif_no_key": "ModelUnavailable", "ndif_offline": "ModelUnavailable", "ndif_bad_host": "InvalidInput",
+    "ndif_local_name": "InvalidInput", "ndif_directory": "InvalidInput", "ndif_bad_hub_name": "InvalidInput",
+    "ndif_hosted_offline": "ModelUnavailable", "with_remote_ndif": "InvalidInput",
+}
+
+
+def _backend_cases() -> Iterator[Case]:
+    fast = ("name_unknown", "nnsight_ok", "nnsight_mamba", "edit_wrong_shape", "local_edit_not_tensor",
+            "ndif_no_key", "ndif_offline")
+    for name, expect in BACKEND.items():
+        yield _c("backend", f"backend.{name}", expect, name in fast, timeout_s=20 if name.startswith("ndif") else 180,
+                 key=name)
+
+
+@functools.lru_cache(maxsize=1)
+def nnsight_handle():
+    from interp import load_model
+    from tests.fuzz.model_dirs import gpt2_dir
+
+    return load_model(gpt2_dir(), backend="nnsight")
+
+
+def _with_env(fn: Callable[[], Any], **env: str | None) -> Callable[[], Any]:
+    """``fn`` run with these environment variables set (None: unset), restored after."""
+    import os
+
+    def run():
+        saved = {k: os.environ.get(k) for k in env}
+        try:
+            for k, v in env.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+            return fn()
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+    return run
+
+
+def _build_backend(case: Case):
+    import threading
+
+    from interp import Site, load_model
+    from tests.fuzz import model_dirs as md
+
+    key = case.params["key"]
+    good = md.gpt2_dir()
+    names = {"name_unknown": "nnsite", "name_empty": "", "name_none": None, "name_int": 3, "name_upper": "NDIF",
+             "name_space": "bridge ", "name_nul": "nnsight\x00"}
+    if key in names:
+        return (lambda: load_model(good, backend=names[key])), None
+    toks = torch.tensor([[0, 5, 9, 13], [0, 7, 0, 0]])
+
+    def same_as_bridge(h):
+        ref = load_model(h.info.path)
+        got, want = h.logits(toks), ref.logits(toks)
+        return None if torch.allclose(got, want, atol=1e-4) else "logits differ from the bridge's"
+
+    if key == "nnsight_ok":
+        return (lambda: load_model(good, backend="nnsight")), same_as_bridge
+    if key == "nnsight_llama_ok":
+        return (lambda: load_model(md.gqa_dir("llama"), backend="nnsight")), same_as_bridge
+    if key == "nnsight_native":
+        from interp.loading import BUNDLED_DIR
+
+        return (lambda: load_model(BUNDLED_DIR / "attn-only-1l", backend="nnsight")), None
+    dirs = {"nnsight_bert": md.bert_dir, "nnsight_t5": md.t5_dir, "nnsight_mamba": md.mamba_dir}
+    if key in dirs:
+        return (lambda: load_model(dirs[key](), backend="nnsight")), None
+    if key in ("nnsight_missing_keys", "nnsight_nan_weights", "nnsight_decoy"):
+        d = md.copy_of(good, key)
+        if key == "nnsight_missing_keys":
+            md.drop_keys(d, "h.1.attn")
+        elif key == "nnsight_nan_weights":
+            md.poison(d)
+        else:
+            md.pickle_decoy(d, rename_safetensors="weights.bin.safetensors.off")
+        return (lambda: load_model(d, backend="nnsight")), None
+    if key.startswith("ndif"):
+        hosted = "openai-community/gpt2"
+        env = {"NDIF_API_KEY": "k", "NDIF_HOST": "http://127.0.0.1:9"}
+        if key == "ndif_hosted_offline":
+            from interp.backends.ndif import hosted_models
+
+            return _with_env(hosted_models, **env), None
+        target = {"ndif_local_name": "code-gpt2", "ndif_directory": str(good), "ndif_bad_hub_name": "a/b/c"}.get(
+            key, hosted)
+        if key == "ndif_no_key":
+            env = {"NDIF_API_KEY": None, "NDIF_HOST": None}
+        elif key == "ndif_bad_host":
+            env = {"NDIF_API_KEY": "k", "NDIF_HOST": "ftp://example.org"}
+        return _with_env(lambda: load_model(target, backend="ndif"), **env), None
+    h = nnsight_handle()
+    local = h.with_remote("local")  # type: ignore[attr-defined]
+    if key == "with_remote_ndif":
+        return (lambda: h.with_remote("ndif")), None
+    lock = threading.Lock()
+    runs = {
+        "site_unknown": lambda: h.run(toks, read=["blocks.0.attn.hook_patern"]),
+        "site_not_reached": lambda: h.run(toks, read=[Site("mlp_in", 0)]),
+        "site_layer_out": lambda: h.run(toks, read=[Site("resid_pre", 9)]),
+        "edit_not_tensor": lambda: h.run(toks, edit={Site("z", 0): lambda z: 3}),
+        "edit_wrong_shape": lambda: h.run(toks, edit={Site("resid_pre", 1): lambda x: x[:, :1]}),
+        "edit_not_callable": lambda: h.run(toks, edit={Site("z", 0): 3}),
+        "grad_not_scalar": lambda: h.run(toks, read=[Site("z", 0)], grad_of=lambda lg: lg.sum(-1)),
+        "grad_unreached": lambda: h.run(toks, read=[Site("resid_post", 1)], grad_of=lambda lg: lg.detach().sum()),
+        "grad_true_remote": lambda: local.run(toks, read=[Site("z", 0)], grad=True),
+        "local_edit_not_tensor": lambda: local.run(toks, edit={Site("z", 0): lambda z: "x"}),
+        "local_edit_wrong_shape": lambda: local.run(toks, edit={Site("pattern", 1): lambda p: p[..., :2]}),
+        "local_grad_not_scalar": lambda: local.run(toks, read=[Site("q", 1)], grad_of=lambda lg: lg[0]),
+        "local_ok": lambda: local.run(toks, read=[Site("pattern", 1)], edit={Site("v", 0): lambda v: v * 0.5}),
+        "local_edit_unpicklable": lambda: local.run(toks, edit={Site("z", 0): lambda z, lk=lock: z if lk else z}),
+    }
+
+    def local_ok(run):
+        want = h.run(toks, read=[Site("pattern", 1)], edit={Site("v", 0): lambda v: v * 0.5})
+        ok = torch.allclose(run.logits, want.logits, atol=1e-5) and torch.allclose(run[Site("pattern", 1)],
+                                                                                   want[Site("pattern", 1)])
+        return None if ok else "remote='local' differs from the in-process run"
+
+    return runs[key], (local_ok if key == "local_ok" else None)
 
 
 # ----------------------------------------------------------------------------- running one case
@@ -794,5 +933,5 @@ def _build_fourier(case: Case):
 BUILDERS: dict[str, Callable[[Case], tuple[Callable[[], Any], Callable[[Any], str | None] | None]]] = {
     "index": _build_index, "prompt": _build_prompt, "tokens": _build_tokens, "hooks": _build_hooks,
     "lens": _build_lens, "probe": _build_probe, "scan": _build_scan, "loading": _build_loading,
-    "fourier": _build_fourier,
+    "fourier": _build_fourier, "backend": _build_backend,
 }

@@ -265,3 +265,26 @@ def test_sae_splicing_gives_the_same_metrics():
     ma, mb = splice_metrics(bridge, sae, tokens), splice_metrics(nn.with_remote("local"), sae, tokens)
     for field in ("ce_clean", "ce_sae", "ce_zero", "kl", "l0"):
         _close(getattr(mb, field), getattr(ma, field), field)
+
+
+def test_nothing_is_written_to_the_home_directory(tmp_path):
+    """Loading and running the nnsight backend (in-process and through remote='local') writes nothing under $HOME
+    (nnsight's settings come from interp/backends/nnsight.yaml; its ~/.config file is neither read nor written)."""
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    script = ("import torch; from interp import load_model, Site; m = load_model('code-gpt2', backend='nnsight');"
+              "m.run(torch.tensor([[0, 5, 6]]), read=[Site('pattern', 0)]);"
+              "m.with_remote('local').run(torch.tensor([[0, 5, 6]]), read=[Site('z', 1)]); print('ran')")
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CONFIG_HOME", "NNSIGHT_CONFIG", "HF_HOME")}
+    env.update(HOME=str(home), HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), PYTHONWARNINGS="ignore")
+    from tests.fuzz import ROOT
+
+    env["PYTHONPATH"] = str(ROOT)
+    run = subprocess.run([sys.executable, "-c", script], cwd=str(ROOT), env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0 and "ran" in run.stdout, run.stderr[-2000:]
+    assert not any(home.rglob("*")), sorted(str(p) for p in home.rglob("*"))
