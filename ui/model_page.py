@@ -58,7 +58,7 @@ def _ndif_choice() -> str | None:
             st.session_state.pop("model_ndif", None)
         return st.selectbox("Model NDIF runs", hosted, key="model_ndif",
                             help="Asked from NDIF's status page (refreshed every minute).")
-    st.info(f"NDIF's model list is unavailable ({why}). Type the Hub id of a model it hosts.")
+    st.info(f"NDIF's model list is unavailable ({why.rstrip('.')}). Type the Hub id of a model it hosts.")
     return st.text_input("Hub id on NDIF", key="model_ndif_typed", placeholder="openai-community/gpt2")
 
 
@@ -77,6 +77,9 @@ def draw() -> None:
     st.header("Model")
     bundled = bundled_models()
     _preselect(state.current_model_name(), bundled)
+    for key in ("model_source", "model_bundled", "model_hub", "model_dir", "model_ndif_typed"):
+        if key in st.session_state:  # kept while NDIF hides these pickers (Streamlit drops unrendered widgets' state)
+            st.session_state[key] = st.session_state[key]
     backend = st.radio("Run on", list(BACKEND_LABELS), format_func=BACKEND_LABELS.__getitem__, horizontal=True,
                        key="model_backend", help=BACKEND_HELP)
     kind = st.radio("Source", SOURCES, horizontal=True, key="model_source") if backend != "ndif" else "NDIF"

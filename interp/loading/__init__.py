@@ -151,7 +151,8 @@ def _load_dir(path: Path, *, name: str, source: str, device: torch.device, dtype
     if backend == "nnsight":
         if native:
             raise ModelUnavailable(f"{name} is a TransformerLens-native model, not a Hugging Face one; the nnsight "
-                                   "backend runs Hugging Face causal LMs.", "Load it with backend='bridge'.")
+                                   "backend runs Hugging Face causal LMs.",
+                                   "Run it on TransformerLens's bridge (the default backend).")
         from interp.backends import nnsight as nnsight_backend
 
         return nnsight_backend.boot_dir(path, load_hf_causal_lm(path, device=device, dtype=dtype), name=name,
