@@ -153,6 +153,10 @@ class NNsightModel(Model):
 
     def readout(self, resid: torch.Tensor) -> torch.Tensor:
         if self.remote == "ndif":
+            if resid.requires_grad:
+                raise InvalidInput(f"Training through {self.info.name}'s final norm and unembedding (a tuned lens) "
+                                   "needs a local model: on NDIF they only give numbers back, not gradients.",
+                                   "Train it with --backend nnsight or bridge on a model that fits here.")
             assert self._runner is not None
             return self._runner.readout(resid)  # type: ignore[attr-defined]
         module = self._nn._module

@@ -173,3 +173,68 @@ def test_stopping_and_oversized_weights(monkeypatch):
     monkeypatch.setattr(nb, "MAX_REMOTE_WEIGHT_ELEMENTS", 1000)
     with pytest.raises(InvalidInput, match="needs a local model"):
         _remote().weights()
+
+
+def test_training_through_the_readout_needs_a_local_model():
+    resid = torch.randn(2, 192, requires_grad=True)
+    with pytest.raises(InvalidInput, match="needs a local model"):
+        _remote().readout(resid)
+
+
+class _NdifRest:
+    """NDIF's two read-only REST answers (/whoami, /status), served on 127.0.0.1 by a tiny HTTP server: enough to
+    check what load_model(backend='ndif') makes of a refused key, an unknown key and an unhosted model."""
+
+    def __init__(self, whoami: tuple[int, dict], deployments: dict):
+        import http.server
+        import json
+        import threading
+
+        answers = {"/whoami": whoami, "/status": (200, {"deployments": deployments})}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                code, body = answers.get(self.path, (404, {"detail": "no such path"}))
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+HOSTED_DEPLOYMENTS = {"gpt2": {"repo_id": HOSTED, "deployment_level": "HOT", "application_state": "RUNNING"},
+                      "llama": {"repo_id": "meta-llama/Llama-3.1-8B", "deployment_level": "WARM"},
+                      "cold": {"repo_id": "some/cold-model", "deployment_level": "COLD"},
+                      "uncached": {"repo_id": "workbench-test/never-cached", "deployment_level": "HOT"}}
+
+
+@pytest.mark.parametrize("whoami, name, want", [
+    ((401, {"detail": "bad key"}), HOSTED, "refused the key"),
+    ((200, {"email": None, "tags": []}), HOSTED, "does not recognise the key"),
+    ((200, {"email": "me@example.org"}), "some/cold-model", "does not host 'some/cold-model'"),
+    ((200, {"email": "me@example.org"}), "workbench-test/never-cached", "Hugging Face Hub cannot be reached"),
+])
+def test_refused_keys_and_unhosted_models_are_one_message(env, whoami, name, want):
+    rest = _NdifRest(whoami, HOSTED_DEPLOYMENTS)
+    try:
+        env.setenv("NDIF_API_KEY", "secret-key-123")
+        env.setenv("NDIF_HOST", rest.url)
+        env.setenv("HF_HUB_OFFLINE", "1")
+        err = _fails_fast(name, want)
+        assert "secret-key-123" not in str(err)
+        if "does not host" in want:
+            assert HOSTED in err.hint and "meta-llama/Llama-3.1-8B" in err.hint and "cold" not in err.hint
+    finally:
+        rest.close()
