@@ -105,7 +105,9 @@ class NNsightModel(Model):
             r = self.recipe(site)
             assert r is not None  # Model.run required every site
             data = _recipe_data(r)
-            rank = (_KIND_ORDER[site.kind], 0)
+            # within one tap, in the order the model computes them (HOOK_NAMES' order, but resid_mid is the
+            # attention output plus the residual, so it comes after attn_out)
+            rank = (_KIND_ORDER["attn_out"], 1) if site.kind == "resid_mid" else (_KIND_ORDER[site.kind], 0)
             add(r.tap, rank, ("site", data, site in read))
             if r.put_tap is not None:
                 add(r.put_tap, (len(_KIND_ORDER), 0), ("norm_out", r.put_tap.path))

@@ -96,6 +96,7 @@ def _edits(model):
         Site("v", 0): lambda v: v.flip(-1),
         Site("pattern", 0): lambda p: p.roll(1, dims=-1),
         Site("z", 1): lambda z: z * torch.tensor([0.0] + [1.0] * (z.shape[2] - 1)).view(1, 1, -1, 1),
+        Site("attn_out", last): lambda x: x * 0.9,  # the same tap as resid_mid: attn_out is edited first
         Site("resid_mid", last): lambda x: x + 0.1,
         Site("ln2_normalized", 0): lambda x: x * 1.5,
         Site("mlp_post", last): torch.zeros_like,
@@ -108,7 +109,8 @@ def _edits(model):
 def test_edits_stops_answer_logits_and_gradients_match(models):
     bridge, nn = models
     batch = _batch(bridge)
-    read = [Site("resid_pre", 1), Site("pattern", 0), Site("z", 1), Site("resid_mid", bridge.info.n_layers - 1),
+    last = bridge.info.n_layers - 1
+    read = [Site("resid_pre", 1), Site("pattern", 0), Site("z", 1), Site("resid_mid", last), Site("attn_out", last),
             Site("v", 0), Site("ln2_normalized", 0)]
     ref = bridge.run(batch, read=read, edit=_edits(bridge))
     got = nn.run(batch, read=read, edit=_edits(nn))
