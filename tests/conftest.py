@@ -79,17 +79,6 @@ def gpt2_shape_handle(gpt2_shape_dir):
     return load_model(gpt2_shape_dir)
 
 
-def app_test(model_dir, monkeypatch, page: str | None = None, timeout: int = 90):
-    """An ``AppTest`` of app.py whose default model is ``model_dir``, opened on ``page`` (``?page=``)."""
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("WORKBENCH_DEFAULT_MODEL", str(model_dir))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
-    if page is not None:
-        at.query_params["page"] = page
-    return at
-
-
 @pytest.fixture(scope="session")
 def ci_text_lm(tmp_path_factory) -> tuple[object, Path, Path]:
     """The train-text-lm ci preset, run once per session: (RunOutcome, results folder, model directory)."""

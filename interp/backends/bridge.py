@@ -37,7 +37,10 @@ class BridgeModel(Model):
         # Hooks the bridge gates off (hook_attn_in, hook_{q,k,v}_input, hook_mlp_in unless its use_* switch is on)
         # would refuse a hook with a ValueError: the model does not have those sites.
         gated = getattr(bridge, "_gated_hook_reason", lambda name: None)
-        self._hooks = frozenset(n for n, hp in bridge.hook_dict.items() if gated(hp.name or n) is None)
+        hooks = {n for n, hp in bridge.hook_dict.items() if gated(hp.name or n) is None}
+        if info.positional != "standard":  # rotary models keep a pos_embed hook that nothing ever fills
+            hooks.discard(Site("pos_embed").hook_name)
+        self._hooks = frozenset(hooks)
 
     # ------------------------------------------------------------------ the interface
 
@@ -50,8 +53,12 @@ class BridgeModel(Model):
                  logit_positions: torch.Tensor | None) -> Run:
         keep_graph = grad or grad_of is not None
         acts: dict[Site, torch.Tensor] = {}
-        hooks: list[tuple[str, Callable]] = [(site.hook_name, _edit_hook(fn)) for site, fn in edit.items()]
+        mid = {s: fn for s, fn in edit.items() if s.kind == "resid_mid"}
+        hooks: list[tuple[str, Callable]] = [(site.hook_name, _edit_hook(fn)) for site, fn in edit.items()
+                                             if site not in mid]
         hooks += [(site.hook_name, _read_hook(acts, site, keep_graph)) for site in read]
+        for site, fn in mid.items():  # after the edits and reads at attn_out: see _resid_mid_hooks
+            hooks += _resid_mid_hooks(site.layer, fn)  # type: ignore[arg-type]
         if stop_after is not None:
             hooks.append((stop_after.hook_name, _stop_hook))
         if logit_positions is not None:
@@ -137,6 +144,24 @@ def _read_hook(store: dict[Site, torch.Tensor], site: Site, keep_graph: bool) ->
         return act
 
     return hook
+
+
+def _resid_mid_hooks(layer: int, fn: Edit) -> list[tuple[str, Callable]]:
+    """An edit of the residual stream between attention and MLP. The bridge's ``hook_resid_mid`` is the second
+    norm's input, so an edit there would change only what the MLP reads, not the stream the block passes on;
+    instead the attention output is replaced by ``fn(resid_pre + attn_out) - resid_pre``, which makes the stream
+    (and everything that reads it) ``fn(resid_mid)``."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep_pre(act: torch.Tensor, hook: Any = None) -> None:
+        seen["pre"] = act
+
+    def edit_attn_out(attn_out: torch.Tensor, hook: Any = None) -> torch.Tensor:
+        pre = seen["pre"]
+        out = fn(pre + attn_out)
+        return (pre + attn_out if out is None else out) - pre
+
+    return [(Site("resid_pre", layer).hook_name, keep_pre), (Site("attn_out", layer).hook_name, edit_attn_out)]
 
 
 def _stop_hook(act: torch.Tensor, hook: Any = None) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import app_test
+
+from tests.app.apptest import app_test
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import json
 import shutil
 
 import pytest
-from conftest import app_test
+
+from tests.app.apptest import app_test
 
 
 @pytest.fixture(scope="module")

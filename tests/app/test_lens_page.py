@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 import torch
-from conftest import app_test
 from streamlit.testing.v1 import AppTest
+
+from tests.app.apptest import app_test
 
 
 def _app(model_dir, monkeypatch) -> AppTest:

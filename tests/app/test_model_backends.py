@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import app_test
+from tests.app.apptest import app_test
 
 
 def _texts(at) -> str:

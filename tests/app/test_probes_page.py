@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import app_test
 from streamlit.testing.v1 import AppTest
+
+from tests.app.apptest import app_test
 
 # the label is the last word's group; each last word is a single token of the tiny BPE
 WORDS = {"a": ["cat", "mat", "sat", "add"], "b": ["dog", "log", "os", "world"]}

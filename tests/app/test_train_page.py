@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import app_test
+
+from tests.app.apptest import app_test
 
 TINY = dict(n_layers=2, d_model=16, n_heads=2, d_vocab=32, seq_len=16, batch_size=4, steps=12, eval_every=4,
             eval_batch=2, seg_min=3, seg_max=6)

@@ -174,3 +174,27 @@ def test_full_gpt2_shape_sites_and_tokenizer(gpt2_shape_handle):
     assert run.logits.shape == (1, 5, 50257)
     with pytest.raises(InvalidInput, match="1024"):
         tokenize(h, " hello" * 1100)
+
+
+def test_an_edit_of_resid_mid_edits_the_stream_the_block_passes_on(tiny_handle):
+    """The bridge's hook_resid_mid is the second norm's input; an edit there must still change the residual stream
+    (zeroing it leaves only the MLP's output in resid_post) and leave upstream reads alone."""
+    batch = tiny_handle.tokenize("the cat sat on the mat")
+    base = tiny_handle.run(batch, read=[Site("attn_out", 0)])
+    run = tiny_handle.run(batch, edit={Site("resid_mid", 0): lambda x: x * 0},
+                          read=[Site("attn_out", 0), Site("resid_mid", 0), Site("mlp_out", 0), Site("resid_post", 0)])
+    torch.testing.assert_close(run[Site("resid_post", 0)], run[Site("mlp_out", 0)])
+    assert float(run[Site("resid_mid", 0)].abs().max()) == 0.0
+    torch.testing.assert_close(run[Site("attn_out", 0)], base[Site("attn_out", 0)])
+    same = tiny_handle.run(batch, edit={Site("resid_mid", 1): lambda x: x}).logits
+    torch.testing.assert_close(same, tiny_handle.logits(batch))
+
+
+def test_rotary_models_do_not_claim_a_position_embedding():
+    from interp import load_model
+    from tests.fuzz.model_dirs import gqa_dir
+
+    llama = load_model(gqa_dir("llama"))
+    assert llama.info.positional == "rotary" and not llama.has(Site("pos_embed"))
+    with pytest.raises(InvalidInput):
+        llama.run("the cat", read=[Site("pos_embed")])
