@@ -20,6 +20,7 @@ from probes.patching.activation import PatchMetric, SweepStopped, run_sweeps
 from probes.patching.attribution import attribute, compare
 from probes.patching.dla import direct_logit_attribution
 from probes.patching.stats import dataset_effects
+from probes.stats import significance_reachable
 from tasks.copy_mix import stdlib_name_pairs
 from tasks.pairs import PairBatch, PromptPair, encode_pairs, example_pair, pairs_from_csv
 from ui import figures, messages, models, state
@@ -145,6 +146,8 @@ def _dataset(handle: Model, metric: PatchMetric) -> None:
     figures.figure(effect_bars_with_ci(top["component"], top["mean"], top["ci_low"], top["ci_high"],
                                       f"{len(batch)} pairs: head-output effect, 95% bootstrap CI"), key="patch-ds")
     figures.table(df, key="patching-dataset-effects")
+    reachable, power = significance_reachable(len(batch))
+    (st.caption if reachable else st.warning)(power[0].upper() + power[1:] + ".")
 
 
 def draw() -> None:
