@@ -54,13 +54,13 @@ def make_runners(model_dir: str, n_pos: int) -> dict:
     from transformers import AutoModelForCausalLM
 
     from interp import load_model
-    from probes.lens.logit import CHUNK_ELEMENTS, batch_residual_stack, logit_lens, readout_fn
+    from probes.lens.logit import CHUNK_ELEMENTS, batch_residual_stack, logit_lens
 
     h = load_model(model_dir)
     tokens = torch.randint(0, h.info.d_vocab, (1, n_pos), generator=torch.Generator().manual_seed(0))
     hf = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager").eval()
     resid = batch_residual_stack(h, tokens)[:, 0]  # [layers, pos, d_model], for unembed_only
-    readout = readout_fn(h)
+    readout = h.readout  # final norm + unembedding, as the lens decodes
     chunk = max(1, CHUNK_ELEMENTS // h.info.d_vocab)
 
     def unembed_only():
@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> None:
         build_model(model_dir, quick=args.quick)
         seconds = time_modes(str(model_dir), args.pos, args.reps, modes)
         mib = {}
-        for mode in modes:
+        for i, mode in enumerate(modes):
+            if args.quick and i:  # the quick mode checks the child path once; the rest in this process
+                mib[mode] = peak_memory(mode, str(model_dir), args.pos)
+                continue
             out = subprocess.run([sys.executable, __file__, "--child", mode, "--model-dir", str(model_dir),
                                   "--threads", str(args.threads), "--pos", str(args.pos)],
                                  capture_output=True, text=True, check=True)

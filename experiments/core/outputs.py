@@ -17,6 +17,9 @@ from pathlib import Path
 from experiments.core.settings import check_writable_dir
 from interp.errors import InvalidInput
 
+#: System folders no experiment writes into, even a new folder inside them (a run as root could otherwise).
+SYSTEM_DIRS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/proc", "/sys", "/dev", "/run",
+               "/var/lib", "/var/log", "/var/cache", "/opt/conda", "/root/.ssh")
 #: Files read to recognise an earlier output (each read up to this many bytes).
 MARKER_FILES = ("metadata.json", "README.md", "config.json", "cfg.json")
 MARKER_BYTES = 200_000
@@ -68,6 +71,14 @@ def check_output_dir(folder: Path, experiment: str, what: str, *, force: bool, a
     holding one is the runner's to skip or replace (same config: skipped; another config: ``--force``)."""
     shown = str(folder) if len(str(folder)) <= 100 else str(folder)[:97] + "..."
     check_writable_dir(folder, what, max_name=200)
+    resolved = folder.expanduser().absolute()
+    try:
+        resolved = resolved.resolve()
+    except (OSError, RuntimeError):
+        pass
+    if any(resolved == Path(s) or resolved.is_relative_to(s) for s in SYSTEM_DIRS):
+        raise InvalidInput(f"{what}: {shown} is inside a system folder; an experiment never writes there.",
+                           "Choose a folder under your project or home directory.")
     try:
         exists = folder.exists()
     except OSError as e:

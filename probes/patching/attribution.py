@@ -27,7 +27,15 @@ import torch
 from interp.engines import edge_attribution_run
 from interp.errors import InvalidInput
 from interp.model import Model
-from probes.patching.activation import PatchMetric, SweepResult, layout, metric_fn, require_gap, sweep_sites
+from probes.patching.activation import (
+    PatchMetric,
+    SweepResult,
+    check_kinds,
+    layout,
+    metric_fn,
+    require_gap,
+    sweep_sites,
+)
 from tasks.pairs import PairBatch
 
 
@@ -57,6 +65,7 @@ def attribute(handle: Model, batch: PairBatch, kinds: tuple[str, ...] = ("head_o
 
     ``mlp_out`` is left out on attention-only models (there is nothing to patch); ``estimates`` holds the kinds
     actually scored."""
+    kinds = check_kinds(kinds)
     kinds = tuple(k for k in kinds if not (k == "mlp_out" and handle.info.attn_only)) or kinds
     fn = metric_fn(batch, metric)
     sites = sweep_sites(handle, kinds)
