@@ -138,7 +138,8 @@ def check_prompt(handle: Model, text: str) -> PromptCheck:
     if tok.unk_token_id is not None:
         special.add(tok.unk_token_id)
     bos = 1 if handle.bos_token_id is not None else 0
-    positions = tuple(i + bos for i, t in enumerate(ids) if t in special)
+    pieces = _pieces(tok, text, len(ids))
+    positions = tuple(i + bos for i, t in enumerate(ids) if t in special and not _literal(tok, t, pieces[i]))
     return PromptCheck(n_tokens=len(ids) + bos, n_ctx=handle.info.n_ctx, special_positions=positions,
                        kind=kind_of(handle), model=handle.info.name, n_bos=bos)
 
@@ -160,6 +161,23 @@ def refuse_unknown(handle: Model, text: str, token_id: int, what: str) -> int:
                            f"unknown token {str(handle.tokenizer.unk_token)!r}.",
                            f"{handle.info.name} reads {KIND_READS[kind_of(handle)]}.")
     return int(token_id)
+
+
+def _pieces(tok: Any, text: str, n: int) -> list[str | None]:
+    """The text each token came from (fast tokenizers' offsets), or None per token when unknown."""
+    try:
+        offsets = tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    except Exception:  # noqa: BLE001 - a slow tokenizer has no offsets: count every special id
+        return [None] * n
+    return [text[a:b] for a, b in offsets] if len(offsets) == n else [None] * n
+
+
+def _literal(tok: Any, token_id: int, piece: str | None) -> bool:
+    """Whether the special/unknown ``token_id`` was written as itself (grokking's '=' is its unknown token and a
+    real one; '<|endoftext|>' typed into a GPT-2 prompt is that token), not standing in for an unknown word."""
+    if piece is None or not piece.strip():
+        return False
+    return piece.strip() == str(tok.convert_ids_to_tokens(int(token_id))).strip()
 
 
 def check_texts(handle: Model, texts: list[str], sample: int = 200) -> str | None:

@@ -293,7 +293,7 @@ def pairs_from_tokens(handle: Model, clean: torch.Tensor, corrupted: torch.Tenso
             raise InvalidInput(f"The {name} tokens must be an integer tensor, got "
                                f"{getattr(t, 'dtype', type(t).__name__)}.")
     if clean.shape != corrupted.shape or clean.ndim != 2 or clean.shape[0] < 1 or clean.shape[1] < 1:
-        raise InvalidInput(f"Clean and corrupted tokens must both be [batch, pos] of one non-empty shape; got "
+        raise InvalidInput(f"Clean and corrupted tokens must both be [batch, pos] of one shape, not empty; got "
                            f"{tuple(clean.shape)} and {tuple(corrupted.shape)}.")
     n = clean.shape[0]
     if clean.shape[1] > handle.info.n_ctx:

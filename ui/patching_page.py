@@ -12,6 +12,7 @@ import streamlit as st
 
 from interp.errors import InvalidInput, WorkbenchError
 from interp.model import Model
+from interp.prompt_check import check_prompt
 from interp.types import Head
 from plots.attention_grid import head_pattern_figure
 from plots.patching import attribution_scatter, dla_bars, effect_bars_with_ci, head_effect_heatmap, layer_pos_heatmap
@@ -68,6 +69,18 @@ def _show_alignment(batch: PairBatch) -> None:
                f"Answer {batch.answer_str[0]!r} = token {int(batch.answer[0])}"
                + (f", wrong {batch.wrong_str[0]!r} = token {int(batch.wrong[0])}." if batch.has_wrong else "."))
     st.dataframe(df.set_index("pos").T, width="stretch")
+
+
+def _input_warnings(handle: Model, pair: PromptPair, batch: PairBatch) -> None:
+    """Say when the prompts hold words the vocabulary cannot express (they became its unknown token) or when the
+    clean and corrupted prompts are the same tokens (patching then has nothing to bring back)."""
+    for label, text in (("clean", pair.clean), ("corrupted", pair.corrupted)):
+        check = messages.guarded(check_prompt, handle, text)
+        if check is not None and check.vocab_warning:
+            st.warning(f"The {label} prompt: {check.vocab_warning}")
+    if not batch.diff_positions(0):
+        st.warning("The clean and corrupted prompts are the same tokens, so there is no behaviour for patching to "
+                   "bring back. Change the corrupted prompt where the answer depends on it.")
 
 
 def _request_stop() -> None:
@@ -166,6 +179,7 @@ def draw() -> None:
         _dataset(handle, metric)
         return
     _show_alignment(batch)
+    _input_warnings(handle, pair, batch)
     key = (name, pair, metric)
     ss = st.session_state
     res = ss.get(RESULTS)
