@@ -73,7 +73,9 @@ class InductionTrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise InvalidInput(f"{name}={v!r} is invalid: expected a whole number in {lo} .. {hi}.")
-        for name, high in (("lr", 10.0), ("weight_decay", 100.0)):
+        # a huge lr is allowed (divergence then stops training naming the step, tested); past 1e6 AdamW's own
+        # arithmetic overflows before any loss is computed
+        for name, high in (("lr", 1e6), ("weight_decay", 100.0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
                     or (name == "lr" and v == 0) or v > high:

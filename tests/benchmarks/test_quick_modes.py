@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+HERE = Path(__file__).resolve().parent
+#: Every benchmark, except those with a test file of their own here (test_bench_NAME.py runs its quick mode).
+BENCHMARKS = sorted(b for b in (ROOT / "benchmarks").glob("bench_*.py") if not (HERE / f"test_{b.stem}.py").exists())
 
 
 def test_there_are_benchmarks():

@@ -53,7 +53,7 @@ def test_an_earlier_artefact_of_the_same_experiment_is_replaced_only_with_force(
     model.mkdir()
     (model / "README.md").write_text("- Command: `python -m experiments run grokking --set p=23`\n")
     assert writer_of(model) == "grokking"
-    with pytest.raises(InvalidInput, match="earlier result of grokking.*--force"):
+    with pytest.raises(InvalidInput, match="(?s)earlier result of grokking.*--force"):
         check_output_dir(model, "grokking", "Setting out_model", force=False)
     assert check_output_dir(model, "grokking", "Setting out_model", force=True) is True
     with pytest.raises(InvalidInput, match="holds a result of grokking"):  # another experiment's model: never
