@@ -19,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.timing import add_quick, save_gpt2  # noqa: E402
+
 MODES = {
     "hf_forward": "plain Hugging Face forward (eager attention)",
     "bridge_forward": "bridge forward, no cache",
@@ -52,25 +54,13 @@ class PeakRSS:
         self._t.join()
 
 
-def build_model(model_dir: Path) -> None:
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    from interp.toy_models import save_hf_dir, train_bpe_tokenizer
-
-    tok_dir = ROOT.parent / "shared" / "fixtures" / "gpt2-tokenizer"
-    if (tok_dir / "vocab.json").is_file():
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(str(tok_dir))
-    else:  # any tokenizer works for timing; the vocabulary size is what matters
-        tok = train_bpe_tokenizer(["benchmark text"] * 10, vocab_size=300)
-    torch.manual_seed(0)
-    save_hf_dir(GPT2LMHeadModel(GPT2Config()), tok, model_dir)
+def build_model(model_dir: Path, quick: bool = False) -> None:
+    """GPT-2 small's shape with random weights (the real tokenizer when the fixture exists); ``quick``: a toy."""
+    save_gpt2(model_dir, quick=quick)
 
 
-def make_runners(model_dir: str) -> dict:
-    """One zero-argument callable per mode, all over the same 8 x 128 random tokens."""
+def make_runners(model_dir: str, shape: tuple[int, int] = (8, 128)) -> dict:
+    """One zero-argument callable per mode, all over the same ``shape`` (8 x 128) random tokens."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -78,7 +68,7 @@ def make_runners(model_dir: str) -> dict:
     from interp.backends.bridge import bridge_of
 
     h = load_model(model_dir)
-    tokens = torch.randint(0, h.info.d_vocab, (8, 128), generator=torch.Generator().manual_seed(0))
+    tokens = torch.randint(0, h.info.d_vocab, shape, generator=torch.Generator().manual_seed(0))
     hf = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager").eval()
     patterns, resid = h.sites("pattern"), h.sites("resid_post")
     return {
@@ -90,11 +80,11 @@ def make_runners(model_dir: str) -> dict:
     }, tokens.numel()
 
 
-def time_modes(model_dir: str, reps: int) -> dict[str, float]:
+def time_modes(model_dir: str, reps: int, shape: tuple[int, int] = (8, 128)) -> dict[str, float]:
     """Best-of-``reps`` seconds per mode, interleaved round-robin so machine load hits every mode alike."""
     import torch
 
-    runners, _ = make_runners(model_dir)
+    runners, _ = make_runners(model_dir, shape)
     best = {m: float("inf") for m in MODES}
     with torch.no_grad():
         for fn in runners.values():
@@ -108,11 +98,11 @@ def time_modes(model_dir: str, reps: int) -> dict[str, float]:
     return best
 
 
-def peak_memory(mode: str, model_dir: str) -> float:
+def peak_memory(mode: str, model_dir: str, shape: tuple[int, int] = (8, 128)) -> float:
     """MiB of RSS above the loaded models while running ``mode`` twice (fresh process per mode)."""
     import torch
 
-    runners, _ = make_runners(model_dir)
+    runners, _ = make_runners(model_dir, shape)
     with torch.no_grad(), PeakRSS() as mem:
         for _ in range(2):
             out = runners[mode]()
@@ -120,32 +110,40 @@ def peak_memory(mode: str, model_dir: str) -> float:
     return (mem.peak - mem.base) / 2**20
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
+    add_quick(ap)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
+    shape = (2, 16) if args.quick else (8, 128)
+    reps = 1 if args.quick else args.reps
     if args.child:
-        print(json.dumps({"mib": peak_memory(args.child, args.model_dir)}))
+        print(json.dumps({"mib": peak_memory(args.child, args.model_dir, shape)}))
         return
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "gpt2-shape"
-        build_model(model_dir)
-        seconds = time_modes(str(model_dir), args.reps)
+        build_model(model_dir, quick=args.quick)
+        seconds = time_modes(str(model_dir), reps, shape)
         mib = {}
-        for mode in MODES:
+        for i, mode in enumerate(MODES):
+            if args.quick and i:  # the quick mode checks the child path once; the rest in this process
+                mib[mode] = peak_memory(mode, str(model_dir), shape)
+                continue
             out = subprocess.run([sys.executable, __file__, "--child", mode, "--model-dir", str(model_dir),
-                                  "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+                                  "--threads", str(args.threads)] + (["--quick"] if args.quick else []),
+                                 capture_output=True, text=True, check=True)
             mib[mode] = json.loads(out.stdout.strip().splitlines()[-1])["mib"]
     base = seconds["hf_forward"]
-    n_tokens = 8 * 128
-    print(f"GPT-2-small shape (random weights), batch 8 x 128 tokens, {args.threads} threads, "
-          f"best of {args.reps} interleaved rounds")
+    n_tokens = shape[0] * shape[1]
+    what = "quick mode (a toy GPT-2)" if args.quick else "GPT-2-small shape (random weights)"
+    print(f"{what}, batch {shape[0]} x {shape[1]} tokens, {args.threads} threads, "
+          f"best of {reps} interleaved rounds")
     print(f"{'mode':<42} {'tokens/s':>10} {'time ratio':>11} {'peak RSS +MiB':>14}")
     for mode, desc in MODES.items():
         print(f"{desc:<42} {n_tokens / seconds[mode]:>10.0f} {seconds[mode] / base:>10.2f}x {mib[mode]:>14.0f}")

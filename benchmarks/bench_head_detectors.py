@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.timing import best_of  # noqa: E402
+from benchmarks.timing import add_quick, best_of, save_gpt2  # noqa: E402
 from interp.backends.bridge import bridge_of  # noqa: E402
 
 TOKENIZER = ROOT.parent / "shared" / "fixtures" / "gpt2-tokenizer"
@@ -38,29 +38,28 @@ def prompts(n: int = 10, words: int = 30) -> list[str]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    add_quick(ap)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.reps = 1
     import torch
 
     torch.set_num_threads(args.threads)
     os.environ["HF_HUB_OFFLINE"] = "1"
     from transformer_lens.head_detector import detect_head
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
     import interp
     from probes.heads.detectors import detector_scores
 
-    if not (TOKENIZER / "vocab.json").is_file():
+    if not (TOKENIZER / "vocab.json").is_file() and not args.quick:
         sys.exit(f"GPT-2 tokenizer fixture missing at {TOKENIZER}")
     with tempfile.TemporaryDirectory() as tmp:
-        torch.manual_seed(0)
-        GPT2LMHeadModel(GPT2Config()).save_pretrained(tmp, safe_serialization=True)
-        AutoTokenizer.from_pretrained(str(TOKENIZER)).save_pretrained(tmp)
-        handle = interp.load_model(tmp)
-    ps = prompts()
+        handle = interp.load_model(save_gpt2(Path(tmp), quick=args.quick))
+    ps = prompts(2, 8) if args.quick else prompts()
     batch = interp.tokenize(handle, ps)
     n_tok = int(batch.lengths.sum())
     names = {"prev_token": "previous_token_head", "duplicate": "duplicate_token_head", "induction": "induction_head"}
@@ -80,9 +79,11 @@ def main() -> None:
     t_plain = best_of(plain, args.reps)
     t_ours = best_of(ours, args.reps)
     t_tl = best_of(tl, 1, warm=False)  # already warm from the equality check; 30 passes, slow
-    print(f"GPT-2-small shape (12 x 12 heads, random weights), {len(ps)} prompts, {n_tok} tokens "
+    what = "quick mode (a toy GPT-2)" if args.quick else "GPT-2-small shape (12 x 12 heads, random weights)"
+    print(f"{what}, {len(ps)} prompts, {n_tok} tokens "
           f"(padded batch {tuple(batch.tokens.shape)}), {args.threads} threads, best of {args.reps}")
-    print(f"max |ours - head_detector| over 3 x 144 scores: {diff:.2e}")
+    n_heads = handle.info.n_layers * handle.info.n_heads
+    print(f"max |ours - head_detector| over 3 x {n_heads} scores: {diff:.2e}")
     print()
     print(f"| {'method':<58} | {'seconds':>8} | {'vs ours':>8} |")
     print(f"|{'-' * 60}|{'-' * 10}|{'-' * 10}|")

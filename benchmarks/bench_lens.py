@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_capture import PeakRSS, build_model  # noqa: E402
 
+from benchmarks.timing import add_quick  # noqa: E402
 from interp.backends.bridge import bridge_of  # noqa: E402
 
 MODES = {
@@ -53,13 +54,13 @@ def make_runners(model_dir: str, n_pos: int) -> dict:
     from transformers import AutoModelForCausalLM
 
     from interp import load_model
-    from probes.lens.logit import CHUNK_ELEMENTS, batch_residual_stack, logit_lens, readout_fn
+    from probes.lens.logit import CHUNK_ELEMENTS, batch_residual_stack, logit_lens
 
     h = load_model(model_dir)
     tokens = torch.randint(0, h.info.d_vocab, (1, n_pos), generator=torch.Generator().manual_seed(0))
     hf = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager").eval()
     resid = batch_residual_stack(h, tokens)[:, 0]  # [layers, pos, d_model], for unembed_only
-    readout = readout_fn(h)
+    readout = h.readout  # final norm + unembedding, as the lens decodes
     chunk = max(1, CHUNK_ELEMENTS // h.info.d_vocab)
 
     def unembed_only():
@@ -113,15 +114,18 @@ def peak_memory(mode: str, model_dir: str, n_pos: int) -> float:
     return (mem.peak - mem.base) / 2**20
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pos", type=int, default=512)
     ap.add_argument("--skip-tl", action="store_true", help="leave out the TransformerLens reference row")
+    add_quick(ap)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.pos, args.reps = min(args.pos, 64), 1
     import torch
 
     torch.set_num_threads(args.threads)
@@ -131,23 +135,26 @@ def main() -> None:
     modes = [m for m in MODES if not (args.skip_tl and m == "tl_topk")]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "gpt2-shape"
-        build_model(model_dir)
+        build_model(model_dir, quick=args.quick)
         seconds = time_modes(str(model_dir), args.pos, args.reps, modes)
         mib = {}
-        for mode in modes:
+        for i, mode in enumerate(modes):
+            if args.quick and i:  # the quick mode checks the child path once; the rest in this process
+                mib[mode] = peak_memory(mode, str(model_dir), args.pos)
+                continue
             out = subprocess.run([sys.executable, __file__, "--child", mode, "--model-dir", str(model_dir),
                                   "--threads", str(args.threads), "--pos", str(args.pos)],
                                  capture_output=True, text=True, check=True)
             mib[mode] = json.loads(out.stdout.strip().splitlines()[-1])["mib"]
     base = seconds["forward"]
-    n_layers = 13
+    n_layers = 3 if args.quick else 13
     full = n_layers * args.pos * 50257 * 4 / 2**20
-    print(f"GPT-2-small shape (random weights, vocabulary 50257), 1 x {args.pos} tokens, {args.threads} thread(s), "
-          f"best of {args.reps} interleaved rounds")
+    what = "quick mode (a toy GPT-2)" if args.quick else "GPT-2-small shape (random weights, vocabulary 50257)"
+    print(f"{what}, 1 x {args.pos} tokens, {args.threads} thread(s), best of {args.reps} interleaved rounds")
     print(f"{'mode':<42} {'seconds':>9} {'x forward':>10} {'peak RSS +MiB':>14}")
     for mode in modes:
         print(f"{MODES[mode]:<42} {seconds[mode]:>9.3f} {seconds[mode] / base:>9.2f}x {mib[mode]:>14.0f}")
-    print(f"(the full [13, {args.pos}, 50257] float32 logits tensor would be {full:,.0f} MiB)")
+    print(f"(the full [{n_layers}, {args.pos}, 50257] float32 logits tensor would be {full:,.0f} MiB)")
     ratio = seconds["logit_lens"] / base
     print(f"\nlogit lens / plain forward: {ratio:.2f}x time (target <= 2x): {'PASS' if ratio <= 2 else 'MISS'}; "
           f"memory {mib['logit_lens']:.0f} MiB vs forward {mib['forward']:.0f} MiB")

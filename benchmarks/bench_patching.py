@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TQDM_DISABLE", "1")  # TransformerLens's sweep draws a progress bar per call
-TOKENIZER = ROOT.parent / "shared" / "fixtures" / "gpt2-tokenizer"
+from benchmarks.timing import TOKENIZER, add_quick, save_gpt2  # noqa: E402
 
 
 def timed(fn, reps: int, warmup: bool = True) -> tuple[float, object]:
@@ -35,15 +35,17 @@ def timed(fn, reps: int, warmup: bool = True) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=8, help="IOI pairs generated (those of the commonest length kept)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
-    args = ap.parse_args()
+    add_quick(ap)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.pairs, args.reps = 2, 1
     import torch
     from transformer_lens.patching import get_act_patch_attn_head_out_all_pos
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
     from interp import load_model
     from interp.backends.bridge import bridge_of
@@ -56,17 +58,15 @@ def main() -> None:
     if not (TOKENIZER / "vocab.json").is_file():
         sys.exit(f"needs the GPT-2 tokenizer fixture at {TOKENIZER}")
     with tempfile.TemporaryDirectory() as tmp:
-        torch.manual_seed(0)
-        GPT2LMHeadModel(GPT2Config()).save_pretrained(tmp, safe_serialization=True)
-        AutoTokenizer.from_pretrained(str(TOKENIZER)).save_pretrained(tmp)
-        handle = load_model(Path(tmp))
+        handle = load_model(save_gpt2(Path(tmp), quick=args.quick))
     batch = encode_pairs(handle, ioi_pairs(handle.tokenizer, args.pairs, seed=0))
     lengths = batch.lengths.tolist()
     mode = max(sorted(set(lengths)), key=lengths.count)  # one length, so every pair patches position by position
     batch = batch.select([i for i, n in enumerate(lengths) if n == mode])
     bridge, fn = bridge_of(handle), metric_fn(batch)
     n_cells = handle.info.n_layers * handle.info.n_heads
-    print(f"GPT-2-small shape: {handle.info.n_layers} layers x {handle.info.n_heads} heads, d_model "
+    what = "quick mode (a toy GPT-2)" if args.quick else "GPT-2-small shape"
+    print(f"{what}: {handle.info.n_layers} layers x {handle.info.n_heads} heads, d_model "
           f"{handle.info.d_model}; {len(batch)} IOI pairs x {batch.clean.shape[1]} tokens; {args.threads} thread(s)")
 
     def forward():

@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.timing import add_quick  # noqa: E402
 
 
 def planted_data(n: int, d: int, k: int, seed: int = 0):
@@ -107,13 +108,16 @@ def bench_capture(n_games: int) -> tuple[float, float, int]:
     return t_plain, t_stream, len(hooks)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--l2", type=float, default=1e-4)
     ap.add_argument("--games", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    add_quick(ap)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rows, args.games = 3000, 20
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     import torch

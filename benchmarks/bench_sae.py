@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.timing import best_of  # noqa: E402
+from benchmarks.timing import add_quick, best_of  # noqa: E402
 from interp import load_model  # noqa: E402
 from training.sae import SAETrainSettings, train_sae  # noqa: E402
 
@@ -37,7 +37,7 @@ class Held:
         return self.x[start:start + self.rows]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="stdlib-gpt2")
     ap.add_argument("--hook", default="blocks.2.hook_resid_pre")
@@ -46,7 +46,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=4096)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    add_quick(ap)
+    args = ap.parse_args(argv)
+    if args.quick:  # the bundled attention-only model (no MLP needed), tiny batches
+        args.model, args.hook, args.expansion, args.k, args.rows, args.steps = (
+            "attn-only-1l", "blocks.0.hook_resid_pre", 2, 4, 256, 2)
     torch.set_num_threads(args.threads)
     handle = load_model(args.model)
     d_in = handle.info.d_model
@@ -54,7 +58,8 @@ def main() -> None:
     n = args.rows
 
     a, b = torch.randn(n, d_in), torch.randn(d_in, d_sae)
-    t_gemm = best_of(lambda: a @ b, 5)
+    reps = 1 if args.quick else 3
+    t_gemm = best_of(lambda: a @ b, 1 if args.quick else 5)
     gemm_rate = 2 * n * d_in * d_sae / t_gemm
     print(f"GEMM [{n} x {d_in}] @ [{d_in} x {d_sae}]: {gemm_rate / 1e9:.1f} GFLOP/s ({args.threads} thread(s))")
 
@@ -74,9 +79,9 @@ def main() -> None:
           f"of the floor ({t_train / floor:.1f}x slower than the GEMMs alone)")
 
     tok = tokens[:n_seq]
-    t_plain = best_of(lambda: handle.logits(tok), 3)
-    t_stop = best_of(lambda: handle.activations(tok, args.hook), 3)
-    t_cap = best_of(lambda: handle.run(tok, read=[args.hook]), 3)
+    t_plain = best_of(lambda: handle.logits(tok), reps)
+    t_stop = best_of(lambda: handle.activations(tok, args.hook), reps)
+    t_cap = best_of(lambda: handle.run(tok, read=[args.hook]), reps)
     print(f"Streaming {n_seq * seq} tokens at {args.hook}: plain forward {t_plain * 1e3:.0f} ms; "
           f"Model.activations (stops after the site) {t_stop * 1e3:.0f} ms = {t_stop / t_plain:.2f}x; "
           f"Model.run reading one site (full pass) {t_cap * 1e3:.0f} ms = {t_cap / t_plain:.2f}x")

@@ -1,3 +1,3 @@
-from experiments.core.cli import main
+from experiments.core.cli import exit_now, main
 
-raise SystemExit(main())
+exit_now(main())

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from interp import validate
 from interp.errors import InvalidInput
 from interp.model import Model
 
@@ -27,10 +28,9 @@ class PromptAttention:
         return self.patterns.shape[1]
 
     def head(self, layer: int, head: int) -> np.ndarray:  # [query_pos, key_pos] float32
-        """One head's pattern; InvalidInput names the valid range when L.H does not exist."""
-        if not (0 <= layer < self.n_layers and 0 <= head < self.n_heads):
-            raise InvalidInput(f"Head {layer}.{head} does not exist: layers 0..{self.n_layers - 1}, "
-                               f"heads 0..{self.n_heads - 1}.")
+        """One head's pattern; InvalidInput names the valid range when L.H does not exist (or is not a pair of
+        whole numbers: 1.5, None and "1" are refused, never rounded)."""
+        layer, head = validate.head_index(layer, head, self.n_layers, self.n_heads, "the prompt's attention")
         return self.patterns[layer, head].astype(np.float32)
 
 
@@ -47,10 +47,13 @@ def prompt_attention(handle: Model, prompt: str, *, prepend_bos: bool = True) ->
 def token_scores(pattern: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
     """For position ``index``: what it attends to (row, [key_pos]) and what attends to it (column, [query_pos])."""
     pattern = np.asarray(pattern, dtype=np.float32)
+    if pattern.ndim != 2 or pattern.shape[0] != pattern.shape[1] or pattern.shape[0] < 1:
+        raise InvalidInput(f"An attention pattern is a square [query, key] array; got shape {pattern.shape}.")
     n = pattern.shape[0]
-    if not 0 <= index < n:
-        raise InvalidInput(f"Token position {index} does not exist: the prompt has {n} tokens (0..{n - 1}).")
-    return pattern[index, :].copy(), pattern[:, index].copy()
+    i = validate.integer(index, "Token position")
+    if not 0 <= i < n:
+        raise InvalidInput(f"Token position {i} does not exist: the prompt has {n} tokens (0..{n - 1}).")
+    return pattern[i, :].copy(), pattern[:, i].copy()
 
 
 def downsample(pattern: np.ndarray, max_size: int) -> tuple[np.ndarray, int]:

@@ -28,3 +28,34 @@ class InvalidInput(WorkbenchError, ValueError):
 
 class LensUnavailable(ModelUnavailable):
     """A model has no tuned lens, or its tuned-lens files are corrupt or belong to other weights."""
+
+
+class OutOfMemory(WorkbenchError):
+    """The computation needed more memory than the machine has; nothing partial was kept."""
+
+
+#: What torch and numpy say when an allocation fails (CPU allocator, CUDA, MPS).
+_OOM_TEXT = ("can't allocate memory", "cannot allocate memory", "out of memory", "not enough memory",
+             "unable to allocate")
+
+
+def memory_error(e: BaseException, what: str = "The run") -> OutOfMemory | None:
+    """An :class:`OutOfMemory` saying so in one line when ``e`` is an allocation failure (MemoryError, torch's
+    OutOfMemoryError, a RuntimeError from its allocator), else None. Callers re-raise it instead of ``e``."""
+    text = str(e).lower()
+    if not isinstance(e, MemoryError) and not (isinstance(e, RuntimeError) and any(t in text for t in _OOM_TEXT)):
+        if type(e).__name__ != "OutOfMemoryError":
+            return None
+    import re
+
+    asked = re.search(r"allocate (\d+) bytes", text)
+    size = f" (one allocation asked for {int(asked.group(1)) / 2**30:.1f} GiB)" if asked else ""
+    try:
+        import psutil
+
+        free = f"; {psutil.virtual_memory().available / 2**30:.1f} GiB of memory is available"
+    except Exception:  # noqa: BLE001 - psutil missing: say less
+        free = ""
+    return OutOfMemory(f"{what} needed more memory than is available{size}{free}, so it stopped and nothing "
+                       "partial was written.", "Use smaller settings (fewer steps' batch, a smaller width or "
+                       "dictionary, fewer rows) or a smaller model, or free memory.")

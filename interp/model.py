@@ -17,7 +17,7 @@ import torch
 from interp import validate
 from interp.errors import InvalidInput
 from interp.sites import Site, SiteKind, parse_sites, sites
-from interp.tokens import Prompts, TokenBatch, tokenize
+from interp.tokens import Prompts, TokenBatch, check_batch, tokenize
 from interp.types import Head, ModelSource
 
 Backend = Literal["bridge", "nnsight", "ndif", "torch"]  # "torch": a plain-PyTorch implementation (tests)
@@ -202,9 +202,11 @@ class Model(ABC):
 
     def tokenize(self, prompts: Prompts | TokenBatch, *, prepend_bos: bool = True,
                  truncate: bool = False) -> TokenBatch:
-        """Prompts (text, texts, or a token tensor) as a right-padded :class:`TokenBatch`; see :func:`tokenize`."""
-        return prompts if isinstance(prompts, TokenBatch) else tokenize(self, prompts, prepend_bos=prepend_bos,
-                                                                      truncate=truncate)
+        """Prompts (text, texts, or a token tensor) as a right-padded :class:`TokenBatch`; see :func:`tokenize`. A
+        TokenBatch given as is is checked (ids in the vocabulary, lengths 1..width, one per row)."""
+        if isinstance(prompts, TokenBatch):
+            return check_batch(prompts, self.info.d_vocab, self.info.n_ctx, self.info.name)
+        return tokenize(self, prompts, prepend_bos=prepend_bos, truncate=truncate)
 
     def to_str_tokens(self, tokens: torch.Tensor) -> list[str]:
         """Readable strings for a 1-D token tensor (one string per token)."""

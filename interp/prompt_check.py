@@ -99,6 +99,7 @@ class PromptCheck:
     special_positions: tuple[int, ...]  # positions (after BOS) that became special or unknown tokens
     kind: VocabKind
     model: str
+    n_bos: int = 1  # 1 when the workbench prepends BOS for this model, else 0 (grokking's "a b =")
 
     @property
     def too_long(self) -> bool:
@@ -110,7 +111,7 @@ class PromptCheck:
         n = len(self.special_positions)
         if not n:
             return None
-        total = max(1, self.n_tokens - 1)
+        total = max(1, self.n_tokens - self.n_bos)
         return (f"{n} of the prompt's {total} tokens are special or unknown to {self.model} (shown as its "
                 f"padding/BOS token), so the model sees almost nothing of them. {self.model} reads "
                 f"{KIND_READS[self.kind]}; try one of its example prompts.")
@@ -137,9 +138,46 @@ def check_prompt(handle: Model, text: str) -> PromptCheck:
     if tok.unk_token_id is not None:
         special.add(tok.unk_token_id)
     bos = 1 if handle.bos_token_id is not None else 0
-    positions = tuple(i + bos for i, t in enumerate(ids) if t in special)
+    pieces = _pieces(tok, text, len(ids))
+    positions = tuple(i + bos for i, t in enumerate(ids) if t in special and not _literal(tok, t, pieces[i]))
     return PromptCheck(n_tokens=len(ids) + bos, n_ctx=handle.info.n_ctx, special_positions=positions,
-                       kind=kind_of(handle), model=handle.info.name)
+                       kind=kind_of(handle), model=handle.info.name, n_bos=bos)
+
+
+def is_unknown(tokenizer: Any, text: str, token_id: int) -> bool:
+    """Whether ``token_id`` is the tokenizer's unknown-token id standing in for ``text`` that is not that token
+    itself (a word-level vocabulary maps every word it lacks to it: ``"cat"`` -> ``"="`` for grokking-p113)."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None or int(token_id) != int(unk):
+        return False
+    return text.strip() != str(getattr(tokenizer, "unk_token", "") or "").strip()
+
+
+def refuse_unknown(handle: Model, text: str, token_id: int, what: str) -> int:
+    """``token_id`` when it is a real token for ``text``; InvalidInput when the vocabulary cannot express ``text``
+    (never a silently substituted unknown token)."""
+    if is_unknown(handle.tokenizer, text, token_id):
+        raise InvalidInput(f"The {what} {text[:40]!r} is not in {handle.info.name}'s vocabulary: it would become the "
+                           f"unknown token {str(handle.tokenizer.unk_token)!r}.",
+                           f"{handle.info.name} reads {KIND_READS[kind_of(handle)]}.")
+    return int(token_id)
+
+
+def _pieces(tok: Any, text: str, n: int) -> list[str | None]:
+    """The text each token came from (fast tokenizers' offsets), or None per token when unknown."""
+    try:
+        offsets = tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    except Exception:  # noqa: BLE001 - a slow tokenizer has no offsets: count every special id
+        return [None] * n
+    return [text[a:b] for a, b in offsets] if len(offsets) == n else [None] * n
+
+
+def _literal(tok: Any, token_id: int, piece: str | None) -> bool:
+    """Whether the special/unknown ``token_id`` was written as itself (grokking's '=' is its unknown token and a
+    real one; '<|endoftext|>' typed into a GPT-2 prompt is that token), not standing in for an unknown word."""
+    if piece is None or not piece.strip():
+        return False
+    return piece.strip() == str(tok.convert_ids_to_tokens(int(token_id))).strip()
 
 
 def check_texts(handle: Model, texts: list[str], sample: int = 200) -> str | None:

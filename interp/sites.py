@@ -116,6 +116,8 @@ def parse_sites(names: str | Site | Iterable[str | Site]) -> list[Site]:
     """One site, a hook name, or a list of either -> a list of Sites (InvalidInput on anything else)."""
     if isinstance(names, (str, Site)):
         return [Site.parse(names)]
+    if isinstance(names, (dict, set, frozenset, bytes, bytearray)):  # a dict would silently read its keys
+        raise InvalidInput(f"Sites must be a hook name or a list of them, got a {type(names).__name__}.")
     try:
         items = list(names)
     except TypeError:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from interp import validate
 from interp.errors import InvalidInput
 from interp.model import Model
 from interp.sites import Site, parse_sites, stop_point
@@ -102,10 +103,9 @@ def stream_activations(
     """
     sites = [handle.require(s) for s in parse_sites(hooks)]
     hooks = [str(s) for s in sites]
-    if dtype not in NP_DTYPES:
-        raise InvalidInput(f"dtype must be one of {', '.join(NP_DTYPES)}, got {dtype!r}.")
-    if batch_size < 1:
-        raise InvalidInput("batch_size must be at least 1.")
+    if not isinstance(dtype, str) or dtype not in NP_DTYPES:
+        raise InvalidInput(f"dtype must be one of {', '.join(NP_DTYPES)}, got {str(dtype)[:40]!r}.")
+    batch_size = validate.count(batch_size, "batch_size", low=1, high=65_536)
     # token tensors are used as given; texts get BOS and right-padding (lengths kept for "last")
     full = handle.tokenize(data if isinstance(data, (TokenBatch, torch.Tensor)) else list(data))
     if positions == "all" and full.padded:

@@ -35,6 +35,27 @@ class TokenBatch:
         return bool((self.lengths != self.tokens.shape[1]).any())
 
 
+def check_batch(batch: TokenBatch, d_vocab: int, n_ctx: int, model: str = "the model") -> TokenBatch:
+    """``batch`` if its tokens are valid ids (see :func:`interp.validate.token_tensor`) and its lengths are one
+    whole number per row in 1..width; InvalidInput otherwise (a length past the width would read padding as
+    real tokens or index past the row)."""
+    tokens = validate.token_tensor(batch.tokens, d_vocab, model)
+    if tokens.shape[1] > n_ctx:
+        raise InvalidInput(f"The batch is {tokens.shape[1]} tokens wide; {model} reads at most {n_ctx}.")
+    lengths = batch.lengths
+    if not isinstance(lengths, torch.Tensor) or lengths.dtype.is_floating_point or lengths.dtype == torch.bool \
+            or lengths.dtype.is_complex or lengths.shape != (tokens.shape[0],):
+        raise InvalidInput(f"TokenBatch.lengths must be one whole number per row ([{tokens.shape[0]}]), got "
+                           f"{getattr(lengths, 'dtype', type(lengths).__name__)} of shape "
+                           f"{tuple(getattr(lengths, 'shape', ()))}.")
+    if int(lengths.min()) < 1 or int(lengths.max()) > tokens.shape[1]:
+        raise InvalidInput(f"TokenBatch.lengths must lie in 1..{tokens.shape[1]} (the batch's width); got "
+                           f"{int(lengths.min())}..{int(lengths.max())}.")
+    if tokens is batch.tokens:
+        return batch
+    return TokenBatch(tokens, lengths.to(tokens.device).long(), batch.truncated)
+
+
 def tokenize(handle: Model, prompts: Prompts, *, prepend_bos: bool = True,
              truncate: bool = False) -> TokenBatch:
     """Tokenize one prompt, a list of prompts (right-padded) or pass through a token tensor.

@@ -34,11 +34,14 @@ class Head(NamedTuple):
     @classmethod
     def parse(cls, text: str | Head | tuple[int, int]) -> Head:
         """``"5.1"``, ``"L5H1"``, ``"5:1"`` or ``(5, 1)`` -> ``Head(5, 1)``; anything else is InvalidInput."""
-        if isinstance(text, tuple) and len(text) == 2 and all(isinstance(v, int) for v in text):
+        if isinstance(text, tuple) and len(text) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) or type(v).__module__ == "numpy"
+                and type(v).__name__.startswith(("int", "uint")) for v in text):
             return cls(int(text[0]), int(text[1]))
-        m = _HEAD_RE.fullmatch(text) if isinstance(text, str) else None
-        if m is None:
-            raise InvalidInput(f"{text!r} is not a head; write it as layer.head, e.g. 5.1.")
+        m = _HEAD_RE.fullmatch(text) if isinstance(text, str) and len(text) <= 40 else None
+        if m is None or max(len(m.group(1)), len(m.group(2))) > 9:
+            shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:37] + "..."
+            raise InvalidInput(f"{shown} is not a head; write it as layer.head, e.g. 5.1.")
         return cls(int(m.group(1)), int(m.group(2)))
 
     def check(self, n_layers: int, n_heads: int) -> Head:

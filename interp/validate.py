@@ -84,6 +84,15 @@ def count(value: Any, what: str, *, low: int = 1, high: int | None = None) -> in
     return i
 
 
+#: The seed range every seeded function takes (numpy's: 0 .. 2^32 - 1).
+SEED_MAX = 2**32 - 1
+
+
+def seed_value(value: Any, what: str = "seed") -> int:
+    """A random seed: a whole number in 0..2^32-1 (numpy's range; larger ones overflow inside numpy and torch)."""
+    return count(value, what, low=0, high=SEED_MAX)
+
+
 def number(value: Any, what: str, *, low: float | None = None, high: float | None = None,
            low_open: bool = False) -> float:
     """A finite real number (not a bool) within the bounds, as a Python float."""
@@ -287,3 +296,33 @@ def finite_result(t: torch.Tensor, what: str, hint: str = "") -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise InvalidInput(f"{what} came out NaN or infinite.", hint or None)
     return t
+
+
+# ----------------------------------------------------------------------------- settings objects
+
+#: A field rule for :func:`settings`: ("int", low, high) | ("real", low, high) (low exclusive when given as
+#: ``("real>", low, high)``) | ("bool",) | ("choice", (values...)).
+FieldRule = tuple
+
+
+def settings(obj: Any, rules: dict[str, FieldRule], what: str = "") -> None:
+    """Check the fields of a settings dataclass (a trainer's config) against ``rules`` before any allocation or
+    training: whole numbers in range (no bools, no fractions, seeds within numpy's range), finite reals in range
+    (NaN, inf and a negative learning rate refused), booleans, closed sets. InvalidInput names the field."""
+    prefix = f"{what}: " if what else ""
+    for name, rule in rules.items():
+        v = getattr(obj, name)
+        kind = rule[0]
+        label = f"{prefix}{name}"
+        if kind == "int":
+            count(v, label, low=rule[1], high=rule[2])
+        elif kind in ("real", "real>"):
+            number(v, label, low=rule[1], high=rule[2], low_open=kind == "real>")
+        elif kind == "bool":
+            if not isinstance(v, (bool, np.bool_)):
+                raise InvalidInput(f"{label} must be true or false, got {_show(v)}.")
+        elif kind == "choice":
+            if not isinstance(v, str) or v not in rule[1]:
+                raise InvalidInput(f"{label} must be one of {', '.join(map(str, rule[1]))}, got {_show(v)}.")
+        else:  # pragma: no cover - a programming error in a rule table
+            raise ValueError(f"unknown rule kind {kind!r}")

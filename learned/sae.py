@@ -191,6 +191,18 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
+def _null_or(cfg: dict[str, Any], name: str, kind: type, default: Any) -> Any:
+    """An optional field: absent or null gives ``default``; else it must be a ``kind`` (no falsy stand-ins: 0 or
+    "" where an object belongs is an error, not "nothing")."""
+    value = cfg.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        want = {dict: "an object", str: "text"}.get(kind, kind.__name__)
+        raise InvalidInput(f"The SAE's cfg.json has {name} = {json.dumps(value)[:40]}; expected {want} or null.")
+    return value
+
+
 def config_from_saelens(cfg: Any) -> SAEConfig:
     """A checked :class:`SAEConfig` from a SAELens ``cfg.json`` dict: every field of the wrong type (a string
     where a number belongs, null, NaN, a list), out of range or unsupported is an InvalidInput naming it."""
@@ -201,11 +213,10 @@ def config_from_saelens(cfg: Any) -> SAEConfig:
             raise InvalidInput(f"The SAE's cfg.json lacks {required}.")
     d_in, d_sae = _int("d_in", cfg["d_in"], 1, MAX_SAE_DIM), _int("d_sae", cfg["d_sae"], 1, MAX_SAE_DIM)
     arch = _text("architecture", cfg.get("architecture", "standard"))
-    kwargs = cfg.get("activation_fn_kwargs") or {}
-    if not isinstance(kwargs, dict):
-        raise InvalidInput("The SAE's cfg.json has activation_fn_kwargs that is not an object.")
+    kwargs = _null_or(cfg, "activation_fn_kwargs", dict, {})
+    fn_str = _null_or(cfg, "activation_fn_str", str, "")
     k_raw = cfg.get("k") if cfg.get("k") is not None else kwargs.get("k", 0)
-    if arch == "standard" and cfg.get("activation_fn_str") == "topk":  # SAELens < 6 wrote TopK this way
+    if arch == "standard" and fn_str == "topk":  # SAELens < 6 wrote TopK this way
         arch = "topk"
     if arch not in ARCHITECTURES:
         raise InvalidInput(f"This SAE's architecture {arch[:40]!r} is not supported here; supported: "
@@ -215,14 +226,17 @@ def config_from_saelens(cfg: Any) -> SAEConfig:
         raise InvalidInput(f"SAEs with normalize_activations={str(cfg['normalize_activations'])[:40]!r} are not "
                            "supported; fold the scaling into the weights first (normalize_activations='none').")
     layer = _field(cfg, "hook_layer", -1)
-    extra = cfg.get("workbench") or {}
-    if not isinstance(extra, dict):
-        raise InvalidInput("The SAE's cfg.json has a workbench block that is not an object.")
+    extra = _null_or(cfg, "workbench", dict, {})
+    hook = _text("hook_name", _field(cfg, "hook_name", ""))
+    if not hook.strip():
+        raise InvalidInput("The SAE's cfg.json has an empty hook_name; it must name the hook the SAE reads.")
+    model_name = _field(cfg, "model_name", "")
+    context = _field(cfg, "context_size", 0)
     return SAEConfig(d_in=d_in, d_sae=d_sae, architecture=arch, k=k,  # type: ignore[arg-type]
-                     hook_name=_text("hook_name", _field(cfg, "hook_name", "")),
+                     hook_name=hook,
                      hook_layer=_int("hook_layer", -1 if layer is None else layer, -1, 1 << 20),
-                     model_name=_text("model_name", _field(cfg, "model_name", "") or ""),
-                     context_size=_int("context_size", _field(cfg, "context_size", 0) or 0, 0, 1 << 24),
+                     model_name=_text("model_name", "" if model_name is None else model_name),
+                     context_size=_int("context_size", 0 if context is None else context, 0, 1 << 24),
                      apply_b_dec_to_input=_bool("apply_b_dec_to_input", cfg.get("apply_b_dec_to_input", True)),
                      extra=dict(extra)).check()
 

@@ -49,10 +49,21 @@ def write_sae_dir(path: str | Path, cfg: dict[str, Any], weights: dict[str, torc
     return out
 
 
+def checked_path(path: object) -> Path:
+    """``path`` as a Path if it can name a folder: text or a Path, no NUL byte, at most 4096 characters (names 255);
+    else InvalidInput (the OS would raise ValueError or 'file name too long')."""
+    if not isinstance(path, (str, Path)):
+        raise InvalidInput(f"An SAE folder is a path, got {type(path).__name__}.", _HOW)
+    text = str(path)
+    if not text.strip() or "\x00" in text or len(text) > 4096 or any(len(part) > 255 for part in Path(text).parts):
+        raise InvalidInput(f"{text[:60]!r} is not a usable folder path (empty, too long or holding a NUL byte).", _HOW)
+    return Path(text).expanduser()
+
+
 def read_sae_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """``(cfg, weights)`` of an SAE folder, checked; a missing, damaged or inconsistent one is InvalidInput. Reads
     regular files only (a FIFO or a device is never opened) and safetensors only (never pickles)."""
-    p = Path(path).expanduser()
+    p = checked_path(path)
     try:
         cfg, weights = read_sidecar(p, WEIGHTS_FILE, CFG_FILE)
     except SidecarUnreadable as e:

@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from interp.errors import WorkbenchError
+from interp.errors import InvalidInput, WorkbenchError
 from interp.loading import REPO_ROOT
 from interp.model import ModelInfo
 
@@ -69,11 +69,26 @@ def read_sidecar(directory: str | Path, weights_file: str, config_file: str = "c
     return config, tensors
 
 
+def _replaceable(out: Path, weights_file: str, config_file: str) -> bool:
+    """``out`` is an empty folder or a sidecar of this kind (its config and weights are regular files)."""
+    try:
+        if not out.is_dir() or out.is_symlink():
+            return False
+        return not any(out.iterdir()) or (_regular_file(out / config_file) and _regular_file(out / weights_file))
+    except OSError:
+        return False
+
+
 def write_sidecar(directory: str | Path, config: dict[str, Any], tensors: dict[str, torch.Tensor], weights_file: str,
                   *, config_file: str = "config.json", metadata: dict[str, str] | None = None) -> Path:
     """Write ``config_file`` + ``weights_file`` as the folder ``directory``, atomically (staged, then renamed):
-    a reader sees the old folder or the new one, never a mix."""
+    a reader sees the old folder or the new one, never a mix. The folder is replaced whole, so an existing one must
+    be empty or a sidecar of the same kind (both files there): any other folder is refused and left untouched."""
     out = Path(directory)
+    if out.exists() and not _replaceable(out, weights_file, config_file):
+        raise InvalidInput(f"{str(out)[:100]} already exists and is not a {config_file} + {weights_file} folder; "
+                           "writing there would replace everything in it, so nothing was written.",
+                           "Choose a new or empty folder.")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

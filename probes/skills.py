@@ -18,6 +18,7 @@ from interp.errors import InvalidInput
 from interp.model import Model
 from probes.heads.detectors import capture_patterns, repeated_sequence_scores
 from tasks.copy import CopyPair, repeated_text_tokens
+from tasks.pairs import PairBatch
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,23 @@ def score_copy_task(handle: Model, pairs: list[CopyPair], *, batch_size: int = 6
                          "correct": pred == a, "logit_diff": float(row[a] - row[w])})
     table = pd.DataFrame(rows)
     return CopyTaskScore(float(table["correct"].mean()), float(table["logit_diff"].mean()), table)
+
+
+@torch.no_grad()
+def score_pairs(handle: Model, batch: PairBatch) -> CopyTaskScore:
+    """Does the model do the task of a batch of prompt pairs: greedy top-1 accuracy of the answer on the clean
+    prompts and the mean clean logit difference answer - wrong (answer - mean logit when no wrong answer)."""
+    logits = handle.logits(batch.clean)  # [batch, pos, vocab]
+    last = logits[torch.arange(len(batch)), batch.answer_pos].float()  # [batch, vocab]
+    answer = last.gather(-1, batch.answer[:, None]).squeeze(-1)  # [batch]
+    wrong_ids = batch.wrong.clamp(min=0)
+    other = torch.where(batch.wrong >= 0, last.gather(-1, wrong_ids[:, None]).squeeze(-1), last.mean(-1))  # [batch]
+    pred = last.argmax(-1)  # [batch]
+    diff = answer - other  # [batch]
+    table = pd.DataFrame({"answer": batch.answer_str or [str(int(a)) for a in batch.answer],
+                          "predicted": [handle.tokenizer.decode([int(t)]) for t in pred],
+                          "correct": (pred == batch.answer).tolist(), "logit_diff": diff.tolist()})
+    return CopyTaskScore(float((pred == batch.answer).float().mean()), float(diff.mean()), table)
 
 
 def repeated_code_scores(handle: Model, texts: list[str], seq_len: int = 50) -> dict[str, torch.Tensor]:

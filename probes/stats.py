@@ -1,4 +1,6 @@
-"""Small statistics for reading results honestly: a confidence interval for an accuracy measured on n examples.
+"""Small statistics for reading results honestly: a confidence interval for an accuracy measured on n examples, and
+the smallest p-value a sign-flip permutation test over n samples can give (with 3 pairs it is 0.25: no effect can
+ever be "significant", and a table should say so rather than show p = 0.25 beside a CI that excludes 0).
 
 The Wilson score interval (Wilson 1927) is used rather than the normal approximation because probe test sets can
 be small and accuracies near 0 or 1, where the normal interval leaves [0, 1]. TransformerLens ships no interval
@@ -24,3 +26,26 @@ def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, fl
     centre = (accuracy + z * z / (2 * n)) / denom
     half = z * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def min_permutation_p(n: int, *, n_permutations: int = 1000, exact_max_n: int = 12) -> float:
+    """The smallest two-sided p-value a paired sign-flip permutation test over ``n`` samples can give: 2 / 2^n when
+    it is exact (n <= ``exact_max_n``), else 1 / (``n_permutations`` + 1)."""
+    if n < 1:
+        return 1.0
+    return 2.0 / 2**n if n <= exact_max_n else 1.0 / (n_permutations + 1)
+
+
+def significance_reachable(n: int, alpha: float = 0.05, **kw: int) -> tuple[bool, str]:
+    """(whether a permutation test over ``n`` samples can reach p < ``alpha``, a sentence saying so)."""
+    floor = min_permutation_p(n, **kw)
+    if floor < alpha:
+        return True, f"with {n} samples the smallest possible p-value is {floor:.2g}"
+    need = min_samples_for(alpha)
+    return False, (f"with {n} samples a permutation p-value cannot go below {floor:.2g}, so no effect can reach "
+                   f"p < {alpha:g}" + (f" (it needs at least {need} samples)" if need else ""))
+
+
+def min_samples_for(alpha: float = 0.05) -> int:
+    """The fewest samples with which a two-sided sign-flip test can reach p < ``alpha`` (0 if none can)."""
+    return next((n for n in range(1, 14) if min_permutation_p(n) < alpha), 0)

@@ -1,6 +1,6 @@
 """Reliability sweep: run the generated bad inputs of one part (or all) and print counts per outcome.
 
-    .venv/bin/python scripts/sweep.py --part library|cli|app|all [--fast] [--list] [--verbose]
+    .venv/bin/python scripts/sweep.py --part library|surface|cli|app|all [--fast] [--list] [--verbose]
 
 Each part lives in ``tests/fuzz/<part>_cases.py`` (``cases()``, ``run_case(case)``; see tests/fuzz/__init__.py).
 Exit status 0 when every case passed, 1 otherwise.
@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fuzz import STATUSES, counts, part_module, run_cases  # noqa: E402
 
-PARTS = ("library", "cli", "app")
+PARTS = ("library", "surface", "cli", "app")
 
 
 def available(part: str) -> bool:

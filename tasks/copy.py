@@ -19,12 +19,13 @@ import re
 import zlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 from interp.errors import InvalidInput
 from interp.model import Model
+from interp.validate import count, seed_value
 
 Split = Literal["train", "heldout"]
 TemplateName = Literal["two_args", "swapped", "three_args"]
@@ -113,6 +114,10 @@ def cooccurring_names(texts: Iterable[str], names: Iterable[str]) -> set[frozens
     return pairs
 
 
+#: Pairs one call draws at most (each is checked by tokenizing it).
+MAX_COPY_PAIRS = 100_000
+
+
 def copy_task_pairs(tokenizer, n: int = 100, *, template: TemplateName = "two_args", split: Split = "heldout",
                     seed: int = 0, avoid: Collection[frozenset[str]] = ()) -> list[CopyPair]:
     """``n`` seeded prompt pairs of ``template`` whose names all come from ``split``; with ``avoid``
@@ -121,8 +126,12 @@ def copy_task_pairs(tokenizer, n: int = 100, *, template: TemplateName = "two_ar
     Every pair is checked: the clean and corrupted prompts tokenize to the same length and each answer is one
     token; a tokenizer for which too few names are single tokens gets an InvalidInput saying so.
     """
-    if template not in TEMPLATES:
-        raise InvalidInput(f"Unknown copy template {template!r}.", f"Use one of {sorted(TEMPLATES)}.")
+    if not isinstance(template, str) or template not in TEMPLATES:
+        raise InvalidInput(f"Unknown copy template {str(template)[:40]!r}.", f"Use one of {sorted(TEMPLATES)}.")
+    if not isinstance(split, str) or split not in get_args(Split):
+        raise InvalidInput(f"Unknown name split {str(split)[:40]!r}.", f"Use one of {', '.join(get_args(Split))}.")
+    n = count(n, "The number of copy pairs", low=1, high=MAX_COPY_PAIRS)
+    seed = seed_value(seed)
     names = names_for(tokenizer, split)
     k = sum("{" + slot + "}" in TEMPLATES[template][0] for slot in "abc")  # parameter slots
     if len(names) < 2 * k:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from interp.errors import InvalidInput
+from interp.validate import count, seed_value
 from tasks.pairs import PromptPair
 
 # BABA and ABBA templates after Wang et al. 2022 (Appendix); {A} is the IO, {B} the subject named twice.
@@ -39,6 +40,8 @@ def single_token_names(tokenizer, names: tuple[str, ...] = NAMES) -> list[str]:
 
 def ioi_pairs(tokenizer, n: int = 24, *, seed: int = 0) -> list[PromptPair]:
     """``n`` seeded clean/ABC-corrupted IOI pairs (templates cycled, names, places and objects drawn)."""
+    n = count(n, "The number of IOI pairs", low=1, high=100_000)
+    seed = seed_value(seed)
     names = single_token_names(tokenizer)
     if len(names) < 5:
         raise InvalidInput(f"Only {len(names)} IOI names are single tokens under this tokenizer; IOI needs 5.",

@@ -12,6 +12,7 @@ from interp import validate
 from interp.errors import InvalidInput
 
 Position = str | int | tuple[int, int]  # "last" | token index | (start, end) span mean
+MAX_CSV_CHARS = 50_000_000  # characters of CSV text read at once
 
 
 @dataclass
@@ -67,6 +68,21 @@ def parse_labelled_csv(data: bytes | str, *, text_column: str = "text", label_co
             line = data[: e.start].count(b"\n") + 1
             raise InvalidInput(f"{source} is not UTF-8 text (bad byte at line {line}).",
                                "Re-save it as UTF-8 (e.g. in a spreadsheet: CSV UTF-8).") from None
+    if not isinstance(data, str):
+        raise InvalidInput(f"{source} must be CSV text or bytes, got {type(data).__name__}.")
+    if len(data) > MAX_CSV_CHARS:
+        raise InvalidInput(f"{source} holds {len(data):,} characters; at most {MAX_CSV_CHARS:,} are read.",
+                           "Use fewer or shorter rows.")
+    try:
+        return _parse(data, text_column, label_column, task, position, source)
+    except csv.Error as e:  # a field longer than the csv module's limit, a NUL byte, a broken quote
+        raise InvalidInput(f"{source} could not be read as CSV ({e}).",
+                           f"Keep each text under {csv.field_size_limit():,} characters and quote fields that hold "
+                           "commas or line breaks.") from None
+
+
+def _parse(data: str, text_column: str, label_column: str, task: str, position: str | int | tuple[int, int],
+           source: str) -> LabelledTexts:
     reader = csv.DictReader(io.StringIO(data))
     cols = reader.fieldnames or []
     missing = [c for c in (text_column, label_column) if c not in cols]
@@ -89,6 +105,10 @@ def parse_labelled_csv(data: bytes | str, *, text_column: str = "text", label_co
             labels = np.array([float(v) for v in raw])
         except ValueError as e:
             raise InvalidInput(f"{source}: a regression label is not a number ({e}).") from None
+        if not np.isfinite(labels).all():
+            bad = int(np.nonzero(~np.isfinite(labels))[0][0])
+            raise InvalidInput(f"{source} line {bad + 2}: the label {raw[bad]!r} is not a finite number.",
+                               "A regression label must be a real number (not nan or inf).")
         if np.ptp(labels) == 0:
             raise InvalidInput(f"{source}: every label is {labels[0]}; there is nothing to predict.")
         return LabelledTexts(texts, labels, None, parse_position(position))

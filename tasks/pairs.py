@@ -22,11 +22,14 @@ import torch
 
 from interp.errors import InvalidInput
 from interp.model import Model
+from interp.prompt_check import kind_of, refuse_unknown
 from interp.tokens import tokenize
+from interp.validate import count, prompt_text, seed_value
 from tasks.copy import copy_task_pairs
 
 RepeatCorruption = Literal["fresh", "prev_token"]  # first copy replaced by fresh tokens / one key token replaced
 CSV_COLUMNS = ("clean", "corrupted", "answer", "wrong")
+MAX_PAIRS = 100_000  # pairs in one batch (a generator or a list); more is a mistake, not a dataset
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,13 @@ class PairBatch:
         return [{"pos": p, "clean": cs[p], "corrupted": rs[p], "differs": cs[p] != rs[p]} for p in range(n)]
 
     def select(self, rows: Sequence[int]) -> PairBatch:
-        """The pairs ``rows`` as a new batch (trimmed to their longest row)."""
+        """The pairs ``rows`` as a new batch (trimmed to their longest row); InvalidInput for no rows or a row
+        that does not exist."""
+        if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence) and not hasattr(rows, "__iter__"):
+            raise InvalidInput(f"Rows must be a list of pair indices, got {type(rows).__name__}.")
+        rows = [count(r, "A pair index", low=0, high=len(self) - 1) for r in rows]
+        if not rows:
+            raise InvalidInput("No pairs selected.", "Select at least one pair.")
         idx = torch.tensor(list(rows), dtype=torch.long)
         n = int(self.lengths[idx].max())
         pick = list(rows)
@@ -172,9 +181,12 @@ def _show(tokens: Sequence[str]) -> str:
 
 def single_token(handle: Model, text: str, what: str) -> int:
     """The one token id of ``text``; InvalidInput showing how it tokenizes when it is not exactly one token."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"The {what} must be text, got {type(text).__name__} {str(text)[:40]!r}.")
+    prompt_text(text)  # not blank, valid Unicode
     ids = handle.tokenizer(text, add_special_tokens=False)["input_ids"]
     if len(ids) == 1:
-        return int(ids[0])
+        return refuse_unknown(handle, text, int(ids[0]), what)
     pieces = [handle.tokenizer.decode([i]) for i in ids]
     hint = "Pick a word that is one token for this model"
     if ids:
@@ -187,6 +199,35 @@ def single_token(handle: Model, text: str, what: str) -> int:
                        "next-token logit, so it must be exactly one token.", hint + ".")
 
 
+def check_pairs(pairs: object) -> list[PromptPair]:
+    """A non-empty list (at most :data:`MAX_PAIRS`) of :class:`PromptPair` whose prompts are text (not blank,
+    valid Unicode) and whose answers are text (wrong: text or None); InvalidInput naming the first bad pair."""
+    if isinstance(pairs, PromptPair):
+        raise InvalidInput("Give a list of prompt pairs, not one bare PromptPair.", "Wrap it: [pair].")
+    if isinstance(pairs, (str, bytes, dict)) or not isinstance(pairs, Sequence):
+        raise InvalidInput(f"Prompt pairs must be a list of PromptPair, got {type(pairs).__name__}.")
+    if not pairs:
+        raise InvalidInput("No prompt pairs given.")
+    if len(pairs) > MAX_PAIRS:
+        raise InvalidInput(f"{len(pairs):,} prompt pairs given; at most {MAX_PAIRS:,} are taken at once.")
+    for i, p in enumerate(pairs):
+        label = "" if len(pairs) == 1 else f"Pair {i + 1}: "
+        if not isinstance(p, PromptPair):
+            raise InvalidInput(f"{label}expected a PromptPair(clean, corrupted, answer, wrong), got "
+                               f"{type(p).__name__} {str(p)[:40]!r}.")
+        for what, v in (("clean prompt", p.clean), ("corrupted prompt", p.corrupted), ("answer", p.answer),
+                        ("wrong answer", p.wrong)):
+            if v is None and what == "wrong answer":
+                continue
+            if not isinstance(v, str):
+                raise InvalidInput(f"{label}the {what} must be text, got {type(v).__name__} {str(v)[:40]!r}.")
+            try:
+                prompt_text(v)
+            except InvalidInput as e:
+                raise InvalidInput(f"{label}the {what}: {e.message[0].lower() + e.message[1:]}", e.hint) from None
+    return list(pairs)
+
+
 def encode_pairs(handle: Model, pairs: Sequence[PromptPair], *, need_wrong: bool = True) -> PairBatch:
     """Tokenize and validate pairs (BOS prepended as everywhere in the workbench).
 
@@ -194,8 +235,7 @@ def encode_pairs(handle: Model, pairs: Sequence[PromptPair], *, need_wrong: bool
     the alignment patching needs), when an answer is not one token (showing its tokens), or when a wrong
     answer is missing and ``need_wrong`` (the logit-difference metric needs one).
     """
-    if not pairs:
-        raise InvalidInput("No prompt pairs given.")
+    pairs = check_pairs(pairs)
     clean_rows, corr_rows, answers, wrongs, cs, rs, a_s, w_s = [], [], [], [], [], [], [], []
     for i, p in enumerate(pairs):
         label = "" if len(pairs) == 1 else f"Pair {i + 1}: "
@@ -246,15 +286,28 @@ def _stack(handle: Model, clean_rows: list[torch.Tensor], corr_rows: list[torch.
 def pairs_from_tokens(handle: Model, clean: torch.Tensor, corrupted: torch.Tensor, answer: torch.Tensor,
                       wrong: torch.Tensor | None = None) -> PairBatch:
     """A PairBatch from token tensors (``[batch, pos]`` each, same shape; answers ``[batch]`` ids)."""
-    if clean.shape != corrupted.shape or clean.ndim != 2:
-        raise InvalidInput(f"Clean and corrupted tokens must both be [batch, pos] of one shape; got "
+    for name, t in (("clean", clean), ("corrupted", corrupted), ("answer", answer), ("wrong", wrong)):
+        if t is None and name == "wrong":
+            continue
+        if not isinstance(t, torch.Tensor) or t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+            raise InvalidInput(f"The {name} tokens must be an integer tensor, got "
+                               f"{getattr(t, 'dtype', type(t).__name__)}.")
+    if clean.shape != corrupted.shape or clean.ndim != 2 or clean.shape[0] < 1 or clean.shape[1] < 1:
+        raise InvalidInput(f"Clean and corrupted tokens must both be [batch, pos] of one shape, not empty; got "
                            f"{tuple(clean.shape)} and {tuple(corrupted.shape)}.")
     n = clean.shape[0]
+    if clean.shape[1] > handle.info.n_ctx:
+        raise InvalidInput(f"The pairs are {clean.shape[1]} tokens long; {handle.info.name} reads at most "
+                           f"{handle.info.n_ctx}.")
     wrong = torch.full((n,), -1, dtype=torch.long) if wrong is None else wrong.long()
+    if answer.shape != (n,) or wrong.shape != (n,):
+        raise InvalidInput(f"answer and wrong must be [batch] = [{n}] token ids; got {tuple(answer.shape)} and "
+                           f"{tuple(wrong.shape)}.")
     vocab = handle.info.d_vocab
-    for name, t in (("clean", clean), ("corrupted", corrupted), ("answer", answer)):
-        if int(t.min()) < 0 or int(t.max()) >= vocab:
-            raise InvalidInput(f"{name} token ids must lie in 0..{vocab - 1} for {handle.info.name}.")
+    for name, t, low in (("clean", clean, 0), ("corrupted", corrupted, 0), ("answer", answer, 0), ("wrong", wrong, -1)):
+        if int(t.min()) < low or int(t.max()) >= vocab:
+            raise InvalidInput(f"{name} token ids must lie in {low}..{vocab - 1} for {handle.info.name}"
+                               + (" (-1: no wrong answer)." if low < 0 else "."))
     batch = _stack(handle, list(clean.long().cpu()), list(corrupted.long().cpu()), answer.long().tolist(),
                    wrong.tolist())
     batch.clean_str = [handle.to_str_tokens(r) for r in batch.clean.cpu()]
@@ -277,10 +330,14 @@ def repeated_sequence_pairs(handle: Model, n_pairs: int, seq_len: int, *, seed: 
     carries "previous token = current token" while its value is unchanged (isolates K-composition); wrong
     answer that replacement token. Tokens are distinct within a sequence and never BOS.
     """
-    if seq_len < 3 or 2 * seq_len > handle.info.n_ctx:
-        raise InvalidInput(f"seq_len must be in 3..{handle.info.n_ctx // 2} for {handle.info.name}.")
-    if n_pairs < 1:
-        raise InvalidInput("n_pairs must be at least 1.")
+    if handle.info.n_ctx < 6:
+        raise InvalidInput(f"{handle.info.name} reads at most {handle.info.n_ctx} tokens: too few for a repeated "
+                           "sequence (BOS + A + A needs at least 6).")
+    seq_len = count(seq_len, "seq_len", low=3, high=handle.info.n_ctx // 2)
+    n_pairs = count(n_pairs, "n_pairs", low=1, high=MAX_PAIRS)
+    seed = seed_value(seed)
+    if corruption not in ("fresh", "prev_token"):
+        raise InvalidInput(f"corruption must be 'fresh' or 'prev_token', got {str(corruption)[:40]!r}.")
     bos = handle.bos_token_id if handle.bos_token_id is not None else 0
     vocab = handle.info.d_vocab
     if vocab - 1 < 2 * seq_len:
@@ -318,6 +375,11 @@ def example_pair(handle: Model, avoid: Collection[frozenset[str]] = ()) -> Promp
         ids = tok(t, add_special_tokens=False)["input_ids"]
         return len(ids) == 1 and tok.decode(ids).strip() == t
 
+    if kind_of(handle) == "numbers":  # a modular-arithmetic model (grokking): "a b =" -> (a + b) mod p
+        p = sum(1 for t in tok.get_vocab() if t.isdigit())
+        if p >= 11:
+            a, b, c = 3, 5, 7
+            return PromptPair(f"{a} {b} =", f"{a} {c} =", str((a + b) % p), str((a + c) % p))
     if all(known(t) for t in ("t1", "t2", "t999")):
         a = ["t12", "t47", "t305", "t8", "t96", "t51", "t230"]
         b = ["t611", "t83", "t19", "t742", "t5", "t377", "t64"]

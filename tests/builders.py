@@ -32,3 +32,9 @@ def modular_gpt2_dir(out_dir, p: int, *, freq: int, d_model: int = 32, n_heads: 
         with torch.no_grad():
             model.transformer.wte.weight[:p] = wave @ torch.randn(2, d_model)  # [p, d_model]
     return save_hf_dir(model, number_tokenizer(p), out_dir)
+
+
+#: train-text-lm at toy size (1 layer x 32, 24 steps, checkpoints every 10): the determinism and resume tests
+#: need a real training run, not the ci preset's size (each run of that costs about a minute of CPU).
+TINY_TEXT_LM = {"max_chars": "60000", "vocab_size": "300", "n_layer": "1", "n_embd": "32", "n_head": "2",
+                "n_ctx": "32", "batch_size": "4", "steps": "24", "warmup": "2", "eval_every": "12"}

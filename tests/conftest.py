@@ -18,7 +18,7 @@ os.environ.setdefault("WORKBENCH_RESULTS", str(_SCRATCH / "results"))
 os.environ.setdefault("WORKBENCH_CACHE", str(_SCRATCH / "cache"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 GPT2_TOKENIZER = ROOT.parent / "shared" / "fixtures" / "gpt2-tokenizer"
-from tests.builders import TEXTS  # noqa: E402
+from tests.builders import TEXTS, TINY_TEXT_LM  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -87,4 +87,16 @@ def ci_text_lm(tmp_path_factory) -> tuple[object, Path, Path]:
     root = tmp_path_factory.mktemp("ci-text-lm")
     out, model = root / "r", root / "m"
     outcome = runner.run_experiment("train-text-lm", out=out, preset="ci", overrides={"out_model": str(model)})
+    return outcome, out, model
+
+
+@pytest.fixture(scope="session")
+def tiny_text_lm(tmp_path_factory) -> tuple[object, Path, Path]:
+    """train-text-lm at :data:`TINY_TEXT_LM`, run once per session: (RunOutcome, results folder, model dir)."""
+    from experiments.core import runner
+
+    root = tmp_path_factory.mktemp("tiny-text-lm")
+    out, model = root / "r", root / "m"
+    outcome = runner.run_experiment("train-text-lm", out=out, preset="ci",
+                                    overrides={**TINY_TEXT_LM, "out_model": str(model)})
     return outcome, out, model

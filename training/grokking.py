@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
+from interp import validate
 from interp.errors import InvalidInput
 from interp.native_models import build_native_model, native_config, save_native
 from probes.fourier.modular import embedding_freq_norms
@@ -61,6 +62,19 @@ class GrokConfig:
     log_every: int = 10  # epochs between test evaluations
     snapshot_every: int = 100  # epochs between float16 weight snapshots (0: none)
     checkpoint_every: int = 500
+
+    def check(self) -> GrokConfig:
+        """Every field in range (before any allocation); InvalidInput naming the field."""
+        validate.settings(self, {
+            "p": ("int", 5, 2000), "frac_train": ("real>", 0.0, 0.999999), "d_model": ("int", 1, 8192),
+            "n_heads": ("int", 1, 256), "d_mlp": ("int", 1, 65_536), "lr": ("real>", 0.0, 10.0),
+            "weight_decay": ("real", 0.0, 100.0), "beta2": ("real", 0.0, 0.999999), "epochs": ("int", 1, 10**8),
+            "seed": ("int", 0, validate.SEED_MAX), "data_seed": ("int", 0, validate.SEED_MAX),
+            "log_every": ("int", 1, 10**9), "snapshot_every": ("int", 0, 10**9),
+            "checkpoint_every": ("int", 1, 10**9)}, "Grokking setting")
+        if self.d_model % self.n_heads:
+            raise InvalidInput(f"Grokking setting d_model {self.d_model} is not divisible by n_heads {self.n_heads}.")
+        return self
 
 
 @dataclass
@@ -234,8 +248,7 @@ def train_grokking(
     """Train (or resume from ``work_dir``) to ``c.epochs``; ``callback(epoch, metrics)`` after every logged epoch
     (train/test loss and accuracy, and with ``with_spectrum`` the embedding's per-frequency squared Fourier
     norms as ``embed_norms``); ``should_stop()`` ends early (checkpointed)."""
-    if c.p < 5 or not 0 < c.frac_train < 1 or c.epochs < 1 or c.log_every < 1:
-        raise InvalidInput("p must be >= 5, frac_train in (0, 1), epochs and log_every >= 1.")
+    c.check()
     if threads:
         torch.set_num_threads(threads)
     model, cfg = build_model(c)

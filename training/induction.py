@@ -73,12 +73,14 @@ class InductionTrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise InvalidInput(f"{name}={v!r} is invalid: expected a whole number in {lo} .. {hi}.")
-        for name in ("lr", "weight_decay"):
+        # a huge lr is allowed (divergence then stops training naming the step, tested); past 1e6 AdamW's own
+        # arithmetic overflows before any loss is computed
+        for name, high in (("lr", 1e6), ("weight_decay", 100.0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
-                    or (name == "lr" and v == 0):
+                    or (name == "lr" and v == 0) or v > high:
                 raise InvalidInput(f"{name}={v!r} is invalid: expected a finite number "
-                                   f"{'> 0' if name == 'lr' else '>= 0'}.")
+                                   f"{'> 0' if name == 'lr' else '>= 0'} and <= {high:g}.")
         if self.d_model % self.n_heads:
             raise InvalidInput(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}.",
                                "Choose n_heads dividing d_model (d_head = d_model / n_heads).")

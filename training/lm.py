@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerFast
 
+from interp import validate
 from interp.errors import InvalidInput
 from interp.loading import weights_sha256
 from tasks.corpus import sample_windows
@@ -48,6 +49,16 @@ class TrainSettings:
     checkpoint_every: int = 200
     eval_every: int = 250
     eval_batches: int = 8
+
+    def check(self) -> TrainSettings:
+        """Every field in range (before any allocation); InvalidInput naming the field."""
+        validate.settings(self, {
+            "steps": ("int", 1, 10**8), "batch_size": ("int", 1, 65_536), "seq_len": ("int", 2, 1 << 20),
+            "lr": ("real>", 0.0, 10.0), "warmup": ("int", 0, 10**8), "weight_decay": ("real", 0.0, 100.0),
+            "grad_clip": ("real>", 0.0, 1e9), "seed": ("int", 0, validate.SEED_MAX),
+            "checkpoint_every": ("int", 1, 10**9), "eval_every": ("int", 1, 10**9),
+            "eval_batches": ("int", 1, 100_000)}, "Training setting")
+        return self
 
 
 @dataclass
@@ -97,6 +108,7 @@ def train_causal_lm(
     held-out evaluation (every ``eval_every`` steps and at the end) into ``log.evals`` (checkpointed with the
     log, so a resumed run has every evaluation). A NaN/inf loss raises
     :class:`training.guards.TrainingDiverged` naming the step."""
+    s.check()
     if batch_fn is None and len(train_tokens) <= s.seq_len:
 
         raise InvalidInput(f"The training text has {len(train_tokens)} tokens, fewer than one window of {s.seq_len}.",

@@ -25,11 +25,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import torch
 
+from interp import validate
+from interp.errors import InvalidInput
 from interp.types import Progress
-from learned.sae import Architecture, SAEConfig, SparseAutoencoder, l0, sae_loss, variance_explained
+from learned.sae import MAX_SAE_DIM, Architecture, SAEConfig, SparseAutoencoder, l0, sae_loss, variance_explained
 from training.checkpoint import read_checkpoint, resume_or_start, save_checkpoint
 from training.sae_data import ActivationSource
 
@@ -56,6 +59,20 @@ class SAETrainSettings:
     log_every: int = 25
     scale_batches: int = 4
     normalize_inputs: bool = True
+
+    def check(self) -> SAETrainSettings:
+        """Every field in range (before the SAE is allocated); InvalidInput naming the field."""
+        validate.settings(self, {
+            "architecture": ("choice", get_args(Architecture)), "d_sae": ("int", 1, MAX_SAE_DIM),
+            "k": ("int", 0, MAX_SAE_DIM), "l1_coeff": ("real", 0.0, 1e6), "lr": ("real>", 0.0, 10.0),
+            "steps": ("int", 1, 10**8), "l1_warmup": ("real", 0.0, 1.0), "lr_decay_from": ("real", 0.0, 1.0),
+            "aux_coeff": ("real", 0.0, 1e6), "dead_tokens": ("int", 1, 10**13), "grad_clip": ("real>", 0.0, 1e9),
+            "seed": ("int", 0, validate.SEED_MAX), "checkpoint_every": ("int", 1, 10**9),
+            "log_every": ("int", 1, 10**9), "scale_batches": ("int", 1, 10_000), "normalize_inputs": ("bool",)},
+            "SAE training setting")
+        if self.architecture == "topk" and not 1 <= self.k <= self.d_sae:
+            raise InvalidInput(f"SAE training setting k={self.k} must be in 1..d_sae ({self.d_sae}) for a TopK SAE.")
+        return self
 
 
 @dataclass
@@ -96,6 +113,7 @@ def train_sae(source: ActivationSource, s: SAETrainSettings, cfg: SAEConfig | No
               should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] | None = print) -> TrainedSAE:
     """Train (or resume) an SAE on ``source``; ``cfg`` carries the hook and model names to record (sizes come
     from ``s``)."""
+    s.check()
     base = cfg or SAEConfig(d_in=source.d_in, d_sae=s.d_sae)
     cfg = dataclasses.replace(base, d_in=source.d_in, d_sae=s.d_sae, architecture=s.architecture,
                        k=s.k if s.architecture == "topk" else 0)

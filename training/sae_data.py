@@ -171,7 +171,7 @@ def sample_tokens(handle: Model, n_seq: int = 64, seq_len: int = 64, seed: int =
     docs = stdlib_texts(heldout=True, max_chars=4 * n_seq * seq_len * 2)  # ~4 characters a token, 2x enough
     held = encode_docs(handle.tokenizer, docs).astype(np.int64)
     if len(held) <= seq_len:
-        raise ValueError("the held-out text is shorter than one window")
+        raise InvalidInput(f"The held-out text is shorter than one {seq_len}-token window for {handle.info.name}.")
     starts = np.linspace(0, len(held) - seq_len - 1, n_seq).astype(np.int64)
     tok = torch.from_numpy(np.stack([held[s:s + seq_len] for s in starts]))
     return tok, torch.ones_like(tok, dtype=torch.bool)

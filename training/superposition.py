@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from interp import validate
 from interp.errors import InvalidInput
 from training.checkpoint import resume_or_start, save_checkpoint
 
@@ -47,12 +48,12 @@ class ToyTrainConfig:
     eval_samples: int = 16_384  # final per-model loss is measured on this many fresh samples (seeded)
 
     def check(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.eval_samples < 1:
-            raise InvalidInput("Toy training needs steps, batch_size and eval_samples >= 1.")
-        if not self.lr > 0:
-            raise InvalidInput(f"lr must be > 0, got {self.lr}.")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise InvalidInput(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}.")
+        """Every field in range (before any allocation); InvalidInput naming the field."""
+        validate.settings(self, {
+            "steps": ("int", 1, 10**8), "batch_size": ("int", 1, 1 << 20), "lr": ("real>", 0.0, 10.0),
+            "lr_schedule": ("choice", ("constant", "cosine")), "weight_decay": ("real", 0.0, 100.0),
+            "seed": ("int", 0, validate.SEED_MAX), "log_every": ("int", 0, 10**9),
+            "checkpoint_every": ("int", 1, 10**9), "eval_samples": ("int", 1, 10**8)}, "Toy training setting")
 
 
 class ToyModels(nn.Module):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from interp.errors import InvalidInput
+from interp import validate
 from interp.model import Model
 from interp.types import Progress
 from learned.tuned_lens import TunedLens
@@ -53,8 +53,11 @@ def train_tuned_lens(handle: Model, tokens: torch.Tensor, *, steps: int = 250, b
     is left out); the learning rate decays linearly to zero. Deterministic on CPU for a given seed.
     """
     tokens = check_lens_tokens(handle, tokens)
-    if steps < 1 or batch_size < 1:
-        raise InvalidInput("steps and batch_size must be at least 1.")
+    steps = validate.count(steps, "steps", low=1, high=10**8)
+    batch_size = validate.count(batch_size, "batch_size", low=1, high=65_536)
+    lr = validate.number(lr, "lr", low=0.0, high=10.0, low_open=True)
+    weight_decay = validate.number(weight_decay, "weight_decay", low=0.0, high=100.0)
+    seed = validate.seed_value(seed)
     lens = lens or TunedLens.for_model(handle)
     lens.to(handle.device).train()
     gen = torch.Generator().manual_seed(seed)

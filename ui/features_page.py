@@ -16,8 +16,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from experiments.core.preconditions import tokens_not_degenerate
 from interp.loading import bundled_models
 from interp.model import Model
+from interp.prompt_check import check_prompt
 from interp.sites import Site
 from interp.tokens import tokenize
 from learned.sae import SparseAutoencoder
@@ -170,6 +172,9 @@ def _tokens_of(handle: Model, prompt: str) -> torch.Tensor | None:
     except Exception as e:  # noqa: BLE001 - bad prompts are messages
         messages.show_error(e)
         return None
+    check = messages.guarded(check_prompt, handle, prompt)
+    if check is not None and check.vocab_warning:
+        st.warning(check.vocab_warning)
     return batch.tokens[0, : int(batch.lengths[0])]
 
 
@@ -228,6 +233,15 @@ def _train_panel(handle: Model, model_name: str) -> None:
     bar = st.progress(0.0, text="starting")
     try:
         text = None if is_othello_model(handle) else sample_tokens(handle, 256, 64, seed=1)[0].flatten().numpy()
+        if text is not None:  # a tokenizer that turns the text into <bos>/<unk> leaves nothing to learn from
+            usable = tokens_not_degenerate("training tokens", text, special=handle.tokenizer.all_special_ids,
+                                           min_distinct=20)
+            if not usable.passed:
+                bar.empty()
+                st.error(f"Not trained: {handle.info.name}'s tokenizer turns the training text into special tokens "
+                         f"({usable.detail}), so an SAE would learn nothing and its variance explained would mean "
+                         "nothing. Choose a text model.")
+                return
         source, cfg = model_sae_job(handle, Site("resid_pre", layer), batch_seqs=16,
                                     d_sae=expansion * handle.info.d_model, text_tokens=text, text_seq=64)
         s = SAETrainSettings(architecture="topk", d_sae=cfg.d_sae, k=k, steps=steps, dead_tokens=50_000,

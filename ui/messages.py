@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from interp import WorkbenchError
+from interp.errors import memory_error
 
 #: Longest error text shown; the rest is cut (a failure never dumps a figure or a tensor on the page).
 MAX_ERROR_CHARS = 600
@@ -24,8 +25,8 @@ def error_text(e: BaseException) -> str:
     """What the page says about a failure: a typed error's message, else its kind and first line, capped."""
     if isinstance(e, WorkbenchError):
         return capped(str(e))
-    if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
-        return "The computation ran out of memory. Try a shorter prompt, fewer rows or a smaller model."
+    if (oom := memory_error(e, "The computation")) is not None:
+        return capped(str(oom))
     if isinstance(e, PermissionError):
         return capped(f"Permission denied: {e.filename or 'a file'} cannot be read or written. Choose another "
                       "location.")

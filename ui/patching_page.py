@@ -12,6 +12,7 @@ import streamlit as st
 
 from interp.errors import InvalidInput, WorkbenchError
 from interp.model import Model
+from interp.prompt_check import check_prompt
 from interp.types import Head
 from plots.attention_grid import head_pattern_figure
 from plots.patching import attribution_scatter, dla_bars, effect_bars_with_ci, head_effect_heatmap, layer_pos_heatmap
@@ -20,6 +21,7 @@ from probes.patching.activation import PatchMetric, SweepStopped, run_sweeps
 from probes.patching.attribution import attribute, compare
 from probes.patching.dla import direct_logit_attribution
 from probes.patching.stats import dataset_effects
+from probes.stats import significance_reachable
 from tasks.copy_mix import stdlib_name_pairs
 from tasks.pairs import PairBatch, PromptPair, encode_pairs, example_pair, pairs_from_csv
 from ui import figures, messages, models, state
@@ -67,6 +69,18 @@ def _show_alignment(batch: PairBatch) -> None:
                f"Answer {batch.answer_str[0]!r} = token {int(batch.answer[0])}"
                + (f", wrong {batch.wrong_str[0]!r} = token {int(batch.wrong[0])}." if batch.has_wrong else "."))
     st.dataframe(df.set_index("pos").T, width="stretch")
+
+
+def _input_warnings(handle: Model, pair: PromptPair, batch: PairBatch) -> None:
+    """Say when the prompts hold words the vocabulary cannot express (they became its unknown token) or when the
+    clean and corrupted prompts are the same tokens (patching then has nothing to bring back)."""
+    for label, text in (("clean", pair.clean), ("corrupted", pair.corrupted)):
+        check = messages.guarded(check_prompt, handle, text)
+        if check is not None and check.vocab_warning:
+            st.warning(f"The {label} prompt: {check.vocab_warning}")
+    if not batch.diff_positions(0):
+        st.warning("The clean and corrupted prompts are the same tokens, so there is no behaviour for patching to "
+                   "bring back. Change the corrupted prompt where the answer depends on it.")
 
 
 def _request_stop() -> None:
@@ -145,6 +159,8 @@ def _dataset(handle: Model, metric: PatchMetric) -> None:
     figures.figure(effect_bars_with_ci(top["component"], top["mean"], top["ci_low"], top["ci_high"],
                                       f"{len(batch)} pairs: head-output effect, 95% bootstrap CI"), key="patch-ds")
     figures.table(df, key="patching-dataset-effects")
+    reachable, power = significance_reachable(len(batch))
+    (st.caption if reachable else st.warning)(power[0].upper() + power[1:] + ".")
 
 
 def draw() -> None:
@@ -163,6 +179,7 @@ def draw() -> None:
         _dataset(handle, metric)
         return
     _show_alignment(batch)
+    _input_warnings(handle, pair, batch)
     key = (name, pair, metric)
     ss = st.session_state
     res = ss.get(RESULTS)

@@ -99,7 +99,7 @@ def _run(name: str, preset: str | None, model: str | None, force: bool, bar_slot
         run.update(status="failed", message=_app_words(messages.error_text(e)))
     else:
         run.update(status="done", message=_app_words(outcome.message), path=str(outcome.path),
-                   skipped=outcome.skipped)
+                   skipped=outcome.skipped, verdict=str(outcome.verdict.get("status", "?")))
     finally:  # a click (Stop or any other) interrupts the script here too: the run counts as stopped
         if run["status"] == "running":
             run["status"] = "stopped"
@@ -119,23 +119,29 @@ def _show_run(run: dict[str, Any]) -> None:
     elif run["status"] == "failed":
         st.error(f"{what} failed: {run['message']}")
     elif run["status"] == "done":
-        st.success(run["message"])
+        verdict_box(run.get("verdict", ""))(run["message"])
+
+
+def verdict_box(status: str):
+    """The message box a verdict is shown in: green only for a passed run, red for a failed one, else yellow (a
+    "not reproduced" is never inside a green success banner)."""
+    return {"reproduced": st.success, "smoke test passed": st.success, "not reproduced": st.error,
+            "smoke test failed": st.error}.get(status, st.warning)
 
 
 def _verdict_text(r: ResultFolder) -> str:
-    status = r.verdict.get("status", "?")
-    return f"smoke test, {status}" if r.preset in SMOKE else status
+    return str(r.verdict.get("status", "?"))
 
 
 def _show_verdict(r: ResultFolder) -> None:
     verdict = r.verdict
     status, reason = verdict.get("status", "?"), verdict.get("reason", "")
-    if r.preset in SMOKE:
-        st.info(f"Smoke test ({r.preset} preset): the checks said **{status}** ({reason}). A smoke test runs tiny "
-                "settings to show the code works end to end; only the full run's verdict speaks to the finding.")
+    if r.smoke_test:
+        verdict_box(status)(f"Smoke test ({r.preset} preset): **{status}** — {reason}. A smoke test runs tiny "
+                            "settings to show the code works end to end; only the full run's verdict speaks to the "
+                            "finding.")
         return
-    box = {"reproduced": st.success, "not reproduced": st.error}.get(status, st.warning)
-    box(f"Verdict: **{status}** — {reason}")
+    verdict_box(status)(f"Verdict: **{status}** — {reason}")
 
 
 def _figure(r: ResultFolder, name: str, path: Path, pngs: dict[str, Path]) -> None:

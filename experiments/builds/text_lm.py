@@ -49,7 +49,7 @@ COMPLETION_PROMPTS = (
 class TextLMConfig(RunSettings):
     data_dir: str = setting("", "folder of .py/.txt/.md files to train on (empty: the Python standard library's "
                                 ".py files, tests/idlelib excluded)", path="dir")
-    max_chars: int = setting(0, "characters of text to read (0: all of it)", low=0)
+    max_chars: int = setting(0, "characters of text to read (0: all of it)", low=0, high=10**10)
     vocab_size: int = setting(4096, "BPE vocabulary size (ignored with init_from: its tokenizer is reused)",
                               low=300, high=65_535)
     n_layer: int = setting(4, "transformer layers", low=1, high=96)
@@ -62,7 +62,7 @@ class TextLMConfig(RunSettings):
     steps: int = setting(2000, "training steps", low=1, high=10_000_000)
     lr: float = setting(2e-3, "peak learning rate (AdamW; warm-up then cosine to 10%)", positive=True, high=10.0)
     warmup: int = setting(100, "linear warm-up steps", low=0, high=10_000_000)
-    eval_every: int = setting(250, "held-out evaluation every this many steps (and at the end)", low=1)
+    eval_every: int = setting(250, "held-out evaluation every this many steps (and at the end)", low=1, high=10**9)
     threads: int = setting(2, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
     out_model: str = setting("", "where to write the model directory (empty: model/ in the results folder)",
                              path="out")

@@ -33,7 +33,7 @@ class OthelloTrainConfig(RunSettings):
     steps: int = setting(20000, "training steps", low=1, high=10_000_000)
     lr: float = setting(1e-3, "peak learning rate (AdamW; warm-up then cosine to 10%)", positive=True, high=10.0)
     warmup: int = setting(200, "linear warm-up steps", low=0, high=10_000_000)
-    eval_every: int = setting(500, "legal-move evaluation every this many steps (and at the end)", low=1)
+    eval_every: int = setting(500, "legal-move evaluation every this many steps (and at the end)", low=1, high=10**9)
     eval_games: int = setting(500, "held-out games per evaluation", low=1, high=100_000)
     threads: int = setting(1, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
     out_model: str = setting("", "where to write the model directory (empty: model/ in the results folder)",

@@ -17,9 +17,11 @@ import numpy as np
 import torch
 
 from experiments.core.context import RunContext
+from experiments.core.preconditions import data_not_degenerate, tokens_not_degenerate
 from experiments.core.registry import Check, Experiment, RunResult, Verdict, register
 from experiments.core.settings import RunSettings, setting
 from interp.errors import InvalidInput
+from interp.loading import BUNDLED_DIR
 from interp.model import Model
 from learned.sae import Architecture, latent_fractions
 from learned.sae_files import write_sae_dir
@@ -42,26 +44,40 @@ class TrainSAEConfig(RunSettings):
     hook: str = setting("blocks.2.hook_resid_pre", "TransformerLens hook name the SAE reads and is spliced into")
     architecture: Architecture = setting("topk", "SAE kind: topk (Gao et al. 2024) or standard (ReLU + weighted L1)")
     expansion: int = setting(8, "latents per input dimension (d_sae = expansion x d_in)", low=1, high=256)
-    k: int = setting(32, "TopK: latents active per token", low=1)
-    l1_coeff: float = setting(5.0, "ReLU: L1 coefficient on inputs scaled to norm sqrt(d_in)", positive=True)
-    lr: float = setting(1e-3, "Adam learning rate", positive=True)
-    steps: int = setting(3000, "training steps", low=1)
-    batch_seqs: int = setting(32, "sequences (text windows of 128 tokens, or games) per step", low=1)
+    k: int = setting(32, "TopK: latents active per token", low=1, high=65_536)
+    l1_coeff: float = setting(5.0, "ReLU: L1 coefficient on inputs scaled to norm sqrt(d_in)", positive=True, high=1e6)
+    lr: float = setting(1e-3, "Adam learning rate", positive=True, high=10)
+    steps: int = setting(3000, "training steps", low=1, high=10_000_000)
+    batch_seqs: int = setting(32, "sequences (text windows of 128 tokens, or games) per step", low=1, high=4096)
     dead_tokens: int = setting(500_000, "a latent that has not fired for this many tokens is dead (aux-k trains it)",
-                               low=1)
+                               low=1, high=10**12)
     max_chars: int = setting(0, "text models: read the stdlib's files up to this many characters (0: all)",
-                             low=0)
-    eval_seqs: int = setting(64, "held-out sequences for CE loss recovered and AUCs", low=2)
+                             low=0, high=10**10)
+    eval_seqs: int = setting(64, "held-out sequences for CE loss recovered and AUCs", low=2, high=100_000)
     out: str = setting("", "where to write the SAE folder (default: <results>/sae); e.g. models/<model>/saes/<name>",
                        path="out")
 
     def check(self) -> None:
         super().check()
-        if self.out and Path(self.out).expanduser().resolve().is_relative_to(Path("models").resolve()):
-            p = Path(self.out).expanduser().resolve()
-            if p.parent.name != "saes":
-                raise InvalidInput(f"Setting out={self.out!r}: inside models/ an SAE goes to "
-                                   "models/<model>/saes/<name>.")
+        if self.out:
+            check_sae_out(Path(self.out).expanduser(), self.model)
+
+
+def check_sae_out(out: Path, model: str) -> None:
+    """Inside the bundled models folder an SAE goes to ``models/<model>/saes/<name>`` (the Features page finds it
+    there), with <model> a bundled model (the one trained on, when a bundled name is given); elsewhere any folder
+    the one output rule allows."""
+    root = BUNDLED_DIR.resolve()
+    p = out.resolve()
+    if not p.is_relative_to(root):
+        return
+    parts = p.relative_to(root).parts
+    bundled = model if (BUNDLED_DIR / model).is_dir() else None
+    if len(parts) != 3 or parts[1] != "saes" or not (root / parts[0] / "config.json").is_file() or (
+            bundled is not None and parts[0] != bundled):
+        raise InvalidInput(f"Setting out={str(out)[:100]!r}: inside models/ an SAE goes to "
+                           f"models/{bundled or '<model>'}/saes/<name>.",
+                           f"For example --set out=models/{bundled or 'stdlib-gpt2'}/saes/my-sae.")
 
 
 @register
@@ -72,12 +88,25 @@ class TrainSAE(Experiment):
     presets = {"ci": {"max_chars": 150_000, "steps": 30, "expansion": 2, "k": 8, "batch_seqs": 4, "eval_seqs": 4,
                       "dead_tokens": 5000}}
     finding = None
+    precondition = ("the training and held-out text are not degenerate (the tokenizer does not turn them into "
+                    "<bos>/<unk>: at least 20 distinct ordinary tokens) and the splice losses are finite")
 
     def run(self, config: TrainSAEConfig, ctx: RunContext) -> RunResult:
         ctx.progress(0.0, "loading model")
         handle = ctx.load_model(config.model)
         othello = is_othello_model(handle)
         text = None if othello else _text_tokens(handle, ctx, heldout=False, max_chars=config.max_chars)
+        if text is not None:  # a tokenizer that turns the corpus into <bos>/<unk> leaves nothing to learn
+            special = handle.tokenizer.all_special_ids
+            preconditions = [tokens_not_degenerate("training tokens", text, special=special, min_distinct=20)]
+            if not preconditions[0].passed:
+                return RunResult({"model": handle.info.name, "hook": config.hook},
+                                 Verdict.from_checks([], preconditions=preconditions),
+                                 f"`{handle.info.name}`'s tokenizer turns the training text into special tokens, "
+                                 "so no SAE was trained or written: its variance explained and CE loss recovered "
+                                 "on such data would say nothing.")
+        else:
+            preconditions = []
         source, cfg = model_sae_job(handle, config.hook, batch_seqs=config.batch_seqs,
                                     d_sae=config.expansion * handle.info.d_model, text_tokens=text,
                                     text_seq=TEXT_SEQ, seed=config.seed)
@@ -96,6 +125,10 @@ class TrainSAE(Experiment):
         ctx.progress(0.86, "splicing the SAE into the forward pass")
         eval_tok, eval_mask = _eval_tokens(handle, ctx, othello, config.eval_seqs, seq, config.max_chars)
         splice = splice_metrics(handle, sae, eval_tok, loss_mask=eval_mask)
+        if not othello:
+            preconditions.append(tokens_not_degenerate("held-out tokens", eval_tok, special=special, min_distinct=20))
+        preconditions.append(data_not_degenerate(
+            "splice losses (clean, SAE, zero-ablated CE)", [splice.ce_clean, splice.ce_sae, splice.ce_zero]))
         ev = evaluate_sae(sae, source, n_batches=4)
         frac = latent_fractions(ev["fire_counts"], ev["n_tokens"])
         metrics = {"hook": config.hook, "d_in": source.d_in, "d_sae": d_sae, "architecture": config.architecture,
@@ -130,7 +163,7 @@ class TrainSAE(Experiment):
                          "SAE training", "step", "") if h.steps else None
         checks = [Check("CE loss recovered >= 80% at L0 <= 50", splice.ce_recovered >= 0.8 and splice.l0 <= 50,
                         f"CE loss recovered {splice.ce_recovered:.1%} at L0 {splice.l0:.1f}")]
-        return RunResult(metrics=metrics, verdict=Verdict.from_checks(checks),
+        return RunResult(metrics=metrics, verdict=Verdict.from_checks(checks, preconditions=preconditions),
                          summary=card + f"\n\nTraining took {h.seconds / 60:.1f} minutes "
                          f"({h.tokens / max(h.seconds, 1e-9):,.0f}"
                          " tokens/s including the model's forward pass).\n",

@@ -20,9 +20,10 @@ from experiments.core.registry import all_experiments, get_experiment, parse_set
 from experiments.core.results import read_result
 from experiments.core.runner import run_experiment
 from experiments.core.settings import field_help
-from interp.errors import InvalidInput, WorkbenchError
+from interp.errors import InvalidInput, WorkbenchError, memory_error
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: the run's own clean-up (staging folder) has run; see exit_now
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL/ST), other two-byte ESC sequences, then any C0/C1 control character
 # except tab and newline: what a summary written by someone else could use to rewrite the terminal.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|"
@@ -90,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: no partial result was written", file=sys.stderr)
-        return 130
-    except MemoryError:
-        print("error: out of memory; use a smaller preset or fewer/smaller settings.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MemoryError as e:
+        print(f"error: {one_line(str(memory_error(e)))}", file=sys.stderr)
         return 1
     except OSError as e:  # disk full, permissions changed mid-run: say so in one line
         print(f"error: {one_line(f'{e.strerror or type(e).__name__}: {e.filename or e}')}", file=sys.stderr)
@@ -200,3 +201,15 @@ def _run(args: argparse.Namespace) -> int:
             bar.close()
     print(outcome.message)
     return 0
+
+
+def exit_now(code: int) -> None:
+    """Leave the process with ``code``. After a Ctrl-C nothing is left to do (the runner's ``finally`` removed the
+    staging folder), but the interpreter's shutdown would still run library finalisers: kaleido's Chromium profile
+    clean-up retries for 8 s while the browser dies, so one Ctrl-C seemed to hang until a second. Those are skipped
+    (streams flushed first); any other exit is the normal one."""
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)

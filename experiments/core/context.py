@@ -32,6 +32,14 @@ class RunContext:
     models: list[dict[str, Any]] = field(default_factory=list)
     backend: LoadBackend = "bridge"  # how load_model runs the models (recorded with each model in metadata.json)
     fraction: float = field(default=0.0, repr=False)  # the last progress reported
+    force: bool = False  # --force: an output folder holding an earlier result of this experiment may be replaced
+
+    def check_output(self, path: Path, what: str) -> None:
+        """The one output rule (:func:`~experiments.core.outputs.check_output_dir`) for a folder only known once
+        the run has started (e.g. beside the loaded model); call it before any training."""
+        from experiments.core.outputs import check_output_dir
+
+        check_output_dir(Path(path), self.experiment, what, force=self.force)
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress in [0, 1]; also the place where a cancel request takes effect."""

@@ -18,9 +18,12 @@ from interp.errors import InvalidInput
 if TYPE_CHECKING:
     from experiments.core.context import RunContext
 
-#: A verdict: the published finding holds here, does not, or could not be checked (with the reason why).
-VerdictStatus = Literal["reproduced", "not reproduced", "not checked"]
-REPRODUCED, NOT_REPRODUCED, NOT_CHECKED = get_args(VerdictStatus)
+#: A verdict: the published finding holds here, does not, or could not be checked (with the reason why). A smoke
+#: test (a preset with tiny settings, e.g. ``ci``) has its own two words: it never says "reproduced".
+VerdictStatus = Literal["reproduced", "not reproduced", "not checked", "smoke test passed", "smoke test failed"]
+REPRODUCED, NOT_REPRODUCED, NOT_CHECKED, SMOKE_PASSED, SMOKE_FAILED = get_args(VerdictStatus)
+#: A full run's word -> a smoke test's word ("not checked" stays "not checked").
+SMOKE_WORDS: dict[str, str] = {REPRODUCED: SMOKE_PASSED, NOT_REPRODUCED: SMOKE_FAILED}
 
 
 @dataclass(frozen=True)
@@ -36,32 +39,54 @@ class Finding:
 class Check:
     """One claim of a finding, tested on this run's numbers."""
     claim: str
-    passed: bool | None  # None: could not be checked
+    passed: bool | None  # None: could not be checked (``detail`` says why)
     detail: str = ""
 
 
 @dataclass
 class Verdict:
+    """The outcome of a run: its status, why, the checks of the finding and the preconditions they rest on.
+
+    A precondition is what must hold for the checks to mean anything (the model does the task; the data is not
+    degenerate); when one fails the verdict is "not checked" and names it, whatever the checks say."""
     status: VerdictStatus
     reason: str
     checks: list[Check] = field(default_factory=list)
+    preconditions: list[Check] = field(default_factory=list)
 
     @staticmethod
-    def from_checks(checks: list[Check], not_checked_reason: str = "") -> Verdict:
-        """Reproduced iff every check passed; not checked iff any could not be checked."""
+    def from_checks(checks: list[Check], not_checked_reason: str = "",
+                    preconditions: list[Check] | None = None) -> Verdict:
+        """Not checked iff a precondition failed, a check could not be run or there are no checks; else
+        reproduced iff every check passed."""
+        pre = list(preconditions or [])
+        unmet = [p for p in pre if p.passed is not True]
+        if unmet:
+            return Verdict(NOT_CHECKED, precondition_reason(unmet), checks, pre)
         if any(c.passed is None for c in checks) or not checks:
-            return Verdict(NOT_CHECKED, not_checked_reason or "some claims could not be checked", checks)
+            why = not_checked_reason or "; ".join(f"{c.claim}: {c.detail}" for c in checks if c.passed is None)
+            return Verdict(NOT_CHECKED, why or "no claim could be checked", checks, pre)
         failed = [c.claim for c in checks if not c.passed]
         if failed:
-            return Verdict(NOT_REPRODUCED, "failed: " + "; ".join(failed), checks)
-        return Verdict(REPRODUCED, f"all {len(checks)} checks passed", checks)
+            return Verdict(NOT_REPRODUCED, "failed: " + "; ".join(failed), checks, pre)
+        return Verdict(REPRODUCED, f"all {len(checks)} checks passed", checks, pre)
 
     @staticmethod
-    def not_checked(reason: str) -> Verdict:
-        return Verdict(NOT_CHECKED, reason)
+    def not_checked(reason: str, preconditions: list[Check] | None = None) -> Verdict:
+        return Verdict(NOT_CHECKED, reason, [], list(preconditions or []))
+
+    def as_smoke_test(self) -> Verdict:
+        """The same verdict in a smoke test's words: "smoke test passed"/"smoke test failed", never "reproduced"."""
+        return dataclasses.replace(self, status=SMOKE_WORDS.get(self.status, self.status))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def precondition_reason(unmet: list[Check]) -> str:
+    """"not checked: <why>" for the preconditions that did not hold."""
+    return "not checked: " + "; ".join(f"precondition not met: {p.claim}; here {p.detail}" if p.passed is False
+                                       else f"precondition not testable: {p.claim}; {p.detail}" for p in unmet)
 
 
 @dataclass
@@ -79,10 +104,27 @@ class Experiment:
     title: ClassVar[str]
     Config: ClassVar[type]  # a dataclass whose defaults reproduce the published setting
     presets: ClassVar[dict[str, dict[str, Any]]] = {}  # e.g. {"ci": {...}} small and fast
+    #: Presets that are smoke tests (tiny settings that check the code runs end to end, not the finding): their
+    #: verdict says "smoke test passed/failed" and their summary says so at the top.
+    smoke_presets: ClassVar[tuple[str, ...]] = ("ci",)
     finding: ClassVar[Finding | None] = None
+    #: For an analysis of *how* a model does something (a circuit, features): what must hold first, in words
+    #: (the model does the task, the data is not degenerate). Shown in ``--help`` and checked by ``run()``.
+    precondition: ClassVar[str] = ""
 
     def run(self, config: Any, ctx: RunContext) -> RunResult:
         raise NotImplementedError
+
+    def output_dirs(self, config: Any) -> dict[str, Path]:
+        """Folders outside the results folder this run will write (what -> path), checked by the runner against
+        the one output rule (:mod:`experiments.core.outputs`) before the run starts. Default: every ``path="out"``
+        setting that is given."""
+        out = {}
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            if (f.metadata or {}).get("path") == "out" and isinstance(value, str) and value.strip():
+                out[f"Setting {f.name}"] = Path(value).expanduser()
+        return out
 
 
 _REGISTRY: dict[str, type[Experiment]] = {}

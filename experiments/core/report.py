@@ -9,11 +9,11 @@ from interp.errors import ModelUnavailable
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """A markdown table of records (floats to 3 decimals)."""
+    """A markdown table of records (floats to 3 decimals; newlines and pipes in text escaped so a cell stays one)."""
     if not rows:
         return ""
     cols = list(rows[0])
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v).replace("|", "\\|").replace("\n", "\\n")  # noqa: E731
     return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
                      + ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows])
 

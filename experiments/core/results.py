@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from experiments.core.registry import SMOKE_WORDS
 from interp.errors import InvalidInput
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -29,16 +30,27 @@ class ResultFolder:
 
     @property
     def verdict(self) -> dict[str, Any]:
-        """``{"status", "reason", ...}``; a verdict stored as a plain string becomes its status."""
+        """``{"status", "reason", ...}``; a verdict stored as a plain string becomes its status. A smoke test's
+        verdict is in a smoke test's words even when an older runner stored "reproduced"."""
         v = self.metrics.get("verdict", {})
         if isinstance(v, str):
-            return {"status": v, "reason": ""}
-        return v if isinstance(v, dict) else {"status": "?", "reason": "the stored verdict is not readable"}
+            v = {"status": v, "reason": ""}
+        if not isinstance(v, dict):
+            return {"status": "?", "reason": "the stored verdict is not readable"}
+        if self.smoke_test and v.get("status") in SMOKE_WORDS:
+            v = {**v, "status": SMOKE_WORDS[v["status"]]}
+        return v
 
     @property
     def preset(self) -> str | None:
         p = self.metadata.get("preset")
         return p if isinstance(p, str) else None
+
+    @property
+    def smoke_test(self) -> bool:
+        """Whether this run was a smoke test (recorded by the runner; older folders: the ``ci`` preset)."""
+        flag = self.metadata.get("smoke_test")
+        return flag if isinstance(flag, bool) else self.preset == "ci"
 
     def figure_files(self, ext: str = "html") -> dict[str, Path]:
         """Figure name -> file, in the order the experiment returned them (headline first); PNGs only if real."""

@@ -29,10 +29,11 @@ import torch
 
 from experiments.core.context import RunContext
 from experiments.core.figures import save_figures
-from experiments.core.registry import Experiment, RunResult, get_experiment, make_config
-from experiments.core.settings import check_writable_dir
+from experiments.core.outputs import check_output_dir, writer_of
+from experiments.core.registry import Check, Experiment, RunResult, get_experiment, make_config
+from experiments.core.settings import changed_thresholds, check_writable_dir
 from interp.environment import library_versions
-from interp.errors import InvalidInput
+from interp.errors import InvalidInput, memory_error
 from interp.loading import REPO_ROOT
 
 RESULTS_ROOT = Path(os.environ.get("WORKBENCH_RESULTS", REPO_ROOT / "results"))
@@ -117,16 +118,18 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def check_out_dir(out_dir: Path) -> None:
+def check_out_dir(out_dir: Path, experiment: str = "", force: bool = False) -> None:
     """Before any work: ``out_dir`` must be a folder (or creatable) that can be written, with a name short
-    enough for the staging suffix, and not a non-results folder with files in it."""
+    enough for the staging suffix, and new, empty or a results folder of the same experiment (the one output rule,
+    :mod:`experiments.core.outputs`); a results folder whose metadata cannot be read is left to
+    :func:`_existing_result` (damaged: replaced only with ``--force``)."""
     check_writable_dir(out_dir, "--out", max_name=200)
     try:
-        if out_dir.is_dir() and not (out_dir / "metadata.json").is_file() and any(out_dir.iterdir()):
-            raise InvalidInput(f"--out {out_dir} exists and is not a results folder; refusing to overwrite it.",
-                               "Choose an empty or new folder.")
+        if (out_dir / "metadata.json").is_file() and writer_of(out_dir) is None:
+            return  # a damaged results folder
     except OSError as e:
         raise InvalidInput(f"--out {out_dir} cannot be read ({e.strerror or e}).", "Choose another folder.") from None
+    check_output_dir(out_dir, experiment, "--out", force=force, artefact=False)
 
 
 def _existing_result(out_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -160,7 +163,7 @@ def run_experiment(
     exp_cls = get_experiment(name)
     config = make_config(exp_cls, preset=preset, overrides=overrides, model=model, **fields)
     out_dir = Path(out).expanduser() if out else default_out_dir(name, config, preset)
-    check_out_dir(out_dir)
+    check_out_dir(out_dir, name, force)
     work_dir = WORK_ROOT / name / config_hash(name, config)
     check_writable_dir(work_dir, "The experiment cache (WORKBENCH_CACHE)")
     config_json = to_jsonable(dataclasses.asdict(config))
@@ -178,6 +181,8 @@ def run_experiment(
                           f"A complete result already exists at {out_dir} (verdict: {status}); "
                           "skipped. Pass --force to run again.")
 
+    for what, path in exp_cls().output_dirs(config).items():  # every artefact folder, before any work
+        check_output_dir(path, name, what, force=force)
     seed = int(getattr(config, "seed", 0))
     device = str(getattr(config, "device", "cpu"))
     staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
@@ -185,14 +190,21 @@ def run_experiment(
     (staging / "figures").mkdir(parents=True)
     ctx = RunContext(experiment=name, seed=seed, device=device, out_dir=staging, work_dir=work_dir,
                      cache_root=WORK_ROOT, progress_fn=progress, cancel_event=cancel_event,
-                     backend=getattr(config, "backend", "bridge"))
+                     backend=getattr(config, "backend", "bridge"), force=force)
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     started, t0 = datetime.now(UTC), time.perf_counter()
     try:
         with run_settings(seed, int(getattr(config, "threads", 0) or 0)):
-            result = exp_cls().run(config, ctx)
+            try:
+                result = exp_cls().run(config, ctx)
+            except Exception as e:  # an allocation that failed mid-run: the memory message, not "internal error"
+                oom = memory_error(e, f"{name}")
+                if oom is None:
+                    raise
+                raise oom from None
+        result = apply_verdict_rules(exp_cls, config, preset, result)
         wall = time.perf_counter() - t0
-        _write_result(staging, exp_cls, config_json, preset, result, ctx, started, wall)
+        _write_result(staging, exp_cls, config, config_json, preset, result, ctx, started, wall)
         _swap_into_place(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -201,19 +213,49 @@ def run_experiment(
                       f"{name}: {result.verdict.status} ({result.verdict.reason}) -> {out_dir}")
 
 
+def is_smoke_test(exp_cls: type[Experiment], preset: str | None) -> bool:
+    return preset is not None and preset in exp_cls.smoke_presets
+
+
+def apply_verdict_rules(exp_cls: type[Experiment], config: Any, preset: str | None, result: RunResult) -> RunResult:
+    """The rules every experiment's verdict obeys, applied once here: a smoke-test preset's verdict is "smoke test
+    passed/failed" (never "reproduced"); a run at a threshold other than the published one says which in its
+    reason; metrics record both."""
+    verdict = result.verdict
+    changed = changed_thresholds(config)
+    if changed and verdict.status != "not checked":
+        verdict = dataclasses.replace(verdict, reason=f"{verdict.reason} (at {_bars(changed)})")
+    if is_smoke_test(exp_cls, preset):
+        verdict = verdict.as_smoke_test()
+    metrics = dict(result.metrics)
+    if changed:
+        metrics["thresholds_changed"] = {k: {"here": v, "published": d} for k, v, d in changed}
+    return dataclasses.replace(result, verdict=verdict, metrics=metrics)
+
+
+def _bars(changed: list[tuple[str, Any, Any]]) -> str:
+    return "; ".join(f"{k} = {_fmt(v)} instead of the published {_fmt(d)}" for k, v, d in changed)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
-def _write_result(staging: Path, exp_cls: type[Experiment], config_json: dict[str, Any], preset: str | None,
-                  result: RunResult, ctx: RunContext, started: datetime, wall: float) -> None:
+def _write_result(staging: Path, exp_cls: type[Experiment], config: Any, config_json: dict[str, Any],
+                  preset: str | None, result: RunResult, ctx: RunContext, started: datetime, wall: float) -> None:
 
     _write_json(staging / "config.json", config_json)
     _write_json(staging / "metrics.json", {**result.metrics, "verdict": result.verdict.to_dict()})
     figure_status = save_figures(result.figures, staging / "figures")
-    (staging / "summary.md").write_text(_summary(exp_cls, result, figure_status))
+    (staging / "summary.md").write_text(_summary(exp_cls, result, figure_status, preset,
+                                                 changed_thresholds(config)))
     _write_json(staging / "metadata.json", {
         "experiment": exp_cls.name, "title": exp_cls.title, "preset": preset,
+        "smoke_test": is_smoke_test(exp_cls, preset),
         "finding": dataclasses.asdict(exp_cls.finding) if exp_cls.finding else None,
         "verdict": result.verdict.status, "seed": ctx.seed, "device": ctx.device, "backend": ctx.backend,
         "models": ctx.models,
@@ -223,9 +265,24 @@ def _write_result(staging: Path, exp_cls: type[Experiment], config_json: dict[st
     })
 
 
-def _summary(exp_cls: type[Experiment], result: RunResult, figure_status: dict[str, Any]) -> str:
+def _check_table(checks: list[Check]) -> list[str]:
+    lines = ["| claim | result | detail |", "|---|---|---|"]
+    for c in checks:
+        mark = {True: "pass", False: "FAIL", None: "not checked"}[c.passed]
+        lines.append(f"| {c.claim} | {mark} | {c.detail} |")
+    return lines + [""]
+
+
+def _summary(exp_cls: type[Experiment], result: RunResult, figure_status: dict[str, Any], preset: str | None = None,
+             changed: list[tuple[str, Any, Any]] | None = None) -> str:
     v = result.verdict
     lines = [f"# {exp_cls.title}", ""]
+    if is_smoke_test(exp_cls, preset):
+        lines += [f"> **Smoke test** (preset `{preset}`): tiny settings that check the code runs end to end. Its "
+                  "verdict says whether the checks passed at this scale, not whether the finding reproduces; only "
+                  "a full run speaks to the finding.", ""]
+    if changed:
+        lines += [f"> **Thresholds changed from the published setting:** {_bars(changed)}.", ""]
     if exp_cls.finding:
         f = exp_cls.finding
         lines += [f"**Finding checked:** {f.claim}", "", f"**Source:** {f.source}" + (f" ({f.url})" if f.url else "")]
@@ -233,12 +290,15 @@ def _summary(exp_cls: type[Experiment], result: RunResult, figure_status: dict[s
             lines += ["", f"**Published numbers:** {f.published}"]
         lines.append("")
     lines += [f"## Verdict: {v.status}", "", v.reason, ""]
+    if v.preconditions:
+        lines += ["### Preconditions (what must hold for the checks to mean anything)", ""]
+        lines += _check_table(v.preconditions)
     if v.checks:
-        lines += ["| claim | result | detail |", "|---|---|---|"]
-        for c in v.checks:
-            mark = {True: "pass", False: "FAIL", None: "not checked"}[c.passed]
-            lines.append(f"| {c.claim} | {mark} | {c.detail} |")
-        lines.append("")
+        if any(p.passed is not True for p in v.preconditions):
+            lines += ["### Checks (shown for reference; they do not count because a precondition failed)", ""]
+        elif v.preconditions:
+            lines += ["### Checks", ""]
+        lines += _check_table(v.checks)
     lines += [result.summary.strip(), ""]
     if figure_status:
         lines += ["## Figures", ""] + [f"- `figures/{n}.html`" + ("" if s.get("png") else " (PNG not exported: "

@@ -26,6 +26,7 @@ from interp.model import LoadBackend
 
 SEED_MAX = 2**32 - 1  # numpy's seed range
 MAX_TEXT = 100_000  # characters in one text setting (a prompt list item, a template)
+MAX_ITEMS = 10_000  # items in one list setting
 #: What a path setting names: an existing folder / an existing file / a folder that can be written (created if
 #: absent) / a model (bundled name, directory or Hub name) / an existing saved model directory (safetensors).
 PathKind = Literal["dir", "file", "out", "model", "model_dir"]
@@ -34,11 +35,13 @@ MODEL_HELP = "model: a bundled name (see models/), a saved model directory or a 
 
 def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
             choices: tuple[Any, ...] | None = None, path: PathKind | None = None,
-            positive: bool = False) -> Any:
+            positive: bool = False, threshold: bool = False) -> Any:
     """A documented config field: ``low``/``high`` bound numbers (inclusive), ``positive`` requires > 0,
     ``choices`` is a closed set (leave it out when the field's type is a ``Literal``: its values are the choices),
-    ``path`` says what a string names (empty string: not given)."""
-    meta = {"help": help, "low": low, "high": high, "choices": choices, "path": path, "positive": positive}
+    ``path`` says what a string names (empty string: not given), ``threshold`` marks a bar a check compares against
+    (its default is the published one: a run that changes it says so beside the published value)."""
+    meta = {"help": help, "low": low, "high": high, "choices": choices, "path": path, "positive": positive,
+            "threshold": threshold}
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -66,6 +69,13 @@ def field_help(config_cls: type) -> list[tuple[str, Any, str, str]]:
         rows.append((f.name, getattr(defaults, f.name), (f.metadata or {}).get("help", ""),
                      _range_words(field_meta(config_cls, f))))
     return rows
+
+
+def changed_thresholds(config: Any) -> list[tuple[str, Any, Any]]:
+    """(name, this run's value, the published value) of every threshold setting that differs from its default."""
+    base = type(config)()
+    return [(f.name, getattr(config, f.name), getattr(base, f.name)) for f in dataclasses.fields(config)
+            if (f.metadata or {}).get("threshold") and getattr(config, f.name) != getattr(base, f.name)]
 
 
 @functools.cache
@@ -126,7 +136,8 @@ def _bad(name: str, value: Any, want: str) -> InvalidInput:
 
 def _check_field(f: dataclasses.Field, value: Any, meta: dict[str, Any]) -> None:
     name = f.name
-    default = f.default if f.default is not dataclasses.MISSING else None
+    default = f.default if f.default is not dataclasses.MISSING else (
+        f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # list settings too
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise _bad(name, value, "true or false")
@@ -143,7 +154,7 @@ def _check_field(f: dataclasses.Field, value: Any, meta: dict[str, Any]) -> None
     elif isinstance(default, (tuple, list)):
         if not isinstance(value, (tuple, list)):
             raise _bad(name, value, "a comma-separated list")
-        _check_items(name, value, default)
+        _check_items(name, value, default, meta)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = meta.get("low"), meta.get("high")
         if meta.get("positive") and not value > 0:
@@ -167,9 +178,23 @@ def _check_text(name: str, value: str) -> None:
         raise InvalidInput(f"Setting {name}: the text is not valid Unicode (a lone surrogate).") from None
 
 
-def _check_items(name: str, value: tuple | list, default: tuple | list) -> None:
-    """Items of a list setting have the type of the default's items (numbers finite); texts are checked."""
+def _check_items(name: str, value: tuple | list, default: tuple | list, meta: dict[str, Any] | None = None) -> None:
+    """Items of a list setting have the type of the default's items (numbers finite, each within the setting's
+    ``low``/``high``/``positive``, e.g. ``size_ratios=1,nan`` or ``1,-2`` is refused at its item); texts are
+    checked; at most :data:`MAX_ITEMS` items."""
     kinds = {type(v) for v in default}
+    if len(value) > MAX_ITEMS:
+        raise InvalidInput(f"Setting {name} has {len(value):,} items; at most {MAX_ITEMS:,} are taken.")
+    meta = meta or {}
+    low, high = meta.get("low"), meta.get("high")
+    for i, item in enumerate(value):
+        if isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item):
+            if (meta.get("positive") and not item > 0) or (low is not None and item < low) or (
+                    high is not None and item > high):
+                raise InvalidInput(f"Setting {name}: item {i + 1} ({item!r}) is out of range: each item must be "
+                                   f"{_range_words(meta)}.")
+        if kinds and int in kinds and float not in kinds and isinstance(item, float):
+            raise _bad(name, value, "a list of whole numbers")
     for item in value:
         if isinstance(item, str):
             if kinds and str not in kinds:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from experiments.core.context import RunContext
+from experiments.core.preconditions import data_not_degenerate, pairs_differ
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from experiments.core.report import markdown_table
 from experiments.core.settings import RunSettings, setting
@@ -19,6 +20,7 @@ from tasks.copy import copy_task_pairs
 from tasks.pairs import PairBatch, PromptPair, encode_pairs, repeated_sequence_pairs
 
 KINDS = ("head_out", "attn_out", "mlp_out", "resid_pre")
+MIN_GAP = 0.5  # |clean - corrupted| metric gap below which normalised effects are noise
 
 
 def task_pairs(handle: Model, n_pairs: int, seq_len: int, seed: int) -> tuple[PairBatch, str]:
@@ -59,12 +61,13 @@ class AttributionVsPatchingConfig(RunSettings):
     n_pairs: int = setting(16, "prompt pairs per model", low=2, high=10_000)
     seq_len: int = setting(20, "length of the random sequence for attention-only models", low=3, high=2048)
     head_r_min: float = setting(0.8, "head outputs: Pearson r (attribution vs exact) at least this on every model",
-                                low=-1, high=1)
+                                low=-1, high=1, threshold=True)
     large: float = setting(0.2, "a cell whose exact normalised effect is at least this (absolute) is 'large'",
-                           positive=True)
+                           positive=True, threshold=True, high=100)
     edge_pairs: int = setting(2, "pairs for edge attribution + faithfulness of the top-k edges on models with MLPs "
                                  "(0: skip)", low=0, high=1000)
-    edge_ks: tuple[int, ...] = setting((10, 100, 1000), "k values: keep the top-k edges, ablate the rest")
+    edge_ks: tuple[int, ...] = setting((10, 100, 1000), "k values: keep the top-k edges, ablate the rest",
+                                       low=1, high=1_000_000)
 
 
 @register
@@ -83,6 +86,9 @@ class AttributionVsActivationPatching(Experiment):
                   "effects (the linear approximation misses saturation)",
         url="https://www.neelnanda.io/mechanistic-interpretability/attribution-patching",
     )
+    precondition = (f"on every model the patching metric moves (|clean - corrupted| >= {MIN_GAP:g}) and the effects "
+                    "are finite: there must be an effect to approximate (the model need not do the task well, since "
+                    "both methods measure the same metric)")
 
     def run(self, config: AttributionVsPatchingConfig, ctx: RunContext) -> RunResult:
         per_model: dict[str, dict] = {}
@@ -97,6 +103,11 @@ class AttributionVsActivationPatching(Experiment):
             pooled_e.extend(exact)
             pooled_a.extend(estimate)
         e_all, a_all = np.concatenate(pooled_e), np.concatenate(pooled_a)
+        preconditions = [pairs_differ(d["clean_metric"] - d["corrupted_metric"], min_gap=MIN_GAP, absolute=True)
+                         for d in per_model.values()]
+        for p, m in zip(preconditions, per_model):
+            p.claim = f"{m}: {p.claim}"
+        preconditions.append(data_not_degenerate("exact and attributed effects", np.concatenate([e_all, a_all])))
         big, small, n_big, n_small = relative_errors(e_all, a_all, config.large)
         head_r = {m: d["by_kind"]["head_out"]["pearson"] for m, d in per_model.items()}
         resid_r = {m: d["by_kind"]["resid_pre"]["pearson"] for m, d in per_model.items()}
@@ -125,7 +136,7 @@ class AttributionVsActivationPatching(Experiment):
                      "cell of every component type at once; the exact sweep needs one patched run per cell.")
         metrics = {"models": per_model, "relative_error": {"large": big, "small": small, "n_large": n_big,
                                                            "n_small": n_small}}
-        return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
+        return RunResult(metrics, Verdict.from_checks(checks, preconditions=preconditions), summary, figures)
 
 
 def compare_on_model(ctx: RunContext, name: str, config: AttributionVsPatchingConfig, base: float

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from experiments.core.context import RunContext
+from experiments.core.preconditions import does_the_task, pairs_differ, significance_reachable
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from experiments.core.report import markdown_table, model_or_not_checked
 from experiments.core.settings import MODEL_HELP, RunSettings, setting
@@ -13,7 +14,7 @@ from probes.heads.detectors import scan_heads
 from probes.patching.activation import path_patch_senders, run_sweeps
 from probes.patching.dla import direct_logit_attribution
 from probes.patching.stats import dataset_effects
-from probes.skills import score_copy_task
+from probes.skills import CopyTaskScore, score_copy_task
 from tasks.copy import Split, TemplateName, copy_task_pairs
 from tasks.copy_mix import stdlib_name_pairs
 from tasks.pairs import PromptPair, encode_pairs
@@ -31,9 +32,13 @@ class CopyCircuitConfig(RunSettings):
                                        "training files (the bundled text models' corpus), so no clean prompt pairs "
                                        "names the model read together")
     top_k: int = setting(5, "how many top heads (by patching effect) must include an induction head", low=1,
-                         high=1000)
+                         high=1000, threshold=True)
     min_induction: float = setting(0.5, "induction score from which a head counts as an induction head", low=0,
-                                   high=1)
+                                   high=1, threshold=True)
+    min_top1: float = setting(0.5, "precondition: the model's top-1 accuracy on the clean prompts must reach this",
+                              low=0, high=1, threshold=True)
+    min_logit_diff: float = setting(1.0, "precondition: mean logit difference (answer - wrong) on the clean prompts, "
+                                         "and clean - corrupted, must reach this", low=-100, high=100, threshold=True)
 
 
 @register
@@ -41,7 +46,7 @@ class CopyCircuit(Experiment):
     name = "copy-circuit"
     title = "Argument copying in a code model: which heads carry it (patching, DLA, path patching)"
     Config = CopyCircuitConfig
-    presets = {"ci": {"model": "stdlib-gpt2", "n_pairs": 3, "top_k": 3}}
+    presets = {"ci": {"n_pairs": 8}}  # the code model: 8 pairs let a permutation p-value reach 0.008
     finding = Finding(
         claim="Copying an argument name from a function's signature into its body is carried by a few heads, and "
               "the top heads by patching effect include the induction heads the detectors find (in-context copying "
@@ -51,6 +56,8 @@ class CopyCircuit(Experiment):
         published="induction heads implement in-context copying of earlier tokens beyond repeated random sequences",
         url="https://transformer-circuits.pub/2022/in-context-learning-and-induction-heads/index.html",
     )
+    precondition = ("the model does the task (top-1 accuracy and answer - wrong logit difference on the clean "
+                    "prompts above min_top1 and min_logit_diff; clean - corrupted gap above min_logit_diff)")
 
     def run(self, config: CopyCircuitConfig, ctx: RunContext) -> RunResult:
         handle = model_or_not_checked(ctx, config.model, f"{config.model} is not available",
@@ -63,6 +70,10 @@ class CopyCircuit(Experiment):
                                 split=config.split, seed=config.seed, avoid=avoid)  # type: ignore[arg-type]
         ctx.progress(0.05, "scoring the task and the heads")
         score = score_copy_task(handle, pairs)
+        competence = does_the_task("argument copying", score.accuracy, score.mean_logit_diff,
+                                   min_top1=config.min_top1, min_gap=config.min_logit_diff)
+        if not competence.passed:  # how a model does a task is only asked of a model that does it
+            return _not_done(handle.info.name, config, score, competence)
         batch = encode_pairs(handle, [PromptPair(p.clean, p.corrupted, p.answer, p.wrong) for p in pairs])
         scores = scan_heads(handle, seq_len=min(50, (handle.info.n_ctx - 1) // 2), n_batch=10, seed=config.seed,
                             include_copying=False)
@@ -89,15 +100,19 @@ class CopyCircuit(Experiment):
                 la, h = max(cells, key=lambda c: abs(float(p[c])))
                 paths[f"{Head(la, h)} -> {best} {comp}"] = float(p[la, h])
         top_row = table.iloc[0]
+        gap = float(heads.clean.mean() - heads.corrupted.mean())
+        preconditions = [competence, pairs_differ(gap, min_gap=config.min_logit_diff)]
+        reachable, power = significance_reachable(config.n_pairs)
         checks = [
             Check(f"the top {config.top_k} heads by patching effect include an induction head (score >= "
                   f"{config.min_induction})", bool(induction_heads & set(top)),
                   f"top: {', '.join(f'{h} {float(effect[Head.parse(h)]):+.3f}' for h in top)}; induction heads: "
                   f"{', '.join(sorted(induction_heads)) or 'none'} (max score {float(ind.max()):.2f})"),
             Check("the strongest component's effect is significant (95% CI excludes 0, p < 0.05)",
-                  bool((top_row["ci_low"] > 0 or top_row["ci_high"] < 0) and top_row["p_value"] < 0.05),
+                  bool((top_row["ci_low"] > 0 or top_row["ci_high"] < 0) and top_row["p_value"] < 0.05)
+                  if reachable else None,
                   f"{top_row['component']}: {top_row['mean']:+.3f} [{top_row['ci_low']:+.3f}, "
-                  f"{top_row['ci_high']:+.3f}], p = {top_row['p_value']:.3g}"),
+                  f"{top_row['ci_high']:+.3f}], p = {top_row['p_value']:.3g}" + ("" if reachable else f"; {power}")),
         ]
         figures = {
             "head_out": head_effect_heatmap(effect.numpy(), f"{handle.info.name}: head-output patching (copy task)"),
@@ -115,7 +130,8 @@ class CopyCircuit(Experiment):
         summary = (f"Model `{handle.info.name}`; {config.n_pairs} {config.split} `{config.template}` pairs (e.g. "
                    f"`{pairs[0].clean!r}` -> `{pairs[0].answer!r}`); top-1 accuracy {score.accuracy:.0%}, "
                    f"clean logit diff {float(heads.clean.mean()):.2f}, corrupted {float(heads.corrupted.mean()):.2f}."
-                   "\n\n" + markdown_table(rows) + "\n\nDirect logit attribution, top heads: " + ", ".join(
+                   "\n\n" + markdown_table(rows) + f"\n\n*{power[0].upper() + power[1:]}.*"
+                   "\n\nDirect logit attribution, top heads: " + ", ".join(
                        f"{r['head']} {r['dla']:+.2f}" for r in dla.head_table().head(5).to_dict("records"))
                    + ("\n\nPath patching into " + str(best) + ": " + ", ".join(f"{k} {v:+.3f}" for k, v in
                                                                               paths.items()) if paths else ""))
@@ -123,4 +139,16 @@ class CopyCircuit(Experiment):
                    "ranked_heads": ranked[:20], "induction_heads": sorted(induction_heads), "induction_scores": ind,
                    "dataset_effects": table.to_dict("records"), "dla_heads": dla.heads, "paths_into_top": paths,
                    "clean_logit_diff": float(heads.clean.mean()), "corrupted_logit_diff": float(heads.corrupted.mean())}
-        return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
+        return RunResult(metrics, Verdict.from_checks(checks, preconditions=preconditions), summary, figures)
+
+
+def _not_done(model: str, config: CopyCircuitConfig, score: CopyTaskScore, competence: Check) -> RunResult:
+    """The verdict when the model does not do the task: "not checked", with its score, and no circuit analysis."""
+    rows = score.table[["clean", "answer", "predicted", "logit_diff"]].head(8).to_dict("records")
+    summary = (f"Model `{model}` does not do the argument-copy task on {config.n_pairs} {config.split} "
+               f"`{config.template}` pairs (top-1 accuracy {score.accuracy:.0%}, mean logit difference answer - wrong "
+               f"{score.mean_logit_diff:+.2f}), so which heads carry it cannot be asked: patching effects normalised "
+               "by a clean - corrupted gap the model does not have mean nothing. No circuit analysis was run.\n\n"
+               + markdown_table(rows))
+    metrics = {"model": model, "accuracy": score.accuracy, "mean_logit_diff": score.mean_logit_diff}
+    return RunResult(metrics, Verdict.from_checks([], preconditions=[competence]), summary)

@@ -25,7 +25,8 @@ class GPT2InductionConfig(RunSettings):
     expected_induction: tuple[str, ...] = setting(("5.1", "5.5", "6.9", "7.2", "7.10"),
                                                   "heads (layer.head) expected to be induction heads; empty: none")
     expected_prev_token: tuple[str, ...] = setting(("4.11",), "heads (layer.head) expected to be previous-token heads")
-    top_k_slack: int = setting(3, "an expected head must rank within (number expected + slack)", low=0, high=100_000)
+    top_k_slack: int = setting(3, "an expected head must rank within (number expected + slack)", low=0, high=100_000,
+                               threshold=True)
     ablation: bool = setting(True, "also ablate each head and measure the rise of the ICL score")
     ablation_mode: AblationMode = setting("mean", "replace a head's output by its batch mean or by zeros")
 

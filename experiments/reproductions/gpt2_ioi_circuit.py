@@ -6,12 +6,14 @@ from dataclasses import dataclass
 import torch
 
 from experiments.core.context import RunContext
+from experiments.core.preconditions import does_the_task, pairs_differ
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from experiments.core.report import markdown_table, model_or_not_checked
 from experiments.core.settings import MODEL_HELP, RunSettings, setting
 from interp.types import Head
 from plots.patching import head_effect_heatmap
 from probes.patching.activation import direct_effects, path_patch_senders, run_sweeps
+from probes.skills import score_pairs
 from tasks.ioi import ioi_pairs
 from tasks.pairs import encode_pairs
 
@@ -32,7 +34,12 @@ class IOICircuitConfig(RunSettings):
 
     model: str = setting("gpt2", MODEL_HELP, path="model")
     n_pairs: int = setting(24, "IOI prompt pairs", low=1, high=10_000)
-    slack: int = setting(3, "a published head must rank within (size of its class + slack)", low=0, high=1000)
+    slack: int = setting(3, "a published head must rank within (size of its class + slack)", low=0, high=1000,
+                         threshold=True)
+    min_top1: float = setting(0.5, "precondition: top-1 accuracy of the indirect object on the clean prompts", low=0,
+                              high=1, threshold=True)
+    min_logit_diff: float = setting(1.0, "precondition: clean logit difference IO - S, and clean - corrupted", low=-100,
+                                    high=100, threshold=True)
 
 
 def _ranked(values: torch.Tensor, key) -> list[str]:
@@ -58,6 +65,8 @@ class GPT2IOICircuit(Experiment):
                   "induction 5.5, 6.9; duplicate-token 0.1, 3.0; previous-token 2.2, 4.11 (logit difference IO - S)",
         url="https://arxiv.org/abs/2211.00593",
     )
+    precondition = ("the model does IOI (top-1 accuracy and IO - S logit difference on the clean prompts above "
+                    "min_top1 and min_logit_diff; clean - corrupted gap above min_logit_diff)")
 
     def run(self, config: IOICircuitConfig, ctx: RunContext) -> RunResult:
         handle = model_or_not_checked(ctx, config.model, "needs GPT-2 weights from the Hub",
@@ -68,6 +77,15 @@ class GPT2IOICircuit(Experiment):
         expected = {c: [Head.parse(h) for h in heads if Head.parse(h).layer < n_layers and Head.parse(h).head < n_heads]
                     for c, (heads, _) in CLASSES.items()}
         batch = encode_pairs(handle, ioi_pairs(handle.tokenizer, config.n_pairs, seed=config.seed))
+        score = score_pairs(handle, batch)
+        competence = does_the_task("indirect object identification", score.accuracy, score.mean_logit_diff,
+                                   min_top1=config.min_top1, min_gap=config.min_logit_diff)
+        if not competence.passed:
+            return RunResult({"model": handle.info.name, "accuracy": score.accuracy,
+                              "mean_logit_diff": score.mean_logit_diff},
+                             Verdict.from_checks([], preconditions=[competence]),
+                             f"Model `{handle.info.name}` does not do IOI on these prompts (top-1 "
+                             f"{score.accuracy:.0%}, IO - S {score.mean_logit_diff:+.2f}); no circuit was traced.")
         ctx.progress(0.05, "head outputs (all positions)")
         heads = run_sweeps(handle, batch, ("head_out",))["head_out"]
         ctx.progress(0.25, "direct effect of every head on the logits")
@@ -111,4 +129,6 @@ class GPT2IOICircuit(Experiment):
                    "corrupted_logit_diff": float(heads.corrupted.mean()), "head_out_effect": heads.normalised(),
                    "direct_effect": direct, "into_name_movers_q": into_nm, "into_s_inhibition_v": into_si,
                    "into_induction_k": into_ind, "rankings": {c: r[:10] for c, r in rankings.items()}}
-        return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
+        preconditions = [competence, pairs_differ(float(heads.clean.mean() - heads.corrupted.mean()),
+                                                  min_gap=config.min_logit_diff)]
+        return RunResult(metrics, Verdict.from_checks(checks, preconditions=preconditions), summary, figures)

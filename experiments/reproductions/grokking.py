@@ -189,7 +189,7 @@ def checks(h: GrokHistory, phases: dict[str, int | None], series: dict[str, list
               mem_epoch is not None and grok is not None and grok > mem_epoch,
               f"memorised by epoch {mem_epoch}, test acc >= {GROK_ACC:.0%} at epoch {grok}: gap {gap} epochs")
     share = final["embed_key_share"]
-    b = Check("(b) at most 8 key frequencies carry >= 90% of the embedding's Fourier norm",
+    b = Check("(b) at most 8 key frequencies carry >= 90% of the embedding's squared Fourier norm",
               0 < len(key) <= 8 and share >= 0.9,
               f"{len(key)} key frequencies {key} (from the MLP neurons) carry {share:.1%} of the embedding's squared "
               f"Fourier norm; the fewest frequencies carrying 90%: {len(final['top90'])} {final['top90']}")

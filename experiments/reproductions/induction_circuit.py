@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from experiments.core.context import RunContext
+from experiments.core.preconditions import does_the_task, pairs_differ, significance_reachable
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from experiments.core.report import markdown_table
 from experiments.core.settings import MODEL_HELP, RunSettings, setting
@@ -15,6 +16,7 @@ from probes.heads.detectors import k_composition_scores, scan_heads
 from probes.patching.activation import path_patch, run_sweeps
 from probes.patching.dla import direct_logit_attribution
 from probes.patching.stats import dataset_effects
+from probes.skills import score_pairs
 from tasks.pairs import repeated_sequence_pairs
 
 
@@ -28,10 +30,15 @@ class InductionCircuitConfig(RunSettings):
     sender: str = setting("0.3", "the previous-token head whose path into the receiver is patched")
     receiver: str = setting("1.2", "the induction head expected to rank first")
     min_induction: float = setting(0.5, "induction score (scan_heads) from which a head counts as an induction head",
-                                   low=0, high=1)
+                                   low=0, high=1, threshold=True)
     k_share: float = setting(0.5, "the K path must carry at least this share of the receiver's own patching effect",
-                             low=0, high=10)
-    qv_share: float = setting(0.2, "the Q and V paths must each carry at most this share (absolute)", low=0, high=10)
+                             low=0, high=10, threshold=True)
+    qv_share: float = setting(0.2, "the Q and V paths must each carry at most this share (absolute)", low=0, high=10,
+                              threshold=True)
+    min_top1: float = setting(0.5, "precondition: top-1 accuracy of the answer on the clean (repeated) prompts",
+                              low=0, high=1, threshold=True)
+    min_logit_diff: float = setting(1.0, "precondition: clean logit difference answer - wrong, and clean - corrupted",
+                                    low=-100, high=100, threshold=True)
 
     def check(self) -> None:
         super().check()
@@ -55,6 +62,8 @@ class InductionCircuit(Experiment):
                   "here: attn-only-2l's induction head 1.2 (score 0.93) fed by previous-token head 0.3",
         url="https://transformer-circuits.pub/2021/framework/index.html",
     )
+    precondition = ("the model does induction on the pairs (top-1 accuracy and answer - wrong logit difference on the "
+                    "clean prompts above min_top1 and min_logit_diff; clean - corrupted gap above min_logit_diff)")
 
     def run(self, config: InductionCircuitConfig, ctx: RunContext) -> RunResult:
         handle = ctx.load_model(config.model)
@@ -71,6 +80,16 @@ class InductionCircuit(Experiment):
 
         ctx.progress(0.15, "fresh-first-copy pairs: head outputs and residual stream")
         fresh = repeated_sequence_pairs(handle, config.n_pairs, config.seq_len, seed=config.seed, corruption="fresh")
+        score = score_pairs(handle, fresh)
+        competence = does_the_task("induction on repeated random tokens", score.accuracy, score.mean_logit_diff,
+                                   min_top1=config.min_top1, min_gap=config.min_logit_diff)
+        if not competence.passed:
+            return RunResult({"model": handle.info.name, "accuracy": score.accuracy,
+                              "mean_logit_diff": score.mean_logit_diff},
+                             Verdict.from_checks([], preconditions=[competence]),
+                             f"Model `{handle.info.name}` does not predict the repeated token (top-1 "
+                             f"{score.accuracy:.0%}, logit difference {score.mean_logit_diff:+.2f}), so its induction "
+                             "circuit cannot be traced; no patching was run.")
         sweeps = run_sweeps(handle, fresh, ("head_out", "resid_pre"),
                             progress=lambda f, m: ctx.progress(0.15 + 0.35 * f, m))
         heads = sweeps["head_out"]
@@ -133,7 +152,11 @@ class InductionCircuit(Experiment):
             "receiver_effect": recv_effect, "path_effect": path_effect, "path_share": share,
             "k_composition_into_receiver": kcomp, "dla_heads": dla.heads,
         }
-        return RunResult(metrics, Verdict.from_checks(checks), summary, figures)
+        reachable, power = significance_reachable(config.n_pairs)
+        summary += f"\n\n*{power[0].upper() + power[1:]} (the p-values in the table above).*"
+        preconditions = [competence, pairs_differ(float(heads.clean.mean() - heads.corrupted.mean()),
+                                                  min_gap=config.min_logit_diff)]
+        return RunResult(metrics, Verdict.from_checks(checks, preconditions=preconditions), summary, figures)
 
 
 def circuit_figures(model: str, sender: Head, receiver: Head, effect: torch.Tensor, sweeps: dict, fresh, own,

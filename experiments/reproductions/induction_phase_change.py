@@ -170,6 +170,14 @@ class InductionPhaseChange(Experiment):
         url="https://transformer-circuits.pub/2022/in-context-learning-and-induction-heads/index.html",
     )
 
+    def output_dirs(self, config: PhaseChangeConfig) -> dict[str, Path]:
+        """out_models is a parent (e.g. models/): the rule applies to the two model folders written in it."""
+        if not config.out_models:
+            return {}
+        suffix = "" if config.data == "tiled-random" else "-stdlib"
+        return {f"Setting out_models ({n}l model)": Path(config.out_models).expanduser() / f"attn-only-{n}l{suffix}"
+                for n in (2, 1)}
+
     def run(self, config: PhaseChangeConfig, ctx: RunContext) -> RunResult:
         out_root = Path(config.out_models) if config.out_models else ctx.out_dir / "models"
         tokenizer, stream, source = None, None, "tiled random segments"

@@ -56,7 +56,7 @@ class LogitLensConfig(RunSettings):
     n_windows: int = setting(64, "held-out windows of text the per-layer means are taken over", low=1, high=100_000)
     seq_len: int = setting(128, "tokens per window (clipped to the model's context)", low=2, high=1_000_000)
     max_chars: int = setting(0, "characters of the standard library to read (0: all; only what is needed is "
-                                "tokenized)", low=0)
+                                "tokenized)", low=0, high=10**10)
     prompts: tuple[str, ...] = setting(FIGURE_PROMPTS, "prompts drawn as layer-by-position grids")
     k: int = setting(5, "top-k tokens recorded per layer and position", low=1, high=1000)
     threads: int = setting(2, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)

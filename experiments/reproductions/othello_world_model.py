@@ -43,7 +43,8 @@ class OthelloWorldConfig(RunSettings):
     n_games: int = setting(1000, "probe dataset: every live position of these games (~58 rows a game)", low=10,
                            high=200_000)
     max_iter: int = setting(60, "L-BFGS iterations per regularisation value", low=1, high=10_000)
-    l2_grid: tuple[float, ...] = setting((1e-3, 1e-4), "L2 strengths tried (chosen on validation), each > 0")
+    l2_grid: tuple[float, ...] = setting((1e-3, 1e-4), "L2 strengths tried (chosen on validation), each > 0",
+                                         positive=True, high=1e6)
     intervention_layer: int = setting(-1, "probe layer to edit from (0 = embeddings); -1: the middle layer",
                                       low=-1, high=1000)
     n_interventions: int = setting(300, "board edits tested", low=1, high=100_000)

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from experiments.core.context import RunContext
+from experiments.core.preconditions import data_not_degenerate
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from experiments.core.settings import RunSettings, setting
 from interp.errors import InvalidInput
@@ -24,22 +27,36 @@ from training.sae import SAETrainSettings, evaluate_sae, train_sae
 from training.sae_data import SyntheticFeatures
 
 KINDS = ("standard", "topk")
+#: Every true feature must be expected to fire at least this often in training, or it cannot be recovered.
+MIN_FEATURE_COUNT = 10
 LABEL = {"standard": "ReLU + L1", "topk": "TopK"}
+
+
+def data_preconditions(data: SyntheticFeatures, steps: int) -> list[Check]:
+    """The data is finite and not all zero (two batches), and the rarest true feature is expected to fire at least
+    :data:`MIN_FEATURE_COUNT` times over ``steps`` batches."""
+    sample = torch.cat([data.batch(0), data.batch(1)])  # [2 * batch, d]
+    rarest = float(data.probs.min()) * data.batch_size * steps
+    return [data_not_degenerate("synthetic activations", sample),
+            Check(f"every true feature occurs in training (the rarest is expected >= {MIN_FEATURE_COUNT} times)",
+                  rarest >= MIN_FEATURE_COUNT, f"the rarest is expected {rarest:.3g} times in {steps} steps")]
 
 
 @dataclass
 class GroundTruthConfig(RunSettings):
-    d: int = setting(64, "activation dimension", low=2)
-    n_features: int = setting(128, "number of true features (more than d: they are in superposition)", low=2)
-    mean_active: float = setting(5.0, "mean number of active features per sample", positive=True)
+    d: int = setting(64, "activation dimension", low=2, high=4096)
+    n_features: int = setting(128, "number of true features (more than d: they are in superposition)",
+                              low=2, high=65_536)
+    mean_active: float = setting(5.0, "mean number of active features per sample", positive=True, high=10_000)
     correlated: bool = setting(True, "correlate feature activations through a Gaussian copula")
-    size_ratios: list = setting([0.25, 0.5, 1.0, 2.0, 4.0], "dictionary sizes as multiples of n_features")
-    steps: int = setting(1500, "training steps per SAE", low=1)
-    batch_size: int = setting(1024, "samples per step", low=1)
-    lr: float = setting(3e-3, "Adam learning rate", positive=True)
-    l1_coeff: float = setting(2.0, "ReLU SAE: L1 coefficient (inputs scaled to norm sqrt(d))", positive=True)
-    k: int = setting(8, "TopK SAE: latents active per sample", low=1)
-    target: float = setting(0.99, "MMCS the right-size dictionary must reach", low=0, high=1)
+    size_ratios: list = setting([0.25, 0.5, 1.0, 2.0, 4.0], "dictionary sizes as multiples of n_features",
+                                positive=True, high=64)
+    steps: int = setting(1500, "training steps per SAE", low=1, high=10_000_000)
+    batch_size: int = setting(1024, "samples per step", low=1, high=65_536)
+    lr: float = setting(3e-3, "Adam learning rate", positive=True, high=10)
+    l1_coeff: float = setting(2.0, "ReLU SAE: L1 coefficient (inputs scaled to norm sqrt(d))", positive=True, high=1e6)
+    k: int = setting(8, "TopK SAE: latents active per sample", low=1, high=65_536)
+    target: float = setting(0.99, "MMCS the right-size dictionary must reach", low=0, high=1, threshold=True)
 
     def check(self) -> None:
         super().check()
@@ -62,10 +79,18 @@ class SAEGroundTruth(Experiment):
         source="Sharkey, Braun & Millidge 2022, Taking features out of superposition with sparse autoencoders",
         published="MMCS above 0.99 at the right dictionary size and L1 coefficient (256-d data, 512 features)",
         url="https://www.alignmentforum.org/posts/z6QQJbtpkEAX3Aojj/")
+    precondition = (f"the data is not degenerate (finite, not all zero) and every true feature is expected to be "
+                    f"active at least {MIN_FEATURE_COUNT} times during training")
 
     def run(self, config: GroundTruthConfig, ctx: RunContext) -> RunResult:
         data = SyntheticFeatures(d=config.d, n_features=config.n_features, mean_active=config.mean_active,
                                  correlated=config.correlated, batch_size=config.batch_size, seed=config.seed)
+        preconditions = data_preconditions(data, config.steps)
+        if not all(p.passed for p in preconditions):  # nothing to recover: no SAE is trained
+            return RunResult({"n_features": config.n_features, "d": config.d},
+                             Verdict.from_checks([], preconditions=preconditions),
+                             "The synthetic data is degenerate, so no SAE was trained: an SAE that 'recovers' "
+                             "features that never occur (MMCS of an all-zero dataset) would say nothing.")
         sizes = sorted({max(2, int(round(float(r) * config.n_features))) for r in config.size_ratios})
         results: dict[str, dict[int, dict[str, float]]] = {kind: {} for kind in KINDS}
         total, done = len(sizes) * len(KINDS), 0
@@ -113,5 +138,6 @@ class SAEGroundTruth(Experiment):
         metrics = {"sizes": sizes, "n_features": n, "d": config.d,
                    "results": {k: {str(s): v for s, v in r.items()} for k, r in results.items()},
                    "mmcs_at_right_size": {k: results[k][n]["mmcs"] for k in KINDS}}
-        return RunResult(metrics=metrics, verdict=Verdict.from_checks(checks), summary=summary,
+        return RunResult(metrics=metrics, verdict=Verdict.from_checks(checks, preconditions=preconditions),
+                         summary=summary,
                          figures={"mmcs_vs_size": fig})

@@ -47,33 +47,34 @@ class ToySuperpositionConfig(RunSettings):
     """Defaults: the paper's settings where it gives them (n, m, importances, densities, lr 1e-3, batch 1024 for
     n=5); fewer steps and restarts than the paper's Colab so the whole run fits a few CPU minutes."""
     threads: int = setting(1, "CPU threads for torch during the run (0: leave torch's default)", low=0, high=512)
-    lr: float = setting(1e-3, "Adam learning rate of parts (a) and (b); (c) uses sweep_lr", positive=True)
+    lr: float = setting(1e-3, "Adam learning rate of parts (a) and (b); (c) uses sweep_lr", positive=True, high=10)
     lr_schedule: LrSchedule = setting("cosine", "learning-rate schedule: constant, or cosine decay to 0 "
                                                 "(crisper optima)")
-    steps: int = setting(6000, "(a) training steps of the n=5, m=2 models", low=1)
-    batch_size: int = setting(1024, "(a) batch size", low=1)
-    restarts: int = setting(8, "(a) restarts per setting; the lowest-loss one is analysed", low=1)
+    steps: int = setting(6000, "(a) training steps of the n=5, m=2 models", low=1, high=10_000_000)
+    batch_size: int = setting(1024, "(a) batch size", low=1, high=65_536)
+    restarts: int = setting(8, "(a) restarts per setting; the lowest-loss one is analysed", low=1, high=1000)
     decay: float = setting(0.9, "(a) importance of feature i is decay^i in the dense and intro models",
                            positive=True, high=1.0)
     pentagon_density: float = setting(0.05, "(a) feature density 1-S of the equal-importance sparse model",
                                       positive=True, high=1.0)
     phase_cells: int = setting(16, "(b) grid cells per axis (relative importance 0.1..10 x density 1..0.01)",
                                low=2, high=64)
-    phase_restarts: int = setting(5, "(b) models per cell (the paper: 10)", low=1)
-    phase_steps: int = setting(5000, "(b) training steps of the n=2, m=1 models", low=1)
-    phase_batch: int = setting(256, "(b) batch size", low=1)
+    phase_restarts: int = setting(5, "(b) models per cell (the paper: 10)", low=1, high=1000)
+    phase_steps: int = setting(5000, "(b) training steps of the n=2, m=1 models", low=1, high=10_000_000)
+    phase_batch: int = setting(256, "(b) batch size", low=1, high=65_536)
     phase_rule: CellRule = setting("best", "(b) a cell's phase: its lowest-loss restart (best) or the majority of all "
                                    "but the worst (majority, as the paper averages)")
-    min_agreement: float = setting(0.9, "(b) share of cells that must match the analytic phase", low=0.0, high=1.0)
-    sweep_features: int = setting(400, "(c) features n (the paper: 400)", low=2)
-    sweep_hidden: int = setting(30, "(c) hidden dimensions m (the paper: 30)", low=1)
-    sweep_densities: int = setting(8, "(c) densities, log-spaced from 1 to sweep_min_density", low=2)
+    min_agreement: float = setting(0.9, "(b) share of cells that must match the analytic phase", low=0.0, high=1.0,
+                                   threshold=True)
+    sweep_features: int = setting(400, "(c) features n (the paper: 400)", low=2, high=4096)
+    sweep_hidden: int = setting(30, "(c) hidden dimensions m (the paper: 30)", low=1, high=4096)
+    sweep_densities: int = setting(8, "(c) densities, log-spaced from 1 to sweep_min_density", low=2, high=256)
     sweep_min_density: float = setting(0.15, "(c) sparsest density (the paper's Colab goes to 1/20; the budget is "
                                        "spent where the published fractions sit)", positive=True, high=1.0)
-    sweep_steps: int = setting(8000, "(c) training steps", low=1)
+    sweep_steps: int = setting(8000, "(c) training steps", low=1, high=10_000_000)
     sweep_lr: float = setting(2e-3, "(c) Adam learning rate (fewer, larger steps than the paper's Colab)",
-                              positive=True)
-    sweep_batch: int = setting(512, "(c) batch size", low=1)
+                              positive=True, high=10)
+    sweep_batch: int = setting(512, "(c) batch size", low=1, high=65_536)
 
     def check(self) -> None:
         super().check()

@@ -45,7 +45,7 @@ class TunedLensConfig(RunSettings):
     batch_size: int = setting(8, "windows per step", low=1, high=4096)
     lr: float = setting(3e-3, "learning rate (Adam, decaying linearly to 0)", positive=True, high=10.0)
     max_chars: int = setting(0, "characters of the standard library to read (0: all; only what is needed is "
-                                "tokenized)", low=0)
+                                "tokenized)", low=0, high=10**10)
     lens_dir: str = setting("", "where else to save the lens: empty: only tuned_lens/ in the results folder; "
                                 "'model': beside the model, where the app's Logit lens page finds it (Hub models: "
                                 ".cache/tuned-lens/NAME); a path: that folder")
@@ -74,8 +74,16 @@ class TunedLensExperiment(Experiment):
         url="https://arxiv.org/abs/2303.08112",
     )
 
+    def output_dirs(self, config: TunedLensConfig) -> dict[str, Path]:
+        choice = config.lens_dir.strip()
+        if choice.lower() in (*RESULTS_ONLY, BESIDE_MODEL):
+            return {}
+        return {"Setting lens_dir": Path(choice).expanduser()}
+
     def run(self, config: TunedLensConfig, ctx: RunContext) -> RunResult:
         handle = ctx.load_model(config.model or default_model())
+        if config.lens_dir.strip().lower() == BESIDE_MODEL:  # the same rule, once the model says where that is
+            ctx.check_output(default_lens_dir(handle), "Setting lens_dir=model")
         seq_len = min(config.seq_len, handle.info.n_ctx)
         ctx.progress(0.02, "reading text")
         corpus = load_corpus(max_chars=config.max_chars)

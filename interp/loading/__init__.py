@@ -14,7 +14,7 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
@@ -146,6 +146,7 @@ def _load_dir(path: Path, *, name: str, source: str, device: torch.device, dtype
             "Save the tokenizer beside the model: tokenizer.save_pretrained(<dir>).",
         )
     check_finite_weights(weights)
+    keys = {k for h in headers.values() for k in h if k != "__metadata__"}
     archs = config.get("architectures")
     arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else "TransformerLensNative"
     if backend == "nnsight":
@@ -155,14 +156,15 @@ def _load_dir(path: Path, *, name: str, source: str, device: torch.device, dtype
                                    "Run it on TransformerLens's bridge (the default backend).")
         from interp.backends import nnsight as nnsight_backend
 
-        return nnsight_backend.boot_dir(path, load_hf_causal_lm(path, device=device, dtype=dtype), name=name,
+        return nnsight_backend.boot_dir(path, load_hf_causal_lm(path, device=device, dtype=dtype, keys=keys), name=name,
                                         source=source, sha256=weights_sha256(weights), architecture=arch,
                                         device=device, dtype=dtype)
     if native:
         bridge, tokenizer = boot_native_dir(path, config[NATIVE_KEY], device=device, dtype=dtype)
     else:
-        bridge, tokenizer = bridge_backend.boot_hf_model(path, load_hf_causal_lm(path, device=device, dtype=dtype),
-                                                         device=device, dtype=dtype, hint=HF_HINT)
+        bridge, tokenizer = bridge_backend.boot_hf_model(
+            path, load_hf_causal_lm(path, device=device, dtype=dtype, keys=keys), device=device, dtype=dtype,
+            hint=HF_HINT)
     return bridge_backend.make_model(bridge, tokenizer, name=name, source=source, path=path,
                                      sha256=weights_sha256(weights), architecture=arch, device=device, dtype=dtype)
 
@@ -176,15 +178,52 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def load_hf_causal_lm(path: Path, *, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+def check_key_names(path: Path, hf_config: Any, keys: set[str]) -> None:
+    """Before any weight is allocated: the tensor names in the weight files must be the ones the config's
+    architecture has (its skeleton is built on the meta device, which costs no memory). A Llama config over GPT-2
+    weights would otherwise build a full random Llama, load nothing into it and only then be refused."""
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            skeleton = AutoModelForCausalLM.from_config(hf_config)
+    except Exception:  # noqa: BLE001 - a config transformers cannot build: from_pretrained says why
+        return
+    prefix = f"{getattr(skeleton, 'base_model_prefix', '')}."
+
+    def bare(k: str) -> str:
+        return k[len(prefix):] if prefix != "." and k.startswith(prefix) else k
+
+    expected = {bare(k) for k in skeleton.state_dict()}
+    found = {bare(k) for k in keys}
+    if not found or len(found & expected) >= 0.5 * len(found):
+        return
+    odd = sorted(found - expected)[:3]
+    want = sorted(expected - found)[:3]
+    arch = type(skeleton).__name__
+    raise ModelUnavailable(f"{path}: the weight files hold tensors that a {arch} (what config.json describes) does "
+                           f"not have, e.g. {', '.join(odd)}; it expects e.g. {', '.join(want)}. The config does not "
+                           "belong to these weights, so nothing was loaded.",
+                           "Use the config.json saved with the weights.")
+
+
+def load_hf_causal_lm(path: Path, *, device: torch.device, dtype: torch.dtype,
+                      keys: set[str] | None = None) -> torch.nn.Module:
     """The Hugging Face causal LM in ``path``, from safetensors only (``use_safetensors=True``: a pytorch_model.bin
     beside them is never read), in eval mode. Any missing, unexpected or mis-shaped key is refused (transformers
-    only logs them, and fills the gaps with random init)."""
+    only logs them, and fills the gaps with random init); with ``keys`` (the weight files' tensor names) a config
+    of another architecture is refused before anything is allocated."""
     quiet_transformers()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             hf_config = AutoConfig.from_pretrained(str(path))
+    except (OSError, ValueError, KeyError, RuntimeError, NotImplementedError, TypeError, AttributeError) as e:
+        raise ModelUnavailable(f"Could not load {path} as a causal LM: {first_line(e)}", HF_HINT) from None
+    if keys is not None:
+        check_key_names(path, hf_config, keys)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             model, loading = AutoModelForCausalLM.from_pretrained(
                 str(path), config=hf_config, use_safetensors=True, output_loading_info=True, dtype=dtype,
                 attn_implementation="eager")

@@ -93,13 +93,16 @@ SIZE_KEYS = ("n_layer", "num_hidden_layers", "n_layers", "n_head", "num_attentio
 REAL_KEYS = ("layer_norm_epsilon", "layer_norm_eps", "rms_norm_eps", "eps", "initializer_range", "rope_theta",
              "attn_pdrop", "resid_pdrop", "embd_pdrop", "attention_dropout", "hidden_dropout")
 MAX_SIZE = 1 << 31
+#: Sizes a library derives when they are null (transformers' defaults: GPT-Neo and GPT-J save
+#: ``intermediate_size: null`` meaning 4 x hidden, GPT-2 ``n_inner: null``, grouped-query models a null KV count).
+NULLABLE_SIZES = ("n_inner", "intermediate_size", "d_mlp", "head_dim", "d_head", "num_key_value_heads",
+                  "n_key_value_heads")
 
 
 def check_config_numbers(config: dict[str, Any], config_file: Path | str) -> None:
     """ModelUnavailable naming the key when a size is not a whole number >= 1 or a real setting is not finite."""
     for key in SIZE_KEYS:
-        if key not in config or config[key] is None and key in ("n_inner", "d_mlp", "head_dim", "d_head",
-                                                                 "num_key_value_heads", "n_key_value_heads"):
+        if key not in config or config[key] is None and key in NULLABLE_SIZES:
             continue
         v = config[key]
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < MAX_SIZE:

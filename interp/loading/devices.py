@@ -12,14 +12,22 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.floa
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    """float32 (None), float16 or bfloat16, by name or as a torch dtype; any other (an integer, bool, complex or
+    float8 dtype, a number, text naming none of these) is InvalidInput: weights are real numbers in those three."""
     if dtype is None:
         return torch.float32
     if isinstance(dtype, torch.dtype):
-        return dtype
+        if dtype in set(DTYPES.values()):
+            return dtype
+        raise InvalidInput(f"dtype {str(dtype).replace('torch.', '')} cannot hold model weights; use one of float32, "
+                           "float16, bfloat16.")
+    if not isinstance(dtype, str):
+        raise InvalidInput(f"dtype must be a name such as 'float32' or a torch dtype, got {type(dtype).__name__}.")
     try:
-        return DTYPES[str(dtype).lower()]
+        return DTYPES[dtype.strip().lower()]
     except KeyError:
-        raise InvalidInput(f"Unknown dtype {dtype!r}; use one of float32, float16, bfloat16.") from None
+        shown = dtype if len(dtype) <= 40 else dtype[:37] + "..."
+        raise InvalidInput(f"Unknown dtype {shown!r}; use one of float32, float16, bfloat16.") from None
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

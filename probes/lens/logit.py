@@ -27,6 +27,7 @@ import torch
 from interp import validate
 from interp.errors import InvalidInput
 from interp.model import Model
+from interp.prompt_check import refuse_unknown
 from interp.sites import Site
 
 LensKind = Literal["logit", "tuned"]  # decode each layer as is, or through a trained affine translator
@@ -196,12 +197,16 @@ def single_token_id(handle: Model, token: str | int) -> int:
         return int(token)
     if not isinstance(token, str) or token == "":
         raise InvalidInput("No token given.", "Type one token, e.g. ' return' (leading spaces count).")
+    try:
+        token.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("The token holds a character that is not valid Unicode text (a lone surrogate).") from None
     ids = handle.tokenizer(token, add_special_tokens=False)["input_ids"]
     if len(ids) != 1:
-        pieces = ", ".join(repr(handle.tokenizer.decode([i])) for i in ids)
-        raise InvalidInput(f"{token!r} is {len(ids)} tokens for {handle.info.name} ({pieces}), not one.",
+        pieces = ", ".join(repr(handle.tokenizer.decode([i])) for i in ids[:8])
+        raise InvalidInput(f"{token[:40]!r} is {len(ids)} tokens for {handle.info.name} ({pieces}), not one.",
                            "Type a single token, e.g. its first piece; leading spaces are part of a token.")
-    return int(ids[0])
+    return refuse_unknown(handle, token, int(ids[0]), "token")
 
 
 # ----------------------------------------------------------------------------- results

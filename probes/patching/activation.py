@@ -17,6 +17,7 @@ reproduce the model's own.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -25,6 +26,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from interp import validate
 from interp.engines import layer_head_vector_patch_setter, layer_pos_head_vector_patch_setter, layer_pos_patch_setter
 from interp.errors import InvalidInput
 from interp.functional import normalize
@@ -93,6 +95,23 @@ def metric_fn(batch: PairBatch, metric: PatchMetric = "logit_diff") -> Callable[
     return fn
 
 
+def require_gap(clean: torch.Tensor, corrupted: torch.Tensor) -> float:
+    """The mean clean - corrupted metric gap, the scale every normalised effect is divided by; InvalidInput when the
+    two runs give (numerically) the same metric or a non-finite one, so no table of NaNs or of noise blown up by a
+    zero gap is ever returned. Checked right after the clean and corrupted runs, before any patched run."""
+    c, r = float(clean.double().mean()), float(corrupted.double().mean())
+    if not (math.isfinite(c) and math.isfinite(r)):
+        raise InvalidInput("The clean or corrupted run gives a NaN or infinite metric (NaN weights, or a prob "
+                           "metric that underflowed).", "Check the model, or choose the logit_diff metric.")
+    gap = c - r
+    if abs(gap) <= 1e-6 * max(1.0, abs(c), abs(r)):
+        raise InvalidInput(f"The clean and corrupted prompts give the same metric ({c:.4g}), so there is no "
+                           "behaviour for patching to bring back and every normalised effect would be 0/0.",
+                           "Change the corrupted prompt where the behaviour depends on it (e.g. the name the answer "
+                           "copies), so the clean prompt predicts the answer and the corrupted one does not.")
+    return gap
+
+
 # ----------------------------------------------------------------------------- results
 
 
@@ -114,16 +133,13 @@ class SweepResult:
 
     def normalised(self) -> torch.Tensor:
         """``[*cells]``: (mean patched - mean corrupted) / (mean clean - mean corrupted); 0 = corrupted, 1 = clean."""
-        gap = self.gap
-        if abs(gap) < 1e-9:
-            raise InvalidInput("The clean and corrupted runs give the same metric, so effects cannot be normalised.",
-                               "Choose pairs whose answer the clean prompt predicts and the corrupted one does not.")
+        gap = require_gap(self.clean, self.corrupted)
         return (self.values.mean(-1) - self.corrupted.mean()) / gap
 
     def effects(self) -> torch.Tensor:
         """``[*cells, batch]``: each pair's patched-minus-corrupted metric over the mean gap (its mean is
         :meth:`normalised`); the per-pair samples for confidence intervals."""
-        return (self.values - self.corrupted) / self.gap
+        return (self.values - self.corrupted) / require_gap(self.clean, self.corrupted)
 
     def table(self) -> pd.DataFrame:
         """One row per cell: its indices (heads as ``L.H``), normalised effect, raw mean metric."""
@@ -179,6 +195,18 @@ def layout(handle: Model, kind: str) -> Layout:
     return LAYOUTS[kind]
 
 
+def check_kinds(kinds: object) -> tuple[str, ...]:
+    """A non-empty tuple of sweep names (a bare string is one name)."""
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    if not isinstance(kinds, (tuple, list)) or not kinds:
+        raise InvalidInput(f"Give at least one sweep kind ({', '.join(SWEEP_KINDS)}); got {str(kinds)[:40]!r}.")
+    for k in kinds:
+        if not isinstance(k, str) or k not in LAYOUTS:
+            raise InvalidInput(f"Unknown sweep {str(k)[:40]!r}; choose one of {', '.join(SWEEP_KINDS)}.")
+    return tuple(kinds)
+
+
 def sweep_sites(handle: Model, kinds: tuple[str, ...]) -> list[Site]:
     """Every site the sweeps of ``kinds`` patch, one per layer and kind, in a stable order."""
     return sorted({s for k in kinds for s in handle.sites(layout(handle, k).site)})
@@ -190,7 +218,9 @@ def prepare(handle: Model, batch: PairBatch, metric: PatchMetric = "logit_diff",
     fn = metric_fn(batch, metric)
     clean = handle.run(batch.clean, read=sweep_sites(handle, kinds))
     corrupted = handle.run(batch.corrupted)
-    return PatchRuns(handle, batch, metric, fn, fn(clean.logits).cpu(), fn(corrupted.logits).cpu(), clean.acts)
+    clean_metric, corrupted_metric = fn(clean.logits).cpu(), fn(corrupted.logits).cpu()
+    require_gap(clean_metric, corrupted_metric)  # before any patched run
+    return PatchRuns(handle, batch, metric, fn, clean_metric, corrupted_metric, clean.acts)
 
 
 def _cells(handle: Model, batch: PairBatch, kind: str) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
@@ -261,6 +291,8 @@ def run_sweeps(handle: Model, batch: PairBatch, kinds: tuple[str, ...], *, metri
                max_rows: int = 256, progress: Progress | None = None,
                should_stop: Callable[[], bool] | None = None) -> dict[str, SweepResult]:
     """Prepare once and run each sweep of ``kinds``; progress spans all of them."""
+    kinds = check_kinds(kinds)
+    validate.count(max_rows, "max_rows", low=1, high=1_000_000)
     runs = prepare(handle, batch, metric, kinds)
     out = {}
     for i, kind in enumerate(kinds):  # each sweep is one request on a remote backend (Model.batched)
@@ -290,10 +322,7 @@ class PathResult:
     corrupted: torch.Tensor  # [batch]
 
     def normalised(self) -> torch.Tensor:  # [n_layers, n_heads]
-        gap = float(self.clean.mean() - self.corrupted.mean())
-        if abs(gap) < 1e-9:
-            raise InvalidInput("The clean and corrupted runs give the same metric, so effects cannot be normalised.")
-        return (self.values.mean(-1) - self.corrupted.mean()) / gap
+        return (self.values.mean(-1) - self.corrupted.mean()) / require_gap(self.clean, self.corrupted)
 
 
 def path_patch(handle: Model, batch: PairBatch, sender: Head | str, component: QKV = "k", *,
@@ -312,13 +341,22 @@ def path_patch(handle: Model, batch: PairBatch, sender: Head | str, component: Q
         raise InvalidInput(f"Sender {s} is in the last layer: no later head reads it.")
     recv = receivers if receivers is not None else [Head(la, h) for la in range(s.layer + 1, n_layers)
                                                     for h in range(n_heads)]
-    recv = [Head.parse(r).check(n_layers, n_heads) for r in recv]
+    recv = [Head.parse(r).check(n_layers, n_heads) for r in _heads_list(recv, "receivers")]
+    if not recv:
+        raise InvalidInput("No receiver heads selected.", "Select at least one head after the sender.")
     out, clean, corr = path_patch_jobs(handle, batch, [(s, [r]) for r in recv], component, metric=metric,
                                        max_rows=max_rows)
     values = torch.full((n_layers, n_heads, len(batch)), float("nan"))
     for k, r in enumerate(recv):
         values[r.layer, r.head] = out[k]
     return PathResult(s, component, values, clean, corr)
+
+
+def _heads_list(heads: object, what: str) -> list:
+    """A list of heads (``Head`` or ``"L.H"``); a bare head or string is refused (which was meant: one head?)."""
+    if isinstance(heads, (str, Head)) or not isinstance(heads, (list, tuple)):
+        raise InvalidInput(f"{what} must be a list of heads such as ['1.2'], got {str(heads)[:40]!r}.")
+    return list(heads)
 
 
 def path_patch_senders(handle: Model, batch: PairBatch, receivers: list[Head | str], component: QKV = "q", *,
@@ -328,12 +366,15 @@ def path_patch_senders(handle: Model, batch: PairBatch, receivers: list[Head | s
     (Wang et al. 2022: e.g. every head -> the name movers' queries). ``values[l, h]`` is sender l.h's metric;
     ``sender`` of the result is the first receiver (a label only)."""
     n_layers, n_heads = handle.info.n_layers, handle.info.n_heads
-    recv = [Head.parse(r).check(n_layers, n_heads) for r in receivers]
+    recv = [Head.parse(r).check(n_layers, n_heads) for r in _heads_list(receivers, "receivers")]
     if not recv:
         raise InvalidInput("Give at least one receiver head.")
     first = min(r.layer for r in recv)
     send = senders if senders is not None else [Head(la, h) for la in range(first) for h in range(n_heads)]
-    send = [Head.parse(x).check(n_layers, n_heads) for x in send]
+    send = [Head.parse(x).check(n_layers, n_heads) for x in _heads_list(send, "senders")]
+    if not send:
+        raise InvalidInput(f"No sender head before the receivers (the first is in layer {first}).",
+                           "Choose receivers after layer 0, or give senders.")
     out, clean, corr = path_patch_jobs(handle, batch, [(x, [r for r in recv if r.layer > x.layer]) for x in send],
                                        component, metric=metric, max_rows=max_rows)
     values = torch.full((n_layers, n_heads, len(batch)), float("nan"))
@@ -347,9 +388,15 @@ def path_patch_jobs(handle: Model, batch: PairBatch, jobs: list[tuple[Head, list
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The engine: per job (sender, receivers), the metric with the sender's path into all those receivers'
     ``component`` patched. Returns ``[jobs, batch]`` values, clean ``[batch]`` and corrupted ``[batch]``."""
-    if component not in ("q", "k", "v"):
-        raise InvalidInput(f"component must be q, k or v, got {component!r}.")
+    if not isinstance(component, str) or component not in ("q", "k", "v"):
+        raise InvalidInput(f"component must be q, k or v, got {str(component)[:40]!r}.")
+    validate.count(max_rows, "max_rows", low=1, high=1_000_000)
+    if not jobs:
+        raise InvalidInput("No sender heads to patch from (an empty selection).", "Select at least one sender head.")
     for s, recv in jobs:
+        if not recv:
+            raise InvalidInput(f"Sender {s} has no receiver after it (an empty selection).",
+                               "Select receivers in later layers than the sender.")
         early = [r for r in recv if r.layer <= s.layer]
         if early:
             raise InvalidInput(f"Receiver {early[0]} is not after sender {s}; a head reads only earlier layers.")
@@ -365,6 +412,7 @@ def path_patch_jobs(handle: Model, batch: PairBatch, jobs: list[tuple[Head, list
     want = set(z_sites) | {Site("resid_pre", la) for la in layers} | {Site(component, la) for la in layers}
     clean_run = handle.run(batch.clean, read=z_sites)
     corr_run = handle.run(batch.corrupted, read=sorted(want))
+    require_gap(fn(clean_run.logits).cpu(), fn(corr_run.logits).cpu())  # before any patched run
     clean_c, corr_c = clean_run.acts, corr_run.acts
     with torch.no_grad():
         for la in layers:  # the hand-computed q/k/v must reproduce the model's own before anything is patched
@@ -408,6 +456,7 @@ def direct_effects(handle: Model, batch: PairBatch, *, metric: PatchMetric = "lo
     z_sites = handle.sites("z")
     clean_run = handle.run(batch.clean, read=z_sites)
     corr_run = handle.run(batch.corrupted, read=z_sites)
+    require_gap(fn(clean_run.logits).cpu(), fn(corr_run.logits).cpu())  # before any patched run
     clean_c, corr_c = clean_run.acts, corr_run.acts
     heads = [Head(la, h) for la in range(n_layers) for h in range(n_heads)]
     n = len(batch)

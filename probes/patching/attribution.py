@@ -27,7 +27,15 @@ import torch
 from interp.engines import edge_attribution_run
 from interp.errors import InvalidInput
 from interp.model import Model
-from probes.patching.activation import PatchMetric, SweepResult, layout, metric_fn, sweep_sites
+from probes.patching.activation import (
+    PatchMetric,
+    SweepResult,
+    check_kinds,
+    layout,
+    metric_fn,
+    require_gap,
+    sweep_sites,
+)
 from tasks.pairs import PairBatch
 
 
@@ -48,9 +56,7 @@ class AttributionResult:
         """``[*cells]``: estimated (patched - corrupted) / (clean - corrupted), comparable with an exact sweep."""
         if kind not in self.estimates:
             raise InvalidInput(f"No attribution for {kind!r}; have {', '.join(self.estimates)}.")
-        if abs(self.gap) < 1e-9:
-            raise InvalidInput("The clean and corrupted runs give the same metric, so effects cannot be normalised.")
-        return self.estimates[kind].mean(-1) / self.gap
+        return self.estimates[kind].mean(-1) / require_gap(self.clean, self.corrupted)
 
 
 def attribute(handle: Model, batch: PairBatch, kinds: tuple[str, ...] = ("head_out",), *,
@@ -59,11 +65,13 @@ def attribute(handle: Model, batch: PairBatch, kinds: tuple[str, ...] = ("head_o
 
     ``mlp_out`` is left out on attention-only models (there is nothing to patch); ``estimates`` holds the kinds
     actually scored."""
+    kinds = check_kinds(kinds)
     kinds = tuple(k for k in kinds if not (k == "mlp_out" and handle.info.attn_only)) or kinds
     fn = metric_fn(batch, metric)
     sites = sweep_sites(handle, kinds)
     clean = handle.run(batch.clean, read=sites)  # supplies activations only: no autograd graph
     corr = handle.run(batch.corrupted, read=sites, grad_of=lambda lg: fn(lg).mean())
+    require_gap(fn(clean.logits).detach().cpu(), fn(corr.logits).detach().cpu())
     n = len(batch)
     out: dict[str, torch.Tensor] = {}
     for kind in kinds:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from interp import validate
 from interp.errors import InvalidInput
 from interp.model import Model
 from interp.sites import Site
@@ -85,8 +86,9 @@ class TextFeatures:
 def capture_texts(handle: Model, texts: Sequence[str], position: Positions = "last", *,
                   batch_size: int = 32, progress: Progress | None = None) -> TextFeatures:
     """Capture every probe layer at ``position`` of each text (BOS prepended, batches right-padded, masked)."""
-    if not texts:
-        raise InvalidInput("No texts to probe.")
+    batch_size = validate.count(batch_size, "batch_size", low=1, high=65_536)
+    if isinstance(texts, str) or not texts:
+        raise InvalidInput("No texts to probe." if not texts else "Give a list of texts, not one string.")
     try:
         full = handle.tokenize(list(texts))
     except InvalidInput as e:

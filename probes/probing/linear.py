@@ -45,9 +45,7 @@ def split_indices(n: int, seed: int = 0, fractions: tuple[float, float] = (0.7, 
     rng = np.random.default_rng(seed)
     if groups is None:
         groups = np.arange(n)
-    groups = np.asarray(groups)
-    if groups.ndim != 1 or len(groups) != n:
-        raise InvalidInput(f"groups must give one group id per row ({n}), got shape {groups.shape}.")
+    groups = _group_ids(groups, n)
     uniq = rng.permutation(np.unique(groups))
     a, b = int(len(uniq) * fractions[0]), int(len(uniq) * (fractions[0] + fractions[1]))
     if a == 0 or b == a or b == len(uniq):
@@ -55,6 +53,26 @@ def split_indices(n: int, seed: int = 0, fractions: tuple[float, float] = (0.7, 
     part = {g: 0 for g in uniq[:a]} | {g: 1 for g in uniq[a:b]} | {g: 2 for g in uniq[b:]}
     which = np.array([part[g] for g in groups])
     return Split(*(np.nonzero(which == k)[0] for k in range(3)))
+
+
+def _group_ids(groups: Any, n: int) -> np.ndarray:
+    """One hashable, comparable group id per row: whole numbers or texts (no NaN, None or mixed types)."""
+    if isinstance(groups, torch.Tensor):
+        groups = groups.detach().cpu().numpy()
+    try:
+        arr = np.asarray(groups)
+    except (ValueError, TypeError) as e:
+        raise InvalidInput(f"groups is not an array ({e}).") from None
+    if arr.ndim != 1 or len(arr) != n:
+        raise InvalidInput(f"groups must give one group id per row ({n}), got shape {arr.shape}.")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all() or not (arr == np.round(arr)).all():
+            raise InvalidInput("groups must be whole numbers or texts (one id per row); got NaN, inf or fractions.")
+        return arr.astype(np.int64)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.str_)
+                                   or arr.dtype == np.bool_):
+        raise InvalidInput(f"groups must be whole numbers or texts, got dtype {arr.dtype}.")
+    return arr
 
 
 def _rows(x: np.ndarray | torch.Tensor, rows: np.ndarray, device: str = "cpu") -> torch.Tensor:
@@ -324,7 +342,12 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
 
     Multi-task labels [n, tasks] are pooled over tasks; ``per_task_accuracy`` is added.
     """
-    yt, yp = _as_tasks(y_true), _as_tasks(y_pred)
+    yt = _as_tasks(validate.labels(y_true, _n_rows(y_true, "y_true")))
+    yp = _as_tasks(validate.labels(y_pred, yt.shape[0]))
+    if yp.shape != yt.shape:
+        raise InvalidInput(f"y_true and y_pred must have one shape; got {yt.shape} and {yp.shape}.")
+    if n_classes is not None:
+        n_classes = validate.count(n_classes, "n_classes", low=1, high=1 << 20)
     k = int(n_classes or max(yt.max(), yp.max()) + 1)
     per_class = {c: float((yp[yt == c] == c).mean()) for c in range(k) if (yt == c).any()}
     out = {"accuracy": float((yt == yp).mean()), "balanced_accuracy": float(np.mean(list(per_class.values()))),
@@ -336,7 +359,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Coefficient of determination, averaged over targets (1 = perfect, 0 = predicting the mean)."""
-    yt, yp = _as_tasks(y_true).astype(np.float64), _as_tasks(y_pred).astype(np.float64)
+    yt = _as_tasks(validate.labels(y_true, _n_rows(y_true, "y_true"), task="regression"))
+    yp = _as_tasks(validate.labels(y_pred, yt.shape[0], task="regression"))
+    if yp.shape != yt.shape:
+        raise InvalidInput(f"y_true and y_pred must have one shape; got {yt.shape} and {yp.shape}.")
     ss_res = ((yt - yp) ** 2).sum(0)
     ss_tot = ((yt - yt.mean(0)) ** 2).sum(0).clip(1e-12)
     return float(np.mean(1 - ss_res / ss_tot))
@@ -355,7 +381,12 @@ def evaluate(probe: Probe, x: np.ndarray | torch.Tensor, y: np.ndarray, rows: np
 
 def majority_baseline(y: np.ndarray, split: Split) -> dict[str, Any]:
     """Predict each task's most frequent training class on the test rows."""
-    yt = _as_tasks(y)
+    yt = _as_tasks(validate.labels(y, _n_rows(y, "Labels")))
+    if not isinstance(split, Split):
+        raise InvalidInput(f"split must be a Split (see split_indices), got {type(split).__name__}.")
+    split = Split(*(validate.rows(getattr(split, k), yt.shape[0], k) for k in ("train", "val", "test")))
+    if not len(split.train) or not len(split.test):
+        raise InvalidInput("The majority baseline needs training and test rows.")
     maj = np.array([np.bincount(yt[split.train, j]).argmax() for j in range(yt.shape[1])])
     return classification_metrics(yt[split.test], np.broadcast_to(maj, yt[split.test].shape))
 
@@ -366,8 +397,11 @@ def majority_baseline(y: np.ndarray, split: Split) -> dict[str, Any]:
 def control_labels(token_ids: np.ndarray, y: np.ndarray, seed: int = 0) -> np.ndarray:
     """Hewitt & Liang 2019 control task: each (input token, task) gets a fixed random class, drawn from the
     task's empirical class distribution; ``token_ids`` [n], ``y`` [n] or [n, tasks] -> same shape as y."""
-    yt = _as_tasks(y)
-    rng = np.random.default_rng(seed)
+    yt = _as_tasks(validate.labels(y, _n_rows(y, "Labels")))
+    token_ids = np.asarray(validate.labels(token_ids, yt.shape[0])).reshape(-1)
+    if token_ids.shape[0] != yt.shape[0]:
+        raise InvalidInput(f"token_ids must give one id per row ({yt.shape[0]}).")
+    rng = np.random.default_rng(validate.seed_value(seed))
     vocab = np.unique(token_ids)
     out = np.empty_like(yt)
     where = np.searchsorted(vocab, token_ids)  # [n] index of each row's token in vocab
@@ -380,7 +414,16 @@ def control_labels(token_ids: np.ndarray, y: np.ndarray, seed: int = 0) -> np.nd
 def selectivity(task_accuracy: float, control_accuracy: float) -> float:
     """Hewitt & Liang's selectivity: task accuracy minus control-task accuracy (high = the probe reads the
     representation, not its own capacity to memorise)."""
-    return task_accuracy - control_accuracy
+    return (validate.number(task_accuracy, "task accuracy", low=0, high=1)
+            - validate.number(control_accuracy, "control accuracy", low=0, high=1))
+
+
+def _n_rows(y: Any, what: str) -> int:
+    """The number of rows of a label array (InvalidInput for a scalar or something that is not an array)."""
+    shape = np.shape(y) if not isinstance(y, (str, bytes, dict)) else ()
+    if len(shape) == 0 or shape[0] == 0:
+        raise InvalidInput(f"{what} must be a non-empty [rows] or [rows, tasks] array, got {str(y)[:40]!r}.")
+    return int(shape[0])
 
 
 @dataclass

@@ -31,7 +31,7 @@ def test_ci_run_is_selected_labelled_a_smoke_test_and_force_reruns(app):
     assert any("model-anatomy" in s.value for s in app.success)
     chosen = app.selectbox(key="repro_result").value
     assert chosen.startswith("model-anatomy") and "smoke test" in chosen  # the run that just finished
-    assert "Smoke test (ci preset)" in _texts(app.info)
+    assert "Smoke test (ci preset): **smoke test" in _texts(app.success) + _texts(app.error)
     assert app.get("plotly_chart")  # figures are interactive
     app.button(key="repro_run").click().run()  # same settings again: skipped, in the page's words
     assert "Tick Force to run it again" in _texts(app.success) and "--force" not in _texts(app.success)
@@ -72,3 +72,33 @@ def test_results_browser_survives_damaged_folders_and_refuses_the_disk_root(app,
     app.text_input(key="repro_root").set_value("/").run()
     assert not app.exception
     assert any("not a results folder" in e.value for e in app.error)
+
+
+def test_a_not_reproduced_verdict_is_never_in_a_green_banner(app, tmp_path):
+    for sub, preset, status in (("ci-run", "ci", "not reproduced"), ("full-run", None, "not reproduced")):
+        d = tmp_path / "exp" / sub
+        d.mkdir(parents=True)
+        verdict = {"verdict": {"status": status, "reason": "failed: x"}}
+        for name, body in (("config.json", {}), ("metrics.json", verdict),
+                           ("metadata.json", {"experiment": "exp", "preset": preset, "started_at": sub})):
+            (d / name).write_text(json.dumps(body))
+        (d / "summary.md").write_text("# s")
+    app.run()
+    app.text_input(key="repro_root").set_value(str(tmp_path)).run()
+    for label in app.selectbox(key="repro_result").options:
+        app.selectbox(key="repro_result").set_value(label).run()
+        assert not app.exception
+        assert not app.success, [e.value for e in app.success]  # no green box around a failure
+        shown = _texts(app.error)
+        assert ("smoke test failed" in shown) if "ci-run" in label else ("Verdict: **not reproduced**" in shown)
+        assert "smoke test failed" in label or "not reproduced" in label  # the picker says it too
+
+
+def test_the_run_message_box_follows_the_verdict():
+    import streamlit as st
+
+    from ui.reproductions_page import verdict_box
+
+    assert verdict_box("not reproduced") is st.error and verdict_box("smoke test failed") is st.error
+    assert verdict_box("reproduced") is st.success and verdict_box("smoke test passed") is st.success
+    assert verdict_box("not checked") is st.warning

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 import experiments.core.runner as runner
 from experiments import make_config
-from experiments.core.registry import get_experiment
+from experiments.core.registry import RunResult, Verdict, get_experiment
 from interp.errors import InvalidInput
 
 
@@ -58,3 +59,31 @@ def test_train_sae_refuses_an_out_inside_models_that_is_not_a_saes_folder():
     cls = get_experiment("train-sae")
     with pytest.raises(InvalidInput, match="saes"):
         validate(make_config(cls, overrides={"out": "models/stdlib-gpt2/oops"}))
+
+
+def test_ground_truth_on_all_zero_data_is_not_checked_and_trains_nothing(tmp_path):
+    metrics, result = _run("sae-ground-truth", tmp_path, overrides={"mean_active": "1e-9"})
+    assert result.verdict.status == "not checked", result.verdict.reason
+    assert re.search(r"all [\d,]+ values are zero", result.verdict.reason) and "results" not in metrics
+    assert not list((tmp_path / "work").iterdir())  # no SAE was trained (no checkpoint)
+
+
+def test_ground_truth_ci_shows_the_published_bar_beside_its_lowered_one(tmp_path, monkeypatch):
+    from experiments.core.settings import changed_thresholds
+
+    config = make_config(get_experiment("sae-ground-truth"), preset="ci")
+    assert changed_thresholds(config) == [("target", 0.95, 0.99)]
+    result = RunResult({}, Verdict.not_checked("x"), "")
+    line = runner._summary(get_experiment("sae-ground-truth"), result, {}, "ci", [("target", 0.95, 0.99)])
+    assert "target = 0.95 instead of the published 0.99" in line.split("## Verdict")[0]
+
+
+def test_train_sae_on_a_tokenizer_that_yields_only_bos_is_not_checked(tmp_path):
+    from tests.fuzz.model_dirs import bos_only_dir
+
+    out = tmp_path / "sae"
+    metrics, result = _run("train-sae", tmp_path, model=str(bos_only_dir()),
+                           overrides={"hook": "blocks.1.hook_resid_pre", "out": str(out)})
+    assert result.verdict.status == "not checked"
+    assert "training tokens are not degenerate" in result.verdict.reason
+    assert not out.exists()  # nothing trained, nothing written

@@ -156,7 +156,8 @@ def test_out_checks_happen_before_any_work(tmp_path, monkeypatch):
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o555)
     for out, needle in [(tmp_path / "file", "is a file"), (tmp_path / ("a" * 300), "too long"),
-                        (damaged, "damaged result"), (other, "not a results folder"), (ro / "x", "cannot write")]:
+                        (damaged, "damaged result"), (other, "files the workbench did not write"),
+                        (ro / "x", "cannot write")]:
         with pytest.raises(InvalidInput, match=needle):
             runner.run_experiment("leaky-test", out=out)
     assert not called and (other / "notes.txt").read_text() == "mine"

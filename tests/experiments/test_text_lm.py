@@ -23,7 +23,7 @@ def test_ci_preset_trains_a_loadable_model_that_learns(ci_text_lm):
     (check,) = m["verdict"]["checks"]
     assert "unigram" in check["claim"]
     assert check["passed"] == (m["heldout_loss"] < m["unigram_baseline_loss"] - 1)
-    assert m["verdict"]["status"] == ("reproduced" if check["passed"] else "not reproduced")
+    assert m["verdict"]["status"] == ("smoke test passed" if check["passed"] else "smoke test failed")
     cfg = json.loads((model / "config.json").read_text())
     assert cfg["bos_token_id"] is not None
     handle = interp.load_model(str(model))

@@ -48,9 +48,41 @@ TYPED = (  # (page, widget kind, key, value)
 )
 
 
+#: Hostile inputs on the pages (model, steps), each step (kind, key, value) or ("click", key); the page must show a
+#: message and never an exception or "Something went wrong" (an untyped error); "quiet" steps expect no error.
+HOSTILE: dict[str, tuple[str, str, list[tuple], bool]] = {
+    # name: (page, model, steps, a message is expected)
+    "patching.identical_prompts": ("Patching", "attn-only-1l", [
+        ("text_area", "patch_corrupted", "@clean"), ("click", "patch_attr"), ("click", "patch_exact")], True),
+    "patching.unknown_answer": ("Patching", "attn-only-1l", [("text_input", "patch_answer", " cat")], True),
+    "patching.unknown_prompt": ("Patching", "attn-only-1l", [("text_area", "patch_clean", "The cat sat"),
+                                                             ("text_area", "patch_corrupted", "The dog sat")], True),
+    "patching.grokking_example": ("Patching", "grokking-p113", [("click", "patch_attr")], False),
+    "patching.grokking_unknown_answer": ("Patching", "grokking-p113", [("text_input", "patch_answer", "cat")], True),
+    "lens.unknown_token": ("Logit lens", "attn-only-1l", [("text_input", "lens_token", "cat")], True),
+    "lens.grokking_unknown_token": ("Logit lens", "grokking-p113", [("text_input", "lens_token", "cat")], True),
+    "features.bos_only_train": ("Features", "@bos-only", [("click", "features_train")], True),
+    "features.attn_only_train": ("Features", "attn-only-1l", [("click", "features_train")], True),
+    "probes.csv_field_200k": ("Probes", "attn-only-1l", [("radio", "probe_source", "Paste a CSV"),
+                                                         ("text_area", "probe_csv_text", "@csv200k"),
+                                                         ("click", "probe_run_csv")], True),
+}
+#: cfg.json fields written into an SAE folder the Features page is pointed at (each a one-line message).
+SAE_BAD_CFG = {"d_sae_huge": ("d_sae", 1e9), "d_sae_text": ("d_sae", "16"),
+               "apply_b_dec_text": ("apply_b_dec_to_input", "false"), "k_text": ("k", "x"),
+               "hook_layer_list": ("hook_layer", [1]), "d_in_nan": ("d_in", "NaN"),
+               "architecture_int": ("architecture", 3), "kwargs_zero": ("activation_fn_kwargs", 0)}
+
+
 def cases() -> list[Case]:
     """Deterministic: the same names and params on every call."""
     out: list[Case] = []
+    for name, (page, model, steps, want) in HOSTILE.items():
+        out.append(Case("app", "hostile", f"hostile.{name}", "clear_error", {"page": page, "model": model,
+                        "steps": steps, "want_message": want}, fast=name == "patching.identical_prompts"))
+    for name, (field, bad) in SAE_BAD_CFG.items():
+        out.append(Case("app", "sae_folder", f"sae_folder.{name}", "clear_error", {"field": field, "value": bad},
+                        fast=name == "d_sae_huge"))
     for p in BAD_PAGES:
         out.append(Case("app", "url.page", f"url.page.{ascii(p)[:40]}", "clear_error", {"query": {"page": p}},
                         fast=p == "Nope"))
@@ -96,6 +128,9 @@ def _judge(case: Case, at: Any, want_message: bool) -> Outcome:
     if at.exception:
         return Outcome(case, "raw_exception", cap(at.exception[0].value))
     msgs = _messages(at)
+    untyped = [m for m in msgs if m.startswith("Something went wrong")]
+    if untyped:
+        return Outcome(case, "raw_exception", cap(f"an untyped error reached the page: {untyped[0]}"))
     long = [m for m in msgs if len(m) > MAX_MESSAGE or "Traceback" in m or '"layout"' in m]
     if long:
         return Outcome(case, "raw_exception", cap(f"an over-long or raw message: {long[0][:200]}"))
@@ -104,8 +139,79 @@ def _judge(case: Case, at: Any, want_message: bool) -> Outcome:
     return Outcome(case, "pass", cap(msgs[0]) if msgs else "")
 
 
+def _hostile(case: Case, tmp: Path) -> Outcome:
+    """Open the page on the case's model, apply its steps (typing, choosing, clicking), judge the page."""
+    from interp.loading import bundled_models
+    from tests.fuzz.model_dirs import bos_only_dir
+
+    p = case.params
+    model = str(bos_only_dir()) if p["model"] == "@bos-only" else p["model"]
+    if not model.startswith("/") and model not in bundled_models():
+        return Outcome(case, "pass", f"skipped: bundled {model} absent")
+    at = _app({"page": p["page"], "model": model}, tmp)
+    try:
+        at.run()
+        for step in p["steps"]:
+            if at.exception:
+                break
+            kind, key = step[0], step[1]
+            try:
+                widget = at.button(key=key) if kind == "click" else {
+                    "text_area": at.text_area, "text_input": at.text_input, "radio": at.radio}[kind](key=key)
+            except KeyError:  # the page refused an earlier step and does not offer this one: judge it as it is
+                break
+            if kind == "click":
+                widget.click().run()
+                continue
+            value = step[2]
+            if value == "@clean":
+                value = at.text_area(key="patch_clean").value
+            elif value == "@csv200k":
+                value = "text,label\n" + "x" * 200_000 + ",a\nshort,b\n"
+            widget.set_value(value).run()
+    except RuntimeError as e:  # AppTest's own timeout
+        return Outcome(case, "hang", cap(e))
+    outcome = _judge(case, at, want_message=p["want_message"])
+    if not p["want_message"] and outcome.status == "pass" and at.error:
+        return Outcome(case, "wrong_error", cap(f"a good input was refused: {at.error[0].value}"))
+    return outcome
+
+
+def _sae_folder(case: Case, tmp: Path) -> Outcome:
+    """An SAE folder whose cfg.json holds one bad field, typed into the Features page: one line, not a traceback."""
+    import json
+
+    from learned.sae import SAEConfig, SparseAutoencoder
+    from learned.sae_files import write_sae_dir
+
+    p = case.params
+    sae = SparseAutoencoder(SAEConfig(d_in=32, d_sae=64, architecture="topk", k=4, hook_name="blocks.0.hook_resid_pre",
+                                      hook_layer=0), seed=0)
+    cfg, tensors = sae.to_saelens()
+    d = write_sae_dir(tmp / "sae", cfg, tensors)
+    raw = json.loads((d / "cfg.json").read_text())
+    raw[p["field"]] = "__BAD__"
+    bad = "NaN" if p["value"] == "NaN" else json.dumps(p["value"])
+    (d / "cfg.json").write_text(json.dumps(raw).replace('"__BAD__"', bad))
+    at = _app({"page": "Features"}, tmp)
+    try:
+        at.run()
+        at.selectbox(key="features_sae").set_value("(a folder on disk)").run()
+        at.text_input(key="features_sae_dir").set_value(str(d)).run()
+    except RuntimeError as e:
+        return Outcome(case, "hang", cap(e))
+    outcome = _judge(case, at, want_message=True)
+    if outcome.status == "pass" and len(at.error) != 1:
+        return Outcome(case, "wrong_error", cap(f"{len(at.error)} error messages: {_messages(at)}"))
+    return outcome
+
+
 def run_case(case: Case) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="workbench-app-case-") as tmp:
+        if case.group == "hostile":
+            return _hostile(case, Path(tmp))
+        if case.group == "sae_folder":
+            return _sae_folder(case, Path(tmp))
         p = case.params
         if case.group == "typed":
             at = _app({"page": p["page"]}, Path(tmp))

@@ -189,6 +189,25 @@ def cases() -> list[Case]:
     add("cross", "cross.template", _run("gpt2-space-probe", "--set", "template={nome}"))
     add("cross", "cross.no_prompts", _run(cheap, "--set", "prompts="))
     add("cross", "cross.l2_zero", _run("othello-world-model", "--set", "l2_grid=0"))
+    # --- the one output rule: a folder-writing setting pointed at the user's own folder is refused, untouched
+    for name, setting in (("grokking", "out_model"), ("train-text-lm", "out_model"), ("train-othello-gpt", "out_model"),
+                          ("train-sae", "out"), ("tuned-lens", "lens_dir"), ("induction-phase-change", "out_models")):
+        target = "{tmp}/parent" if setting == "out_models" else "{notes}"
+        add("outputs", f"outputs.{name}.{setting}.existing", _run(name, "--preset", "ci", "--force", "--set",
+                                                                  f"{setting}={target}"), keep=True)
+        add("outputs", f"outputs.{name}.{setting}.system", _run(name, "--preset", "ci", "--set", f"{setting}=/etc"))
+    add("outputs", "outputs.train-sae.out.models_saes", _run("train-sae", "--set", "out=models/saes/x"))
+    add("outputs", "outputs.train-sae.out.other_model", _run("train-sae", "--set", "out=models/code-gpt2/saes/x"))
+    add("outputs", "outputs.out.another_experiment", _run(cheap, "--out", "{other_result}"))
+    # --- list settings are checked item by item; every number has an upper bound
+    for name, setting, raw in (("sae-ground-truth", "size_ratios", "1,nan"),
+                               ("sae-ground-truth", "size_ratios", "1,100"),
+                               ("othello-world-model", "l2_grid", "0.001,-1"),
+                               ("attribution-vs-activation-patching", "edge_ks", "10,0"),
+                               ("toy-superposition", "sweep_features", "200000"),
+                               ("sae-ground-truth", "n_features", "1e9"), ("train-sae", "lr", "nan"),
+                               ("grokking", "weight_decay", "-1"), ("grokking", "seed", "4294967296")):
+        add("items", f"items.{name}.{setting}.{raw}", _run(name, "--set", f"{setting}={raw}"))
     # --- show
     add("show", "show.missing", ["show", "{tmp}/nothing"])
     add("show", "show.a_file", ["show", "{file}"])
@@ -226,8 +245,15 @@ def _fixtures(tmp: Path) -> dict[str, str]:
     notes = tmp / "notes"
     notes.mkdir()
     (notes / "mine.txt").write_text("keep me")
+    (notes / "README.md").write_text("my notes\n")
+    for sub in ("attn-only-2l", "attn-only-1l"):  # a parent whose model folders are the user's own
+        (tmp / "parent" / sub).mkdir(parents=True)
+        (tmp / "parent" / sub / "mine.txt").write_text("keep me")
+    other = tmp / "other_result"
+    other.mkdir()
+    (other / "metadata.json").write_text('{"experiment": "logit-lens"}')
     return {
-        "tmp": str(tmp), "file": str(tmp / "file"), "ro": str(ro), "notes": str(notes),
+        "tmp": str(tmp), "file": str(tmp / "file"), "ro": str(ro), "notes": str(notes), "other_result": str(other),
         "damaged": result_dir("damaged", **{"config.json": "{not json"}),
         "metrics_list": result_dir("metrics_list", **{"metrics.json": "[1, 2]"}),
         "metadata_list": result_dir("metadata_list", **{"metadata.json": "[]"}),
@@ -316,12 +342,23 @@ def _run_subprocess(case: Case) -> Outcome:
         except subprocess.TimeoutExpired:
             return Outcome(case, "hang", f"no answer after {case.timeout_s:.0f} s", time.perf_counter() - t0)
         outcome = judge_process(case, proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
-        if case.name == "out.not_results" and (tmp / "notes" / "mine.txt").read_text() != "keep me":
-            outcome = Outcome(case, "silent_wrong", "the user's file in --out was overwritten", outcome.seconds)
-        return outcome
+        return _kept(case, tmp, outcome)
     finally:
         (tmp / "ro").chmod(0o755) if (tmp / "ro").exists() else None
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _kept(case: Case, tmp: Path, outcome: Outcome) -> Outcome:
+    """A case that points an output at the user's own folders must leave them byte-identical."""
+    if case.name == "out.not_results" or case.params.get("keep"):
+        files = [tmp / "notes" / "mine.txt", tmp / "notes" / "README.md"] + [
+            tmp / "parent" / s / "mine.txt" for s in ("attn-only-2l", "attn-only-1l")]
+        changed = [str(f) for f in files if f.read_text() not in ("keep me", "my notes\n")]
+        extra = [p.name for p in (tmp / "notes").iterdir() if p.name not in ("mine.txt", "README.md")]
+        if changed or extra:
+            return Outcome(case, "silent_wrong", cap(f"the user's folder was changed: {changed or extra}"),
+                           outcome.seconds)
+    return outcome
 
 
 def summary_json(outcomes: list[Outcome]) -> str:
@@ -364,7 +401,7 @@ def run_case_in_process(case: Case) -> Outcome:
         outcome = judge_process(case, rc, out.getvalue(), err.getvalue(), seconds)
         if outcome.status == "pass" and case.params.get("fail_fast") and seconds > FAIL_FAST_S:
             return Outcome(case, "hang", f"took {seconds:.1f} s to fail (at most {FAIL_FAST_S:.0f} s)", seconds)
-        return outcome
+        return _kept(case, tmp, outcome)
     finally:
         (tmp / "ro").chmod(0o755) if (tmp / "ro").exists() else None
         shutil.rmtree(tmp, ignore_errors=True)

@@ -105,6 +105,45 @@ def mamba_dir(out: Path | None = None) -> Path:
     return out
 
 
+def bos_only_dir(out: Path | None = None) -> Path:
+    """A GPT-2 whose word-level tokenizer knows no word: every word of any text becomes ``<|endoftext|>`` (its
+    BOS/EOS/UNK), so a corpus tokenizes to BOS only (the degenerate data a verdict must never rest on)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from interp.toy_models import tiny_gpt2
+
+    out = out or scratch() / "bos-only"
+    if (out / "model.safetensors").is_file():
+        return out
+    eos = "<|endoftext|>"
+    vocab = {eos: 0, **{f"zq{i}": i + 1 for i in range(63)}}  # words no text contains
+    raw = Tokenizer(models.WordLevel(vocab, unk_token=eos))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token=eos, eos_token=eos, unk_token=eos, pad_token=eos)
+    out.mkdir(parents=True, exist_ok=True)
+    tiny_gpt2(tok).save_pretrained(str(out), safe_serialization=True)
+    tok.save_pretrained(str(out))
+    return out
+
+
+def neo_dir(out: Path | None = None, **config) -> Path:
+    """A 2-layer GPT-Neo as transformers saves it by default (``intermediate_size: null`` = 4 x hidden)."""
+    from transformers import GPTNeoConfig, GPTNeoForCausalLM
+
+    out = out or scratch() / "gpt-neo"
+    if (out / "model.safetensors").is_file():
+        return out
+    tok = tokenizer()
+    cfg = GPTNeoConfig(vocab_size=len(tok), hidden_size=32, num_layers=2, num_heads=4, attention_types=[[["global",
+                       "local"], 1]], max_position_embeddings=64, window_size=16, bos_token_id=tok.bos_token_id,
+                       eos_token_id=tok.eos_token_id, **config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = GPTNeoForCausalLM(cfg).eval()
+    return _save(model, out)
+
+
 # ----------------------------------------------------------------------------- broken copies
 
 
