@@ -24,3 +24,37 @@ def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, fl
     centre = (accuracy + z * z / (2 * n)) / denom
     half = z * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+#: Two-sided 95% quantiles of Student's t by degrees of freedom (standard tables; no SciPy in the pinned set).
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
+        20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
+        29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def t95(df: int) -> float:
+    """The 95% two-sided Student-t quantile for ``df`` degrees of freedom (linear in 1/df between table rows)."""
+    if df < 1:
+        raise InvalidInput(f"A t interval needs at least 2 values (df >= 1); got df={df}.")
+    if df in _T95:
+        return _T95[df]
+    rows = sorted(_T95) + [math.inf]
+    hi = next(r for r in rows if r > df)
+    lo = max(r for r in rows if r < df)
+    t_lo, t_hi = _T95[lo], (_T95[hi] if hi != math.inf else 1.960)
+    w = (1 / lo - 1 / df) / (1 / lo - (0 if hi == math.inf else 1 / hi))
+    return t_lo + w * (t_hi - t_lo)
+
+
+def mean_ci95(values: list[float]) -> tuple[float, float | None]:
+    """(mean, half-width of its 95% t interval) of independent values (seeds); the half-width is None for one
+    value (no spread to measure)."""
+    if not values or any(not math.isfinite(v) for v in values):
+        raise InvalidInput("A mean needs at least one finite value.")
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, t95(n - 1) * sd / math.sqrt(n)
