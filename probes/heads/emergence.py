@@ -51,11 +51,11 @@ def rise(steps: Sequence[int], scores: Sequence[float], icl: Sequence[float]) ->
         raise InvalidInput(f"{len(icl)} ICL scores for {len(steps)} evaluated steps.")
     start = float(scores[0])
     final = sum(scores[-FINAL_EVALS:]) / len(scores[-FINAL_EVALS:])
-    if not final > start:
+    if not final - start > 1e-9:
         return None
     lo, hi = start + 0.1 * (final - start), start + 0.9 * (final - start)
-    i10 = next(i for i, v in enumerate(scores) if v >= lo)
-    i90 = next(i for i, v in enumerate(scores) if v >= hi)
+    i10 = next(i for i, v in enumerate(scores) if v >= lo - 1e-12)
+    i90 = next(i for i, v in enumerate(scores) if v >= hi - 1e-12)  # reached: hi < final <= the last scores' max
     total = float(icl[0]) - min(float(v) for v in icl)
     drop = float(icl[i10]) - float(icl[i90])
     return Rise(start, final, int(steps[i10]), int(steps[i90]), drop, drop / total if total > 0 else 0.0)
