@@ -1,12 +1,13 @@
 """Ray for sweeps: start a local cluster on this machine, or join an existing one at an address, with one call.
 
-The only module that calls ``ray.init``/``ray.shutdown``. A local cluster is Ray's embedded default (``ray.init``
-with no address) with token auth off (``RAY_AUTH_MODE=disabled``: Ray would otherwise write
-``~/.ray/auth_token``, which changes every later run), no dashboard and no usage reporting; it is shut down when
-the ``connected`` block ends. An address names an existing cluster (``auto``, ``HOST:PORT`` of its GCS, or
-``ray://HOST:PORT`` for Ray Client); the same tasks run there unchanged. Every node must hold this repository at
-the same path (workers import it through ``PYTHONPATH``) and write to the same results folder (a shared
-filesystem), as Ray's own file-writing examples assume.
+The only module that calls ``ray.init``/``ray.shutdown``. A local cluster is Ray's embedded default
+(``ray.init(address="local")``: always a fresh one, never a cluster ``RAY_ADDRESS`` points at) with token auth
+off (``RAY_AUTH_MODE=disabled``: Ray would otherwise write ``~/.ray/auth_token``, which changes every later
+run), no dashboard and no usage reporting; it is shut down when the ``connected`` block ends. An address names
+an existing cluster (``auto``, ``HOST:PORT`` of its GCS, or ``ray://HOST:PORT`` for Ray Client); the same tasks
+run there unchanged. Every node must hold this repository at the same path (workers import it through
+``PYTHONPATH``) and write to the same results folder (a shared filesystem), as Ray's own file-writing examples
+assume.
 
 Ray is imported only inside functions, so importing this module (the app, ``--help``) costs nothing.
 """
@@ -43,7 +44,7 @@ class ClusterInfo:
     address: str  # "local" or the address given
     nodes: int
     cpus: float
-    started_here: bool  # True: this process started (and will stop) the cluster
+    started_here: bool  # True: this process started (and will stop) the cluster; False: joined or already up
     start_seconds: float  # time ray.init took (0 when Ray was already up)
 
     def to_dict(self) -> dict[str, object]:
@@ -75,13 +76,39 @@ def check_address(address: str) -> str:
         except ValueError:
             raise InvalidInput(f"--address {shown!r}: {host!r} is not an IPv6 address.", hint) from None
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
-            pass
+        grpc = _speaks_grpc(host, port)
     except OSError as e:
         raise InvalidInput(f"--address {shown}: nothing answers there ({e.strerror or type(e).__name__}).",
                            "Start the cluster first (`ray start --head` on the head node), check the host and "
                            "port, or omit --address for a local cluster.") from None
+    if not grpc:
+        raise InvalidInput(f"--address {shown}: something answers there, but not a Ray cluster (Ray speaks gRPC).",
+                           "Give the head node's GCS port (6379 by default) or its Ray Client port (ray://, "
+                           "10001 by default).")
     return address
+
+
+#: The HTTP/2 connection preface and an empty SETTINGS frame: what a gRPC client sends first.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _speaks_grpc(host: str, port: int) -> bool:
+    """Whether the server at ``host:port`` answers an HTTP/2 preface with a SETTINGS frame, as every gRPC server
+    (Ray's GCS and Ray Client) does. Ray itself, pointed at another kind of server, retries for many minutes;
+    this answers in at most a few seconds. OSError when nothing accepts the connection."""
+    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as conn:
+        try:
+            conn.sendall(_H2_PREFACE)
+            head = b""
+            deadline = time.monotonic() + CONNECT_TIMEOUT_S
+            while len(head) < 9 and time.monotonic() < deadline:
+                chunk = conn.recv(9 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+        except (TimeoutError, ConnectionError):
+            return False
+    return len(head) == 9 and head[3] == 0x04 and head[5:9] == b"\x00\x00\x00\x00"  # type SETTINGS, stream 0
 
 
 def worker_env() -> dict[str, str]:
@@ -113,9 +140,10 @@ def connected(address: str | None = None, *, num_cpus: int | None = None) -> Ite
     t0 = time.perf_counter()
     try:
         if address is None:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                     runtime_env={"env_vars": worker_env()})
+            # "local": always a new cluster, even where RAY_ADDRESS or a `ray start` cluster would be picked up
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                     log_to_driver=False, logging_level=logging.WARNING,
+                     object_store_memory=LOCAL_OBJECT_STORE_BYTES, runtime_env={"env_vars": worker_env()})
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
                      runtime_env={"env_vars": worker_env()})
@@ -129,7 +157,7 @@ def connected(address: str | None = None, *, num_cpus: int | None = None) -> Ite
         if address is not None:
             _restore(saved)
     try:
-        yield _info(address or "local", True, time.perf_counter() - t0)
+        yield _info(address or "local", address is None, time.perf_counter() - t0)
     finally:
         ray.shutdown()
         _restore(saved)

@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,25 @@ def test_a_cell_that_fails_is_reported_and_the_others_finish(ray_cluster, tmp_pa
     assert [c.status for c in o.cells] == ["failed", "done"] and "not a results folder" in o.cells[0].message
     assert (out / "cells" / "repeat_share=0_seed=0" / "notes.txt").read_text() == "not a result"
     assert "Failed cells" in (out / "summary.md").read_text()
+
+
+def test_an_existing_cluster_runs_the_same_sweep_through_address(ray_cluster, tmp_path):
+    """The CLI in another process joins the session's cluster by its address; the cell is the same as a local one."""
+    import subprocess
+    import sys
+
+    import ray
+
+    from tests.conftest import ROOT
+
+    address = ray.get_runtime_context().gcs_address
+    out = tmp_path / "sweep"
+    proc = subprocess.run([sys.executable, "-m", "experiments", "sweep", CELL, "--preset", "ci", "--grid",
+                           "repeat_share=1", "--seeds", "0", "--set", "steps=20", "--set", "eval_every=10",
+                           "--address", address, "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["cluster"]["address"] == address and meta["cluster"]["started_here"] is False
+    assert _complete(out / "cells" / "repeat_share=1_seed=0")
+    assert not (Path.home() / ".ray" / "auth_token").exists()  # nothing written that changes a later run
