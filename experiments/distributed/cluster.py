@@ -55,12 +55,13 @@ class ClusterInfo:
 def check_address(address: str) -> str:
     """``address`` stripped if it names a cluster Ray can join (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``) and,
     for the last two, something answers on that port; else InvalidInput, in seconds."""
+    if isinstance(address, str):
+        address = address.strip()
     shown = address if len(address) <= 80 else address[:77] + "..."
     hint = "Give auto (a cluster started on this machine with `ray start --head`), HOST:PORT of the head node " \
            "(port 6379 by default) or ray://HOST:10001, or omit --address for a local cluster."
-    if not isinstance(address, str) or not address.strip():
+    if not address:
         raise InvalidInput("--address is empty.", hint)
-    address = address.strip()
     if address == "auto":
         return address
     m = _ADDRESS.fullmatch(address)

@@ -14,8 +14,7 @@ import torch
 
 from experiments.distributed.cluster import connected
 from interp.errors import InvalidInput
-from interp.types import PatchMetric
-from probes.patching.activation import SweepResult
+from probes.patching.activation import PatchMetric, SweepResult
 from tasks.pairs import PairBatch
 
 
