@@ -31,11 +31,12 @@ class CellOutcome:
     message: str = ""
     seconds: float = 0.0
 
-    def row(self) -> dict[str, Any]:
+    def row(self, seconds: bool = False) -> dict[str, Any]:
+        """The cell as a record (wall time only when asked: metrics.json holds no timings)."""
         return {"cell": self.cell.key, **dict(self.cell.settings), "seed": self.cell.seed, "status": self.status,
                 "verdict": self.verdict.get("status", "-") if self.status != "failed" else "-",
-                **self.headline, "seconds": round(self.seconds, 1), "message": self.message[:300],
-                "path": str(self.path)}
+                **self.headline, **({"seconds": round(self.seconds, 1)} if seconds else {}),
+                "message": self.message[:300], "path": str(self.path)}
 
 
 def headline_metrics(metrics: dict[str, Any], names: tuple[str, ...] | None = None) -> dict[str, float | None]:
@@ -146,7 +147,8 @@ def markdown(title: str, name: str, grid: dict[str, tuple[str, ...]], seeds: tup
     if failed:
         lines += ["**Failed cells** (re-run the same command to retry them; finished cells are reused):", ""]
         lines += [f"- {o.cell.label()}, seed {o.cell.seed}: {o.message[:300]}" for o in failed] + [""]
-    lines += ["## Every cell", "", _table([{k: v for k, v in o.row().items() if k not in ("path", "message", "cell")}
+    lines += ["## Every cell", "", _table([{k: v for k, v in o.row(seconds=True).items()
+                                            if k not in ("path", "message", "cell")}
                                             for o in outcomes]), ""]
     lines += ["## Means over seeds (95% t interval; n = seeds with a value)", ""]
     lines.append(_table([{**r["settings"], "metric": r["metric"], "n": r["n"], "mean": r["mean"],

@@ -197,8 +197,7 @@ def write_summary(result: SweepOutcome, exp: Any, grid: dict[str, tuple[str, ...
     shutil.rmtree(staging, ignore_errors=True)
     try:
         status = save_figures(figs, staging / "figures")
-        metrics = {"cells": [o.row() for o in result.cells], "groups": stats, "counts": counts(result.cells),
-                   "cluster": cluster, "wall_time_s": round(result.seconds, 2)}
+        metrics = {"cells": [o.row() for o in result.cells], "groups": stats, "counts": counts(result.cells)}
         config = {"experiment": exp.name, "preset": preset, "grid": {k: list(v) for k, v in grid.items()},
                   "seeds": list(seeds), "sets": sets}
         text = markdown(exp.title, exp.name, grid, seeds, result.cells, stats, cluster, result.seconds)

@@ -120,7 +120,7 @@ class IclEmergenceCell(Experiment):
         metrics = {**m, "repeat_share": config.repeat_share, "span_len": config.span_len, "budget_steps": config.steps,
                    "structured_token_share": config.repeat_share * (config.span_len - 1) / (config.seq_len - 1),
                    "steps": h.steps, "max_induction": scores, "icl_score": h.icl_score, "loss_first": h.loss_first,
-                   "loss_second": h.loss_second, "train_seconds": h.seconds, "resumed_from": out.resumed_from}
+                   "loss_second": h.loss_second}  # timings stay out of metrics.json (same seed, same bytes)
         onset_text = (f"crossed {ONSET_THRESHOLD} at step {m['onset_step']}; 10% -> 90% of its final "
                       f"{m['final_induction']:.3f} between steps {m['rise_10']} and {m['rise_90']} "
                       f"({m['abruptness_steps']} steps); ICL score fell {m['icl_drop']:.3f} nats in that window "

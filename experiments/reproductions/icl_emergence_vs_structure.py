@@ -115,6 +115,26 @@ def _record_forecast(path: Path, fc: dict[str, Any]) -> dict[str, Any]:
     return fc
 
 
+def _refuse_failed(failed: list[CellOutcome], total: int, sweep_dir: Path) -> None:
+    if failed:
+        f = failed[0]
+        raise WorkbenchError(f"{len(failed)} of {total} cells failed (first: {f.cell.label()} seed {f.cell.seed}: "
+                             f"{f.message[:200]}).", f"See {sweep_dir}/summary.md; run again to retry them "
+                             "(finished cells are reused).")
+
+
+def _trained_after(cells: list[CellOutcome], share: float, made_at: str) -> bool:
+    """Whether every held-out cell started training after the forecast was written (their metadata says when)."""
+    starts = []
+    for o in cells:
+        if float(dict(o.cell.settings)["repeat_share"]) == share:
+            try:
+                starts.append(json.loads((o.path / "metadata.json").read_text())["started_at"])
+            except (OSError, ValueError, KeyError):
+                return False
+    return bool(starts) and all(datetime.fromisoformat(t) >= datetime.fromisoformat(made_at) for t in starts)
+
+
 @register
 class IclEmergenceVsStructure(Experiment):
     name = "icl-emergence-vs-structure"
@@ -141,31 +161,31 @@ class IclEmergenceVsStructure(Experiment):
         shares = tuple(sorted(config.shares))
         n_total = (len(shares) + 1) * len(seeds)
 
+        shown = [0.0]
+
         def report(o: CellOutcome, done: int, total: int) -> None:
-            ctx.progress(0.9 * done / n_total, f"{o.cell.label()} seed {o.cell.seed}: {o.status}, onset "
+            shown[0] = max(shown[0], 0.9 * done / n_total)  # phase 2 recounts phase 1's cells as reused
+            ctx.progress(shown[0], f"{o.cell.label()} seed {o.cell.seed}: {o.status}, onset "
                                                f"{o.headline.get('onset_step', '-')}")
 
         address = config.address or None
         with connected(address) as cluster:
             first = run_sweep(CELL, {"repeat_share": tuple(_share_text(s) for s in shares)}, seeds, sets=sets,
                               address=address, out=sweep_dir, cpus_per_cell=config.cpus_per_cell, progress=report)
-            failed = first.failed
+            _refuse_failed(first.failed, len(first.cells), sweep_dir)  # the forecast needs every fitted cell
             fitted = onsets_by_share(first.cells)
             fc, fc_error = None, ""
-            if not failed:
-                try:
-                    fc = _record_forecast(sweep_dir / "forecast.json", forecast(fitted, config.held_out))
-                except InvalidInput as e:
-                    fc_error = e.message
+            try:
+                fc = _record_forecast(sweep_dir / "forecast.json", forecast(fitted, config.held_out))
+            except InvalidInput as e:
+                fc_error = e.message
             both = run_sweep(CELL, {"repeat_share": tuple(_share_text(s) for s in (*shares, config.held_out))},
                              seeds, sets=sets, address=address, out=sweep_dir, cpus_per_cell=config.cpus_per_cell,
                              progress=report)
         ctx.progress(0.95, "checks and figures")
-        failed = both.failed
-        if failed:
-            raise WorkbenchError(f"{len(failed)} of {len(both.cells)} cells failed (first: {failed[0].cell.label()} "
-                                 f"seed {failed[0].cell.seed}: {failed[0].message[:200]}).",
-                                 f"See {sweep_dir}/summary.md; run again to retry them (finished cells are reused).")
+        _refuse_failed(both.failed, len(both.cells), sweep_dir)
+        if fc is not None:
+            fc["trained_after_forecast"] = _trained_after(both.cells, float(config.held_out), fc["made_at"])
         return self._result(config, both.cells, fitted, fc, fc_error, sweep_dir, cluster.to_dict())
 
     def _result(self, config: StructureConfig, cells: list[CellOutcome], fitted: dict[float, list[float | None]],
@@ -229,14 +249,14 @@ class IclEmergenceVsStructure(Experiment):
                                                                                        formed.items()},
                    "threshold_share": threshold if threshold_ok else None, "mean_onset": {str(s): m for s, m in
                                                                                          means.items()},
-                   "forecast": fc_out, "cells": table, "sweep_dir": str(sweep_dir), "cluster": cluster,
-                   "budget_steps": config.steps}
-        summary = self._summary(config, table, fc_out, sweep_dir, means)
+                   "forecast": {k: v for k, v in fc_out.items() if k != "made_at"}, "cells": table,
+                   "sweep_dir": str(sweep_dir), "budget_steps": config.steps}  # no timings: same seed, same bytes
+        summary = self._summary(config, table, fc_out, sweep_dir, means, cluster)
         return RunResult(metrics, verdict, summary, {"onset_vs_share": fig})
 
     @staticmethod
     def _summary(config: StructureConfig, table: list[dict[str, Any]], fc: dict[str, Any], sweep_dir: Path,
-                 means: dict[float, float]) -> str:
+                 means: dict[float, float], cluster: dict[str, Any]) -> str:
         if fc.get("predicted_onset") is None:
             fc_text = f"No forecast: {fc.get('error') or 'the fit could not be made'}."
         elif fc.get("observed_mean") is None:
@@ -245,7 +265,9 @@ class IclEmergenceVsStructure(Experiment):
                        f"observed: {fc.get('note', '-')} ({fc.get('observed_onsets')}).")
         else:
             ci = fc["observed_ci95"]
-            fc_text = (f"Forecast, written before the held-out cells trained ({fc.get('made_at', '?')}): onset = "
+            when = ("written before the held-out cells trained" if fc.get("trained_after_forecast") else
+                    "NOT written before every held-out cell trained (some existed already)")
+            fc_text = (f"Forecast, {when} ({fc.get('made_at', '?')}): onset = "
                        f"{fc['c']:.0f} * share^-{fc['k']:.2f}, fitted on shares "
                        f"{', '.join(f'{s:g}' for s in fc['fitted_shares'])} ({fc['n_points']} cells), predicts step "
                        f"{fc['predicted_onset']:.0f} at share {config.held_out:g}. Observed: "
@@ -258,7 +280,8 @@ class IclEmergenceVsStructure(Experiment):
             f"2-layer attention-only models (d_model {config.d_model}, {config.n_heads} heads, vocab {config.d_vocab}, "
             f"seq {config.seq_len}, batch {config.batch_size}, lr {config.lr}) trained {config.steps} steps on noise "
             f"rows of which a share holds one repeated span of {config.span_len} tokens; {config.n_seeds} seeds per "
-            f"share. Cells (each an ordinary results folder) and the sweep's own summary: `{sweep_dir}`.", "",
+            f"share, as a Ray sweep on {cluster['address']} ({cluster['nodes']} node(s), {cluster['cpus']:g} CPUs). "
+            f"Cells (each an ordinary results folder) and the sweep's own summary: `{sweep_dir}`.", "",
             "Mean onset (shares where every seed formed a head): "
             + (", ".join(f"{s:g}: step {m:.0f}" for s, m in means.items()) or "none") + ".", "",
             fc_text, "", "## Every cell", "", markdown_table(table)])
