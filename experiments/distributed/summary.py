@@ -96,7 +96,7 @@ def figures(grid: dict[str, tuple[str, ...]], stats: list[dict[str, Any]]) -> di
 
     x_key = swept_axis(grid)
     out: dict[str, Any] = {}
-    metrics = list(dict.fromkeys(r["metric"] for r in stats))
+    metrics = list(dict.fromkeys(r["metric"] for r in stats if r["n"]))  # a metric no cell has draws nothing
     for metric in metrics[:MAX_FIGURES]:
         points = []
         for r in stats:
@@ -116,6 +116,19 @@ def counts(outcomes: list[CellOutcome]) -> dict[str, int]:
     c = Counter(o.status for o in outcomes)
     c.update(f"verdict: {o.verdict.get('status', '?')}" for o in outcomes if o.status != "failed")
     return dict(c)
+
+
+def mean_rows(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per group of cells, one column per headline metric: ``mean ± ci (n=k)``, or ``-`` (no value)."""
+    rows: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    for r in stats:
+        row = rows.setdefault(tuple(r["settings"].items()), dict(r["settings"]))
+        if r["mean"] is None:
+            row[r["metric"]] = "-"
+        else:
+            ci = f" ± {r['ci95']:.3g}" if r["ci95"] is not None else ""
+            row[r["metric"]] = f"{r['mean']:.4g}{ci} (n={r['n']})"
+    return list(rows.values())
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -150,9 +163,9 @@ def markdown(title: str, name: str, grid: dict[str, tuple[str, ...]], seeds: tup
     lines += ["## Every cell", "", _table([{k: v for k, v in o.row(seconds=True).items()
                                             if k not in ("path", "message", "cell")}
                                             for o in outcomes]), ""]
-    lines += ["## Means over seeds (95% t interval; n = seeds with a value)", ""]
-    lines.append(_table([{**r["settings"], "metric": r["metric"], "n": r["n"], "mean": r["mean"],
-                          "± 95% CI": r["ci95"], "no value": r["missing"]} for r in stats])
-                 if stats else "(no headline metrics)")
+    lines += ["## Means over seeds", "",
+              "Each entry: mean ± half-width of the 95% t interval (n = seeds with a value; a cell without one, e.g. "
+              "a run where the thing measured never happened, is left out and counted).", ""]
+    lines.append(_table(mean_rows(stats)) if stats else "(no headline metrics)")
     lines += ["", "Each cell is an ordinary results folder under `cells/` (`python -m experiments show DIR`)."]
     return "\n".join(lines) + "\n"

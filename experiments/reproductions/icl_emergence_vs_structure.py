@@ -258,7 +258,7 @@ class IclEmergenceVsStructure(Experiment):
     def _summary(config: StructureConfig, table: list[dict[str, Any]], fc: dict[str, Any], sweep_dir: Path,
                  means: dict[float, float], cluster: dict[str, Any]) -> str:
         if fc.get("predicted_onset") is None:
-            fc_text = f"No forecast: {fc.get('error') or 'the fit could not be made'}."
+            fc_text = f"No forecast: {(fc.get('error') or 'the fit could not be made').rstrip('.')}."
         elif fc.get("observed_mean") is None:
             fc_text = (f"Forecast onset at share {config.held_out:g}: step {fc['predicted_onset']:.0f} (fit on shares "
                        f"{', '.join(f'{s:g}' for s in fc['fitted_shares'])}, made {fc.get('made_at', '?')}); "

@@ -43,3 +43,42 @@ def test_forecast_fits_only_shares_where_every_seed_formed():
     fc = forecast(onsets, 0.75)
     assert fc["fitted_shares"] == [0.5, 1.0] and fc["n_points"] == 4
     assert 700 < fc["predicted_onset"] < 2000
+
+
+def test_checks_and_forecast_on_known_onsets(tmp_path):
+    """The cross-share checks and the forecast on cells whose onsets follow onset = 700 * share^-1.5 (no head
+    below share 0.3), without training: the verdict is earned by these numbers alone."""
+    from experiments.core.registry import make_config
+    from experiments.distributed.grid import Cell
+    from experiments.distributed.summary import CellOutcome
+    from experiments.reproductions.icl_emergence_vs_structure import IclEmergenceVsStructure, onsets_by_share
+
+    exp = IclEmergenceVsStructure
+    config = make_config(exp)  # the full run's shares: 0, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0; held out 0.6
+
+    def cell(share: float, seed: int) -> CellOutcome:
+        if share < 0.3:
+            headline = {"onset_step": None}
+        else:
+            onset = round(700 * share ** -1.5 * (1 + 0.03 * (seed - 1)))
+            headline = {"onset_step": onset, "abruptness_steps": 200.0, "rise_90": onset + 100.0,
+                        "icl_drop": 2.0, "final_induction": 0.9, "icl_score_final": -4.0}
+        return CellOutcome(Cell((("repeat_share", repr(share)),), seed), tmp_path, "done", {}, headline)
+
+    cells = [cell(s, seed) for s in (*config.shares, config.held_out) for seed in range(3)]
+    fitted = onsets_by_share([c for c in cells if dict(c.cell.settings)["repeat_share"] != "0.6"])
+    fc = {**forecast(fitted, config.held_out), "made_at": "2026-01-01T00:00:00+00:00"}
+    cluster = {"address": "local", "nodes": 1, "cpus": 2.0}
+    result = exp()._result(config, cells, fitted, fc, "", tmp_path, cluster)
+    assert result.verdict.status == REPRODUCED, result.verdict.reason
+    assert result.metrics["threshold_share"] == 0.3
+    f = result.metrics["forecast"]
+    assert f["predicted_onset"] == pytest.approx(700 * 0.6 ** -1.5, rel=0.02)
+    assert f["within_spread"] and abs(f["relative_error"]) < 0.03 and "made_at" not in f
+    assert "onset_vs_share" in result.figures and "Forecast" in result.summary
+    # a gradual rise at one share fails the abruptness check; heads on pure noise fail the threshold check
+    slow = [CellOutcome(c.cell, c.path, c.status, {}, {**c.headline, "abruptness_steps": 5000.0})
+            if c.headline.get("onset_step") and dict(c.cell.settings)["repeat_share"] == "0.5" else c for c in cells]
+    assert exp()._result(config, slow, fitted, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
+    noisy = {**fitted, 0.0: [900, 900, 900]}
+    assert exp()._result(config, cells, noisy, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED

@@ -68,7 +68,7 @@ def test_group_means_carry_95_percent_t_intervals(tmp_path):
     assert stats["1"]["ci95"] == pytest.approx(4.303 * 100.0 / 3**0.5, rel=1e-4)  # t(2) * sd / sqrt(n)
     assert stats["0"]["mean"] is None and stats["0"]["missing"] == 2
     text = markdown("T", "x", {"repeat_share": ("0", "1")}, (0, 1, 2), outcomes, group_stats(outcomes), None, 1.0)
-    assert "boom" in text and "248.4" in text  # the failed cell's reason, the CI half-width
+    assert "boom" in text and "200 ± 248 (n=3)" in text  # the failed cell's reason, the mean and CI half-width
 
 
 def test_headline_metrics_are_named_or_the_first_scalars():

@@ -49,7 +49,7 @@ def test_two_cells_by_two_seeds_folders_reuse_and_summary(ray_cluster, tmp_path)
     final = {g["settings"]["repeat_share"]: g for g in metrics["groups"] if g["metric"] == "final_induction"}
     assert final["1"]["n"] == 2 and final["1"]["ci95"] > 0 and len(final["1"]["values"]) == 2
     assert (out / "figures" / "sweep_final_induction.html").is_file()
-    assert "± 95% CI" in (out / "summary.md").read_text()
+    assert " ± " in (out / "summary.md").read_text() and "95% t interval" in (out / "summary.md").read_text()
     # a re-run reuses every cell: nothing trains, the folders are untouched
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*/metadata.json")}
     again = run_sweep(CELL, parse_grid(["repeat_share=0,1"]), (0, 1), preset="ci", sets=FAST, out=out)
