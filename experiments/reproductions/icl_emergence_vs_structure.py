@@ -186,20 +186,22 @@ class IclEmergenceVsStructure(Experiment):
         _refuse_failed(both.failed, len(both.cells), sweep_dir)
         if fc is not None:
             fc["trained_after_forecast"] = _trained_after(both.cells, float(config.held_out), fc["made_at"])
-        return self._result(config, both.cells, fitted, fc, fc_error, sweep_dir, cluster.to_dict())
+        return self._result(config, both.cells, fc, fc_error, sweep_dir, cluster.to_dict())
 
-    def _result(self, config: StructureConfig, cells: list[CellOutcome], fitted: dict[float, list[float | None]],
-                fc: dict[str, Any] | None, fc_error: str, sweep_dir: Path, cluster: dict[str, Any]) -> RunResult:
-        by_share = onsets_by_share(cells)
+    def _result(self, config: StructureConfig, cells: list[CellOutcome], fc: dict[str, Any] | None, fc_error: str,
+                sweep_dir: Path, cluster: dict[str, Any]) -> RunResult:
+        """Checks on every cell's onset, the forecast against the held-out cells, the figure and the summary."""
+        by_share = onsets_by_share(cells)  # every share, the held-out one too: the claims are about all of them
         held = by_share.get(float(config.held_out), [])
-        formed = {s: sum(o is not None for o in v) / len(v) for s, v in fitted.items()}
+        formed = {s: sum(o is not None for o in v) / len(v) for s, v in by_share.items()}
         threshold_ok, threshold = is_threshold(formed)
         every = sorted(s for s, f in formed.items() if f == 1.0)
-        means = {s: sum(fitted[s]) / len(fitted[s]) for s in every}  # type: ignore[arg-type, misc]
+        means = {s: sum(by_share[s]) / len(by_share[s]) for s in every}  # type: ignore[arg-type, misc]
         monotone = all(means[a] > means[b] for a, b in zip(every, every[1:]))
         formed_cells = [o for o in cells if o.headline.get("onset_step") is not None]
         cell_rows = {(float(dict(o.cell.settings)["repeat_share"]), o.cell.seed): o for o in cells}
-        abrupt = [o for o in formed_cells if o.headline["abruptness_steps"] <= ABRUPT_FRACTION * o.headline["rise_90"]]
+        abrupt = [o for o in formed_cells if o.headline.get("abruptness_steps") is not None
+                  and o.headline["abruptness_steps"] <= ABRUPT_FRACTION * o.headline["rise_90"]]
         icl_ok = [o for o in formed_cells if (o.headline.get("icl_score_final") or 0.0) <= -0.5]
         checks = [
             Check("structure is needed (Chan et al.): below a threshold share no induction head forms in the budget",
@@ -215,7 +217,7 @@ class IclEmergenceVsStructure(Experiment):
                   f"{ABRUPT_FRACTION:.0%} of the steps to reach 90%)",
                   None if not formed_cells else len(abrupt) == len(formed_cells),
                   f"{len(abrupt)} of {len(formed_cells)} cells with a head rose abruptly; widths "
-                  + ", ".join(f"{o.headline.get('abruptness_steps'):.0f}" for o in formed_cells[:24])),
+                  + ", ".join(_fmt(o.headline.get("abruptness_steps")) for o in formed_cells[:30])),
             Check("where a head forms the model does the task (ICL score <= -0.5 nats)",
                   None if not formed_cells else len(icl_ok) == len(formed_cells),
                   f"{len(icl_ok)} of {len(formed_cells)} cells with a head copy in context"),

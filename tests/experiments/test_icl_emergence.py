@@ -69,7 +69,7 @@ def test_checks_and_forecast_on_known_onsets(tmp_path):
     fitted = onsets_by_share([c for c in cells if dict(c.cell.settings)["repeat_share"] != "0.6"])
     fc = {**forecast(fitted, config.held_out), "made_at": "2026-01-01T00:00:00+00:00"}
     cluster = {"address": "local", "nodes": 1, "cpus": 2.0}
-    result = exp()._result(config, cells, fitted, fc, "", tmp_path, cluster)
+    result = exp()._result(config, cells, fc, "", tmp_path, cluster)
     assert result.verdict.status == REPRODUCED, result.verdict.reason
     assert result.metrics["threshold_share"] == 0.3
     f = result.metrics["forecast"]
@@ -79,6 +79,7 @@ def test_checks_and_forecast_on_known_onsets(tmp_path):
     # a gradual rise at one share fails the abruptness check; heads on pure noise fail the threshold check
     slow = [CellOutcome(c.cell, c.path, c.status, {}, {**c.headline, "abruptness_steps": 5000.0})
             if c.headline.get("onset_step") and dict(c.cell.settings)["repeat_share"] == "0.5" else c for c in cells]
-    assert exp()._result(config, slow, fitted, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
-    noisy = {**fitted, 0.0: [900, 900, 900]}
-    assert exp()._result(config, cells, noisy, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
+    assert exp()._result(config, slow, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
+    noisy = [CellOutcome(c.cell, c.path, c.status, {}, {**cells[-1].headline, "onset_step": 900})
+             if dict(c.cell.settings)["repeat_share"] == "0.0" else c for c in cells]
+    assert exp()._result(config, noisy, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
