@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from interp.errors import InvalidInput
+
 
 def repeated_random_tokens(n_batch: int, seq_len: int, vocab: int, *, seed: int = 0, bos: int | None = 0,
                            low: int = 1) -> torch.Tensor:
@@ -55,10 +57,12 @@ def noise_with_repeats(n_batch: int, total_len: int, vocab: int, *, share: float
     The dial from pure noise (``share`` 0: nothing in a row can be predicted from its context) to structured
     data (``share`` 1: every row has a repeat an induction head can copy), for the ICL-vs-structure sweep.
     """
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"share must be in [0, 1], got {share}")
-    if span_len < 1 or 2 * span_len > total_len - 1:
-        raise ValueError(f"two copies of a span of {span_len} do not fit in {total_len - 1} tokens")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise InvalidInput(f"share={share!r} is invalid: expected a number in 0 .. 1.")
+    if isinstance(span_len, bool) or not isinstance(span_len, int) or span_len < 1 or 2 * span_len > total_len - 1:
+        raise InvalidInput(f"span_len={span_len!r} is invalid: two copies must fit in {total_len - 1} tokens.")
+    if vocab <= low:
+        raise InvalidInput(f"vocab={vocab} leaves no token ids at or above {low}.")
     gen = gen or torch.Generator().manual_seed(0)
     out = torch.randint(low, vocab, (n_batch, total_len), generator=gen)  # [batch, pos]
     out[:, 0] = bos
