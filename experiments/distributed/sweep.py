@@ -161,6 +161,10 @@ def _run_on_ray(name: str, preset: str | None, sets: dict[str, str], todo: list[
                 outcomes: dict[Cell, CellOutcome], report: Callable[[CellOutcome], None]) -> None:
     import ray
 
+    biggest = max((n.get("Resources", {}).get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=0.0)
+    if biggest < cpus_per_cell:  # Ray would wait forever for a node that can take a cell
+        raise InvalidInput(f"--cpus-per-cell {cpus_per_cell}: no node of the cluster has that many CPUs (the largest "
+                           f"has {biggest:g}).", "Ask for fewer CPUs per cell, or give a local cluster more (--cpus).")
     task = ray.remote(run_cell).options(num_cpus=cpus_per_cell, max_retries=CELL_RETRIES, retry_exceptions=False)
     refs = {}
     for cell, _ in todo:

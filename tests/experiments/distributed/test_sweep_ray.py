@@ -16,6 +16,7 @@ import pytest
 from experiments.core import cli
 from experiments.distributed.grid import parse_grid
 from experiments.distributed.sweep import run_sweep
+from interp.errors import InvalidInput
 
 pytestmark = pytest.mark.slow  # starts (or joins) a Ray cluster; cells train models
 
@@ -58,6 +59,11 @@ def test_two_cells_by_two_seeds_folders_reuse_and_summary(ray_cluster, tmp_path)
     # widening the sweep runs only the new cells
     wider = run_sweep(CELL, parse_grid(["repeat_share=0,1"]), (0, 1, 2), preset="ci", sets=FAST, out=out)
     assert sorted(o.status for o in wider.cells) == ["done", "done"] + ["reused"] * 4
+
+
+def test_more_cpus_per_cell_than_any_node_has_is_refused_not_a_hang(ray_cluster, tmp_path):
+    with pytest.raises(InvalidInput, match="no node of the cluster has that many CPUs"):
+        run_sweep(CELL, {"repeat_share": ("1",)}, (0,), preset="ci", sets=FAST, out=tmp_path / "s", cpus_per_cell=3)
 
 
 def test_a_worker_killed_mid_cell_leaves_nothing_half_written_and_its_cell_is_re_run(ray_cluster, tmp_path):
