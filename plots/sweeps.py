@@ -43,10 +43,18 @@ def metric_vs_setting(points: Sequence[dict[str, Any]], x_title: str, metric: st
 
 def onset_vs_share(onsets: dict[float, list[float | None]], budget: int, *, fit: tuple[list[float], list[float]]
                    | None = None, forecast: tuple[float, float] | None = None, held_out: float | None = None,
+                   icl_onsets: dict[float, list[float | None]] | None = None,
                    title: str = "When the induction head forms, by share of structured data") -> go.Figure:
     """Every seed's onset step against the share of structured rows (a seed with no onset drawn as an open
-    marker at the budget line), the seeds' means, the fitted curve and the held-out share's forecast."""
+    marker at the budget line), the seeds' means, the fitted curve and the held-out share's forecast; with
+    ``icl_onsets``, also each seed's onset of in-context learning by behaviour (triangles)."""
     fig = go.Figure()
+    if icl_onsets:
+        pts = [(s, o) for s, os_ in icl_onsets.items() for o in os_ if o is not None]
+        fig.add_trace(go.Scatter(x=[s for s, _ in pts], y=[o for _, o in pts], mode="markers",
+                                 name="ICL by behaviour (ICL score <= -1 nat), one seed",
+                                 marker=dict(color="#ff7f0e", size=8, symbol="triangle-up-open"),
+                                 hovertemplate="share %{x}<br>ICL onset step %{y}<extra></extra>"))
     formed = [(s, o) for s, os_ in onsets.items() for o in os_ if o is not None]
     never = [s for s, os_ in onsets.items() for o in os_ if o is None]
     fig.add_trace(go.Scatter(x=[s for s, _ in formed], y=[o for _, o in formed], mode="markers", name="one seed",

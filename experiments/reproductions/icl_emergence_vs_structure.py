@@ -27,7 +27,7 @@ from experiments.distributed.sweep import default_sweep_dir, run_sweep
 from experiments.reproductions.icl_emergence_cell import ABRUPT_FRACTION, CellConfig
 from interp.errors import InvalidInput, WorkbenchError
 from plots.sweeps import onset_vs_share
-from probes.heads.emergence import fit_onset, is_threshold
+from probes.heads.emergence import ICL_THRESHOLD, fit_onset, icl_onset_step, is_threshold
 from probes.stats import mean_ci95
 
 CELL = "icl-emergence-cell"
@@ -87,6 +87,21 @@ def onsets_by_share(outcomes: list[CellOutcome]) -> dict[float, list[float | Non
     for o in outcomes:
         share = float(dict(o.cell.settings)["repeat_share"])
         out.setdefault(share, []).append(o.headline.get("onset_step"))
+    return dict(sorted(out.items()))
+
+
+def icl_onsets_by_share(cells: list[CellOutcome]) -> dict[float, list[float | None]]:
+    """share -> every seed's ICL onset (first step with ICL score <= -1 nat, by behaviour, whatever the mechanism),
+    from the training history in each cell's results folder (None: never within the budget)."""
+    out: dict[float, list[float | None]] = {}
+    for o in cells:
+        try:
+            m = json.loads((o.path / "metrics.json").read_text())
+            onset = icl_onset_step(m["steps"], m["icl_score"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise WorkbenchError(f"The cell {o.path} has no readable training history ({type(e).__name__}).",
+                                 "Run again with --force on that cell's sweep, or delete the cell folder.") from None
+        out.setdefault(float(dict(o.cell.settings)["repeat_share"]), []).append(onset)
     return dict(sorted(out.items()))
 
 
@@ -186,10 +201,11 @@ class IclEmergenceVsStructure(Experiment):
         _refuse_failed(both.failed, len(both.cells), sweep_dir)
         if fc is not None:
             fc["trained_after_forecast"] = _trained_after(both.cells, float(config.held_out), fc["made_at"])
-        return self._result(config, both.cells, fc, fc_error, sweep_dir, cluster.to_dict())
+        return self._result(config, both.cells, icl_onsets_by_share(both.cells), fc, fc_error, sweep_dir,
+                            cluster.to_dict())
 
-    def _result(self, config: StructureConfig, cells: list[CellOutcome], fc: dict[str, Any] | None, fc_error: str,
-                sweep_dir: Path, cluster: dict[str, Any]) -> RunResult:
+    def _result(self, config: StructureConfig, cells: list[CellOutcome], icl: dict[float, list[float | None]],
+                fc: dict[str, Any] | None, fc_error: str, sweep_dir: Path, cluster: dict[str, Any]) -> RunResult:
         """Checks on every cell's onset, the forecast against the held-out cells, the figure and the summary."""
         by_share = onsets_by_share(cells)  # every share, the held-out one too: the claims are about all of them
         held = by_share.get(float(config.held_out), [])
@@ -198,6 +214,8 @@ class IclEmergenceVsStructure(Experiment):
         every = sorted(s for s, f in formed.items() if f == 1.0)
         means = {s: sum(by_share[s]) / len(by_share[s]) for s in every}  # type: ignore[arg-type, misc]
         monotone = all(means[a] > means[b] for a, b in zip(every, every[1:]))
+        icl_formed = {s: sum(o is not None for o in v) / len(v) for s, v in icl.items()}
+        icl_threshold_ok, icl_threshold = is_threshold(icl_formed)
         formed_cells = [o for o in cells if o.headline.get("onset_step") is not None]
         cell_rows = {(float(dict(o.cell.settings)["repeat_share"]), o.cell.seed): o for o in cells}
         abrupt = [o for o in formed_cells if o.headline.get("abruptness_steps") is not None
@@ -209,6 +227,12 @@ class IclEmergenceVsStructure(Experiment):
                   "seeds forming a head by share: " + ", ".join(f"{s:g}: {f:.0%}" for s, f in formed.items())
                   + (f"; threshold between {max(s for s, f in formed.items() if f == 0.0):g} and {threshold:g}"
                      if threshold_ok else "")),
+            Check(f"in-context learning itself needs structure (Chan et al.'s claim, by behaviour): below a threshold "
+                  f"share the ICL score never reaches {ICL_THRESHOLD:g} nat in the budget, whatever the mechanism",
+                  icl_threshold_ok,
+                  "seeds reaching it by share: " + ", ".join(f"{s:g}: {f:.0%}" for s, f in icl_formed.items())
+                  + (f"; threshold between {max(s for s, f in icl_formed.items() if f == 0.0):g} and "
+                     f"{icl_threshold:g}" if icl_threshold_ok else "")),
             Check("the onset moves earlier as structure grows (seed means fall with the share)",
                   None if len(every) < 2 else monotone,
                   "mean onset by share (shares where every seed formed): "
@@ -239,26 +263,33 @@ class IclEmergenceVsStructure(Experiment):
         if fc is not None:
             xs = [s / 100 for s in range(max(1, int(min(fc["fitted_shares"] + [config.held_out]) * 100) - 5), 101)]
             figure_fit = (xs, [fc["c"] * x ** -fc["k"] for x in xs])
-        fig = onset_vs_share(by_share, config.steps, fit=figure_fit,
+        fig = onset_vs_share(by_share, config.steps, fit=figure_fit, icl_onsets=icl,
                              forecast=(config.held_out, fc["predicted_onset"]) if fc else None,
                              held_out=config.held_out)
+        icl_of = {(s, seed): v for s, vs in icl.items() for seed, v in zip(sorted(o.cell.seed for o in cells if float(
+            dict(o.cell.settings)["repeat_share"]) == s), vs)}
         table = [{"share": s, "seed": seed, "onset": _fmt(o.headline.get("onset_step")),
+                  "ICL onset": _fmt(icl_of.get((s, seed))),
                   "abruptness": _fmt(o.headline.get("abruptness_steps")), "ICL drop in rise": _fmt(
                       o.headline.get("icl_drop")), "final induction": _fmt(o.headline.get("final_induction")),
                   "held out": "yes" if s == float(config.held_out) else ""}
                  for (s, seed), o in sorted(cell_rows.items())]
-        metrics = {"onsets": {str(s): v for s, v in by_share.items()}, "formed_share": {str(s): f for s, f in
-                                                                                       formed.items()},
-                   "threshold_share": threshold if threshold_ok else None, "mean_onset": {str(s): m for s, m in
-                                                                                         means.items()},
-                   "forecast": {k: v for k, v in fc_out.items() if k != "made_at"}, "cells": table,
-                   "sweep_dir": str(sweep_dir), "budget_steps": config.steps}  # no timings: same seed, same bytes
-        summary = self._summary(config, table, fc_out, sweep_dir, means, cluster)
+        by_text = lambda d: {str(k): v for k, v in d.items()}  # noqa: E731 - JSON keys are text
+        metrics = {
+            "onsets": by_text(by_share), "formed_share": by_text(formed),
+            "threshold_share": threshold if threshold_ok else None, "mean_onset": by_text(means),
+            "icl_onsets": by_text(icl), "icl_formed_share": by_text(icl_formed),
+            "icl_threshold_share": icl_threshold if icl_threshold_ok else None,
+            "forecast": {k: v for k, v in fc_out.items() if k != "made_at"}, "cells": table,
+            "sweep_dir": str(sweep_dir), "budget_steps": config.steps,  # no timings: same seed, same bytes
+        }
+        summary = self._summary(config, table, fc_out, sweep_dir, means, cluster, icl_formed, formed)
         return RunResult(metrics, verdict, summary, {"onset_vs_share": fig})
 
     @staticmethod
     def _summary(config: StructureConfig, table: list[dict[str, Any]], fc: dict[str, Any], sweep_dir: Path,
-                 means: dict[float, float], cluster: dict[str, Any]) -> str:
+                 means: dict[float, float], cluster: dict[str, Any], icl_formed: dict[float, float],
+                 formed: dict[float, float]) -> str:
         if fc.get("predicted_onset") is None:
             fc_text = f"No forecast: {(fc.get('error') or 'the fit could not be made').rstrip('.')}."
         elif fc.get("observed_mean") is None:
@@ -286,6 +317,11 @@ class IclEmergenceVsStructure(Experiment):
             f"Cells (each an ordinary results folder) and the sweep's own summary: `{sweep_dir}`.", "",
             "Mean onset (shares where every seed formed a head): "
             + (", ".join(f"{s:g}: step {m:.0f}" for s, m in means.items()) or "none") + ".", "",
+            "Share of seeds with an induction head (score >= 0.5) / with in-context learning by behaviour (ICL score "
+            f"<= {ICL_THRESHOLD:g} nat) by the end of the budget: "
+            + ", ".join(f"{s:g}: {formed.get(s, 0):.0%} / {f:.0%}" for s, f in icl_formed.items())
+            + ". Where the second exceeds the first, the model learned to copy in context without a head that "
+              "scores as an induction head on the held-out eval (another circuit, e.g. fixed-offset copying).", "",
             fc_text, "", "## Every cell", "", markdown_table(table)])
 
 

@@ -18,6 +18,9 @@ from interp.errors import InvalidInput
 ONSET_THRESHOLD = 0.5
 #: Evaluations averaged for the "final" score (one evaluation is noisy).
 FINAL_EVALS = 3
+#: The ICL score (loss on a repeated copy minus on its first occurrence, nats) at which in-context learning counts
+#: as present: the repeat is at least this much easier, whatever mechanism does it.
+ICL_THRESHOLD = -1.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,13 @@ def onset_step(steps: Sequence[int], scores: Sequence[float], threshold: float =
     return next((s for s, v in zip(steps, scores) if v >= threshold), None)
 
 
+def icl_onset_step(steps: Sequence[int], icl: Sequence[float], threshold: float = ICL_THRESHOLD) -> int | None:
+    """First evaluated step whose ICL score is at or below ``threshold`` nats (the capability, by behaviour);
+    None if none is."""
+    _check_history(steps, icl)
+    return next((s for s, v in zip(steps, icl) if v <= threshold), None)
+
+
 def rise(steps: Sequence[int], scores: Sequence[float], icl: Sequence[float]) -> Rise | None:
     """The 10% -> 90% rise of ``scores`` towards their final value, with the ICL-score drop inside it; None when
     the score never rose (final not above the start: nothing formed)."""
@@ -66,7 +76,7 @@ def _check_history(steps: Sequence[int], scores: Sequence[float]) -> None:
         raise InvalidInput(f"A training history needs one score per evaluated step (got {len(steps)} steps, "
                            f"{len(scores)} scores).")
     if any(not math.isfinite(v) for v in scores):
-        raise InvalidInput("The training history holds a NaN or infinite induction score.")
+        raise InvalidInput("The training history holds a NaN or infinite score.")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from experiments.reproductions.icl_emergence_vs_structure import forecast
 def test_ci_preset_runs_a_ray_sweep_and_writes_a_verdict(ray_cluster, tmp_path):
     out = run_experiment("icl-emergence-vs-structure", preset="ci", out=tmp_path / "run",
                          overrides={"sweep_out": str(tmp_path / "sweep"), "steps": "120"})
-    assert out.verdict["status"] in (REPRODUCED, NOT_REPRODUCED, NOT_CHECKED) and len(out.verdict["checks"]) == 4
+    assert out.verdict["status"] in (REPRODUCED, NOT_REPRODUCED, NOT_CHECKED) and len(out.verdict["checks"]) == 5
     cells = sorted(p.name for p in (tmp_path / "sweep" / "cells").iterdir())
     assert len(cells) == 8 and "repeat_share=0.75_seed=1" in cells  # 3 shares + the held-out one, 2 seeds
     assert json.loads((tmp_path / "sweep" / "metadata.json").read_text())["cells"] == 8
@@ -69,9 +69,10 @@ def test_checks_and_forecast_on_known_onsets(tmp_path):
     fitted = onsets_by_share([c for c in cells if dict(c.cell.settings)["repeat_share"] != "0.6"])
     fc = {**forecast(fitted, config.held_out), "made_at": "2026-01-01T00:00:00+00:00"}
     cluster = {"address": "local", "nodes": 1, "cpus": 2.0}
-    result = exp()._result(config, cells, fc, "", tmp_path, cluster)
+    icl = {s: ([None] * 3 if s < 0.3 else [1000.0] * 3) for s in (*config.shares, config.held_out)}
+    result = exp()._result(config, cells, icl, fc, "", tmp_path, cluster)
     assert result.verdict.status == REPRODUCED, result.verdict.reason
-    assert result.metrics["threshold_share"] == 0.3
+    assert result.metrics["threshold_share"] == 0.3 and result.metrics["icl_threshold_share"] == 0.3
     f = result.metrics["forecast"]
     assert f["predicted_onset"] == pytest.approx(700 * 0.6 ** -1.5, rel=0.02)
     assert f["within_spread"] and abs(f["relative_error"]) < 0.03 and "made_at" not in f
@@ -79,7 +80,10 @@ def test_checks_and_forecast_on_known_onsets(tmp_path):
     # a gradual rise at one share fails the abruptness check; heads on pure noise fail the threshold check
     slow = [CellOutcome(c.cell, c.path, c.status, {}, {**c.headline, "abruptness_steps": 5000.0})
             if c.headline.get("onset_step") and dict(c.cell.settings)["repeat_share"] == "0.5" else c for c in cells]
-    assert exp()._result(config, slow, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
+    assert exp()._result(config, slow, icl, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
     noisy = [CellOutcome(c.cell, c.path, c.status, {}, {**cells[-1].headline, "onset_step": 900})
              if dict(c.cell.settings)["repeat_share"] == "0.0" else c for c in cells]
-    assert exp()._result(config, noisy, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
+    assert exp()._result(config, noisy, icl, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
+    # copying in context on pure noise (no threshold by behaviour) fails Chan et al.'s claim even without heads
+    everywhere = {s: [800.0] * 3 for s in icl}
+    assert exp()._result(config, cells, everywhere, fc, "", tmp_path, cluster).verdict.status == NOT_REPRODUCED
