@@ -1,8 +1,10 @@
-"""Small statistics for reading results honestly: a confidence interval for an accuracy measured on n examples.
+"""Small statistics for reading results honestly: a confidence interval for an accuracy measured on n examples,
+and a t interval for a mean over a few seeds.
 
 The Wilson score interval (Wilson 1927) is used rather than the normal approximation because probe test sets can
 be small and accuracies near 0 or 1, where the normal interval leaves [0, 1]. TransformerLens ships no interval
-of this kind (``transformer_lens.utilities`` has none), so it is written here in a few lines.
+of this kind (``transformer_lens.utilities`` has none), so it is written here in a few lines; so is the Student-t
+quantile table (SciPy is not in the pinned set, and a sweep's seeds are few, where 1.96 would be far too narrow).
 """
 from __future__ import annotations
 
