@@ -96,7 +96,8 @@ def figures(grid: dict[str, tuple[str, ...]], stats: list[dict[str, Any]]) -> di
 
     x_key = swept_axis(grid)
     out: dict[str, Any] = {}
-    metrics = list(dict.fromkeys(r["metric"] for r in stats if r["n"]))  # a metric no cell has draws nothing
+    with_values = {r["metric"] for r in stats if r["n"]}  # a metric no cell has draws nothing
+    metrics = [m for m in dict.fromkeys(r["metric"] for r in stats) if m in with_values]  # headline order
     for metric in metrics[:MAX_FIGURES]:
         points = []
         for r in stats:
