@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from interp.errors import InvalidInput
+
 
 def repeated_random_tokens(n_batch: int, seq_len: int, vocab: int, *, seed: int = 0, bos: int | None = 0,
                            low: int = 1) -> torch.Tensor:
@@ -45,3 +47,31 @@ def random_tokens_with_repeats(n_batch: int, seq_len: int, pool: int, vocab: int
         choices = torch.randperm(vocab - low, generator=gen)[:pool] + low
         rows.append(choices[torch.randint(0, pool, (seq_len,), generator=gen)])
     return torch.cat([torch.full((n_batch, 1), bos, dtype=torch.long), torch.stack(rows)], dim=1)
+
+
+def noise_with_repeats(n_batch: int, total_len: int, vocab: int, *, share: float, span_len: int,
+                       gen: torch.Generator | None = None, bos: int = 0, low: int = 1) -> torch.Tensor:
+    """[batch, total_len]: BOS then uniform random tokens; each row, with probability ``share``, also holds one
+    random span of ``span_len`` tokens written twice (second copy at a random later place, not overlapping).
+
+    The dial from pure noise (``share`` 0: nothing in a row can be predicted from its context) to structured
+    data (``share`` 1: every row has a repeat an induction head can copy), for the ICL-vs-structure sweep.
+    """
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise InvalidInput(f"share={share!r} is invalid: expected a number in 0 .. 1.")
+    if isinstance(span_len, bool) or not isinstance(span_len, int) or span_len < 1 or 2 * span_len > total_len - 1:
+        raise InvalidInput(f"span_len={span_len!r} is invalid: two copies must fit in {total_len - 1} tokens.")
+    if vocab <= low:
+        raise InvalidInput(f"vocab={vocab} leaves no token ids at or above {low}.")
+    gen = gen or torch.Generator().manual_seed(0)
+    out = torch.randint(low, vocab, (n_batch, total_len), generator=gen)  # [batch, pos]
+    out[:, 0] = bos
+    structured = torch.rand(n_batch, generator=gen) < share  # [batch]
+    free = total_len - 1 - 2 * span_len  # tokens of noise around and between the two copies
+    for i in torch.nonzero(structured).flatten().tolist():
+        # gaps before the first copy and between the copies: two sorted draws from [0, free]
+        a, b = sorted(torch.randint(0, free + 1, (2,), generator=gen).tolist())
+        first = 1 + a
+        second = first + span_len + (b - a)
+        out[i, second: second + span_len] = out[i, first: first + span_len]
+    return out

@@ -30,7 +30,7 @@ from interp.errors import InvalidInput
 from interp.native_models import build_native_model, native_config, save_native
 from probes.heads.ablation import copy_losses
 from probes.heads.detectors import repeated_sequence_scores
-from tasks.repeats import repeated_random_tokens, tiled_random_segments
+from tasks.repeats import noise_with_repeats, repeated_random_tokens, tiled_random_segments
 from training.checkpoint import atomic_write_json, atomic_write_text, resume_or_start, save_checkpoint
 from training.guards import check_loss
 
@@ -38,8 +38,9 @@ BOS = 0  # token id 0 is BOS; data tokens are 1..d_vocab-1
 #: The phase change: the first evaluation where the best head's induction score reaches this.
 PHASE_THRESHOLD = 0.5
 
-#: What an attention-only model is trained on: tiled random segments, or windows of the stdlib corpus.
-DataKind = Literal["tiled-random", "stdlib"]
+#: What an attention-only model is trained on: tiled random segments, windows of the stdlib corpus, or noise rows
+#: of which a share hold one repeated span (the ICL-vs-structure sweep).
+DataKind = Literal["tiled-random", "stdlib", "repeat-share"]
 
 
 @dataclass
@@ -58,6 +59,8 @@ class InductionTrainConfig:
     seg_min: int = 8  # tiled segment lengths are drawn from [seg_min, seg_max]
     seg_max: int = 64
     data: DataKind = "tiled-random"  # or "stdlib": windows of the corpus token stream passed to train_induction
+    repeat_share: float = 1.0  # data="repeat-share": share of noise rows that hold one repeated span
+    span_len: int = 16  # data="repeat-share": length of that span
     seed: int = 0
     eval_every: int = 50
     eval_batch: int = 16
@@ -92,6 +95,14 @@ class InductionTrainConfig:
                                "has to repeat within a row).")
         if self.data not in get_args(DataKind):
             raise InvalidInput(f"data={self.data!r} is invalid: expected one of {', '.join(get_args(DataKind))}.")
+        if self.data == "repeat-share":
+            if isinstance(self.repeat_share, bool) or not isinstance(self.repeat_share, (int, float)) \
+                    or not 0.0 <= self.repeat_share <= 1.0:
+                raise InvalidInput(f"repeat_share={self.repeat_share!r} is invalid: expected a number in 0 .. 1.")
+            if isinstance(self.span_len, bool) or not isinstance(self.span_len, int) or self.span_len < 1 \
+                    or 2 * self.span_len > self.seq_len - 1:
+                raise InvalidInput(f"span_len={self.span_len!r} is invalid: two copies must fit in seq_len - 1 = "
+                                   f"{self.seq_len - 1} tokens (1 .. {(self.seq_len - 1) // 2}).")
 
 
 @dataclass
@@ -149,13 +160,17 @@ def lr_at(step: int, c: InductionTrainConfig) -> float:
 def batch_at(step: int, c: InductionTrainConfig, stream: np.ndarray | None = None) -> torch.Tensor:
     """The training batch of ``step`` (seeded by (seed, step) so a resumed run sees the same data). [batch, seq]
 
-    Tiled random segments, or (``stream`` given) BOS + random windows of ``seq_len - 1`` tokens of the stream.
+    Tiled random segments, noise rows with a repeated span in a share of them (``data="repeat-share"``), or
+    (``stream`` given) BOS + random windows of ``seq_len - 1`` tokens of the stream.
     """
     gen = torch.Generator().manual_seed(c.seed * 1_000_003 + step)
     if stream is not None:
         starts = torch.randint(0, len(stream) - c.seq_len, (c.batch_size,), generator=gen).numpy()
         rows = torch.from_numpy(np.stack([stream[s : s + c.seq_len - 1] for s in starts]).astype(np.int64))
         return torch.cat([torch.full((c.batch_size, 1), BOS, dtype=torch.long), rows], dim=1)
+    if c.data == "repeat-share":
+        return noise_with_repeats(c.batch_size, c.seq_len, c.d_vocab, share=c.repeat_share, span_len=c.span_len,
+                                  gen=gen, bos=BOS, low=1)
     return tiled_random_segments(c.batch_size, c.seq_len, c.d_vocab, seg_min=c.seg_min, seg_max=c.seg_max,
                                  gen=gen, bos=BOS, low=1)
 

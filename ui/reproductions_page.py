@@ -129,11 +129,25 @@ def verdict_box(status: str):
             "smoke test failed": st.error}.get(status, st.warning)
 
 
+def _sweep_counts(r: ResultFolder) -> str:
+    """``4 cells: 3 done, 1 reused`` for a sweep folder (``python -m experiments sweep``)."""
+    counts = r.metadata.get("counts") if isinstance(r.metadata.get("counts"), dict) else {}
+    parts = [f"{counts[k]} {k}" for k in ("done", "reused", "failed") if isinstance(counts.get(k), int)]
+    return f"{r.metadata.get('cells', '?')} cells" + (f": {', '.join(parts)}" if parts else "")
+
+
 def _verdict_text(r: ResultFolder) -> str:
+    if r.metadata.get("kind") == "sweep":
+        return "sweep of " + _sweep_counts(r) + (", smoke test" if r.smoke_test else "")
     return str(r.verdict.get("status", "?"))
 
 
 def _show_verdict(r: ResultFolder) -> None:
+    if r.metadata.get("kind") == "sweep":
+        st.info(f"A sweep ({_sweep_counts(r)}): every cell's verdict and headline numbers, the means over seeds with "
+                "95% confidence intervals and the figures below. Each cell is an ordinary results folder under "
+                f"`{r.path / 'cells'}` (point the results folder there to browse them).")
+        return
     verdict = r.verdict
     status, reason = verdict.get("status", "?"), verdict.get("reason", "")
     if r.smoke_test:

@@ -1,4 +1,4 @@
-"""`python -m experiments list | run NAME [...] | show DIR`.
+"""`python -m experiments list | run NAME [...] | sweep NAME --grid ... | show DIR`.
 
 Every input is checked before work starts; a bad one prints one line saying what is wrong and what to do,
 and exits with status 2 (never a traceback). ``run NAME --help`` lists every setting of that experiment with
@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     show = sub.add_parser("show", help="print a results folder's summary")
     show.add_argument("dir")
+    from experiments.distributed.cli import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
     return p
 
 
@@ -83,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         if args.cmd == "run":
             return _run(args)
+        if args.cmd == "sweep":
+            from experiments.distributed.cli import run as sweep
+
+            return sweep(args)
 
         print(strip_escapes(read_result(args.dir).summary))
         return 0

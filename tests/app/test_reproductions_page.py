@@ -102,3 +102,26 @@ def test_the_run_message_box_follows_the_verdict():
     assert verdict_box("not reproduced") is st.error and verdict_box("smoke test failed") is st.error
     assert verdict_box("reproduced") is st.success and verdict_box("smoke test passed") is st.success
     assert verdict_box("not checked") is st.warning
+def test_a_sweep_is_listed_beside_runs_with_its_summary_and_figures(app, tmp_path):
+    """A sweep folder (cells reused, so no Ray cluster is needed here) is browsable like a run."""
+    from experiments.core.runner import run_experiment
+    from experiments.distributed.grid import Cell
+    from experiments.distributed.sweep import run_sweep
+
+    sweep = tmp_path / "sweep-icl-emergence-cell" / "ci-test"
+    sets = {"steps": "20", "eval_every": "10", "threads": "1"}
+    for seed in (0, 1):
+        cell = Cell((("repeat_share", "1"),), seed)
+        run_experiment("icl-emergence-cell", preset="ci", overrides={**sets, "repeat_share": "1"}, seed=seed,
+                       out=sweep / "cells" / cell.key)
+    (sweep / "sweep.json").write_text("{}")  # the cells were run by hand into what is a sweep folder
+    done = run_sweep("icl-emergence-cell", {"repeat_share": ("1",)}, (0, 1), preset="ci", sets=sets, out=sweep)
+    assert [c.status for c in done.cells] == ["reused", "reused"]
+    app.run()
+    app.text_input(key="repro_root").set_value(str(tmp_path)).run()
+    labels = app.selectbox(key="repro_result").options
+    sweep_label = next(label for label in labels if "sweep of 2 cells" in label)
+    app.selectbox(key="repro_result").set_value(sweep_label).run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert "A sweep (2 cells: 2 reused)" in _texts(app.info)
+    assert "95% t interval" in _texts(app.markdown) and app.get("plotly_chart")

@@ -30,7 +30,8 @@ FAST = {"out.file", "out.read_only", "out.name_300", "out.damaged_result", "seed
         "set.train-text-lm.steps.below", "set.train-text-lm.eval_every.below",
         "set.induction-phase-change.n_heads.below", "cross.seg_min_gt_seg_max", "path.train-text-lm.init_from.etc",
         "set.train-text-lm.lr.inf", "show.escapes", "help.train-text-lm", "name.unknown", "conflict.seed",
-        "backend.unknown", "backend.ndif.no_key", "backend.ndif.offline", "backend.nnsight.native"}
+        "backend.unknown", "backend.ndif.no_key", "backend.ndif.offline", "backend.nnsight.native",
+        "sweep.grid.no_equals", "sweep.grid.out_of_range", "sweep.seeds.reversed", "sweep.address.closed_port"}
 #: NDIF and the backends: a failure must come within this many seconds of the command starting its work
 #: (in-process; a subprocess adds the interpreter's start and imports).
 FAIL_FAST_S = 5.0
@@ -208,6 +209,9 @@ def cases() -> list[Case]:
                                ("sae-ground-truth", "n_features", "1e9"), ("train-sae", "lr", "nan"),
                                ("grokking", "weight_decay", "-1"), ("grokking", "seed", "4294967296")):
         add("items", f"items.{name}.{setting}.{raw}", _run(name, "--set", f"{setting}={raw}"))
+    # --- sweeps: grids, seed ranges, addresses, cluster sizes (all refused before any Ray cluster starts)
+    for name, argv in _sweep_cases().items():
+        add("sweep", name, argv)
     # --- show
     add("show", "show.missing", ["show", "{tmp}/nothing"])
     add("show", "show.a_file", ["show", "{file}"])
@@ -218,6 +222,55 @@ def cases() -> list[Case]:
     # --- help for every experiment: every setting listed
     for name in exps:
         add("help", f"help.{name}", ["run", name, "--help"], expect="ok", check="help", experiment=name)
+    return out
+
+
+def _sweep_cases() -> dict[str, list[str]]:
+    """Bad ``sweep`` invocations of the ICL cell experiment: each must be refused in one line, before Ray starts."""
+    cell = ["sweep", "icl-emergence-cell", "--quiet"]
+    ok = ["--grid", "repeat_share=0,1", "--seeds", "0-1"]
+    out = {
+        "sweep.grid.no_equals": cell + ["--grid", "repeat_share"],
+        "sweep.grid.no_key": cell + ["--grid", "=0,1"],
+        "sweep.grid.empty_value": cell + ["--grid", "repeat_share=0,,1"],
+        "sweep.grid.trailing_comma": cell + ["--grid", "repeat_share=0,1,"],
+        "sweep.grid.value_twice": cell + ["--grid", "repeat_share=1,1"],
+        "sweep.grid.key_twice": cell + ["--grid", "steps=1", "--grid", "steps=2"],
+        "sweep.grid.unknown_key": cell + ["--grid", "nope=1,2"],
+        "sweep.grid.seed": cell + ["--grid", "seed=0,1"],
+        "sweep.grid.out_of_range": cell + ["--grid", "repeat_share=0,2"],
+        "sweep.grid.not_a_number": cell + ["--grid", "steps=a,b"],
+        "sweep.grid.fraction": cell + ["--grid", "steps=10,2.5"],
+        "sweep.grid.cross_rule": cell + ["--grid", "span_len=4,40"],
+        "sweep.grid.also_set": cell + ["--grid", "steps=1,2", "--set", "steps=3"],
+        "sweep.grid.list_setting": ["sweep", "icl-emergence-vs-structure", "--grid", "shares=0"],
+        "sweep.grid.too_many_cells": cell + ["--grid", "steps=" + ",".join(map(str, range(1, 201))), "--seeds",
+                                             "0-99"],
+        "sweep.grid.escape": cell + ["--grid", "\x1b[2Jrepeat_share=0"],
+        "sweep.grid.key_300": cell + ["--grid", "k" * 300 + "=1"],
+        "sweep.set.seed": cell + ok[:2] + ["--set", "seed=3"],
+        "sweep.name.unknown": ["sweep", "no-such-experiment", *ok],
+        "sweep.name.missing": ["sweep"],
+        "sweep.preset.unknown": cell + ok + ["--preset", "huge"],
+        "sweep.out.file": cell + ok + ["--out", "{file}"],
+        "sweep.out.not_a_sweep": cell + ok + ["--out", "{notes}"],
+        "sweep.out.read_only": cell + ok + ["--out", "{ro}/sweep"],
+        "sweep.out.empty": cell + ok + ["--out", ""],
+        "sweep.cpus.zero": cell + ok + ["--cpus", "0"],
+        "sweep.cpus.text": cell + ok + ["--cpus", "two"],
+        "sweep.cpus.with_address": cell + ok + ["--cpus", "2", "--address", "auto"],
+        "sweep.cpus_per_cell.zero": cell + ok + ["--cpus-per-cell", "0"],
+        "sweep.cpus_per_cell.huge": cell + ok + ["--cpus-per-cell", "100000"],
+    }
+    for label, text in {"empty": "", "blank": "   ", "reversed": "4-0", "negative": "-1", "letters": "a-b",
+                        "2^32": "4294967296", "too_many": "0-5000", "twice": "1,1", "fraction": "1.5",
+                        "open_range": "0-", "dash": "-", "escape": "\x1b[31m0"}.items():
+        out[f"sweep.seeds.{label}"] = cell + ["--grid", "repeat_share=0,1", "--seeds", text]
+    for label, text in {"empty": "", "blank": "  ", "no_port": "localhost", "http": "http://127.0.0.1:6379",
+                        "port_99999": "127.0.0.1:99999", "bad_ipv6": "[zz::1]:6379", "closed_port": "127.0.0.1:1",
+                        "unknown_host": "no-such-host.invalid:6379", "long": "h" * 5000 + ":6379",
+                        "escape": "\x1b[2J:6379"}.items():
+        out[f"sweep.address.{label}"] = cell + ok + ["--address", text]
     return out
 
 

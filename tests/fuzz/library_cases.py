@@ -88,6 +88,7 @@ def cases() -> Iterator[Case]:
     yield from _loading_cases()
     yield from _fourier_cases()
     yield from _backend_cases()
+    yield from _emergence_cases()
 
 
 def _c(group: str, name: str, expect: str, fast: bool = False, isolate: bool = False, timeout_s: float = 120.0,
@@ -420,6 +421,24 @@ def _build_backend(case: Case):
         return None if ok else "remote='local' differs from the in-process run"
 
     return runs[key], (local_ok if key == "local_ok" else None)
+#: Sweep and emergence inputs: data mixtures, training histories, onset fits, seed ranges, grids, addresses.
+EMERGENCE = {
+    "share_nan": "InvalidInput", "share_above_one": "InvalidInput", "share_text": "InvalidInput",
+    "share_none": "InvalidInput", "share_bool": "InvalidInput", "span_zero": "InvalidInput",
+    "span_too_long": "InvalidInput", "span_float": "InvalidInput", "vocab_one": "InvalidInput",
+    "ok_share_half": "ok", "history_nan": "InvalidInput", "history_empty": "InvalidInput",
+    "history_mismatch": "InvalidInput", "icl_mismatch": "InvalidInput", "ok_history_flat": "ok",
+    "fit_one_share": "InvalidInput", "fit_nan_onsets": "InvalidInput", "fit_zero_shares": "InvalidInput",
+    "ok_fit": "ok", "ci_empty": "InvalidInput", "ci_nan": "InvalidInput", "ok_ci_one": "ok",
+    "seeds_reversed": "InvalidInput", "seeds_huge": "InvalidInput", "ok_seeds_mixed": "ok",
+    "grid_dup": "InvalidInput", "grid_seed": "InvalidInput", "address_closed": "InvalidInput",
+    "address_garbage": "InvalidInput", "shard_zero": "InvalidInput",
+}
+
+
+def _emergence_cases() -> Iterator[Case]:
+    for name, expect in EMERGENCE.items():
+        yield _c("emergence", f"emergence.{name}", expect, name in ("share_nan", "history_nan", "ok_fit"), key=name)
 
 
 # ----------------------------------------------------------------------------- running one case
@@ -930,8 +949,59 @@ def _build_fourier(case: Case):
     return calls[key], check
 
 
+def _build_emergence(case: Case):
+    from experiments.distributed.cluster import check_address
+    from experiments.distributed.grid import parse_grid, parse_seeds
+    from experiments.distributed.patching import shards_of
+    from probes.heads.emergence import fit_onset, onset_step, rise
+    from probes.stats import mean_ci95
+    from tasks.pairs import repeated_sequence_pairs
+    from tasks.repeats import noise_with_repeats
+
+    key = case.params["key"]
+    rows = lambda **kw: noise_with_repeats(**{"n_batch": 8, "total_len": 24, "vocab": 50, "share": 0.5,  # noqa: E731
+                                             "span_len": 5, **kw})
+    steps = [0, 10, 20]
+    calls: dict[str, Callable[[], Any]] = {
+        "share_nan": lambda: rows(share=float("nan")), "share_above_one": lambda: rows(share=1.5),
+        "share_text": lambda: rows(share="0.5"), "share_none": lambda: rows(share=None),
+        "share_bool": lambda: rows(share=True), "span_zero": lambda: rows(span_len=0),
+        "span_too_long": lambda: rows(span_len=12), "span_float": lambda: rows(span_len=5.0),
+        "vocab_one": lambda: rows(vocab=1), "ok_share_half": lambda: rows(gen=torch.Generator().manual_seed(0)),
+        "history_nan": lambda: onset_step(steps, [0.1, float("nan"), 0.9]),
+        "history_empty": lambda: onset_step([], []), "history_mismatch": lambda: onset_step(steps, [0.1]),
+        "icl_mismatch": lambda: rise(steps, [0.1, 0.5, 0.9], [0.0]),
+        "ok_history_flat": lambda: (onset_step(steps, [0.05] * 3), rise(steps, [0.05] * 3, [0.0] * 3)),
+        "fit_one_share": lambda: fit_onset([0.5, 0.5], [100, 120]),
+        "fit_nan_onsets": lambda: fit_onset([0.5, 1.0], [float("nan"), float("nan")]),
+        "fit_zero_shares": lambda: fit_onset([0.0, 0.0], [100, 200]),
+        "ok_fit": lambda: fit_onset([0.5, 1.0, 0.5, 1.0], [2000, 700, 2100, 690]),
+        "ci_empty": lambda: mean_ci95([]), "ci_nan": lambda: mean_ci95([1.0, float("nan")]),
+        "ok_ci_one": lambda: mean_ci95([3.0]), "seeds_reversed": lambda: parse_seeds("5-1"),
+        "seeds_huge": lambda: parse_seeds("0-99999999999"), "ok_seeds_mixed": lambda: parse_seeds("0-2, 7"),
+        "grid_dup": lambda: parse_grid(["lr=1,1"]), "grid_seed": lambda: parse_grid(["seed=1,2"]),
+        "address_closed": lambda: check_address("127.0.0.1:1"), "address_garbage": lambda: check_address("x y z"),
+        "shard_zero": lambda: shards_of(repeated_sequence_pairs(handle(), 2, 4), 0),
+    }
+
+    def check(r):
+        if key == "ok_share_half":
+            return None if r.shape == (8, 24) and int(r[:, 0].max()) == 0 and int(r[:, 1:].min()) >= 1 else "bad rows"
+        if key == "ok_history_flat":
+            return None if r == (None, None) else f"a flat history gave {r}"
+        if key == "ok_fit":
+            return None if 1.0 < r.k < 2.0 and math.isfinite(r.predict(0.75)) else f"fit {r}"
+        if key == "ok_ci_one":
+            return None if r == (3.0, None) else f"{r}"
+        if key == "ok_seeds_mixed":
+            return None if r == (0, 1, 2, 7) else f"{r}"
+        return None
+
+    return calls[key], check
+
+
 BUILDERS: dict[str, Callable[[Case], tuple[Callable[[], Any], Callable[[Any], str | None] | None]]] = {
     "index": _build_index, "prompt": _build_prompt, "tokens": _build_tokens, "hooks": _build_hooks,
     "lens": _build_lens, "probe": _build_probe, "scan": _build_scan, "loading": _build_loading,
-    "fourier": _build_fourier, "backend": _build_backend,
+    "fourier": _build_fourier, "backend": _build_backend, "emergence": _build_emergence,
 }
