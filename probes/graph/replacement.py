@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -57,19 +58,30 @@ def freeze_edits(model: Model) -> dict[Site, Edit]:
     return {s: _detach for s in candidates if model.has(s)}
 
 
-def splice_edits(tc: Transcoder, error: torch.Tensor | None = None,
-                 store: dict[str, list] | None = None) -> dict[Site, Edit]:
+def splice_edits(tc: Transcoder, error: torch.Tensor | None = None, store: dict[str, list] | None = None, *,
+                 adjust: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+                 hold_active: torch.Tensor | None = None) -> dict[Site, Edit]:
     """Edits that replace every MLP output by the transcoder's reconstruction from the run's own MLP inputs (plus
-    ``error`` [batch, pos, L, d] when given). ``store`` (optional) receives each layer's feature activations."""
+    ``error`` [batch, pos, L, d] when given).
+
+    ``store`` receives each layer's pre-activations and activations (``store["pre"][l]``, ``store["acts"][l]``,
+    [batch, pos, f]); ``adjust(layer, acts) -> acts`` changes a layer's activations before they are decoded (an
+    ablation or steering); ``hold_active`` [batch, pos, L, f] bool keeps the given active set (activation =
+    pre-activation there, 0 elsewhere: the linearisation the attribution graph makes)."""
     inputs, outputs = io_sites(tc.cfg)
     acts: list[torch.Tensor | None] = [None] * tc.cfg.n_layers
     edits: dict[Site, Edit] = {}
 
     def encoder(layer: int) -> Edit:
         def fn(x: torch.Tensor) -> torch.Tensor:
-            acts[layer] = tc.encode(x.float(), layer)  # [batch, pos, f]
+            pre = tc.pre_acts(x.float(), layer)  # [batch, pos, f]
+            a = pre * hold_active[:, :, layer] if hold_active is not None else tc.activate(pre, layer)
+            if adjust is not None:
+                a = adjust(layer, a)
+            acts[layer] = a
             if store is not None:
-                store.setdefault("acts", [None] * tc.cfg.n_layers)[layer] = acts[layer]
+                store.setdefault("pre", [None] * tc.cfg.n_layers)[layer] = pre
+                store.setdefault("acts", [None] * tc.cfg.n_layers)[layer] = a
             return x
         return fn
 
@@ -89,6 +101,16 @@ def splice_edits(tc: Transcoder, error: torch.Tensor | None = None,
         edits[inputs[layer]] = encoder(layer)
         edits[outputs[layer]] = decoder(layer)
     return edits
+
+
+def clamp_edits(model: Model, tokens: torch.Tensor, batch: int) -> dict[Site, Edit]:
+    """Edits that hold every attention pattern and normalisation scale at its value on ``tokens`` [1, pos] for a
+    run of ``batch`` copies (the replacement model's frozen attention and norms, in a forward pass)."""
+    sites_ = list(freeze_edits(model))
+    with torch.no_grad():
+        r = model.run(tokens, read=sites_)
+    return {s: (lambda c: (lambda act: c.to(act.dtype).expand_as(act).clone()))(r[s].expand(batch, *r[s].shape[1:]))
+            for s in sites_}
 
 
 @dataclass

@@ -11,22 +11,7 @@ from learned.transcoder import Transcoder, TranscoderConfig, transcoder_from_mlp
 from probes.graph.attribution import GraphSettings, attribute
 from probes.graph.replacement import freeze_edits
 
-PROMPT = "the cat sat on the mat"
-
-
-@pytest.fixture(scope="module")
-def relu_handle(relu_gpt2_dir):
-    return load_model(relu_gpt2_dir)
-
-
-@pytest.fixture(scope="module")
-def exact(relu_handle):
-    return transcoder_from_mlp(relu_handle.weights(), relu_handle.info)
-
-
-@pytest.fixture(scope="module")
-def graph(relu_handle, exact):
-    return attribute(relu_handle, exact, PROMPT, GraphSettings(batch_size=48))
+PROMPT = "the cat sat on the mat"  # the graph fixture's prompt (conftest.py)
 
 
 def _centre(x: torch.Tensor) -> torch.Tensor:
