@@ -162,3 +162,25 @@ def test_a_transcoder_of_another_shape_is_refused(relu_handle, tiny_handle):
         attribute(relu_handle, other, PROMPT)
     with pytest.raises(InvalidInput):
         attribute(relu_handle, transcoder_from_mlp(relu_handle.weights(), relu_handle.info), "")
+
+
+def test_dashboard_keeps_each_features_top_contexts(relu_handle, exact):
+    from probes.graph.dashboard import build_dashboard, feature_logit_effects
+    from probes.graph.replacement import mlp_io
+
+    tokens = torch.randint(1, relu_handle.info.d_vocab, (10, 12), generator=torch.Generator().manual_seed(0))
+    dash = build_dashboard(relu_handle, exact, tokens, n_top=4, batch_size=3)
+    x, _ = mlp_io(relu_handle, tokens, exact)
+    acts = exact.encode(x).detach()  # [n, pos, L, f]
+    layer, feat = 1, int(acts[..., 1, :].amax(dim=(0, 1)).argmax())
+    peaks = acts[..., layer, feat].amax(1).sort(descending=True).values[:4]
+    torch.testing.assert_close(torch.tensor(dash.top_value[layer, feat]), peaks)
+    s, p = int(dash.top_seq[layer, feat, 0]), int(dash.top_pos[layer, feat, 0])
+    assert float(acts[s, p, layer, feat]) == pytest.approx(float(peaks[0]))
+    ctx = dash.contexts(layer, feat, relu_handle.tokenizer)
+    assert len(ctx) == 4 and ctx[0].activation == pytest.approx(float(peaks[0]))
+    assert dash.density[layer, feat] == pytest.approx(float((acts[..., layer, feat] > 0).float().mean()))
+    up, down = feature_logit_effects(relu_handle, exact, layer, feat, n=3)
+    assert len(up) == 3 and up[0][1] >= up[-1][1] > down[-1][1]
+    with pytest.raises(InvalidInput):
+        dash.contexts(9, 0, relu_handle.tokenizer)
