@@ -35,8 +35,8 @@ from learned.transcoder_files import list_transcoders, read_transcoder_dir  # no
 from probes.graph.attribution import GraphSettings, _Backward, _clean, _Columns, attribute  # noqa: E402
 from training.transcoder import TranscoderTrainSettings, train_transcoder  # noqa: E402
 
-PROMPT = ("import os\n\ndef read_config(path, default=None):\n    if not os.path.exists(path):\n        return default\n"
-          "    with open(path) as f:\n        return f.read()\n")
+PROMPT = ("import os\n\ndef read_config(path, default=None):\n    if not os.path.exists(path):\n"
+          "        return default\n    with open(path) as f:\n        return f.read()\n")
 
 
 class Held:
