@@ -17,22 +17,28 @@ KIND_COLOURS = {"feature": "#4c78a8", "error": "#9d9d9d", "embedding": "#54a24b"
 SUPERNODE_COLOURS = ["#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#eeca3b"]
 POSITIVE, NEGATIVE = "#1f77b4", "#d62728"
 WIDTH_BINS = 5
+NODE_SPACING = 0.3  # column width per node of the most crowded cell (1.0 = one position)
 
 
-def node_positions(g: AttributionGraph, keep: Iterable[int]) -> dict[int, tuple[float, float]]:
-    """(x, y) of each kept node: x = position (nodes of one cell spread across it), y = row (embeddings 0, layer l
-    at l + 1, logits at n_layers + 1)."""
+def node_positions(g: AttributionGraph, keep: Iterable[int]) -> tuple[dict[int, tuple[float, float]], list[float]]:
+    """(x, y) of each kept node and each position's column centre. A column is as wide as its most crowded cell
+    needs (Neuronpedia's viewer does the same), so nodes of one (layer, position) sit side by side; y = row
+    (embeddings 0, layer l at l + 1, logits at n_layers + 1)."""
     cells: dict[tuple[int, int], list[int]] = {}
     for i in keep:
         row = 0 if g.kind[i] == "embedding" else g.n_layers + 1 if g.kind[i] == "logit" else int(g.layer[i]) + 1
         cells.setdefault((row, int(g.pos[i])), []).append(i)
+    n = len(g.tokens)
+    crowd = [max([len(v) for (r, p), v in cells.items() if p == pos] or [1]) for pos in range(n)]
+    widths = [max(1.0, NODE_SPACING * k) for k in crowd]
+    starts = np.concatenate([[0.0], np.cumsum(widths)[:-1]])
     out = {}
     for (row, pos), nodes in cells.items():
         nodes.sort(key=lambda i: (g.kind[i] != "feature", int(g.index[i])))
-        k = len(nodes)
+        k, lo, w = len(nodes), starts[pos], widths[pos]
         for j, i in enumerate(nodes):
-            out[i] = (pos + (0.0 if k == 1 else 0.8 * (j / (k - 1) - 0.5)), float(row))
-    return out
+            out[i] = (float(lo + w * (j + 0.5) / k), float(row))
+    return out, [float(lo + w / 2) for lo, w in zip(starts, widths)]
 
 
 def connected(edge_mask: np.ndarray, start: int) -> set[int]:
@@ -56,7 +62,7 @@ def attribution_figure(g: AttributionGraph, p: Pruned, *, selected: int | None =
     """The pruned graph: clickable nodes (``customdata`` = node index), edges by sign and weight; the selected
     node's paths highlighted, pinned nodes outlined, supernode members coloured by group."""
     keep = p.node_mask.nonzero().flatten().tolist()
-    xy = node_positions(g, keep)
+    xy, centres = node_positions(g, keep)
     edge_mask = p.edge_mask.numpy()
     on_path = connected(edge_mask, selected) if selected is not None and selected in xy else None
     tgt, src = np.nonzero(edge_mask)
@@ -109,12 +115,12 @@ def attribution_figure(g: AttributionGraph, p: Pruned, *, selected: int | None =
             text=hover, hovertemplate="%{text}<extra></extra>",
             marker=dict(size=size, color=colour, opacity=opacity, line=dict(width=line_w, color=line_c),
                         symbol="square" if kind == "error" else "diamond" if kind == "logit" else "circle")))
-    n = len(g.tokens)
     rows = ["emb"] + [f"L{la}" for la in range(g.n_layers)] + ["logits"]
     base_layout(fig, title or f"Attribution graph: {len(keep)} nodes, {int(edge_mask.sum())} edges",
                 height=170 + 95 * len(rows), clickmode="event+select", dragmode="pan",
-                xaxis=dict(tickvals=list(range(n)), ticktext=[f"{t!r}"[1:-1][:10] for t in g.str_tokens],
-                           tickangle=-60, range=[-0.7, n - 0.3], showgrid=False, zeroline=False),
+                xaxis=dict(tickvals=centres, ticktext=[f"{t!r}"[1:-1][:10] for t in g.str_tokens],
+                           tickangle=-60, range=[-0.2, max([centres[-1]] + [x for x, _ in xy.values()]) + 0.6],
+                           showgrid=False, zeroline=False),
                 yaxis=dict(tickvals=list(range(len(rows))), ticktext=rows, range=[-0.6, len(rows) - 0.4],
                            showgrid=True, zeroline=False),
                 legend=dict(orientation="h", y=1.06, x=0.5, xanchor="center"))
