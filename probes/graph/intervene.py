@@ -160,3 +160,51 @@ def _direct_run(model: Model, tc: Transcoder, tokens: torch.Tensor, y: torch.Ten
         edits[site] = (lambda c: (lambda act: c.to(act.dtype)))(const[:, :, layer])
     r = model.run(tokens.expand(B, n), read=inputs, edit=edits)
     return {"logit": _demeaned(r.logits, tok), "pre": [tc.pre_acts(r[s].float(), la) for la, s in enumerate(inputs)]}
+
+
+@dataclass
+class RouteShare:
+    """How much of one earlier position's effect on a target logit passes through given heads' attention, in the
+    linearised replacement model (attention patterns, norm scales, active features and errors held)."""
+
+    position: int
+    through_heads: float  # change of the demeaned target logit when those heads stop reading the position
+    through_all: float  # ... when no head reads it (every route out of the position cut)
+
+    @property
+    def share(self) -> float:
+        return self.through_heads / self.through_all if abs(self.through_all) > 1e-9 else float("nan")
+
+
+@torch.no_grad()
+def attention_route_share(model: Model, tc: Transcoder, tokens: torch.Tensor, position: int,
+                          heads: list[tuple[int, int]], target_token: int) -> RouteShare:
+    """Cut the frozen attention of ``heads`` ((layer, head) pairs) from every later query to ``position``, then of
+    every head, and measure the demeaned ``target_token`` logit at the last position (tokens [1, pos]).
+
+    With patterns, scales, active sets and errors held, the model is linear, so the two changes are exact path
+    effects: what flows from the position to the logit through those heads' reading of it, and in total."""
+    check_fits(model, tc)
+    n, L = tokens.shape[1], tc.cfg.n_layers
+    if not 0 <= position < n - 1:
+        raise InvalidInput(f"Position {position} must be an earlier position of the prompt (0..{n - 2}).")
+    for la, h in heads:
+        if not (0 <= la < model.info.n_layers and 0 <= h < model.info.n_heads):
+            raise InvalidInput(f"Head {la}.{h} is not a head of {model.info.name}.")
+    B = 3
+    x, y = mlp_io(model, tokens, tc)
+    clean_acts = tc.encode(x[0])
+    error = (y[0] - tc.decode(clean_acts)).expand(B, n, L, tc.cfg.d_model)
+    hold = (clean_acts > 0).expand(B, n, L, tc.cfg.d_transcoder)
+    edits = clamp_edits(model, tokens, B)
+    r = model.run(tokens, read=[s for s in edits if s.kind == "pattern"])
+    for site in [s for s in edits if s.kind == "pattern"]:
+        pat = r[site].expand(B, *r[site].shape[1:]).clone()  # [B, head, q, k]
+        pat[2, :, position + 1:, position] = 0.0
+        for la, h in heads:
+            if la == site.layer:
+                pat[1, h, position + 1:, position] = 0.0
+        edits[site] = (lambda c: (lambda act: c.to(act.dtype)))(pat)
+    edits.update(splice_edits(tc, error, hold_active=hold))
+    logit = _demeaned(model.run(tokens.expand(B, n), edit=edits).logits, target_token)
+    return RouteShare(position, float(logit[0] - logit[1]), float(logit[0] - logit[2]))

@@ -48,3 +48,29 @@ def test_bad_requests(relu_handle, exact, graph):
 def test_pearson_is_nan_without_variance():
     assert np.isnan(pearson([1, 1, 1], [1, 2, 3])) and np.isnan(pearson([1, 2], [1, 2]))
     assert pearson([1, 2, 3], [2, 4, 7]) > 0.98
+
+
+def test_route_share_cuts_exact_paths(relu_handle, exact, graph):
+    """Cutting every head's reading of a position removes exactly that position's total effect in the graph; cutting
+    all heads through the heads list gives the same number; an empty list gives none."""
+    import torch
+
+    from probes.graph.intervene import attention_route_share
+    from probes.graph.prune import total_effects
+
+    tokens = torch.tensor([graph.tokens])
+    tok, pos = graph.logit_tokens[0], 2
+    every = [(la, h) for la in range(relu_handle.info.n_layers) for h in range(relu_handle.info.n_heads)]
+    full = attention_route_share(relu_handle, exact, tokens, pos, every, tok)
+    assert full.through_heads == pytest.approx(full.through_all, abs=1e-5) and full.share == pytest.approx(1.0)
+    none = attention_route_share(relu_handle, exact, tokens, pos, [], tok)
+    assert none.through_heads == pytest.approx(0.0, abs=1e-6) and none.through_all == pytest.approx(full.through_all)
+    # the graph's path sums from the nodes at that position (embedding, features, errors) are the same effect
+    logit = graph.slice_of("logit").start
+    eff = total_effects(graph.adjacency, torch.tensor(graph.activation, dtype=torch.float32), logit,
+                        graph.count("feature"))
+    at_pos = [i for i in range(graph.n_nodes) if graph.pos[i] == pos and graph.kind[i] != "logit"]
+    assert abs(full.through_all) > 1e-3
+    assert float(eff[at_pos].sum()) == pytest.approx(full.through_all, rel=0.02, abs=1e-3)
+    with pytest.raises(InvalidInput):
+        attention_route_share(relu_handle, exact, tokens, len(graph.tokens) - 1, every, tok)
