@@ -169,3 +169,10 @@ def routes_figure(cg: ContributionGraph, edges: list[RouteEdge], title: str = ""
                 yaxis=dict(tickvals=list(range(len(rows))), ticktext=rows, zeroline=False),
                 legend=dict(orientation="h", y=1.04, x=0.5, xanchor="center"))
     return fig
+
+
+def grouped_bars(categories: list[str], series: dict[str, list[float]], title: str, y_title: str = "") -> go.Figure:
+    """One bar group per category, one bar per series (e.g. per-layer normalised MSE of two transcoder sets)."""
+    fig = go.Figure([go.Bar(name=name, x=categories, y=values) for name, values in series.items()])
+    return base_layout(fig, title, barmode="group", yaxis=dict(title=y_title),
+                       legend=dict(orientation="h", y=1.08, x=0.5, xanchor="center"))
