@@ -116,6 +116,8 @@ def from_neuronpedia(data: dict[str, Any] | str | bytes) -> AttributionGraph:
             data = json.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidInput(f"This is not JSON ({str(e)[:120]}).") from None
+        except RecursionError:
+            raise InvalidInput("This JSON is nested too deeply to be a graph.") from None
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not isinstance(data.get("links"),
                                                                                                list):
         raise InvalidInput("This is not a Neuronpedia graph: it needs 'metadata', 'nodes' and 'links'.")
