@@ -184,3 +184,24 @@ def test_dashboard_keeps_each_features_top_contexts(relu_handle, exact):
     assert len(up) == 3 and up[0][1] >= up[-1][1] > down[-1][1]
     with pytest.raises(InvalidInput):
         dash.contexts(9, 0, relu_handle.tokenizer)
+
+
+def test_a_second_backend_gives_the_same_graph(tiny_gpt2_dir, tiny_handle):
+    """The graph reaches the model only through the interface: the plain-PyTorch GPT-2 of the seam test (no hooks,
+    no TransformerLens) gives the bridge's edges, routes and intervention numbers."""
+    from probes.graph.intervene import intervention_check
+    from probes.graph.routes import contribution_graph
+    from tests.interp.test_second_backend import TorchGPT2
+
+    plain = TorchGPT2(tiny_gpt2_dir)
+    tc = Transcoder(TranscoderConfig("cross_layer", 2, 32, 48, k=4), seed=3).eval()
+    graphs = [attribute(m, tc, PROMPT, GraphSettings(batch_size=40)) for m in (tiny_handle, plain)]
+    assert graphs[0].kind == graphs[1].kind and (graphs[0].index == graphs[1].index).all()
+    torch.testing.assert_close(graphs[1].adjacency, graphs[0].adjacency, atol=2e-5, rtol=1e-4)
+    assert graphs[0].scores() == pytest.approx(graphs[1].scores(), abs=1e-5)
+    routes = [contribution_graph(m, PROMPT) for m in (tiny_handle, plain)]
+    assert abs(routes[0].attn - routes[1].attn).max() < 1e-4 and abs(routes[0].mlp - routes[1].mlp).max() < 1e-4
+    checks = [intervention_check(m, tc, g, n_nodes=5, modes=("frozen_total", "model")) for m, g in
+              zip((tiny_handle, plain), graphs)]
+    for mode in ("frozen_total", "model"):
+        assert checks[0].logit_meas[mode] == pytest.approx(checks[1].logit_meas[mode], abs=1e-4)
