@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from interp.errors import InvalidInput
 from interp.files import atomic_write_bytes
@@ -31,7 +32,7 @@ from plots.graph import attribution_figure, routes_figure
 from probes.graph.attribution import AttributionGraph, GraphSettings, attribute
 from probes.graph.dashboard import FeatureDashboard, build_dashboard, feature_logit_effects
 from probes.graph.neuronpedia import from_neuronpedia, to_neuronpedia
-from probes.graph.prune import Pruned
+from probes.graph.prune import Pruned, total_effects
 from probes.graph.routes import DEFAULT_THRESHOLD, ContributionGraph, contribution_graph
 from training.sae_data import sample_tokens
 from ui import figures, messages, models, prompts, state
@@ -252,16 +253,29 @@ def _edges_table(g: AttributionGraph, p: Pruned, i: int, incoming: bool) -> pd.D
     return pd.DataFrame({"node": [g.label(others[k]) for k in order], "weight": [round(w[k], 4) for k in order]})
 
 
-def _card(handle: Model, model_name: str, g: AttributionGraph, p: Pruned, i: int, path: Path | None) -> None:
+@st.cache_resource(show_spinner=False, max_entries=16)
+def cached_effects(key: str, _g: AttributionGraph, target: int) -> np.ndarray:
+    """Every node's total effect (all paths of the linearised graph) on the target logit node."""
+    logit = _g.slice_of("logit").start + target
+    return total_effects(_g.adjacency, torch.tensor(_g.activation, dtype=torch.float32), logit,
+                         _g.count("feature")).numpy()
+
+
+def _card(handle: Model, model_name: str, g: AttributionGraph, p: Pruned, i: int, path: Path | None,
+          effect: float) -> None:
     kind = g.kind[i]
     st.subheader(f"Node: {g.label(i)}")
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("kind", kind)
     cols[1].metric("activation" if kind == "feature" else "error norm" if kind == "error" else "value",
                    f"{g.activation[i]:.3g}")
     cols[2].metric("influence", f"{float(p.influence[i]):.3g}", help="Its share of the target logit's inputs, "
                                                                       "along every path.")
     cols[3].metric("kept at", f"{float(p.cumulative[i]):.0%}", help="The cumulative influence at which it entered.")
+    cols[4].metric("effect on the target logit", f"{effect:+.3g}",
+                   help="This node's contribution to the target's demeaned logit, summed over every path of the "
+                        "linearised graph (removing the node changes the logit by minus this; features pass changes "
+                        "on one for one, attention and norms frozen).")
     if kind == "feature" and path is not None:
         stamp = (path / "cfg.json").stat().st_mtime if (path / "cfg.json").exists() else path.stat().st_mtime
         tc = cached_transcoder(str(path), stamp)
@@ -332,7 +346,7 @@ def _attribution(handle: Model, model_name: str, prompt: str) -> dict:
     st.download_button("Download graph JSON (Neuronpedia's schema)", json.dumps(data), file_name="graph.json",
                        mime="application/json", key="graph_json", on_click="ignore")
     if selected is not None:
-        _card(handle, model_name, g, p, selected, path)
+        _card(handle, model_name, g, p, selected, path, float(cached_effects(key, g, target)[selected]))
     else:
         st.info("Click a node to open its card.")
     return {"tc": ss.get("graph_source"), "target": target, "node_th": node_th, "edge_th": edge_th,
