@@ -96,12 +96,14 @@ class TrainTranscoder(Experiment):
         held = MLPActivations(handle, text_windows(_text_tokens(handle, ctx, heldout=True,
                                                                 max_chars=config.max_chars), 8, seq),
                               input_kind=config.input_kind, seed=config.seed)
-        ev = evaluate_transcoder(tc, held, n_batches=4)
+        ev = evaluate_transcoder(tc, held, n_batches=16)
         dead = (ev["fire_counts"] == 0).float().mean(1)  # [L]
+        dead_train = (trained.since_fired >= config.dead_tokens).float().mean(1)  # [L]
         metrics = {"kind": config.kind, "d_transcoder": d_tc, "k": s.k, "tokens_trained": trained.history.tokens,
                    "nmse": splice.nmse, "mean_nmse": round(sum(splice.nmse) / len(splice.nmse), 4),
                    "variance_explained": [round(1 - v, 4) for v in splice.nmse], "l0": splice.l0,
                    "dead_fraction": [round(float(v), 4) for v in dead],
+                   "dead_fraction_training": [round(float(v), 4) for v in dead_train],
                    "ce_clean": round(splice.ce_clean, 4), "ce_transcoder": round(splice.ce_transcoder, 4),
                    "ce_zero": round(splice.ce_zero, 4), "ce_loss_recovered": round(splice.ce_recovered, 4),
                    "kl": round(splice.kl, 4), "eval_tokens": splice.n_tokens, "dead_count_tokens": ev["n_tokens"],
@@ -129,8 +131,9 @@ def _card(config: TrainTranscoderConfig, m: dict, sha: str) -> str:
     sets = " ".join(f"--set {k}={v}" for k, v in asdict(config).items()
                     if v != getattr(TrainTranscoderConfig(), k) and k not in ("device",))
     kind = "cross-layer (CLT)" if config.kind == "cross_layer" else "per-layer (PLT)"
-    rows = "\n".join(f"| {la} | {nm:.3f} | {1 - nm:.3f} | {l0:.1f} | {dead:.1%} |"
-                     for la, (nm, l0, dead) in enumerate(zip(m["nmse"], m["l0"], m["dead_fraction"])))
+    rows = "\n".join(f"| {la} | {nm:.3f} | {1 - nm:.3f} | {l0:.1f} | {dead:.1%} | {dt:.1%} |"
+                     for la, (nm, l0, dead, dt) in enumerate(zip(m["nmse"], m["l0"], m["dead_fraction"],
+                                                                 m["dead_fraction_training"])))
     return (f"# {kind} transcoders of {config.model}\n\n"
             f"TopK (k = {m['k']} per layer) transcoders from each layer's `{config.input_kind}` to its `hook_mlp_out`"
             f"{', each layer writing every later layer' if config.kind == 'cross_layer' else ''}; "
@@ -140,10 +143,12 @@ def _card(config: TrainTranscoderConfig, m: dict, sha: str) -> str:
             f"- Model weights sha256 `{sha}`\n"
             f"- Tokens trained: {m['tokens_trained']:,} ({config.steps} steps of {config.batch_seqs} stdlib "
             f"training windows x 128 tokens), seed {config.seed}, {m['train_seconds'] / 60:.0f} minutes\n\n"
-            "| layer | normalised MSE | variance explained | L0 | dead features |\n|---|---|---|---|---|\n"
+            "| layer | normalised MSE | variance explained | L0 | silent on held-out text | dead in training |\n"
+            "|---|---|---|---|---|---|\n"
             f"{rows}\n\n"
             f"Every MLP replaced at once on {m['eval_tokens']:,} held-out next-token targets: CE loss recovered "
             f"**{m['ce_loss_recovered']:.1%}** (clean {m['ce_clean']:.3f}, transcoders {m['ce_transcoder']:.3f}, every "
             f"MLP zero-ablated {m['ce_zero']:.3f}); KL(clean ‖ spliced) {m['kl']:.4f} per token. Normalised MSE on "
-            "the clean model's own MLP inputs (held-out windows); dead = never fired on "
-            f"{m['dead_count_tokens']:,} held-out tokens.\n")
+            "the clean model's own MLP inputs (held-out windows). Silent: never fired on "
+            f"{m['dead_count_tokens']:,} held-out tokens (rare features look silent on a small sample); dead in "
+            f"training: no activation in the last {config.dead_tokens:,} training tokens.\n")
