@@ -5,8 +5,8 @@
    - the floor: the passes it must do, timed here on the same frozen set-up: one forward pass of ``batch_size``
      copies plus one backward pass per batch of targets (``ceil((features + logits) / batch_size)``);
      target: the graph within 2x of it;
-   - a naive loop: one forward pass of the prompt, then one backward pass per target node (timed on a sample,
-     scaled to every target).
+   - a naive loop: one forward pass of the prompt, then one backward pass per target node through the same code
+     (its edges read off as in the batched run), timed on a sample of nodes and scaled to every target.
 2. Transcoder training: tokens/s of ``training.transcoder.train_transcoder`` (TopK, per-layer and cross-layer) on
    activations held in memory; the floor is the FLOPs of the encoders and decoders, forward and backward
    (6 x tokens x d_model x d_transcoder x (encoder blocks + decoder blocks)), at the GEMM rate measured here.
@@ -86,8 +86,15 @@ def bench_graph(handle, tokens: int, batch: int, max_features: int, k: int, expa
     t0 = time.perf_counter()
     single = _Backward(handle, tc, pr, 1, cols)
     t_fwd_1 = time.perf_counter() - t0
-    t_bwd_1 = best_of(lambda: one_backward(single), max(1, sample), warm=True)
-    naive = t_fwd_1 + n_targets * t_bwd_1
+    enc = tc.W_enc.detach()
+    targets = [("feature", int(cols.feat_layer[i]), int(cols.feat_pos[i]),
+                enc[int(cols.feat_layer[i]), :, int(cols.feat_idx[i])].float())
+               for i in torch.randperm(len(cols.feat_idx), generator=torch.Generator().manual_seed(0))[:sample]]
+    t0 = time.perf_counter()
+    for t in targets:  # the same code path, one node per backward pass
+        single.rows([t])
+    t_node = (time.perf_counter() - t0) / max(1, len(targets))
+    naive = t_fwd_1 + n_targets * t_node
     return {"transcoder": name, "tokens": prompt.shape[1], "features": g.count("feature"), "targets": n_targets,
             "batches": n_batches, "t_graph": t_graph, "t_forward": t_fwd, "forward_equivalents": t_graph / t_fwd,
             "floor": floor, "ratio_to_floor": t_graph / floor, "naive": naive, "speedup_vs_naive": naive / t_graph}
@@ -123,10 +130,10 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     handle = load_model(args.model)
     if args.quick:
-        g = bench_graph(handle, tokens=8, batch=16, max_features=48, k=8, expansion=2, sample=2)
+        g = bench_graph(handle, tokens=8, batch=16, max_features=48, k=8, expansion=2, sample=4)
         tr = [bench_training(handle, kind, rows=256, steps=2, k=8, expansion=2) for kind in ("per_layer",)]
     else:
-        g = bench_graph(handle, tokens=32, batch=64, max_features=0, k=32, expansion=8, sample=8)
+        g = bench_graph(handle, tokens=32, batch=64, max_features=0, k=32, expansion=8, sample=64)
         tr = [bench_training(handle, kind, rows=2048, steps=5, k=32, expansion=8)
               for kind in ("per_layer", "cross_layer")]
     print(f"Graph of a {g['tokens']}-token prompt ({g['transcoder']} transcoder): {g['features']} features, "

@@ -130,13 +130,34 @@ class Transcoder(torch.nn.Module):
         """``acts [..., L, d_tc] -> [..., L, d_model]``: every layer's reconstructed MLP output."""
         L, d = self.cfg.n_layers, self.cfg.d_model
         outs = [self.b_dec[layer].expand(*acts.shape[:-2], d) for layer in range(L)]
+        per_layer = acts.unbind(-2)  # views; the backward stacks once (a select per layer would zero-fill L times)
         for src in range(L):
             n_out = self.cfg.n_out(src)
             w = self.W_dec[src].reshape(self.cfg.d_transcoder, n_out * d)  # [d_tc, n_out * d]
-            written = (acts[..., src, :] @ w).reshape(*acts.shape[:-2], n_out, d)  # [..., n_out, d]
+            written = (per_layer[src] @ w).reshape(*acts.shape[:-2], n_out, d)  # [..., n_out, d]
             for j, out_layer in enumerate(self.output_layers(src)):
                 outs[out_layer] = outs[out_layer] + written[..., j, :]
         return torch.stack(outs, dim=-2)
+
+    def topk(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """TopK's active set in sparse form: ``(values, indices)`` ``[..., L, k]`` (values after the ReLU)."""
+        top = pre.topk(self.cfg.k, dim=-1)
+        return F.relu(top.values), top.indices
+
+    def decode_sparse(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """:meth:`decode` of TopK activations given sparsely (``[rows, L, k]`` each): each layer's decoder rows are
+        gathered and summed (``embedding_bag``), k rows per token instead of a dense [rows, d_tc] product."""
+        L, d = self.cfg.n_layers, self.cfg.d_model
+        rows = values.shape[0]
+        outs = [self.b_dec[layer].expand(rows, d) for layer in range(L)]
+        vals, idxs = values.unbind(1), indices.unbind(1)
+        for src in range(L):
+            n_out = self.cfg.n_out(src)
+            w = self.W_dec[src].reshape(self.cfg.d_transcoder, n_out * d)  # [d_tc, n_out * d]
+            written = F.embedding_bag(idxs[src], w, per_sample_weights=vals[src], mode="sum").reshape(rows, n_out, d)
+            for j, out_layer in enumerate(self.output_layers(src)):
+                outs[out_layer] = outs[out_layer] + written[:, j]
+        return torch.stack(outs, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [..., L, d_model]`` (every layer's MLP input) -> ``[..., L, d_model]`` (every MLP output)."""

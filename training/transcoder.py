@@ -201,8 +201,8 @@ def train_transcoder(source, s: TranscoderTrainSettings, cfg: TranscoderConfig |
         for g in opt.param_groups:
             g["lr"] = s.lr * _lr_factor(step, s)
         pre = tc.pre_acts(x)  # [rows, L, f]
-        acts = tc.activate(pre)
-        y_hat = tc.decode(acts)
+        values, indices = tc.topk(pre)  # [rows, L, k]: decoded sparsely (k decoder rows per token, not d_tc)
+        y_hat = tc.decode_sparse(values, indices)
         mse = (y_hat - y).pow(2).sum(-1).mean(0).sum()
         dead = since_fired >= s.dead_tokens
         aux = aux_loss(tc, pre, (y - y_hat).detach(), dead) if s.aux_coeff > 0 and bool(dead.any()) \
@@ -213,7 +213,9 @@ def train_transcoder(source, s: TranscoderTrainSettings, cfg: TranscoderConfig |
         torch.nn.utils.clip_grad_norm_(tc.parameters(), s.grad_clip)
         opt.step()
         tc.normalize_decoder()
-        fired = (acts.detach() > 0).any(0)  # [L, f]
+        on = values.detach() > 0  # [rows, L, k]
+        fired = torch.zeros(L, f, dtype=torch.bool)  # [L, f]
+        fired[torch.arange(L)[None, :, None].expand_as(indices)[on], indices[on]] = True
         since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + x.shape[0])
         history.tokens += int(x.shape[0])
         acc["mse"] += float(mse.detach())

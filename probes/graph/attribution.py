@@ -249,7 +249,9 @@ class _Backward:
 
 @dataclass
 class _Columns:
-    """The source side: every feature, error and embedding node's vector, to dot with the gradients."""
+    """The source side: every feature, error and embedding node's vector, to dot with the gradients. Features are
+    grouped by (source layer, position), so each group's edges are one small matmul of the gradients at that
+    position (every output layer it writes, side by side) with its decoder vectors scaled by the activations."""
 
     tc: Transcoder
     pr: _Prompt
@@ -258,25 +260,34 @@ class _Columns:
     feat_idx: torch.Tensor
     feat_act: torch.Tensor
 
+    def __post_init__(self) -> None:
+        self.groups: list[tuple[torch.Tensor, int, int, torch.Tensor]] = []  # (columns, layer, pos, [n_out*d, m])
+        with torch.no_grad():
+            for src in range(self.tc.cfg.n_layers):
+                sel = (self.feat_layer == src).nonzero().flatten()
+                if sel.numel() == 0:
+                    continue
+                dec = self.tc.decoder_vectors(src, self.feat_idx[sel]).detach().float()  # [m, n_out, d]
+                dec = dec * self.feat_act[sel][:, None, None]
+                pos = self.feat_pos[sel]
+                for p in pos.unique().tolist():
+                    here = (pos == p).nonzero().flatten()
+                    self.groups.append((sel[here], src, int(p), dec[here].flatten(1).t().contiguous()))
+
     def edges(self, g_emb: torch.Tensor, g_out: list[torch.Tensor]) -> torch.Tensor:
         """``[B, n_features + n_errors + n_embeddings]`` direct effects from gradients at the embeddings
         ``g_emb`` [B, pos, d] and at every MLP output ``g_out[l]`` [B, pos, d]."""
         B, n, _ = g_emb.shape
         L = self.tc.cfg.n_layers
+        g_all = torch.stack(g_out, dim=2)  # [B, pos, L, d]
         feats = torch.zeros(B, len(self.feat_idx))
-        for src in range(L):
-            sel = (self.feat_layer == src).nonzero().flatten()
-            if sel.numel() == 0:
-                continue
-            dec = self.tc.decoder_vectors(src, self.feat_idx[sel]).detach()  # [m, n_out, d]
-            pos = self.feat_pos[sel]
-            total = torch.zeros(B, sel.numel())
-            for j, out_layer in enumerate(self.tc.output_layers(src)):
-                total += torch.einsum("bmd,md->bm", g_out[out_layer][:, pos], dec[:, j])
-            feats[:, sel] = total * self.feat_act[sel]
-        errors = torch.stack([(g_out[la] * self.pr.error[:, la]).sum(-1) for la in range(L)], dim=1)  # [B, L, n]
+        for cols, src, p, dec in self.groups:
+            outs = self.tc.output_layers(src)  # contiguous: [src] or src..L-1
+            g = g_all[:, p, outs[0]:outs[-1] + 1].reshape(B, -1)  # [B, n_out * d]
+            feats[:, cols] = g @ dec
+        errors = (g_all * self.pr.error[None]).sum(-1)  # [B, pos, L]
         emb = (g_emb * self.pr.embed).sum(-1)  # [B, n]
-        return torch.cat([feats, errors.reshape(B, L * n), emb], dim=1)
+        return torch.cat([feats, errors.transpose(1, 2).reshape(B, L * n), emb], dim=1)
 
 
 def attribute(model: Model, tc: Transcoder, prompt: str | torch.Tensor, settings: GraphSettings | None = None, *,
@@ -320,6 +331,7 @@ def attribute(model: Model, tc: Transcoder, prompt: str | torch.Tensor, settings
     rows_feat = torch.zeros(n_feat, n_src)
     rows_logit = torch.zeros(n_logit, n_src)
     done = torch.zeros(n_feat, dtype=torch.bool)
+    row_sums = torch.zeros(n_feat)  # sum of |edges| into each feature visited so far
     batch_size = int(min(s.batch_size, max(n_logit, min(cap, n_feat)) or 1))
     if progress is not None:
         progress(0.0, "forward pass with frozen attention and norms")
@@ -333,16 +345,14 @@ def attribute(model: Model, tc: Transcoder, prompt: str | torch.Tensor, settings
     while visited < n_visit:
         todo = (~done).nonzero().flatten()
         if n_visit < n_feat:  # the most influential features not yet visited, estimated from the rows so far
-            adj = _assemble(rows_feat, rows_logit, n_feat, n_err, n)
-            wts = torch.zeros(adj.shape[0])
-            wts[-n_logit:] = torch.tensor(logit_ps)
-            infl = compute_influence(normalize_matrix(adj), wts)[:n_feat]
+            infl = _feature_influence(rows_feat, row_sums, rows_logit, torch.tensor(logit_ps), n_feat)
             todo = todo[torch.argsort(infl[todo], descending=True)]
         take = todo[: min(batch_size, n_visit - visited)]
         targets = [("feature", int(cols.feat_layer[i]), int(cols.feat_pos[i]), enc[int(cols.feat_layer[i]), :,
                                                                                     int(cols.feat_idx[i])].float())
                    for i in take]
         rows_feat[take] = bw.rows(targets)
+        row_sums[take] = rows_feat[take].abs().sum(1)
         done[take] = True
         visited += len(take)
         if progress is not None:
@@ -373,6 +383,23 @@ def attribute(model: Model, tc: Transcoder, prompt: str | torch.Tensor, settings
         kind=kind, layer=layer, pos=pos, index=index, activation=activation, adjacency=adjacency,
         logit_tokens=logit_toks, logit_probabilities=logit_ps,
         logit_strs=[model.tokenizer.decode([t]) for t in logit_toks], settings=s, notes=notes)
+
+
+def _feature_influence(rows_feat: torch.Tensor, row_sums: torch.Tensor, rows_logit: torch.Tensor,
+                       logit_ps: torch.Tensor, n_feat: int, max_iter: int = 1000) -> torch.Tensor:
+    """``[n_feat]``: :func:`compute_influence` restricted to features, from the rows computed so far, without
+    building the square matrix (only feature -> feature and feature -> logit edges carry influence onwards)."""
+    logit_sums = rows_logit.abs().sum(1).clamp_min(1e-10)
+    v = (logit_ps / logit_sums) @ rows_logit[:, :n_feat].abs()
+    total = v.clone()
+    visited = (row_sums > 0).nonzero().flatten()  # rows not yet computed are zero: leave them out
+    ff = rows_feat[visited, :n_feat].abs()  # [visited, n_feat]
+    for _ in range(max_iter):
+        v = (v[visited] / row_sums[visited].clamp_min(1e-10)) @ ff
+        if not bool(v.any()):
+            return total
+        total += v
+    raise InvalidInput("The graph's influence did not converge: its adjacency matrix has a cycle.")
 
 
 def _assemble(rows_feat: torch.Tensor, rows_logit: torch.Tensor, n_feat: int, n_err: int, n_emb: int) -> torch.Tensor:

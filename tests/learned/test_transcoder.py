@@ -160,3 +160,17 @@ def test_list_transcoders_finds_folders_beside_a_model(tmp_path):
     (tmp_path / "m" / "transcoders" / "junk").mkdir()
     assert [p.name for p in list_transcoders(tmp_path / "m")] == ["a", "b"]
     assert list_transcoders(tmp_path / "nothing-here") == []
+
+
+@pytest.mark.parametrize("kind", ["per_layer", "cross_layer"])
+def test_sparse_decode_equals_dense_decode_with_gradients(kind):
+    tc = _random(kind)
+    x = torch.randn(30, 3, 8) * 2
+    values, indices = tc.topk(tc.pre_acts(x))
+    sparse = tc.decode_sparse(values, indices)
+    dense = tc.decode(tc.encode(x))
+    torch.testing.assert_close(sparse, dense, atol=1e-5, rtol=1e-5)
+    g_sparse = torch.autograd.grad(sparse.pow(2).sum(), list(tc.W_dec) + [tc.W_enc])
+    g_dense = torch.autograd.grad(dense.pow(2).sum(), list(tc.W_dec) + [tc.W_enc])
+    for a, b in zip(g_sparse, g_dense):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
