@@ -15,7 +15,7 @@ import pytest
 from tests.app import browser as steps
 from tests.app.browser import ARGS, CHROMIUM, WAIT_MS
 
-GRAPH_PROMPT = "def area(width, height):\n    return width *"
+GRAPH_PROMPT = "def span(offset, command):\n    return offset +"  # code-gpt2 answers " command"
 
 
 @pytest.fixture
@@ -85,7 +85,8 @@ def test_graph_page_click_a_node_and_prune(server, shots):
             steps.shot(page, shots, "graph-card")
             # move the node threshold down: fewer nodes, and the threshold is in the link
             before = _node_count(page)
-            thumb = page.locator('.st-key-graph_node_th [role="slider"]').first
+            thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Node threshold").locator(
+                '[role="slider"]').first
             thumb.focus()
             for _ in range(40):
                 thumb.press("ArrowLeft")
