@@ -11,6 +11,7 @@ import streamlit as st  # noqa: E402
 from ui import (  # noqa: E402
     attention_page,
     features_page,
+    graph_page,
     heads_page,
     lens_page,
     model_page,
@@ -30,6 +31,7 @@ PAGES = {
     "Probes": probes_page.draw,
     "Patching": patching_page.draw,
     "Features": features_page.draw,
+    "Graph": graph_page.draw,
     "Reproductions": reproductions_page.draw,
     "Train": train_page.draw,
 }

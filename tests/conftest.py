@@ -54,6 +54,23 @@ def tiny_handle(tiny_gpt2_dir):
 
 
 @pytest.fixture(scope="session")
+def relu_gpt2_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """tiny_gpt2_dir's shape with ReLU MLPs (exact transcoders exist: the neurons), weights scaled up (seed 1) so
+    attention patterns and MLP activations are far from uniform and zero."""
+    from interp.toy_models import save_hf_dir, tiny_gpt2
+
+    model = tiny_gpt2(tiny_tokenizer, seed=1)
+    model.config.activation_function = "relu"
+    for block in model.transformer.h:
+        block.mlp.act = torch.nn.ReLU()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 2 and "wpe" not in name:
+                p.mul_(8.0)
+    return save_hf_dir(model, tiny_tokenizer, tmp_path_factory.mktemp("relu-gpt2"))
+
+
+@pytest.fixture(scope="session")
 def gpt2_tokenizer_dir() -> Path:
     if not (GPT2_TOKENIZER / "vocab.json").is_file():
         pytest.skip(f"real GPT-2 tokenizer fixture absent ({GPT2_TOKENIZER}); full-shape GPT-2 tests skipped")

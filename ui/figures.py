@@ -41,17 +41,32 @@ def _selection_callback(chart_key: str, on_head: Callable[[Head], None]) -> Call
     return cb
 
 
-def figure(fig: go.Figure, key: str, *, on_head: Callable[[Head], None] | None = None) -> None:
+def _points_callback(chart_key: str, on_points: Callable[[list], None]) -> Callable[[], None]:
+    def cb() -> None:
+        event = st.session_state.get(chart_key) or {}
+        sel = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
+        points = sel.get("points", []) if isinstance(sel, dict) else getattr(sel, "points", [])
+        if points:
+            on_points(list(points))
+    return cb
+
+
+def figure(fig: go.Figure, key: str, *, on_head: Callable[[Head], None] | None = None,
+           on_points: Callable[[list], None] | None = None) -> None:
     """Draw a figure with an offline HTML download and an on-demand PNG download.
 
     ``on_head``: the figure carries head pickers (plots/select.py); a click on one calls ``on_head(Head)`` before
-    the page reruns (e.g. :func:`select_head`)."""
+    the page reruns (e.g. :func:`select_head`). ``on_points``: a click calls it with the clicked points (plotly's
+    point dicts, ``customdata`` included)."""
     chart_key = f"chart-{key}"
-    if on_head is None:
-        st.plotly_chart(fig, width="stretch", key=chart_key)
-    else:
+    if on_head is not None:
         st.plotly_chart(fig, width="stretch", key=chart_key, on_select=_selection_callback(chart_key, on_head),
                         selection_mode="points")
+    elif on_points is not None:
+        st.plotly_chart(fig, width="stretch", key=chart_key, on_select=_points_callback(chart_key, on_points),
+                        selection_mode="points")
+    else:
+        st.plotly_chart(fig, width="stretch", key=chart_key)
     row = st.container(horizontal=True)  # buttons sized to their labels, also inside narrow columns
     row.download_button("Download HTML", lambda: figure_html(fig), file_name=f"{key}.html", mime="text/html",
                         key=f"html-{key}", help="A single HTML file with plotly.js inside: opens offline.",

@@ -79,10 +79,35 @@ def init_state_from_url(pages: list[str], default_page: str) -> None:
             ss["wb_url_index"] = True  # range-checked against the model by the first page that uses it
 
 
+#: Session keys: a page's own URL parameters for this run ({name: value}), and the names written last run.
+PAGE_PARAMS, PAGE_PARAM_NAMES = "wb_page_params", "wb_page_param_names"
+
+
+def page_param(name: str) -> str | None:
+    """A page's own URL parameter (e.g. the Graph page's ``?target=``) as the link gave it, once per session (later
+    the page's widgets win, as for the shared state); None when absent or already read."""
+    read = st.session_state.setdefault("wb_page_params_read", set())
+    if name in read:
+        return None
+    read.add(name)
+    return st.query_params.get(name)
+
+
+def set_page_params(**values: object) -> None:
+    """The page's own view to write into the URL after it draws (None: leave the parameter out)."""
+    st.session_state[PAGE_PARAMS] = {k: str(v) for k, v in values.items() if v is not None}
+
+
 def sync_url(page: str) -> None:
-    """Write the current page, model, prompt, layer and head into the URL (only what changed)."""
+    """Write the current page, model, prompt, layer and head (and the page's own parameters) into the URL (only
+    what changed)."""
     ss = st.session_state
     want: dict[str, str | None] = {"page": page, "model": ss.get(MODEL)}
+    own = ss.pop(PAGE_PARAMS, {})
+    for name in ss.get(PAGE_PARAM_NAMES, ()):
+        want[name] = None  # another page's parameters leave the link
+    want.update(own)
+    ss[PAGE_PARAM_NAMES] = tuple(own)
     prompt = ss.get(PROMPT)
     want["prompt"] = prompt if prompt and len(prompt) <= MAX_URL_PROMPT and not ss.get("wb_prompt_default") else None
     want["layer"] = str(ss[LAYER]) if LAYER in ss else None

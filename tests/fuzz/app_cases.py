@@ -15,7 +15,8 @@ from typing import Any
 
 from tests.fuzz import ROOT, Case, Outcome, cap
 
-PAGES = ("Model", "Attention", "Heads", "Logit lens", "Patching", "Features", "Probes", "Reproductions", "Train")
+PAGES = ("Model", "Attention", "Heads", "Logit lens", "Patching", "Features", "Graph", "Probes", "Reproductions",
+         "Train")
 MAX_MESSAGE = 700
 MODEL = "attn-only-1l"
 
@@ -29,6 +30,10 @@ BAD_MODELS = ("no-such-model", "/etc", "/dev/null", "../../..", "m" * 400, "gpt2
               "bogus:attn-only-1l", "ndif:")
 BAD_PROMPTS = ("", " ", "x" * 20_000, "\ufffd\ufffd\ufffd invalid UTF-8 in the link", "t1 t2 \x00 t3",
                "The cat sat on the mat", "🙂" * 50, "\n" * 300)
+#: The Graph page's own link parameters (issue 24), each with bad values (on attn-only-1l: no transcoders).
+BAD_GRAPH = {"node_th": ("x", "-1", "2", "nan", ""), "edge_th": ("0.1", "inf"), "route_th": ("0", "9"),
+             "target": ("x", "99", "-1"), "gmode": ("nope", "routes\x00"), "tc": ("../../etc", "t" * 300),
+             "node": ("<script>alert(1)</script>", "n" * 300)}
 TYPED = (  # (page, widget kind, key, value)
     ("Logit lens", "text_input", "lens_token", "definitely not one token"),
     ("Logit lens", "text_input", "lens_token", "\ufffd\ufffd"),
@@ -102,6 +107,10 @@ def cases() -> list[Case]:
         for i, v in enumerate(BAD_PROMPTS):
             out.append(Case("app", "url.prompt", f"url.{slug}.prompt.{i}", "clear_error",
                             {"query": {"page": page, "prompt": v}}, fast=page == "Attention" and i == 3))
+    for name, values in BAD_GRAPH.items():
+        for v in values:
+            out.append(Case("app", "url.graph", f"url.graph.{name}.{ascii(v)[:30]}", "clear_error",
+                            {"query": {"page": "Graph", name: v}}, fast=name == "node_th" and v == "x"))
     for i, (page, kind, key, value) in enumerate(TYPED):
         out.append(Case("app", "typed", f"typed.{key}.{i}", "clear_error",
                         {"page": page, "kind": kind, "key": key, "value": value}, fast=key == "repro_root" and

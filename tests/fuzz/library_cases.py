@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from interp.backends.bridge import bridge_of
-from tests.fuzz import Case, Outcome, judge
+from tests.fuzz import Case, Outcome, graph_cases, judge
 
 PART = "library"
 
@@ -89,6 +89,7 @@ def cases() -> Iterator[Case]:
     yield from _fourier_cases()
     yield from _backend_cases()
     yield from _emergence_cases()
+    yield from graph_cases.cases()  # transcoder files, graphs, graph JSON, routes
 
 
 def _c(group: str, name: str, expect: str, fast: bool = False, isolate: bool = False, timeout_s: float = 120.0,
@@ -1003,5 +1004,5 @@ def _build_emergence(case: Case):
 BUILDERS: dict[str, Callable[[Case], tuple[Callable[[], Any], Callable[[Any], str | None] | None]]] = {
     "index": _build_index, "prompt": _build_prompt, "tokens": _build_tokens, "hooks": _build_hooks,
     "lens": _build_lens, "probe": _build_probe, "scan": _build_scan, "loading": _build_loading,
-    "fourier": _build_fourier, "backend": _build_backend, "emergence": _build_emergence,
+    "fourier": _build_fourier, "backend": _build_backend, "emergence": _build_emergence, **graph_cases.BUILDERS,
 }
