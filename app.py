@@ -42,5 +42,6 @@ if st.session_state.get("page") not in PAGES:
     st.session_state["page"] = "Attention"
 page = st.sidebar.radio("Page", list(PAGES), key="page")
 state.show_url_warnings()
+state.begin_run()
 PAGES[page]()
 state.sync_url(page)

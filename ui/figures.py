@@ -1,6 +1,15 @@
-"""Figures and tables with their offline downloads (HTML with plotly.js inside, PNG, CSV); click to select."""
+"""Figures and tables with their offline downloads (HTML with plotly.js inside, PNG, CSV); click to select.
+
+PNGs are rendered by kaleido in a headless Chromium. kaleido's one-shot ``to_image`` starts a browser per figure
+(seconds); :class:`_PngRenderer` keeps one kaleido browser open on its own event loop, so every PNG after the
+first takes a fraction of a second.
+"""
 from __future__ import annotations
 
+import asyncio
+import html
+import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -10,18 +19,95 @@ import streamlit as st
 
 from interp.types import Head
 from plots.select import head_from_points
-from ui import messages
+from ui import messages, models
+
+#: Longest wait for one PNG (the first one also starts the browser).
+PNG_TIMEOUT_S = 120
+
+
+class _PngRenderer:
+    """One kaleido browser for the process, on a private event loop thread; renders one figure at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._kaleido: Any = None
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or not self._loop.is_running():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, daemon=True, name="png-renderer").start()
+            self._loop, self._kaleido = loop, None
+        return self._loop
+
+    async def _render(self, fig: dict, opts: dict) -> bytes:
+        import kaleido
+
+        if self._kaleido is None:
+            k = kaleido.Kaleido(n=1)
+            await k.open()
+            self._kaleido = k
+        try:
+            return await self._kaleido.calc_fig(fig, opts=opts)
+        except BaseException:
+            k, self._kaleido = self._kaleido, None  # a broken browser is replaced on the next call
+            try:
+                await k.close()
+            except Exception:  # noqa: BLE001 - closing a broken browser may fail too
+                pass
+            raise
+
+    def png(self, fig: go.Figure, scale: float = 2) -> bytes:
+        layout = fig.layout
+        opts = dict(format="png", scale=scale, width=layout.width or 700, height=layout.height or 500)
+        with self._lock:
+            future = asyncio.run_coroutine_threadsafe(self._render(fig.to_plotly_json(), opts), self._ensure_loop())
+            try:
+                return future.result(timeout=PNG_TIMEOUT_S)
+            except TimeoutError:
+                future.cancel()
+                raise TimeoutError(f"no PNG after {PNG_TIMEOUT_S} s") from None
+
+
+@st.cache_resource(max_entries=1)
+def _renderer() -> _PngRenderer:
+    return _PngRenderer()
 
 
 @st.cache_data(show_spinner="Rendering PNG...", max_entries=16)
 def _png(fig_json: str) -> bytes:
-    """PNG bytes of a figure given as JSON (kaleido renders it in a headless Chromium)."""
-    return pio.from_json(fig_json).to_image(format="png", scale=2)
+    """PNG bytes of a figure given as JSON (kaleido renders it in a headless Chromium kept open)."""
+    return _renderer().png(pio.from_json(fig_json))
 
 
-def figure_html(fig: go.Figure) -> str:
-    """A self-contained HTML page of ``fig`` with plotly.js inlined, so it opens offline."""
-    return fig.to_html(include_plotlyjs=True, full_html=True)
+def figure_html(fig: go.Figure, title: str | None = None) -> str:
+    """A self-contained HTML page of ``fig`` with plotly.js inlined, so it opens offline; ``title`` (what the
+    figure shows, which model, which prompt) becomes the page's title and a line above the figure."""
+    page = fig.to_html(include_plotlyjs=True, full_html=True)
+    if not title:
+        return page
+    safe = html.escape(title, quote=False)
+    return page.replace("<head>", f"<head><meta charset=\"utf-8\" /><title>{safe}</title>", 1).replace(
+        "<body>", f"<body><p style=\"font-family:Helvetica,Arial,sans-serif;font-size:13px;color:#444\">{safe}</p>", 1)
+
+
+def view_title(fig: go.Figure) -> str:
+    """The downloaded page's title: the figure's title, the model and (when the page uses it) the prompt."""
+    ss = st.session_state
+    text = fig.layout.title.text if fig.layout.title and fig.layout.title.text else "Figure"
+    parts = [html.unescape(text.replace("<br>", " "))]
+    model = ss.get("wb_figure_model") or ss.get("model_name")
+    if not model:
+        try:
+            model = models.default_model_name()
+        except Exception:  # noqa: BLE001 - no model: the title names none
+            model = None
+    if model:
+        parts.append(f"model {model}")
+    prompt = ss.get("wb_prompt") if ss.get("wb_uses_prompt") else None
+    if prompt:
+        parts.append("prompt " + json.dumps(messages.capped(prompt, 120), ensure_ascii=False))
+    return " · ".join(parts)
 
 
 def png_error_text(e: BaseException) -> str:
@@ -53,7 +139,8 @@ def figure(fig: go.Figure, key: str, *, on_head: Callable[[Head], None] | None =
         st.plotly_chart(fig, width="stretch", key=chart_key, on_select=_selection_callback(chart_key, on_head),
                         selection_mode="points")
     row = st.container(horizontal=True)  # buttons sized to their labels, also inside narrow columns
-    row.download_button("Download HTML", lambda: figure_html(fig), file_name=f"{key}.html", mime="text/html",
+    title = view_title(fig)
+    row.download_button("Download HTML", lambda: figure_html(fig, title), file_name=f"{key}.html", mime="text/html",
                         key=f"html-{key}", help="A single HTML file with plotly.js inside: opens offline.",
                         on_click="ignore")
     if row.button("Make PNG", key=f"mkpng-{key}"):

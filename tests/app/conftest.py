@@ -55,3 +55,8 @@ def server(model_name, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# The AppTest modules do ``from conftest import app_test``; with this file also named conftest, that import finds
+# this module, so the helper is re-exported from the suite's root conftest.
+from tests.conftest import app_test  # noqa: E402,F401
