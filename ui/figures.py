@@ -127,17 +127,32 @@ def _selection_callback(chart_key: str, on_head: Callable[[Head], None]) -> Call
     return cb
 
 
-def figure(fig: go.Figure, key: str, *, on_head: Callable[[Head], None] | None = None) -> None:
+def _points_callback(chart_key: str, on_point: Callable[[dict], None]) -> Callable[[], None]:
+    def cb() -> None:
+        event = st.session_state.get(chart_key) or {}
+        sel = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
+        points = sel.get("points", []) if isinstance(sel, dict) else getattr(sel, "points", [])
+        if points:
+            on_point(dict(points[0]))
+    return cb
+
+
+def figure(fig: go.Figure, key: str, *, on_head: Callable[[Head], None] | None = None,
+           on_point: Callable[[dict], None] | None = None) -> None:
     """Draw a figure with an offline HTML download and an on-demand PNG download.
 
     ``on_head``: the figure carries head pickers (plots/select.py); a click on one calls ``on_head(Head)`` before
-    the page reruns (e.g. :func:`select_head`)."""
+    the page reruns (e.g. :func:`select_head`). ``on_point``: a click on any point calls ``on_point(point)`` (a
+    dict with ``customdata``, ``x``, ``y``, ``point_index``...)."""
     chart_key = f"chart-{key}"
-    if on_head is None:
-        st.plotly_chart(fig, width="stretch", key=chart_key)
-    else:
+    if on_head is not None:
         st.plotly_chart(fig, width="stretch", key=chart_key, on_select=_selection_callback(chart_key, on_head),
                         selection_mode="points")
+    elif on_point is not None:
+        st.plotly_chart(fig, width="stretch", key=chart_key, on_select=_points_callback(chart_key, on_point),
+                        selection_mode="points")
+    else:
+        st.plotly_chart(fig, width="stretch", key=chart_key)
     row = st.container(horizontal=True)  # buttons sized to their labels, also inside narrow columns
     title = view_title(fig)
     row.download_button("Download HTML", lambda: figure_html(fig, title), file_name=f"{key}.html", mime="text/html",
@@ -153,8 +168,40 @@ def figure(fig: go.Figure, key: str, *, on_head: Callable[[Head], None] | None =
                                 on_click="ignore")
 
 
-def table(df: Any, key: str) -> None:
-    """Draw a table with a CSV download."""
-    st.dataframe(df, width="stretch")
+#: Pixel height of a table row and its header in st.dataframe (for tables drawn without an inner scrollbar).
+ROW_PX, HEADER_PX = 35, 38
+
+
+def fit_height(n_rows: int) -> int:
+    """The height at which st.dataframe shows ``n_rows`` rows without scrolling inside itself."""
+    return HEADER_PX + ROW_PX * max(1, n_rows) + 2
+
+
+def table(df: Any, key: str, *, on_row: Callable[[dict], None] | None = None, fit: bool = False,
+          hide_index: bool | None = None, column_config: dict | None = None, static: bool = False) -> None:
+    """Draw a table with a CSV download. ``on_row``: clicking a row calls ``on_row(that row as a dict)`` before the
+    page reruns (e.g. open that latent); ``fit``: tall enough for every row (no inner scrollbar); ``static``: a
+    plain table whose long cells wrap (nothing cut off, no scrolling), for short tables of long text."""
+    if static:
+        st.table(df.set_index(df.columns[0]) if hide_index else df)
+        st.download_button("Download CSV", df.to_csv(index=False), file_name=f"{key}.csv", mime="text/csv",
+                           key=f"csv-{key}", on_click="ignore")
+        return
+    kw: dict[str, Any] = dict(width="stretch", hide_index=hide_index, column_config=column_config)
+    if fit:
+        kw["height"] = fit_height(len(df))
+    if on_row is not None:
+        shown = df.reset_index(drop=True)
+
+        def picked() -> None:
+            event = st.session_state.get(f"table-{key}") or {}
+            sel = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
+            rows = sel.get("rows", []) if isinstance(sel, dict) else getattr(sel, "rows", [])
+            if rows and 0 <= int(rows[0]) < len(shown):
+                on_row(shown.iloc[int(rows[0])].to_dict())
+
+        st.dataframe(shown, key=f"table-{key}", on_select=picked, selection_mode="single-row", **kw)
+    else:
+        st.dataframe(df, **kw)
     st.download_button("Download CSV", df.to_csv(index=False), file_name=f"{key}.csv", mime="text/csv",
                        key=f"csv-{key}", on_click="ignore")

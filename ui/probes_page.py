@@ -15,7 +15,7 @@ from interp.loading import bundled_models
 from interp.prompt_check import check_texts
 from plots.probes import accuracy_figure
 from probes.probing.layers import capture_layers, capture_texts
-from probes.probing.report import ProbeReport, probe_by_layer
+from probes.probing.report import ProbeReport, probe_by_layer, probe_verdict
 from probes.stats import SMALL_TEST_SET, wilson_interval
 from tasks.labelled import LabelledTexts, bracket_example_csv, parse_labelled_csv
 from tasks.othello import TRAIN_OTHELLO_COMMAND, is_othello_model, othello_probe_set
@@ -65,7 +65,7 @@ def _fit_settings(prefix: str) -> dict[str, Any]:
 
 
 def _run(title: str, short: str, work: Callable[[Callable[[float, str], None]], ProbeReport],
-         eta: bool = False) -> None:
+         eta: bool = False, label: str = "the label") -> None:
     """Run ``work(progress)`` with a progress bar (and the time left when ``eta``); keep the report in the
     session, or show why it failed."""
     bar = st.progress(0.0, text="starting")
@@ -82,7 +82,7 @@ def _run(title: str, short: str, work: Callable[[Callable[[float, str], None]], 
         return
     finally:
         bar.empty()
-    st.session_state[RESULT_KEY] = {"title": title, "short": short, "report": report}
+    st.session_state[RESULT_KEY] = {"title": title, "short": short, "report": report, "label": label}
 
 
 def _othello_section() -> None:
@@ -115,7 +115,7 @@ def _othello_section() -> None:
                               progress=lambda f, m: progress(0.3 + 0.7 * f, m))
 
     _run(f"{handle.info.name}: board state ({encoding}, 64 squares x 3 classes) from {n_games} random games",
-         f"Othello board ({encoding})", work, eta=True)
+         f"Othello board ({encoding})", work, eta=True, label=f"the board state ({encoding})")
 
 
 def _csv_bytes(source: str) -> tuple[bytes | str | None, str]:
@@ -163,7 +163,7 @@ def _csv_section(source: str) -> None:
                               progress=lambda f, m: progress(0.3 + 0.7 * f, m))
 
     _run(f"{handle.info.name}: '{label_col}' from {label} ({len(ds)} rows, position {ds.position!r})",
-         f"'{label_col}' on {handle.info.name}", work)
+         f"'{label_col}' on {handle.info.name}", work, label=f"'{label_col}'")
 
 
 def _results() -> None:
@@ -175,6 +175,8 @@ def _results() -> None:
     best, acc = report.best()
     i = report.layers.index(best)
     sel = report.selectivity[i]
+    verdict = probe_verdict(report, result.get("label", "the label"))
+    (st.success if verdict.positive else st.warning)(f"**Verdict: {verdict.kind.replace('_', ' ')}.** {verdict.text}")
     st.markdown(f"{result['title']}. Best layer **{best}**: {acc:.1%} test accuracy vs majority class "
                 f"{report.majority_accuracy:.1%}" + (f", selectivity {sel:+.1%}" if sel == sel else "")
                 + f". Rows: {report.n_train} train / {report.n_val} validation / {report.n_test} test.")

@@ -204,6 +204,12 @@ def keep(key: str, value: Any) -> None:
     st.session_state[_KEPT + key] = value
 
 
+def forget(key: str) -> None:
+    """Drop a bound key and its kept value: the next draw gives it its default again."""
+    st.session_state.pop(key, None)
+    st.session_state.pop(_KEPT + key, None)
+
+
 def uses_prompt() -> None:
     """This page draws from the shared prompt: the link carries it (other pages' links leave it out)."""
     st.session_state[_USES_PROMPT] = True
