@@ -170,6 +170,8 @@ def figure(fig: go.Figure, key: str, *, on_head: Callable[[Head], None] | None =
 
 #: Pixel height of a table row and its header in st.dataframe (for tables drawn without an inner scrollbar).
 ROW_PX, HEADER_PX = 35, 38
+#: Streamlit's tables wrap a cell's text only in rows taller than 4rem (64 px).
+WRAP_ROW_PX = 66
 
 
 def fit_height(n_rows: int) -> int:
@@ -178,16 +180,19 @@ def fit_height(n_rows: int) -> int:
 
 
 def table(df: Any, key: str, *, on_row: Callable[[dict], None] | None = None, fit: bool = False,
-          hide_index: bool | None = None, column_config: dict | None = None, static: bool = False) -> None:
+          hide_index: bool | None = None, column_config: dict | None = None, static: bool = False,
+          row_height: int | None = None) -> None:
     """Draw a table with a CSV download. ``on_row``: clicking a row calls ``on_row(that row as a dict)`` before the
     page reruns (e.g. open that latent); ``fit``: tall enough for every row (no inner scrollbar); ``static``: a
-    plain table whose long cells wrap (nothing cut off, no scrolling), for short tables of long text."""
+    plain table whose long cells wrap (nothing cut off, no scrolling), for short tables of long text;
+    ``row_height`` above WRAP_ROW_PX lets long text wrap inside its cell (Streamlit wraps rows taller than 4rem)."""
     if static:
         st.table(df.set_index(df.columns[0]) if hide_index else df)
         st.download_button("Download CSV", df.to_csv(index=False), file_name=f"{key}.csv", mime="text/csv",
                            key=f"csv-{key}", on_click="ignore")
         return
-    kw: dict[str, Any] = dict(width="stretch", hide_index=hide_index, column_config=column_config)
+    kw: dict[str, Any] = dict(width="stretch", hide_index=hide_index, column_config=column_config,
+                              row_height=row_height)
     if fit:
         kw["height"] = fit_height(len(df))
     if on_row is not None:
