@@ -93,7 +93,8 @@ def steering_figure(tokens: Sequence[str], p_before: np.ndarray, p_after: np.nda
     fig = go.Figure([go.Bar(name="plain", x=labels, y=list(p_before), marker_color="#9ecae1"),
                      go.Bar(name=f"+ {scale:g} x latent {latent}", x=labels, y=list(p_after), marker_color="#e6550d")])
     return base_layout(fig, f"Steering with latent {latent}: next-token probabilities", barmode="group",
-                       xaxis=dict(title="token"), yaxis=dict(title="probability"), legend=dict(orientation="h", y=-0.3))
+                       xaxis=dict(title="token"), yaxis=dict(title="probability", range=[0, 1]),
+                       legend=dict(orientation="h", y=-0.3))
 
 
 def training_curve(steps: Sequence[int], variance: Sequence[float], dead: Sequence[float]) -> go.Figure:
