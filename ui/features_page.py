@@ -375,6 +375,7 @@ def draw() -> None:
             _steer(handle, sae, latent, model_name, sae_key)
     elif picked is None and not list_saes(model_name):
         st.info(f"{model_name} has no SAEs beside it yet (models/<model>/saes/); train one below.")
+    state.sync_now()  # the train panel and the live toy below can take long: the link is right before them
     _train_panel(handle, model_name)
     _superposition()
 

@@ -211,6 +211,7 @@ def draw() -> None:
         ss[STATUS] = "done"
     attr, exact = res.get("attr"), res.get("exact")
     state.keep(RAN, "+".join(k for k in ("attr", "exact") if res.get(k)) or None)
+    state.sync_now()  # the link names what was run before the slower figures below are drawn
     tokens = [p.text for p in token_pieces(handle.tokenizer, batch.clean[0, : int(batch.lengths[0])].tolist())]
     base = attr if attr is not None else next(iter(exact.values()), None) if exact else None
     check = None

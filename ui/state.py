@@ -255,6 +255,12 @@ def sync_url(page: str) -> None:
             qp[k] = v
 
 
+def sync_now() -> None:
+    """Write the link now, before a slow part of the page (a live training) that a click may interrupt: the URL
+    is otherwise written only when the whole script run ends (app.py, and fragments themselves)."""
+    sync_url(str(st.session_state.get("page", "")))
+
+
 def layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
     """The shared (layer, head), kept inside this model; an out-of-range one from a link is warned about once."""
     ss = st.session_state
