@@ -14,7 +14,7 @@ FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=13)
 TEMPLATE = "plotly_white"
 pio.templates.default = TEMPLATE
 #: Titles are wrapped at this many characters so a figure in a half-width column never cuts its title off.
-TITLE_CHARS = 70
+TITLE_CHARS = 56
 
 
 def wrap_title(title: str, width: int = TITLE_CHARS) -> str:

@@ -28,7 +28,8 @@ def kl_bars(tokens: Sequence[str], kl: Sequence[float], chosen: int, title: str)
     colours = ["#08519c" if i == chosen else "#9ecae1" for i in range(len(v))]
     labels = [f"{i}: {t!r}"[:18] for i, t in enumerate(tokens)]
     fig = go.Figure(go.Bar(x=list(range(len(v))), y=v, marker_color=colours, customdata=list(range(len(v))),
-                           text=labels, hovertemplate="%{text}<br>KL %{y:.4g} nats<br><i>click to read this "
+                           text=labels, textposition="none", unselected=dict(marker=dict(opacity=1.0)),
+                           hovertemplate="%{text}<br>KL %{y:.4g} nats<br><i>click to read this "
                                                       "position</i><extra></extra>"))
     ticks = dict(tickmode="array", tickvals=list(range(len(v))), ticktext=labels) if len(v) <= 60 else {}
     return base_layout(fig, title, xaxis=dict(title="position (the next token predicted there)", tickangle=-60,

@@ -16,7 +16,8 @@ def token_values_figure(tokens: Sequence[str], values: Sequence[float], title: s
     v = np.asarray(values, float)
     labels = [f"{i}: {visible(t)}"[:18] for i, t in enumerate(tokens)]
     fig = go.Figure(go.Bar(x=list(range(len(v))), y=v, marker_color=np.where(v >= 0, colour, "#6a8fc7"),
-                           customdata=list(range(len(v))), text=labels,
+                           customdata=list(range(len(v))), text=labels, textposition="none",
+                           unselected=dict(marker=dict(opacity=1.0)),  # a clicked bar does not fade the rest
                            hovertemplate="%{text}<br>" + y_title + " %{y:.4g}<extra></extra>"))
     ticks = dict(tickmode="array", tickvals=list(range(len(v))), ticktext=labels) if len(v) <= 60 else {}
     return base_layout(fig, title, xaxis=dict(title="token", tickangle=-60, **ticks), yaxis=dict(title=y_title),

@@ -303,9 +303,10 @@ def test_new_views_and_mended_pages_in_the_browser(app_server, console, shots):
         page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
         try:
             page.goto(app_server + "/?page=Model")
-            page.get_by_text("Current model:").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text("key/value heads per layer").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text("weights sha256").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text("Model card").first.wait_for(timeout=WAIT_MS)
             steps.settle(page)
-            assert page.get_by_text("key/value heads per layer").count() and page.get_by_text("weights sha256").count()
             steps.shot(page, shots, "model")
 
             steps.open(page, "Circuits", "Circuits: a head's QK and OV over the vocabulary")

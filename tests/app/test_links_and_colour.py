@@ -188,7 +188,7 @@ def test_ablation_heatmaps_say_when_differences_are_noise(tiny_gpt2_dir, monkeyp
             if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("Ablation effect")][0]
     z = _array(spec["data"][0]["z"])
     assert spec["data"][0]["zmax"] > float(np.nanmax(np.abs(z)))  # the scale starts at the noise floor
-    assert all(len(line) <= 70 for line in spec["layout"]["title"]["text"].split("<br>"))  # wrapped, not cut
+    assert all(len(line) <= 56 for line in spec["layout"]["title"]["text"].split("<br>"))  # wrapped, not cut
 
 
 def test_the_model_page_shows_grouped_query_attention(monkeypatch):

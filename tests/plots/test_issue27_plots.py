@@ -24,7 +24,7 @@ def test_normalised_effects_use_a_fixed_scale_and_mark_outliers():
 def test_long_titles_wrap_and_the_margin_grows():
     long = "Ablation effect (mean): rise of the repeated copy's loss (tokens L+2..2L), > 0 = head helped copying"
     wrapped = wrap_title(long)
-    assert "<br>" in wrapped and all(len(line) <= 70 for line in wrapped.split("<br>"))
+    assert "<br>" in wrapped and all(len(line) <= 56 for line in wrapped.split("<br>"))
     assert wrapped.replace("<br>", " ") == long
     import plotly.graph_objects as go
 
