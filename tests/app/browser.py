@@ -70,7 +70,7 @@ def click_plot(page, chart_key: str, subplot: str, fx: float, fy: float) -> None
 
 
 def download(page, button, target: Path) -> Path:
-    with page.expectdownload(timeout=WAIT_MS) as info:
+    with page.expect_download(timeout=WAIT_MS) as info:
         button.click()
     info.value.save_as(str(target))
     return target

@@ -181,11 +181,7 @@ def _download_csv(page, key: str, tmp: Path):
 
     button = page.locator(f".st-key-csv-{key} button").first
     button.scroll_into_view_if_needed()
-    with page.expect_download(timeout=WAIT_MS) as info:  # (tests/app/browser.py's download() misspells this)
-        button.click()
-    target = tmp / f"{key}.csv"
-    info.value.save_as(str(target))
-    return pd.read_csv(target)
+    return pd.read_csv(steps.download(page, button, tmp / f"{key}.csv"))
 
 
 def _click_table_row(page, key: str, row: int) -> None:

@@ -1,7 +1,8 @@
 """The app part of the sweep: generated bad inputs to every page, run through Streamlit's ``AppTest``.
 
-Two families: links (``?page=&model=&prompt=&layer=&head=`` with bad values, on every page) and typed inputs
-(text boxes of the Logit lens, Patching and Reproductions pages). A case passes when the page runs without an
+Two families: links (``?page=&model=&prompt=&layer=&head=`` with bad values, on every page, and every page's own
+link parameters, ``PAGE_PARAMS``) and typed inputs (text boxes of the Logit lens, Patching, Reproductions,
+Circuits, Activations, Neurons and Ablate & steer pages). A case passes when the page runs without an
 exception (no traceback reaches the user), every message it shows is short (at most ``MAX_MESSAGE`` characters,
 never a figure's JSON) and a bad input produced at least one warning or error saying so. The app runs on the
 bundled ``attn-only-1l`` (small and quick to load); nothing is written outside a temporary results folder.
@@ -15,7 +16,32 @@ from typing import Any
 
 from tests.fuzz import ROOT, Case, Outcome, cap
 
-PAGES = ("Model", "Attention", "Heads", "Logit lens", "Patching", "Features", "Probes", "Reproductions", "Train")
+PAGES = ("Model", "Attention", "Heads", "Circuits", "Logit lens", "Activations", "Neurons", "Probes", "Patching",
+         "Ablate & steer", "Features", "Reproductions", "Train")
+#: Every page's own link parameters (ui/state.py bind) with bad values: each must be warned about in one line (or
+#: the page says why it does not use it, e.g. a model without SAEs) and never raise.
+PAGE_PARAMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Heads": {"seq": ("x", "0", "99999"), "rows": ("-1", "65"), "seed": ("1e99", "nan"), "ablation": ("nope",),
+              "sort": ("<b>",)},
+    "Circuits": {"fold": ("maybe",), "tokens": ("\x00" * 5, "🙂" * 400)},
+    "Logit lens": {"lens": ("Tuned lens", "nope"), "colour": ("red",), "position": ("-5", "1e9", "x"),
+                   "first": ("x", "-3"), "token": ("x" * 5000, "two tokens")},
+    "Activations": {"site": ("blocks.99.hook_z", "nope", "hook_pos_embed\x00"), "head_index": ("99", "-1"),
+                    "position": ("-1", "100000")},
+    "Neurons": {"layer_mlp": ("x", "99"), "neuron": ("-1", "1e12")},
+    "Probes": {"dataset": ("nope",), "games": ("5", "x"), "encoding": ("nope",), "iterations": ("9999",),
+               "control": ("maybe",), "csv": ("\x00", "text,label\n\"unclosed"), "read": ("middle", "99999")},
+    "Patching": {"metric": ("nope",), "run": ("everything", "attr+exact+attr"), "clean": ("x" * 20_000,),
+                 "answer": (" two tokens",), "wrong": ("\x00",)},
+    "Ablate & steer": {"target": ("nope",), "mode": ("nope",), "scale": ("inf", "1e9"), "seed": ("-1",),
+                       "plus": ("two tokens", ""), "layer_resid": ("99",), "position": ("999", "x")},
+    "Features": {"fmodel": ("nope",), "sae": ("nope",), "latent": ("-1", "x"), "sort": ("nope",), "dense": ("2",),
+                 "sparsity": ("5",), "decay": ("0.1",), "toy_seed": ("x",)},
+    "Reproductions": {"experiment": ("nope",), "preset": ("nope",), "results": ("/etc/passwd",), "result": ("x",)},
+    "Train": {"mode": ("nope",), "preset": ("nope",)},
+}
+#: One case per page in the test suite's fast subset.
+FAST_PARAMS = {("Circuits", "fold"), ("Activations", "site"), ("Ablate & steer", "mode"), ("Patching", "metric")}
 MAX_MESSAGE = 700
 MODEL = "attn-only-1l"
 
@@ -41,6 +67,14 @@ TYPED = (  # (page, widget kind, key, value)
     ("Reproductions", "text_input", "repro_root", "/no/such/folder"),
     ("Reproductions", "text_input", "repro_root", "~"),
     ("Reproductions", "text_input", "repro_root", "r" * 5000),
+    ("Circuits", "text_input", "circuits_tokens", "\x00\x00"),
+    ("Circuits", "text_input", "circuits_tokens", "🙂" * 500),
+    ("Circuits", "text_input", "circuits_tokens", " "),
+    ("Ablate & steer", "text_input", "ablate_plus", " two tokens"),
+    ("Ablate & steer", "text_area", "ablate_prompt", ""),
+    ("Ablate & steer", "text_area", "ablate_prompt", "x" * 20_000),
+    ("Activations", "text_area", "act_prompt", "\ufffd" * 50),
+    ("Neurons", "text_area", "neurons_prompt", ""),
 )
 
 
@@ -66,6 +100,12 @@ def cases() -> list[Case]:
         for i, v in enumerate(BAD_PROMPTS):
             out.append(Case("app", "url.prompt", f"url.{slug}.prompt.{i}", "clear_error",
                             {"query": {"page": page, "prompt": v}}, fast=page == "Attention" and i == 3))
+    for page, params in PAGE_PARAMS.items():
+        slug = page.lower().replace(" ", "-").replace("&", "and")
+        for param, values in params.items():
+            for i, v in enumerate(values):
+                out.append(Case("app", "url.param", f"url.{slug}.{param}.{i}", "clear_error",
+                                {"query": {"page": page, param: v}}, fast=(page, param) in FAST_PARAMS and i == 0))
     for i, (page, kind, key, value) in enumerate(TYPED):
         out.append(Case("app", "typed", f"typed.{key}.{i}", "clear_error",
                         {"page": page, "kind": kind, "key": key, "value": value}, fast=key == "repro_root" and
