@@ -54,6 +54,21 @@ class TokenPiece:
         return base
 
 
+#: How whitespace reads in plain text (tables, tick labels): the same marks as the token strip.
+VISIBLE_WS = {" ": "·", "\t": "→", "\n": "↵", "\r": "␍"}
+
+
+def visible(text: str) -> str:
+    """A token's text with its whitespace drawn (``·`` space, ``→`` tab, ``↵`` newline), so a newline + indent
+    token reads ``↵····`` instead of a blank cell; an empty token reads ``∅``."""
+    return "".join(VISIBLE_WS.get(ch, ch) for ch in text) or "∅"
+
+
+def visible_tokens(tokenizer: Any, ids: Sequence[int]) -> list[str]:
+    """:func:`visible` text of every token of ``ids`` (split characters as their bytes, see :func:`token_pieces`)."""
+    return [visible(p.text) for p in token_pieces(tokenizer, ids)]
+
+
 def _is_byte_level(tokenizer: Any) -> bool:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     decoder = getattr(backend, "decoder", None) if backend is not None else None

@@ -29,15 +29,29 @@ def latent_scatter(density: np.ndarray, max_act: np.ndarray, selected: int | Non
     """Every latent as a point: firing density (log) against max activation; the selected one highlighted."""
     d = np.asarray(density, float)
     x = np.log10(np.clip(d, 1e-7, None))
-    fig = go.Figure(go.Scattergl(x=x, y=max_act, mode="markers", marker=dict(size=4, opacity=0.6),
+    fig = go.Figure(go.Scatter(x=x, y=max_act, mode="markers", marker=dict(size=5, opacity=0.6),
                                  customdata=np.arange(len(d)),
                                  hovertemplate="latent %{customdata}<br>log10 density %{x:.2f}<br>"
-                                               "max %{y:.2f}<extra></extra>", name="latents"))
+                                               "max %{y:.2f}<br><i>click to open</i><extra></extra>", name="latents"))
     if selected is not None and 0 <= selected < len(d):
         fig.add_trace(go.Scatter(x=[x[selected]], y=[max_act[selected]], mode="markers", name=f"latent {selected}",
-                                 marker=dict(size=12, color="crimson", symbol="x")))
-    return base_layout(fig, "Latents: density and max activation", xaxis=dict(title="log10 firing density"),
+                                 marker=dict(size=12, color="crimson", symbol="x"), customdata=[selected],
+                                 hovertemplate=f"latent {selected} (open)<extra></extra>"))
+    return base_layout(fig, "Latents: density and max activation (click a point to open that latent)",
+                       xaxis=dict(title="log10 firing density"),
                        yaxis=dict(title="max activation"), showlegend=False)
+
+
+def prompt_activation_figure(tokens: Sequence[str], acts: Sequence[float], latent: int) -> go.Figure:
+    """One latent's activation at each token of a prompt (tokens with visible whitespace on x)."""
+    a = np.asarray(acts, float)
+    labels = [f"{i}: {t}"[:18] for i, t in enumerate(tokens)]
+    fig = go.Figure(go.Bar(x=list(range(len(a))), y=a, marker_color="#ff8c00", customdata=labels,
+                           hovertemplate="%{customdata}<br>activation %{y:.3f}<extra></extra>"))
+    ticks = dict(tickmode="array", tickvals=list(range(len(a))), ticktext=labels) if len(a) <= 60 else {}
+    return base_layout(fig, f"Latent {latent} on the prompt, token by token", xaxis=dict(title="token", tickangle=-60,
+                                                                                          **ticks),
+                       yaxis=dict(title="activation"), bargap=0.1)
 
 
 def activation_histogram(values: np.ndarray, latent: int, bins: int = 40) -> go.Figure:
@@ -79,7 +93,8 @@ def steering_figure(tokens: Sequence[str], p_before: np.ndarray, p_after: np.nda
     fig = go.Figure([go.Bar(name="plain", x=labels, y=list(p_before), marker_color="#9ecae1"),
                      go.Bar(name=f"+ {scale:g} x latent {latent}", x=labels, y=list(p_after), marker_color="#e6550d")])
     return base_layout(fig, f"Steering with latent {latent}: next-token probabilities", barmode="group",
-                       xaxis=dict(title="token"), yaxis=dict(title="probability"), legend=dict(orientation="h", y=-0.3))
+                       xaxis=dict(title="token"), yaxis=dict(title="probability", range=[0, 1]),
+                       legend=dict(orientation="h", y=-0.3))
 
 
 def training_curve(steps: Sequence[int], variance: Sequence[float], dead: Sequence[float]) -> go.Figure:

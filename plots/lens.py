@@ -142,7 +142,7 @@ def grid_figure(result: LensResult, color: str = "target_prob", title: str | Non
     top1 = result.topk_tokens[..., 0] if result.topk_tokens.size else np.full(values.shape, "", dtype=object)
     hover = {"top-1": top1, "top-1 p": result.topk_probs[..., 0].numpy() if result.topk_probs.numel() else values * 0,
              "target": np.array([targets] * values.shape[0], dtype=object), "target p": result.target_prob.numpy(),
-             "target rank": result.target_rank.numpy(), "KL to final": result.kl_to_final.numpy(),
+             "target rank (1 = top)": result.target_rank.numpy() + 1, "KL to final": result.kl_to_final.numpy(),
              "entropy": result.entropy.numpy()}
     name = f"{result.lens.capitalize()} lens"
     return lens_grid(values, top1, result.tokens, result.layer_labels, positions=result.positions,

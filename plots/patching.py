@@ -6,39 +6,74 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from interp.token_display import visible
 from plots.common import base_layout, layer_head_heatmap
 
 EFFECT = "normalised effect (0 = corrupted, 1 = clean)"
+#: Normalised effects have a natural range: colour is fixed at -1..1 and cells beyond it are marked.
+NORMALISED_LIM = 1.0
+OUTLIER_NAME = "beyond the colour scale"
 
 
-def _sym(values: np.ndarray) -> float:
+def colour_limit(values: np.ndarray, normalised: bool, floor: float = 0.0) -> float:
+    """The symmetric colour limit: 1 for normalised effects (their natural range); else the largest magnitude, but
+    never below ``floor`` (so differences smaller than the noise floor stay pale instead of filling the scale)."""
+    if normalised:
+        return NORMALISED_LIM
     v = np.asarray(values, dtype=float)
     m = float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0
-    return max(m, 1e-6)
+    return max(m, floor, 1e-6)
 
 
-def head_effect_heatmap(values: np.ndarray, title: str, colorbar: str = "effect") -> go.Figure:
-    """Normalised effects [layer, head] on a diverging scale centred at 0 (click a cell to pick the head)."""
-    m = _sym(values)
-    return layer_head_heatmap(np.asarray(values, dtype=float), title, colorbar, zmin=-m, zmax=m, colorscale="RdBu")
+def mark_outliers(fig: go.Figure, values: np.ndarray, lim: float, x: Sequence | None = None,
+                  labels: np.ndarray | None = None) -> go.Figure:
+    """Mark cells of ``values`` [rows, cols] whose magnitude passes ``lim`` with a ✕ (their colour is clipped);
+    ``labels`` [rows, cols] become the markers' customdata (e.g. ``"L.H"`` so a click still selects the head)."""
+    v = np.asarray(values, dtype=float)
+    rows, cols = np.nonzero(np.abs(np.nan_to_num(v)) > lim + 1e-9)
+    if not len(rows):
+        return fig
+    xs = [x[c] for c in cols] if x is not None else cols.tolist()
+    fig.add_trace(go.Scatter(
+        x=xs, y=rows.tolist(), mode="markers", name=OUTLIER_NAME, showlegend=False,
+        marker=dict(symbol="x-thin", size=14, line=dict(width=2, color="#111")),
+        customdata=[labels[r, c] for r, c in zip(rows, cols)] if labels is not None else None,
+        text=[f"{v[r, c]:+.3f}" for r, c in zip(rows, cols)],
+        hovertemplate="%{text}: beyond the colour scale (±" + f"{lim:g}" + ")<extra></extra>"))
+    return fig
 
 
-def layer_pos_heatmap(values: np.ndarray, tokens: Sequence[str], title: str, colorbar: str = "effect") -> go.Figure:
-    """Normalised effects [layer, pos] with the prompt's tokens on x; hover shows layer, position, token, value."""
+def head_effect_heatmap(values: np.ndarray, title: str, colorbar: str = "effect", *, normalised: bool = True,
+                        floor: float = 0.0) -> go.Figure:
+    """Effects [layer, head] on a diverging scale centred at 0 (click a cell to pick the head): normalised ones on
+    the fixed -1..1 with outliers marked, raw ones up to their largest magnitude but at least ``floor``."""
+    values = np.asarray(values, dtype=float)
+    m = colour_limit(values, normalised, floor)
+    fig = layer_head_heatmap(values, title, colorbar, zmin=-m, zmax=m, colorscale="RdBu")
+    n_layers, n_heads = values.shape
+    labels = np.array([[f"{a}.{b}" for b in range(n_heads)] for a in range(n_layers)])
+    return mark_outliers(fig, values, m, labels=labels)
+
+
+def layer_pos_heatmap(values: np.ndarray, tokens: Sequence[str], title: str, colorbar: str = "effect", *,
+                      normalised: bool = True, floor: float = 0.0) -> go.Figure:
+    """Effects [layer, pos] with the prompt's tokens on x; hover shows layer, position, token, value. Colour as
+    :func:`head_effect_heatmap`."""
     values = np.asarray(values, dtype=float)
     n_layers, n_pos = values.shape
     toks = list(tokens)[:n_pos] + [""] * max(0, n_pos - len(tokens))
-    labels = [f"{i}: {t!r}"[:22] for i, t in enumerate(toks)]
+    labels = [f"{i}: {visible(t)}"[:22] for i, t in enumerate(toks)]
     custom = np.array([labels] * n_layers)
-    m = _sym(values)
+    m = colour_limit(values, normalised, floor)
     fig = go.Figure(go.Heatmap(
         z=values, x=list(range(n_pos)), y=list(range(n_layers)), zmin=-m, zmax=m, colorscale="RdBu",
         customdata=custom, hovertemplate="layer %{y}<br>pos %{customdata}<br>" + colorbar + ": %{z:.3f}<extra></extra>",
         colorbar=dict(title=dict(text=colorbar, side="right")),
     ))
     ticks = dict(tickmode="array", tickvals=list(range(n_pos)), ticktext=labels) if n_pos <= 60 else {}
-    return base_layout(fig, title, xaxis=dict(title="position (clean token)", tickangle=-60, **ticks),
-                       yaxis=dict(title="layer", dtick=1, autorange="reversed"))
+    base_layout(fig, title, xaxis=dict(title="position (clean token)", tickangle=-60, **ticks),
+                yaxis=dict(title="layer", dtick=1, autorange="reversed"))
+    return mark_outliers(fig, values, m)
 
 
 def attribution_scatter(exact: Sequence[float], estimate: Sequence[float], labels: Sequence[str], title: str,

@@ -29,7 +29,8 @@ def _viridis(values: np.ndarray) -> list[str]:
 
 def columns_2d(Ws: Sequence[np.ndarray], titles: Sequence[str], importance: Sequence[np.ndarray] | None = None,
                title: str = "Columns of W in 2-D", limit: float = 1.5) -> go.Figure:
-    """One panel per 2-D model ``W [2, n]``: feature i drawn from the origin to W_i, coloured by importance."""
+    """One panel per 2-D model ``W [2, n]``: feature i drawn from the origin to W_i, coloured by importance and
+    labelled ``f<i>`` at its tip (features dropped by the model sit at the origin)."""
     k = len(Ws)
     fig = make_subplots(rows=1, cols=k, subplot_titles=list(titles), horizontal_spacing=0.03)
     for c, W in enumerate(Ws, start=1):
@@ -38,9 +39,13 @@ def columns_2d(Ws: Sequence[np.ndarray], titles: Sequence[str], importance: Sequ
         imp = np.asarray(importance[c - 1], dtype=float) if importance is not None else np.ones(n)
         colors = _viridis(imp / max(float(imp.max()), 1e-9))
         for i in range(n):
+            tip = np.array([W[0, i], W[1, i]])
+            away = tip / max(float(np.linalg.norm(tip)), 1e-9)  # the label sits just beyond the arrow's tip
             fig.add_trace(go.Scatter(
-                x=[0, W[0, i]], y=[0, W[1, i]], mode="lines+markers", line=dict(color=colors[i], width=3),
-                marker=dict(size=[0, 9], color=colors[i]), showlegend=False,
+                x=[0, W[0, i]], y=[0, W[1, i]], mode="lines+markers+text", line=dict(color=colors[i], width=3),
+                marker=dict(size=[0, 9], color=colors[i]), showlegend=False, text=["", f"f{i}"],
+                textposition=("top " if away[1] >= 0 else "bottom ") + ("right" if away[0] >= 0 else "left"),
+                textfont=dict(size=12, color="#333"),
                 hovertemplate=f"feature {i}<br>importance {imp[i]:.3g}<br>W_i = (%{{x:.2f}}, %{{y:.2f}})"
                               "<extra></extra>"), row=1, col=c)
         axis = dict(range=[-limit, limit], zeroline=True, showgrid=False, showticklabels=False)

@@ -127,17 +127,28 @@ def load_labelled_csv(path: str | Path, **kw) -> LabelledTexts:
     return parse_labelled_csv(p.read_bytes(), source=str(p), **kw)
 
 
+#: The last arguments of the bracket example: 60 different names, so the token read (the last one) takes 60 values
+#: and a probe cannot pass the control task by memorising a handful of tokens.
+LAST_ARGS = ("key", "value", "name", "path", "data", "item", "line", "text", "size", "index", "count", "result",
+             "node", "args", "kwargs", "obj", "func", "cls", "module", "file", "mode", "buf", "msg", "code", "level",
+             "state", "parent", "child", "target", "source", "default", "options", "config", "context", "request",
+             "response", "header", "body", "token", "stream", "offset", "length", "start", "end", "limit",
+             "timeout", "encoding", "errors", "prefix", "suffix", "pattern", "flags", "values", "items", "keys",
+             "other", "tail", "head", "left", "right")
+
+
 def bracket_example_csv() -> str:
     """A small built-in CSV (120 rows): is a bracket still open at the last token? Each text has a twin of the
     other class ending in the same token, so the token alone says nothing: above-majority accuracy must come from
-    context (the embedding layer L0 cannot have it)."""
+    context (the embedding layer L0 cannot have it). The last tokens are 60 different names, so the control task
+    (random labels tied to the token read) cannot be passed by memorising a few tokens."""
     names = ("foo", "print", "len", "max", "sorted", "call", "run", "self.get", "os.path.join", "dict")
-    args = (("a", "b"), ("x", "y"), ("1", "2"), ("self", "key"), ("i", "j"), ("name", "value"))
+    firsts = ("a", "x", "1", "self", "i", "name")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["text", "label"])
-    for name in names:
-        for a, b in args:
-            writer.writerow([f"{name}({a}, {b}", "open"])
-            writer.writerow([f"{name}({a}), {b}", "closed"])
+    for i, b in enumerate(LAST_ARGS):
+        name, a = names[i % len(names)], firsts[i % len(firsts)]
+        writer.writerow([f"{name}({a}, {b}", "open"])
+        writer.writerow([f"{name}({a}), {b}", "closed"])
     return out.getvalue()

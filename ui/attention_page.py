@@ -3,8 +3,10 @@ attention, click to lock), a layer's heads and every layer x head as clickable s
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
+from interp.model import Model
 from interp.token_display import token_pieces
 from interp.types import Head
 from plots.attention_grid import all_heads_figure, head_pattern_figure, layer_heads_figure
@@ -29,6 +31,43 @@ def _pick(layer_key: str, head_key: str, n_layers: int, n_heads: int) -> tuple[i
     return int(layer), int(head)
 
 
+@st.cache_resource(max_entries=16)
+def _layer_heads(model_name: str, prompt: str, layer: int) -> go.Figure:
+    """A layer's small multiples, built once per (model, prompt, layer): a head switch reuses them."""
+    pa = models.cached_attention(model_name, prompt)
+    return layer_heads_figure(pa.patterns[layer].astype(np.float32), layer, max_size=min(len(pa.tokens), 64))
+
+
+@st.cache_resource(max_entries=8)
+def _all_heads(model_name: str, prompt: str) -> go.Figure:
+    """Every layer x head, built once per (model, prompt)."""
+    pa = models.cached_attention(model_name, prompt)
+    return all_heads_figure(pa.patterns, max_size=min(len(pa.tokens), 24))
+
+
+@st.fragment
+def _one_head(handle: Model, name: str, prompt: str, drawn_layer: int) -> None:
+    """The pickers, the head's pattern and the token strip: a head switch reruns only this part of the page (no
+    forward pass, the other figures untouched); a layer switch reruns the page for that layer's small multiples."""
+    info = handle.info
+    pa = models.cached_attention(name, prompt)
+    layer, head = _pick("attn_layer", "attn_head", info.n_layers, info.n_heads)
+    if layer != drawn_layer:
+        st.rerun()
+    n = len(pa.tokens)
+    st.caption(f"{n} tokens · model {info.name} · forward passes this session: {models.FORWARD_PASSES['count']}")
+    pattern = pa.head(layer, head)  # [query_pos, key_pos]
+    pieces = token_pieces(handle.tokenizer, pa.token_ids)  # split characters as bytes, not "�"
+    figures.figure(head_pattern_figure(pattern, [p.text for p in pieces], f"Head {layer}.{head} attention pattern"),
+                  key="head-pattern")
+
+    st.subheader("The prompt's tokens: hover one to see what it attends to, click to lock")
+    st.iframe(attention_strip_html(pieces, pattern, f"{layer}.{head}"), height=strip_height(pieces[:MAX_STRIP_TOKENS]))
+    st.caption("Spaces show as ·, tabs as →, newlines as ↵; ⟨c3⟩ marks bytes of a character split over tokens "
+               "(hover for the whole character); dashed boxes are special tokens.")
+    state.sync_url(str(st.session_state.get("page", "Attention")))  # a fragment run does not reach app.py's
+
+
 def draw() -> None:
     st.header("Attention explorer")
     handle = state.current_model()
@@ -43,21 +82,10 @@ def draw() -> None:
     pa = messages.guarded(models.cached_attention, name, prompt)
     if pa is None:
         return
-    layer, head = _pick("attn_layer", "attn_head", info.n_layers, info.n_heads)
-    n = len(pa.tokens)
-    st.caption(f"{n} tokens · model {info.name} · forward passes this session: {models.FORWARD_PASSES['count']}")
-    pattern = pa.head(layer, head)  # [query_pos, key_pos]
-    pieces = token_pieces(handle.tokenizer, pa.token_ids)  # split characters as bytes, not "�"
-    figures.figure(head_pattern_figure(pattern, [p.text for p in pieces], f"Head {layer}.{head} attention pattern"),
-                  key="head-pattern")
-
-    st.subheader("The prompt's tokens: hover one to see what it attends to, click to lock")
-    st.iframe(attention_strip_html(pieces, pattern, f"{layer}.{head}"), height=strip_height(pieces[:MAX_STRIP_TOKENS]))
-    st.caption("Spaces show as ·, tabs as →, newlines as ↵; ⟨c3⟩ marks bytes of a character split over tokens "
-               "(hover for the whole character); dashed boxes are special tokens.")
+    layer, _ = state.layer_head(info.n_layers, info.n_heads)
+    _one_head(handle, name, prompt, layer)
 
     st.subheader(f"All heads of layer {layer}")
-    figures.figure(layer_heads_figure(pa.patterns[layer].astype(np.float32), layer, max_size=min(n, 64)),
-                  key="layer-heads", on_head=state.select_head)
+    figures.figure(_layer_heads(name, prompt, layer), key="layer-heads", on_head=state.select_head)
     st.subheader("Every layer and head on this prompt")
-    figures.figure(all_heads_figure(pa.patterns, max_size=min(n, 24)), key="all-heads", on_head=state.select_head)
+    figures.figure(_all_heads(name, prompt), key="all-heads", on_head=state.select_head)

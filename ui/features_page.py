@@ -21,6 +21,7 @@ from interp.loading import bundled_models
 from interp.model import Model
 from interp.prompt_check import check_prompt
 from interp.sites import Site
+from interp.token_display import token_pieces, visible, visible_tokens
 from interp.tokens import tokenize
 from learned.sae import SparseAutoencoder
 from learned.sae_files import list_saes, load_sae
@@ -77,10 +78,12 @@ def _pick(handle_name: str) -> tuple[str, SparseAutoencoder, str] | None:
     if trained is not None and trained["model"] == handle_name:
         options.append(SESSION_SAE)
     options.append("(a folder on disk)")
+    state.bind("features_sae", "sae", choices=options, label="SAE")
     choice = st.selectbox("SAE", options, key="features_sae")
     if choice == SESSION_SAE:
         return SESSION_SAE, trained["sae"], f"session-{trained['id']}"
     if choice == "(a folder on disk)":
+        state.bind("features_sae_dir", "sae_dir", label="SAE folder")
         path = st.text_input("SAE folder (cfg.json + sae_weights.safetensors)", key="features_sae_dir")
         if not path.strip():
             st.info("Type the path of an SAE folder in SAELens format, or train one below.")
@@ -100,22 +103,66 @@ def _check_fits(handle: Model, sae: SparseAutoencoder) -> bool:
 # ---------------------------------------------------------------- sections
 
 
-def _latent_table(stats: sf.LatentStats) -> int:
+SORTS = ("max activation", "density", "mean when active")
+#: Latents firing on more than this share of sample tokens are "dense" (their max activation says little about
+#: what they mean) and listed after the others by default, so the latent opened first is a sparse one.
+DENSE_SHARE = 0.1
+LATENT = "features_latent"
+
+
+def open_latent(latent: int) -> None:
+    """Open ``latent`` (a click on the scatter, a table row or an ID): the page shows it on its next run."""
+    state.keep(LATENT, int(latent))
+    state.forget("features_steer_latent")  # steering follows the opened latent
+
+
+def _point_latent(point: dict) -> None:
+    cd = point.get("customdata")
+    if isinstance(cd, (list, tuple)):
+        cd = cd[0] if cd else None
+    if isinstance(cd, (int, float)) and not isinstance(cd, bool):
+        open_latent(int(cd))
+
+
+def sorted_latents(stats: sf.LatentStats, sort: str, alive_only: bool, dense_last: bool,
+                   dense_share: float) -> pd.DataFrame:
+    """The latent table in the page's order: ``sort`` descending, dense latents (firing on more than
+    ``dense_share`` of tokens) after the rest when ``dense_last``."""
     df = stats.table()
-    c1, c2 = st.columns(2)
-    sort = c1.selectbox("Sort latents by", ["max activation", "density", "mean when active"], key="features_sort")
-    alive_only = c2.checkbox("Only latents that fire on the sample", value=True, key="features_alive")
+    df["dense"] = df["density"] > dense_share
     if alive_only:
         df = df[df["density"] > 0]
-    df = df.sort_values(sort, ascending=False, kind="stable")
-    figures.table(df.head(200).round(5), key="features-latents")
+    keys, ascending = ([sort], [False]) if not dense_last else (["dense", sort], [True, False])
+    return df.sort_values(keys, ascending=ascending, kind="stable")
+
+
+def _latent_table(stats: sf.LatentStats) -> int:
+    d_sae = len(stats.density)
+    state.bind("features_sort", "sort", default=SORTS[0], choices=SORTS)
+    state.bind("features_alive", "alive", default=True, kind=bool)
+    state.bind("features_dense_last", "dense_last", default=True, kind=bool)
+    state.bind("features_dense", "dense", default=DENSE_SHARE, kind=float, lo=0.0, hi=1.0, label="dense share")
+    c1, c2, c3, c4 = st.columns(4)
+    sort = c1.selectbox("Sort latents by", SORTS, key="features_sort")
+    alive_only = c2.checkbox("Only latents that fire on the sample", key="features_alive")
+    dense_last = c3.checkbox("Dense latents last", key="features_dense_last",
+                             help="Latents that fire on many tokens top a max-activation sort but say little; "
+                                  "list them after the sparse ones.")
+    dense_share = float(c4.number_input("Dense: fires on more than", 0.0, 1.0, step=0.01, format="%.2f",
+                                        key="features_dense", help="Share of sample tokens (0.10 = 10%)."))
+    df = sorted_latents(stats, sort, alive_only, dense_last, dense_share)
+    st.caption(f"{int((stats.density > dense_share).sum())} of {d_sae} latents are dense (fire on more than "
+               f"{dense_share:.0%} of the sample's tokens). Click a row, or a point in the scatter, to open a latent.")
+    figures.table(df.head(200).round(5), key="features-latents", on_row=lambda row: open_latent(row["latent"]))
     if df.empty:
         st.warning("No latent fires on the sample.")
         return 0
-    default = int(df["latent"].iloc[0])
-    latent = int(st.number_input("Latent", min_value=0, max_value=len(stats.density) - 1, value=default, step=1,
-                                 key="features_latent"))
-    figures.figure(fplots.latent_scatter(stats.density, stats.max_act, latent), key="features-scatter")
+    state.bind(LATENT, "latent", kind=int, lo=0, hi=d_sae - 1)
+    if LATENT not in st.session_state or not 0 <= int(st.session_state[LATENT]) < d_sae:
+        state.keep(LATENT, int(df["latent"].iloc[0]))  # the top of the table: a sparse latent by default
+    latent = int(st.number_input("Latent", min_value=0, max_value=d_sae - 1, step=1, key=LATENT))
+    figures.figure(fplots.latent_scatter(stats.density, stats.max_act, latent), key="features-scatter",
+                   on_point=_point_latent)
     return latent
 
 
@@ -138,15 +185,17 @@ def _latent_detail(handle: Model, sae: SparseAutoencoder, stats: sf.LatentStats,
     if is_othello_model(handle):
         corr = messages.guarded(cached_board, model_name, sae_key, sae)
         if corr is not None:
-            state = st.radio("Square state", RELATIVE_CLASSES, horizontal=True, key="features_board_state")
-            i = RELATIVE_CLASSES.index(state)
+            state.bind("features_board_state", "square", default=RELATIVE_CLASSES[0], choices=RELATIVE_CLASSES)
+            square = st.radio("Square state", RELATIVE_CLASSES, horizontal=True, key="features_board_state")
+            i = RELATIVE_CLASSES.index(square)
             figures.figure(fplots.board_heatmap(corr[latent, i], f"Latent {latent}: correlation with each square "
-                                                                f"being {state}"), key="features-board")
+                                                                f"being {square}"), key="features-board")
 
 
 def _search(handle: Model, sae: SparseAutoencoder, stats: sf.LatentStats, model_name: str, sae_key: str) -> None:
     st.subheader("Search latents by token")
-    text = st.text_input("Token (its first token is used)", value="", key="features_search")
+    state.bind("features_search", "search")
+    text = st.text_input("Token (its first token is used)", key="features_search")
     if not text:
         return
     ids = handle.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -158,11 +207,16 @@ def _search(handle: Model, sae: SparseAutoencoder, stats: sf.LatentStats, model_
     effects = cached_effects(model_name, sae_key, sae)
     promote = sf.tokens_promoting(effects, tid, n=10)
     c1, c2 = st.columns(2)
-    c1.markdown(f"**Fire on {handle.tokenizer.decode([tid])!r}** (mean activation on its occurrences)")
-    c1.dataframe(pd.DataFrame(fire, columns=["latent", "mean activation"]) if fire else
-                 pd.DataFrame({"latent": [], "mean activation": []}), width="stretch")
-    c2.markdown(f"**Promote {handle.tokenizer.decode([tid])!r}** (decoder direction through W_U)")
-    c2.dataframe(pd.DataFrame({"latent": promote, "logit effect": effects[promote, tid].round(4)}), width="stretch")
+    with c1:
+        st.markdown(f"**Fire on {handle.tokenizer.decode([tid])!r}** (mean activation on its occurrences; click a "
+                    "row to open the latent)")
+        figures.table(pd.DataFrame(fire, columns=["latent", "mean activation"]) if fire else
+                      pd.DataFrame({"latent": pd.Series([], dtype=int), "mean activation": pd.Series([], dtype=float)}),
+                      key="features-search-fire", on_row=lambda row: open_latent(row["latent"]))
+    with c2:
+        st.markdown(f"**Promote {handle.tokenizer.decode([tid])!r}** (decoder direction through W_U; click a row)")
+        figures.table(pd.DataFrame({"latent": promote.astype(int), "logit effect": effects[promote, tid].round(4)}),
+                      key="features-search-promote", on_row=lambda row: open_latent(row["latent"]))
 
 
 def _tokens_of(handle: Model, prompt: str) -> torch.Tensor | None:
@@ -178,32 +232,70 @@ def _tokens_of(handle: Model, prompt: str) -> torch.Tensor | None:
     return batch.tokens[0, : int(batch.lengths[0])]
 
 
-def _fire_here(handle: Model, sae: SparseAutoencoder) -> None:
+@st.cache_resource(show_spinner="Running the SAE on your prompt...", max_entries=16)
+def cached_prompt_acts(model_name: str, sae_key: str, prompt: str, _sae: SparseAutoencoder,
+                       _tokens: torch.Tensor) -> torch.Tensor:
+    """``[pos, d_sae]`` latent activations on one prompt: one forward pass per (model, SAE, prompt); opening
+    another latent re-reads them."""
+    return sf.latent_acts(models.cached_model(model_name), _sae, _tokens[None])[0]
+
+
+def fire_table(handle: Model, tokens: torch.Tensor, acts: torch.Tensor, n: int = 5) -> pd.DataFrame:
+    """The ``n`` most active latents at each position of a prompt, one row per (position, latent)."""
+    top = acts.topk(min(n, acts.shape[-1]), dim=-1)  # [pos, n]
+    toks = visible_tokens(handle.tokenizer, tokens.tolist())
+    rows = [{"position": p, "token": toks[p], "latent": int(i), "activation": round(float(v), 4)}
+            for p in range(acts.shape[0]) for i, v in zip(top.indices[p], top.values[p]) if v > 0]
+    return pd.DataFrame(rows, columns=["position", "token", "latent", "activation"])
+
+
+def _fire_here(handle: Model, sae: SparseAutoencoder, model_name: str, sae_key: str, latent: int) -> None:
     st.subheader("Which latents fire here")
     default = "C4 E3 F6 E6 F5" if is_othello_model(handle) else "def f(x):\n    return"
-    prompt = st.text_area("Prompt", value=default, key="features_prompt", height=80)
+    state.bind("features_prompt", "fprompt", default=default)
+    prompt = st.text_area("Prompt", key="features_prompt", height=80)
     tokens = _tokens_of(handle, prompt) if prompt else None
     if tokens is None or len(tokens) == 0:
         return
-    per_pos = sf.prompt_latents(handle, sae, tokens, n=5)
-    rows = [{"position": i, "token": repr(handle.tokenizer.decode([int(t)])),
-             "latents (activation)": ", ".join(f"{lat} ({a:.2f})" for lat, a in top)}
-            for i, (t, top) in enumerate(zip(tokens.tolist(), per_pos))]
-    st.dataframe(pd.DataFrame(rows), width="stretch")
     st.session_state["features_prompt_tokens"] = tokens
+    acts = messages.guarded(cached_prompt_acts, model_name, sae_key, prompt, sae, tokens)  # [pos, d_sae]
+    if acts is None:
+        return
+    st.caption("The five most active latents at each position; click a row to open that latent.")
+    figures.table(fire_table(handle, tokens, acts), key="features-fire", on_row=lambda row: open_latent(row["latent"]))
+    st.markdown(f"**Latent {latent} on this prompt, token by token** (shaded by its activation relative to its "
+                "maximum on the sample)")
+    mine = acts[:, latent].float().numpy()  # [pos]
+    pieces = [p.text for p in token_pieces(handle.tokenizer, tokens.tolist())]
+    peak = int(mine.argmax()) if mine.max() > 0 else -1
+    st.html(f"<div style='line-height:2'>{fplots.context_html(pieces, mine, peak, max(float(mine.max()), 1e-9))}"
+            "</div>")
+    figures.figure(fplots.prompt_activation_figure([visible(t) for t in pieces], mine, latent),
+                   key="features-latent-prompt")
 
 
-def _steer(handle: Model, sae: SparseAutoencoder, latent: int) -> None:
+@st.cache_resource(show_spinner="Steering...", max_entries=32)
+def cached_steer(model_name: str, sae_key: str, prompt: str, latent: int, scale: float, _sae: SparseAutoencoder,
+                 _tokens: torch.Tensor) -> sf.SteerResult:
+    """Two forward passes per (model, SAE, prompt, latent, scale); other controls re-read the result."""
+    return sf.steer(models.cached_model(model_name), _sae, _tokens, latent, scale)
+
+
+def _steer(handle: Model, sae: SparseAutoencoder, latent: int, model_name: str, sae_key: str) -> None:
     st.subheader("Steering")
     tokens = st.session_state.get("features_prompt_tokens")
     if tokens is None:
         st.info("Type a prompt above to steer its next token.")
         return
+    state.bind("features_steer_latent", "steer", default=latent, kind=int, lo=0, hi=sae.cfg.d_sae - 1,
+               label="steering latent")
+    state.bind("features_steer_scale", "scale", default=5.0, kind=float, lo=-20.0, hi=20.0)
     c1, c2 = st.columns(2)
-    lat = int(c1.number_input("Latent to add", 0, sae.cfg.d_sae - 1, value=latent, key="features_steer_latent"))
-    scale = float(c2.slider("Scale (multiples of its unit decoder direction)", -20.0, 20.0, 5.0, 0.5,
+    lat = int(c1.number_input("Latent to add", 0, sae.cfg.d_sae - 1, key="features_steer_latent"))
+    scale = float(c2.slider("Scale (multiples of its unit decoder direction)", -20.0, 20.0, step=0.5,
                             key="features_steer_scale"))
-    res = messages.guarded(sf.steer, handle, sae, tokens, lat, scale)
+    res = messages.guarded(cached_steer, model_name, sae_key, st.session_state.get("features_prompt", ""), lat,
+                           scale, sae, tokens)
     if res is None:
         return
     st.caption(f"KL(plain || steered) of the next-token distribution: {res.kl:.4f} nats")
@@ -274,8 +366,10 @@ def draw() -> None:
     names = list(dict.fromkeys(([current] if current else []) + with_saes))
     if not names:
         return
+    state.bind("features_model", "fmodel", choices=names, label="model")
     model_name = st.selectbox("Model", names, key="features_model",
                               help="The current model and every bundled model that has SAEs beside it.")
+    st.session_state["wb_figure_model"] = model_name  # downloads name the model this page shows
     handle = messages.guarded(models.cached_model, model_name)
     if handle is None:
         return
@@ -291,10 +385,11 @@ def draw() -> None:
             latent = _latent_table(stats)
             _latent_detail(handle, sae, stats, latent, model_name, sae_key)
             _search(handle, sae, stats, model_name, sae_key)
-            _fire_here(handle, sae)
-            _steer(handle, sae, latent)
+            _fire_here(handle, sae, model_name, sae_key, latent)
+            _steer(handle, sae, latent, model_name, sae_key)
     elif picked is None and not list_saes(models.parse_ref(model_name)[0]):
         st.info(f"{model_name} has no SAEs beside it yet (models/<model>/saes/); train one below.")
+    state.sync_now()  # the train panel and the live toy below can take long: the link is right before them
     _train_panel(handle, model_name)
     _superposition()
 

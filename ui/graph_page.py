@@ -113,43 +113,6 @@ def cached_routes(model_name: str, prompt: str) -> ContributionGraph:
     return contribution_graph(models.cached_model(model_name), prompt)
 
 
-# ---------------------------------------------------------------- the URL
-
-
-def _url_defaults(n_logits: int | None = None) -> None:
-    """Once per session: the link's own parameters seed the widgets (bad ones are warned about and dropped)."""
-    ss = st.session_state
-    for name, key, lo, hi in (("node_th", "graph_node_th", 0.05, 1.0), ("edge_th", "graph_edge_th", 0.5, 1.0),
-                              ("route_th", "graph_route_th", 0.01, 0.5)):
-        raw = state.page_param(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-            if not lo <= value <= hi:
-                raise ValueError
-        except ValueError:
-            st.warning(f"The link's {name}={messages.capped(raw, 30)!r} is not a number in {lo}..{hi}; ignored.")
-            continue
-        ss[key] = value
-    mode = state.page_param("gmode")
-    if mode is not None:
-        if mode in MODES:
-            ss["graph_mode"] = MODES[mode]
-        else:
-            st.warning(f"The link's gmode={messages.capped(mode, 30)!r} is not one of {', '.join(MODES)}.")
-    for name, key in (("tc", "graph_source"), ("node", NODE)):
-        raw = state.page_param(name)
-        if raw:
-            ss[key] = raw[:200]
-    raw = state.page_param("target")
-    if raw is not None:
-        try:
-            ss["graph_target"] = int(raw)
-        except ValueError:
-            st.warning(f"The link's target={messages.capped(raw, 30)!r} is not a number; ignored.")
-
-
 # ---------------------------------------------------------------- attribution graph
 
 
@@ -158,6 +121,7 @@ def _source(handle: Model, name: str) -> tuple[str, Path | None]:
     found = list_transcoders(handle.info.path or name) if handle.info.path else list_transcoders(name)
     options = [p.name for p in found] + [IMPORT]
     ss = st.session_state
+    state.bind("graph_source", "tc", label="transcoders")
     if ss.get("graph_source") not in options:
         if ss.get("graph_source"):
             st.warning(f"No transcoder {messages.capped(ss['graph_source'], 60)!r} beside {handle.info.name}; "
@@ -210,15 +174,13 @@ def _scores(key: str, g: AttributionGraph, p: Pruned, target: int) -> None:
 
 
 def _click(g: AttributionGraph):
-    def on_points(points: list) -> None:
-        for pt in points:
-            idx = pt.get("customdata") if isinstance(pt, dict) else getattr(pt, "customdata", None)
-            if isinstance(idx, list):
-                idx = idx[0] if idx else None
-            if isinstance(idx, (int, float)) and 0 <= int(idx) < g.n_nodes:
-                st.session_state[NODE] = g.node_id(int(idx))
-                return
-    return on_points
+    def on_point(point: dict) -> None:
+        idx = point.get("customdata")
+        if isinstance(idx, list):
+            idx = idx[0] if idx else None
+        if isinstance(idx, (int, float)) and 0 <= int(idx) < g.n_nodes:
+            state.keep(NODE, g.node_id(int(idx)))
+    return on_point
 
 
 def _pins(g: AttributionGraph, keep: list[int]) -> tuple[list[str], list[list[str]]]:
@@ -306,31 +268,33 @@ def _card(handle: Model, model_name: str, g: AttributionGraph, p: Pruned, i: int
     c2.dataframe(_edges_table(g, p, i, False), hide_index=True, width="stretch")
 
 
-def _attribution(handle: Model, model_name: str, prompt: str) -> dict:
+def _attribution(handle: Model, model_name: str, prompt: str) -> None:
     got = _graph(handle, model_name, prompt)
     if got is None:
-        return {}
+        return
     g, key, path = got
     ss = st.session_state
+    state.bind("graph_target", "target", kind=int, lo=0, hi=len(g.logit_tokens) - 1, label="target logit")
     if ss.get("graph_target") not in range(len(g.logit_tokens)):
         ss["graph_target"] = 0
     c1, c2, c3 = st.columns(3)
     target = int(c1.selectbox("Target logit", range(len(g.logit_tokens)), key="graph_target",
                               format_func=lambda j: f"{g.logit_strs[j]!r} (p={g.logit_probabilities[j]:.3f})",
                               help="The graph is pruned for its influence on this next-token logit."))
-    ss.setdefault("graph_node_th", g.settings.node_threshold)
-    ss.setdefault("graph_edge_th", g.settings.edge_threshold)
+    state.bind("graph_node_th", "node_th", kind=float, lo=0.05, hi=1.0, default=g.settings.node_threshold)
+    state.bind("graph_edge_th", "edge_th", kind=float, lo=0.5, hi=1.0, default=g.settings.edge_threshold)
     node_th = float(c2.slider("Node threshold (cumulative influence kept)", 0.05, 1.0, step=0.01, key="graph_node_th"))
     edge_th = float(c3.slider("Edge threshold (cumulative influence kept)", 0.5, 1.0, step=0.005,
                               key="graph_edge_th"))
     p = messages.guarded(cached_pruned, key, g, node_th, edge_th, target)
     if p is None:
-        return {}
+        return
     _scores(key, g, p, target)
     for note in g.notes:
         st.caption(note)
     keep = p.node_mask.nonzero().flatten().tolist()
     ids = {g.node_id(i): i for i in keep}
+    state.bind(NODE, "node", label="node")
     if ss.get(NODE) and ss[NODE] not in ids:
         st.caption(f"The selected node {messages.capped(ss[NODE], 40)} is pruned at these thresholds.")
     selected = ids.get(ss.get(NODE) or "")
@@ -340,7 +304,7 @@ def _attribution(handle: Model, model_name: str, prompt: str) -> dict:
                                    f"{int(p.edge_mask.sum())} edges (target {g.logit_strs[target]!r})")
     st.caption("Click a node for its card and to highlight its paths. Rows: layers (embeddings at the bottom, logits "
                "on top); columns: positions. Blue edges raise their target, red ones lower it.")
-    figures.figure(fig, "graph", on_points=_click(g))
+    figures.figure(fig, "graph", on_point=_click(g))
     data = to_neuronpedia(g, node_threshold=node_th, edge_threshold=edge_th, target=target, pinned=pinned,
                           supernodes=supernodes)
     st.download_button("Download graph JSON (Neuronpedia's schema)", json.dumps(data), file_name="graph.json",
@@ -349,19 +313,16 @@ def _attribution(handle: Model, model_name: str, prompt: str) -> dict:
         _card(handle, model_name, g, p, selected, path, float(cached_effects(key, g, target)[selected]))
     else:
         st.info("Click a node to open its card.")
-    return {"tc": ss.get("graph_source"), "target": target, "node_th": node_th, "edge_th": edge_th,
-            "node": ss.get(NODE)}
 
 
 # ---------------------------------------------------------------- routes
 
 
-def _routes(handle: Model, model_name: str, prompt: str) -> dict:
+def _routes(handle: Model, model_name: str, prompt: str) -> None:
     cg = messages.guarded(cached_routes, model_name, prompt)
     if cg is None:
-        return {}
-    ss = st.session_state
-    ss.setdefault("graph_route_th", DEFAULT_THRESHOLD)
+        return
+    state.bind("graph_route_th", "route_th", kind=float, lo=0.01, hi=0.5, default=DEFAULT_THRESHOLD)
     c1, c2 = st.columns(2)
     th = float(c1.slider("Importance threshold", 0.01, 0.5, step=0.01, key="graph_route_th",
                          help="Keep an edge when its share of its target's sum is at least this (the paper: 0.04)."))
@@ -377,7 +338,6 @@ def _routes(handle: Model, model_name: str, prompt: str) -> dict:
              "to": f"{e.target[2]}: {cg.str_tokens[e.target[2]]!r}", "importance": round(e.weight, 3),
              "top head": f"{e.target[1]}.{int(np.argmax(e.heads))}"} for e in attn]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    return {"route_th": th}
 
 
 # ---------------------------------------------------------------- the page
@@ -390,20 +350,17 @@ def draw() -> None:
                "effects from token embeddings through features to the next-token logits. Information-flow routes "
                "(Ferrando & Voita 2024) need no transcoder: which tokens and heads each position's residual stream "
                "is built from.")
-    _url_defaults()
     handle = state.current_model()
     if handle is None:
         return
     model_name = state.current_model_name() or handle.info.name
-    mode = st.radio("Mode", list(MODES.values()), horizontal=True, key="graph_mode")
+    state.bind("graph_mode", "gmode", choices=tuple(MODES), label="mode")
+    mode = st.radio("Mode", list(MODES), format_func=MODES.__getitem__, horizontal=True, key="graph_mode")
     got = prompts.prompt_section(handle, "graph_prompt", height=80)
     if got is None:
         return
     prompt = got[0]
     try:
-        own = _routes(handle, model_name, prompt) if mode == MODES["routes"] else \
-            _attribution(handle, model_name, prompt)
+        (_routes if mode == "routes" else _attribution)(handle, model_name, prompt)
     except InvalidInput as e:
         messages.show_error(e)
-        own = {}
-    state.set_page_params(gmode=next(k for k, v in MODES.items() if v == mode), **own)

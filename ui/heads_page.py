@@ -14,7 +14,7 @@ from plots.attention_grid import head_pattern_figure
 from plots.common import layer_head_heatmap
 from plots.select import add_head_picker
 from probes.heads import detectors as heads_module
-from probes.heads.report import ABLATION_MODES, ABLATION_SCORE, ICL_SCORE, HeadReport, head_report
+from probes.heads.report import ABLATION_MODES, ABLATION_SCORE, ICL_SCORE, NOISE_SE, HeadReport, head_report
 from ui import figures, messages, state
 
 #: Head reports computed in this process (tests assert that choosing a head adds none).
@@ -80,9 +80,10 @@ def _settings(n_ctx: int) -> tuple[int, int, int, str] | None:
     if max_len < 2:
         st.error(f"The model's context ({n_ctx} tokens) is too short for BOS + two copies of >= 2 tokens.")
         return None
-    defaults = {"heads_seq_len": min(50, max_len), "heads_batch": 10, "heads_seed": 0, "heads_ablation": "mean"}
-    for k, v in defaults.items():
-        st.session_state.setdefault(k, v)
+    state.bind("heads_seq_len", "seq", default=min(50, max_len), kind=int, lo=2, hi=max_len, label="segment length")
+    state.bind("heads_batch", "rows", default=10, kind=int, lo=1, hi=64)
+    state.bind("heads_seed", "seed", default=0, kind=int, lo=0, hi=2**31 - 1)
+    state.bind("heads_ablation", "ablation", default="mean", choices=ABLATION_MODES)
     if st.session_state["heads_seq_len"] > max_len:  # another model with a shorter context was chosen
         st.session_state["heads_seq_len"] = max_len
     with st.form("heads_settings"):
@@ -99,11 +100,24 @@ def _settings(n_ctx: int) -> tuple[int, int, int, str] | None:
     return int(seq_len), int(n_batch), int(seed), str(ablation)
 
 
-def _heatmap(rep: HeadReport, score: str):
+def within_noise(rep: HeadReport, score: str) -> bool:
+    """Whether every head's value of an ablation score is below that score's noise floor."""
+    floor = rep.noise.get(score)
+    values = rep.scores.scores[score].numpy()  # [layer, head]
+    return floor is not None and bool(np.nanmax(np.abs(values)) < floor)
+
+
+@st.cache_resource(max_entries=4 * MAX_CACHED)
+def _heatmap(key: tuple, score: str, _rep: HeadReport):
+    """One score's clickable layer x head heatmap, built once per report (``key``) and score. Scores with a
+    natural range use it (0..1, -1..1); ablation effects are symmetric around 0 and never narrower than their
+    noise floor, so effects within the noise stay pale."""
+    rep = _rep
     title, bar, zmin, zmax, scale = SCORE_VIEWS[score]
     values = rep.scores.scores[score].numpy()  # [layer, head]
     if zmin is None:
-        lim = float(np.nanmax(np.abs(values))) or 1.0
+        lim = max(float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 0.0,
+                  rep.noise.get(score, 0.0), 1e-6)
         zmin, zmax = -lim, lim
     title = title.format(mode=rep.ablation_mode)
     return add_head_picker(layer_head_heatmap(values, title, bar, zmin=zmin, zmax=zmax, colorscale=scale), bar)
@@ -114,8 +128,8 @@ def _head_picker(rep: HeadReport, n_layers: int, n_heads: int) -> str:
     the strongest induction head only if it scores >= STRONG_SCORE, with a note when none does."""
     top = rep.scores.top("induction", 1)[0]
     top_score = float(rep.scores.table().set_index("head").loc[top, "induction"])
-    if state.LAYER not in st.session_state and top_score >= STRONG_SCORE:
-        state.select_head(Head.parse(top))
+    if not state.head_chosen() and top_score >= STRONG_SCORE:  # 0.0 defaulted by another page is no choice
+        state.select_head(Head.parse(top), chosen=False)
     if top_score < STRONG_SCORE:
         st.info(f"No head scores above {STRONG_SCORE} on induction (the highest is {top_score:.3f}, head {top}), "
                 "so no head is picked for you: click a cell in a heatmap above or choose one here.")
@@ -154,17 +168,33 @@ def draw() -> None:
 
     scores = [s for s in SCORE_VIEWS if s in rep.scores.scores]
     st.subheader("Scores by layer and head")
+    noisy = [s for s in (ABLATION_SCORE, ICL_SCORE) if s in scores and within_noise(rep, s)]
+    if noisy:
+        st.warning("Differences here are within noise: every head's "
+                   + " and ".join(SCORE_VIEWS[s][1] for s in noisy)
+                   + f" is smaller than {NOISE_SE:g} standard errors over the {n_batch} rows ("
+                   + ", ".join(f"{rep.noise[s]:.3g} nats" for s in noisy)
+                   + "), so those heatmaps show noise, not which heads matter. Their colour scales start at that "
+                     "floor, so such cells stay pale; more rows narrow it.")
+    key = (name, handle.info.sha256, seq_len, n_batch, seed, ablation)
     cols = st.columns(2)
     for i, score in enumerate(scores):
         with cols[i % 2]:
-            figures.figure(_heatmap(rep, score), key=f"heads-{score}", on_head=state.select_head)
+            figures.figure(_heatmap(key, score, rep), key=f"heads-{score}", on_head=state.select_head)
 
     st.subheader("All heads")
+    state.bind("heads_sort", "sort", default=scores[0], choices=scores)
     sort_by = st.selectbox("Sort by", scores, key="heads_sort")
     figures.table(rep.scores.table(sort_by), key="head-scores")
 
+    _one_head(rep, info.n_layers, info.n_heads, scores, seq_len)
+
+
+@st.fragment
+def _one_head(rep: HeadReport, n_layers: int, n_heads: int, scores: list[str], seq_len: int) -> None:
+    """The head picker and its pattern: choosing a head here reruns only this part of the page."""
     st.subheader("One head on a repeated random sequence")
-    chosen = _head_picker(rep, info.n_layers, info.n_heads)
+    chosen = _head_picker(rep, n_layers, n_heads)
     lay, h = (int(v) for v in chosen.split("."))
     row = rep.scores.table().set_index("head").loc[chosen]
     st.markdown(" · ".join(f"{s}: **{row[s]:+.3f}**" for s in scores))
@@ -175,3 +205,4 @@ def draw() -> None:
     fig.add_hline(y=edge, line_dash="dot", line_color="#d62728")
     fig.add_vline(x=edge, line_dash="dot", line_color="#d62728")
     figures.figure(fig, key="heads-pattern")
+    state.sync_url(str(st.session_state.get("page", "Heads")))  # a fragment run does not reach app.py's

@@ -77,8 +77,10 @@ def draw() -> None:
         return
     lens_dir, stamp = tuned_lens_for(handle, name)
     views = ["Logit lens"] + (["Tuned lens", "Both"] if lens_dir else [])
+    state.bind("lens_view", "lens", default=views[0], choices=views)
     if st.session_state.get("lens_view") not in views:  # e.g. the tuned lens went away: back to the logit lens
-        st.session_state.pop("lens_view", None)
+        state.keep("lens_view", views[0])
+    state.bind("lens_colour", "colour", default=list(GRID_COLOURS)[0], choices=list(GRID_COLOURS))
     c1, c2 = st.columns(2)
     view = c1.radio("Lens", views, horizontal=True, key="lens_view")
     colour = c2.radio("Colour cells by", list(GRID_COLOURS), format_func=COLOUR_NAMES.get, horizontal=True,
@@ -86,7 +88,10 @@ def draw() -> None:
     n = stack.n_pos
     window = (0, n - 1)
     if n > WINDOW:
-        start = st.slider("First position shown", 0, n - WINDOW, n - WINDOW, key="lens_window",
+        state.bind("lens_window", "first", default=n - WINDOW, kind=int, lo=0, hi=n - WINDOW, label="first position")
+        if not 0 <= st.session_state["lens_window"] <= n - WINDOW:  # a shorter prompt than before
+            state.keep("lens_window", n - WINDOW)
+        start = st.slider("First position shown", 0, n - WINDOW, key="lens_window",
                           help=f"The prompt has {n} tokens; the grid shows {WINDOW} at a time.")
         window = (start, start + WINDOW - 1)
     kinds = {"Logit lens": ["logit"], "Tuned lens": ["tuned"], "Both": ["logit", "tuned"]}[view]
@@ -104,14 +109,23 @@ def draw() -> None:
         figures.table(pd.concat([res.table() for res in results.values()], ignore_index=True), key="lens-table")
 
     st.subheader("One token across layers")
+    targets, is_next = default_targets(stack, handle)  # decodes one row, no forward pass
+    nexts = handle.to_str_tokens(targets)
+
+    def position_label(p: int) -> str:  # the input token read there and the token predicted from it
+        return f"{p}: {stack.tokens[p]!r} → {nexts[p]!r}" + ("" if is_next[p] else " (model's top-1)")
+
+    state.bind("lens_position", "position", default=n - 2 if n > 1 else 0, kind=int, lo=0, hi=n - 1)
+    state.bind("lens_token", "token")
+    if not 0 <= int(st.session_state["lens_position"]) < n:  # a shorter prompt than before
+        state.keep("lens_position", n - 2 if n > 1 else 0)
     c1, c2 = st.columns(2)
-    position = c1.selectbox("Position", range(n), index=n - 2 if n > 1 else 0, key="lens_position",
-                            format_func=lambda p: f"{p}: {stack.tokens[p]!r}")
-    typed = c2.text_input("Token (empty: the actual next token)", "", key="lens_token",
+    position = c1.selectbox("Position (input token → the next token it predicts)", range(n), key="lens_position",
+                            format_func=position_label)
+    typed = c2.text_input("Token (empty: the actual next token)", key="lens_token",
                           help="Exactly one token; leading spaces count (e.g. ' self').")
     token: int | str = typed
     if not typed:
-        targets, is_next = default_targets(stack, handle)  # decodes one row, no forward pass
         token = int(targets[position])
         if not is_next[position]:
             st.caption("The last position has no next token: showing the model's own top-1 prediction.")
@@ -123,7 +137,9 @@ def draw() -> None:
             break
         trajs.append(traj)
     if len(trajs) == (2 if lens_dir else 1):
-        figures.figure(trajectory_figure(trajs), key="lens-token")
+        t = trajs[0]
+        title = f"{t.token!r} at position {position} (input {stack.tokens[position]!r}) across layers"
+        figures.figure(trajectory_figure(trajs, title), key="lens-token")
 
     if lens_dir:
         st.subheader("Logit vs tuned lens on this prompt")

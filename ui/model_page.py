@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from interp.loading import BUNDLED_DIR, bundled_models
+from interp.model import ModelInfo
 from interp.prompt_check import KIND_READS, kind_of
 from ui import figures, messages, models, state
 
@@ -62,6 +63,36 @@ def _ndif_choice() -> str | None:
     return st.text_input("Hub id on NDIF", key="model_ndif_typed", placeholder="openai-community/gpt2")
 
 
+def attention_kind(info: ModelInfo) -> str:
+    """Multi-head, grouped-query (several query heads share a key/value head) or multi-query attention."""
+    kv = info.kv_heads
+    if kv == info.n_heads:
+        return f"multi-head ({info.n_heads} query heads, each with its own key/value head)"
+    if kv == 1:
+        return f"multi-query ({info.n_heads} query heads share 1 key/value head)"
+    return (f"grouped-query ({info.n_heads} query heads share {kv} key/value heads, "
+            f"{info.n_heads // kv} per group)")
+
+
+def anatomy_table(info: ModelInfo) -> pd.DataFrame:
+    """The model's anatomy as (property, value) strings: sizes, attention kind (KV heads), norm, positions,
+    MLP activation and gating, and where the weights came from."""
+    norm = {"LN": "LayerNorm", "LNPre": "LayerNorm (folded, no gain)", "RMS": "RMSNorm",
+            "RMSPre": "RMSNorm (folded, no gain)"}.get(info.norm or "", "none")
+    positions = {"standard": "learned absolute (W_pos)", "rotary": "rotary (RoPE)"}.get(info.positional,
+                                                                                     info.positional)
+    mlp = ("none (attention-only)" if info.attn_only else
+           f"d_mlp {info.d_mlp}, {info.act_fn or '?'}" + (", gated (GLU)" if info.gated_mlp else ""))
+    rows = [("layers", info.n_layers), ("query heads per layer", info.n_heads),
+            ("key/value heads per layer", info.kv_heads), ("attention", attention_kind(info)),
+            ("d_model", info.d_model), ("d_head", info.d_head), ("MLP", mlp), ("norm", f"{norm} (eps {info.eps:g})"),
+            ("positions", positions), ("vocabulary", info.d_vocab), ("context (tokens)", info.n_ctx),
+            ("BOS prepended", info.prepend_bos), ("parameters", f"{info.n_params:,}"),
+            ("architecture", info.architecture), ("backend", info.backend), ("source", info.source),
+            ("path", info.path), ("weights sha256", info.sha256), ("dtype / device", f"{info.dtype} / {info.device}")]
+    return pd.DataFrame([(k, str(v)) for k, v in rows], columns=["property", "value"])
+
+
 def model_card(path: str | None) -> str | None:
     """The model card (README.md) beside the weights, if there is one."""
     if not path:
@@ -109,16 +140,10 @@ def draw() -> None:
     where = "" if info["backend"] == "bridge" else f", on {BACKEND_LABELS.get(info['backend'], info['backend'])}"
     st.success(f"Current model: **{info['name']}** ({info['source']}{where}). Every page now uses it; it reads "
                f"{KIND_READS[kind_of(handle)]}.")
-    rows = [("layers", info["n_layers"]), ("heads per layer", info["n_heads"]), ("d_model", info["d_model"]),
-            ("d_head", info["d_head"]), ("vocabulary", info["d_vocab"]), ("context (tokens)", info["n_ctx"]),
-            ("attention-only", info["attn_only"]), ("parameters", f"{info['n_params']:,}"),
-            ("architecture", info["architecture"]), ("source", info["source"]), ("backend", info["backend"]),
-            ("path", info["path"]),
-            ("weights sha256", info["sha256"]), ("dtype / device", f"{info['dtype']} / {info['device']}")]
     c1, c2 = st.columns([2, 3])
     with c1:
         st.subheader("Anatomy")
-        figures.table(pd.DataFrame(rows, columns=["property", "value"]).astype(str), key="model-anatomy")
+        figures.table(anatomy_table(handle.info), key="model-anatomy", static=True, hide_index=True)
     with c2:
         st.subheader("Model card")
         card = model_card(info["path"])

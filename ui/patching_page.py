@@ -9,10 +9,12 @@ from typing import get_args
 
 import pandas as pd
 import streamlit as st
+import torch
 
 from interp.errors import InvalidInput, WorkbenchError
 from interp.model import Model
 from interp.prompt_check import check_prompt
+from interp.token_display import token_pieces, visible_tokens
 from interp.types import Head
 from plots.attention_grid import head_pattern_figure
 from plots.patching import attribution_scatter, dla_bars, effect_bars_with_ci, head_effect_heatmap, layer_pos_heatmap
@@ -20,6 +22,7 @@ from plots.select import add_head_picker
 from probes.patching.activation import PatchMetric, SweepStopped, run_sweeps
 from probes.patching.attribution import attribute, compare
 from probes.patching.dla import direct_logit_attribution
+from probes.patching.scale import GapCheck, attribution_effects, check_gap, exact_effects, metric_scale, within_noise
 from probes.patching.stats import dataset_effects
 from probes.stats import significance_reachable
 from tasks.copy_mix import stdlib_name_pairs
@@ -29,6 +32,8 @@ from ui import figures, messages, models, state
 METRICS: tuple[PatchMetric, ...] = get_args(PatchMetric)
 STOP = "patch_stop_requested"
 RESULTS = "patch_results"  # session: {"key": pair key, "attr": AttributionResult, "exact": {kind: SweepResult}}
+RAN = "patch_ran"  # "attr", "exact" or "attr+exact": what was run on this pair (the link's ?run=)
+RUN_CHOICES = ("attr", "exact", "attr+exact")
 STATUS = "patch_exact_status"  # "running" while an exact sweep runs; left so after a Stop interrupted it
 MAX_DATASET_PAIRS = 64
 #: Exact sweeps run in this process (tests check a head click re-runs none).
@@ -44,9 +49,15 @@ def _inputs(handle: Model, name: str) -> tuple[PromptPair, PatchMetric]:
     ss = st.session_state
     if ss.get("patch_model") != name:
         ex = example_pair(handle, avoid=stdlib_name_pairs())
-        ss.update(patch_model=name, patch_clean=ex.clean, patch_corrupted=ex.corrupted, patch_answer=ex.answer,
-                  patch_wrong=ex.wrong or "")
+        for k, v in (("patch_clean", ex.clean), ("patch_corrupted", ex.corrupted), ("patch_answer", ex.answer),
+                     ("patch_wrong", ex.wrong or "")):
+            state.keep(k, v)
+        ss["patch_model"] = name
         ss.pop(RESULTS, None)
+    for k, param in (("patch_clean", "clean"), ("patch_corrupted", "corrupted"), ("patch_answer", "answer"),
+                     ("patch_wrong", "wrong")):
+        state.bind(k, param)  # a shared link opens its own pair, not this model's example
+    state.bind("patch_metric", "metric", default=METRICS[0], choices=METRICS)
     c1, c2 = st.columns(2)
     clean = c1.text_area("Clean prompt", key="patch_clean", height=110,
                          help="The prompt on which the model gives the answer.")
@@ -61,14 +72,24 @@ def _inputs(handle: Model, name: str) -> tuple[PromptPair, PatchMetric]:
     return PromptPair(clean, corrupted, answer, wrong or None), metric
 
 
-def _show_alignment(batch: PairBatch) -> None:
-    rows = batch.alignment(0)
-    df = pd.DataFrame(rows)
-    diff = [r["pos"] for r in rows if r["differs"]]
-    st.caption(f"{len(rows)} tokens each; they differ at position(s) {', '.join(map(str, diff)) or 'none'}. "
-               f"Answer {batch.answer_str[0]!r} = token {int(batch.answer[0])}"
-               + (f", wrong {batch.wrong_str[0]!r} = token {int(batch.wrong[0])}." if batch.has_wrong else "."))
-    st.dataframe(df.set_index("pos").T, width="stretch")
+def alignment_table(handle: Model, batch: PairBatch) -> pd.DataFrame:
+    """Clean and corrupted tokens per position, whitespace drawn (a newline + indent token reads ``↵····``), as
+    strings only: one column per position, so every column holds one type (pyarrow refuses mixed ones)."""
+    n = int(batch.lengths[0])
+    clean = visible_tokens(handle.tokenizer, batch.clean[0, :n].tolist())
+    corrupted = visible_tokens(handle.tokenizer, batch.corrupted[0, :n].tolist())
+    differs = ["≠" if int(a) != int(b) else "" for a, b in zip(batch.clean[0, :n], batch.corrupted[0, :n])]
+    return pd.DataFrame([clean, corrupted, differs], index=["clean", "corrupted", "differs"],
+                        columns=[str(p) for p in range(n)])
+
+
+def _show_alignment(handle: Model, batch: PairBatch) -> None:
+    diff = batch.diff_positions(0)
+    st.caption(f"{int(batch.lengths[0])} tokens each; they differ at position(s) "
+               f"{', '.join(map(str, diff)) or 'none'}. Answer {batch.answer_str[0]!r} = token {int(batch.answer[0])}"
+               + (f", wrong {batch.wrong_str[0]!r} = token {int(batch.wrong[0])}." if batch.has_wrong else ".")
+               + " Whitespace shows as · (space), → (tab), ↵ (newline).")
+    st.dataframe(alignment_table(handle, batch), width="stretch")
 
 
 def _input_warnings(handle: Model, pair: PromptPair, batch: PairBatch) -> None:
@@ -107,16 +128,23 @@ def _run_exact(handle: Model, batch: PairBatch, metric: PatchMetric) -> dict | N
     return out
 
 
-def _heatmaps(handle: Model, results: dict, tokens: list[str], label: str, key: str) -> None:
+def _heatmaps(results: dict, tokens: list[str], label: str, key: str, check: GapCheck) -> None:
+    """Layer x head and layer x position heatmaps of ``results`` (kind -> effects), normalised or raw per ``check``."""
+    norm = check.ok
+    bar = "normalised effect" if norm else f"raw effect ({check.metric})"
+    if any(within_noise(torch.as_tensor(v), check) for v in results.values()):
+        st.warning(f"Differences here are within noise: every effect is smaller than the floor of {check.floor:.3g} "
+                   f"{check.metric} (see above), so the colours below show noise, not structure.")
     if "head_out" in results:
         fig = add_head_picker(head_effect_heatmap(results["head_out"], f"{label}: head outputs (all positions); "
-                                                                       "click a head for its pattern"), "effect")
+                                                                       "click a head for its pattern", bar,
+                                                  normalised=norm, floor=check.floor), "effect")
         figures.figure(fig, key=f"{key}-heads", on_head=state.select_head)
     cols = st.columns(2)
     for i, kind in enumerate(k for k in ("resid_pre", "attn_out", "mlp_out") if k in results):
         with cols[i % 2]:
-            figures.figure(layer_pos_heatmap(results[kind], tokens, f"{label}: {kind} by layer x position"),
-                          key=f"{key}-{kind}")
+            figures.figure(layer_pos_heatmap(results[kind], tokens, f"{label}: {kind} by layer x position", bar,
+                                             normalised=norm, floor=check.floor), key=f"{key}-{kind}")
 
 
 def _head_pattern(handle: Model, name: str, clean: str) -> None:
@@ -178,45 +206,63 @@ def draw() -> None:
         messages.show_error(e)
         _dataset(handle, metric)
         return
-    _show_alignment(batch)
+    _show_alignment(handle, batch)
     _input_warnings(handle, pair, batch)
     key = (name, pair, metric)
     ss = st.session_state
     res = ss.get(RESULTS)
     if not res or res.get("key") != key:
         res = ss[RESULTS] = {"key": key}
+    # which analyses were run is part of the link: a shared link re-runs them on the shared pair
+    linked = state.bind(RAN, "run", choices=RUN_CHOICES)
+    ran = str(ss.get(RAN) or "").split("+") if linked else []
     c1, c2 = st.columns(2)
     if c1.button("Attribution patching (fast)", key="patch_attr", type="primary",
-                 help="2 forwards + 1 backward: a linear estimate of every cell at once."):
+                 help="2 forwards + 1 backward: a linear estimate of every cell at once.") or "attr" in ran:
         res["attr"] = messages.guarded(attribute, handle, batch, _kinds(handle), metric=metric)
-    if c2.button("Exact sweep", key="patch_exact", help="One patched run per cell (batched); shows progress."):
+    if c2.button("Exact sweep", key="patch_exact",
+                 help="One patched run per cell (batched); shows progress.") or "exact" in ran:
         res["exact"] = messages.guarded(_run_exact, handle, batch, metric)
     elif ss.get(STATUS) == "running" and not res.get("exact"):
         st.warning("The exact sweep was stopped before it finished; run it again to see its result.")
         ss[STATUS] = "done"
     attr, exact = res.get("attr"), res.get("exact")
-    tokens = batch.clean_str[0]
-    if attr is not None:
-        st.markdown(f"Clean metric **{float(attr.clean.mean()):.3f}**, corrupted **{float(attr.corrupted.mean()):.3f}**"
-                    f" ({metric}).")
-    if exact:
+    state.keep(RAN, "+".join(k for k in ("attr", "exact") if res.get(k)) or None)
+    state.sync_now()  # the link names what was run before the slower figures below are drawn
+    tokens = [p.text for p in token_pieces(handle.tokenizer, batch.clean[0, : int(batch.lengths[0])].tolist())]
+    base = attr if attr is not None else next(iter(exact.values()), None) if exact else None
+    check = None
+    if base is not None:
+        if "scale" not in res:
+            res["scale"] = messages.guarded(metric_scale, handle, batch, metric)
+        if res["scale"] is None:
+            return
+        check = check_gap(metric, base.clean, base.corrupted, res["scale"])
+        st.markdown(f"Clean metric **{check.clean:.3f}**, corrupted **{check.corrupted:.3f}** ({metric}); "
+                    f"gap {check.gap:+.3f}.")
+        (st.caption if check.ok else st.warning)(check.note())
+    if exact and check is not None:
         try:
-            _heatmaps(handle, {k: v.normalised().numpy() for k, v in exact.items()}, tokens, "Exact", "patch-exact")
+            _heatmaps({k: exact_effects(v, check).numpy() for k, v in exact.items()}, tokens, "Exact", "patch-exact",
+                      check)
         except InvalidInput as e:
             messages.show_error(e)
-    elif attr is not None:
+    elif attr is not None and check is not None:
         try:
-            _heatmaps(handle, {k: attr.normalised(k).numpy() for k in attr.estimates}, tokens, "Attribution",
-                      "patch-attr")
+            _heatmaps({k: attribution_effects(attr, k, check).numpy() for k in attr.estimates}, tokens,
+                      "Attribution", "patch-attr", check)
         except InvalidInput as e:
             messages.show_error(e)
-    if attr is not None and exact:
-        st.subheader("Attribution vs exact")
+    if attr is not None and exact and check is not None:
+        st.subheader("Attribution vs exact" + ("" if check.ok else " (raw effects)"))
         cols = st.columns(2)
         for i, kind in enumerate(exact):
-            c = compare(exact[kind], attr)
+            c = messages.guarded(compare, exact[kind], attr)
+            if c is None:
+                break
+            unit = 1.0 if check.ok else check.gap  # compare() normalises; raw effects are that times the gap
             with cols[i % 2]:
-                figures.figure(attribution_scatter(c.exact, c.estimate, c.labels, kind, c.pearson),
+                figures.figure(attribution_scatter(c.exact * unit, c.estimate * unit, c.labels, kind, c.pearson),
                               key=f"patch-scatter-{kind}")
     if batch.has_wrong and (attr is not None or exact):
         st.subheader("Direct logit attribution (clean prompt)")

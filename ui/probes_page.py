@@ -15,7 +15,7 @@ from interp.loading import bundled_models
 from interp.prompt_check import check_texts
 from plots.probes import accuracy_figure
 from probes.probing.layers import capture_layers, capture_texts
-from probes.probing.report import ProbeReport, probe_by_layer
+from probes.probing.report import ProbeReport, probe_by_layer, probe_verdict
 from probes.stats import SMALL_TEST_SET, wilson_interval
 from tasks.labelled import LabelledTexts, bracket_example_csv, parse_labelled_csv
 from tasks.othello import TRAIN_OTHELLO_COMMAND, is_othello_model, othello_probe_set
@@ -56,16 +56,19 @@ def _othello_handle():
 
 
 def _fit_settings(prefix: str) -> dict[str, Any]:
+    state.bind(f"{prefix}_seed", "seed", default=0, kind=int, lo=0, hi=2**31 - 1)
+    state.bind(f"{prefix}_iter", "iterations", default=60, kind=int, lo=5, hi=500)
+    state.bind(f"{prefix}_control", "control", default=True, kind=bool)
     c1, c2, c3 = st.columns(3)
-    seed = c1.number_input("Seed (split and control task)", 0, 2**31 - 1, 0, key=f"{prefix}_seed")
-    max_iter = c2.number_input("L-BFGS iterations per fit", 5, 500, 60, key=f"{prefix}_iter")
-    control = c3.checkbox("Control task at every layer (2x time)", True, key=f"{prefix}_control",
+    seed = c1.number_input("Seed (split and control task)", 0, 2**31 - 1, key=f"{prefix}_seed")
+    max_iter = c2.number_input("L-BFGS iterations per fit", 5, 500, key=f"{prefix}_iter")
+    control = c3.checkbox("Control task at every layer (2x time)", key=f"{prefix}_control",
                           help="Hewitt & Liang 2019: the same probe on labels that depend only on the input token.")
     return {"seed": int(seed), "max_iter": int(max_iter), "control": bool(control)}
 
 
 def _run(title: str, short: str, work: Callable[[Callable[[float, str], None]], ProbeReport],
-         eta: bool = False) -> None:
+         eta: bool = False, label: str = "the label") -> None:
     """Run ``work(progress)`` with a progress bar (and the time left when ``eta``); keep the report in the
     session, or show why it failed."""
     bar = st.progress(0.0, text="starting")
@@ -82,7 +85,7 @@ def _run(title: str, short: str, work: Callable[[Callable[[float, str], None]], 
         return
     finally:
         bar.empty()
-    st.session_state[RESULT_KEY] = {"title": title, "short": short, "report": report}
+    st.session_state[RESULT_KEY] = {"title": title, "short": short, "report": report, "label": label}
 
 
 def _othello_section() -> None:
@@ -90,8 +93,10 @@ def _othello_section() -> None:
     if got is None:
         return
     name, handle = got
+    state.bind("probe_games", "games", default=200, kind=int, lo=10, hi=2000)
+    state.bind("probe_encoding", "encoding", default="relative", choices=("relative", "absolute"))
     c1, c2 = st.columns(2)
-    n_games = c1.number_input("Random games", 10, 2000, 200, key="probe_games",
+    n_games = c1.number_input("Random games", 10, 2000, key="probe_games",
                               help="Every position of these fresh games is a row (~58 per game); split by game.")
     encoding = c2.radio("Board encoding", ["relative", "absolute"], key="probe_encoding", horizontal=True,
                         format_func=lambda e: {"relative": "relative (empty / mine / theirs)",
@@ -115,14 +120,15 @@ def _othello_section() -> None:
                               progress=lambda f, m: progress(0.3 + 0.7 * f, m))
 
     _run(f"{handle.info.name}: board state ({encoding}, 64 squares x 3 classes) from {n_games} random games",
-         f"Othello board ({encoding})", work, eta=True)
+         f"Othello board ({encoding})", work, eta=True, label=f"the board state ({encoding})")
 
 
 def _csv_bytes(source: str) -> tuple[bytes | str | None, str]:
     if source == UPLOAD:
         up = st.file_uploader("CSV with a text column and a label column (UTF-8)", type=["csv"], key="probe_upload")
         return (up.getvalue(), up.name) if up is not None else (None, "")
-    text = st.text_area("CSV (header row first)", EXAMPLE_CSV, height=160, key="probe_csv_text")
+    state.bind("probe_csv_text", "csv", default=EXAMPLE_CSV)
+    text = st.text_area("CSV (header row first)", height=160, key="probe_csv_text")
     return text, "the pasted CSV"
 
 
@@ -131,10 +137,13 @@ def _csv_section(source: str) -> None:
     if handle is None:
         return
     data, label = _csv_bytes(source)
+    state.bind("probe_text_col", "text_column", default="text")
+    state.bind("probe_label_col", "label_column", default="label")
+    state.bind("probe_position", "read", default="last")
     c1, c2, c3 = st.columns(3)
-    text_col = c1.text_input("Text column", "text", key="probe_text_col")
-    label_col = c2.text_input("Label column", "label", key="probe_label_col")
-    rule = c3.text_input("Read position", "last", key="probe_position",
+    text_col = c1.text_input("Text column", key="probe_text_col")
+    label_col = c2.text_input("Label column", key="probe_label_col")
+    rule = c3.text_input("Read position", key="probe_position",
                          help="'last' (last token), a token index (BOS is 0; negative counts from the end), or "
                               "'start:end' (mean over that span).")
     if data is None:
@@ -163,7 +172,7 @@ def _csv_section(source: str) -> None:
                               progress=lambda f, m: progress(0.3 + 0.7 * f, m))
 
     _run(f"{handle.info.name}: '{label_col}' from {label} ({len(ds)} rows, position {ds.position!r})",
-         f"'{label_col}' on {handle.info.name}", work)
+         f"'{label_col}' on {handle.info.name}", work, label=f"'{label_col}'")
 
 
 def _results() -> None:
@@ -175,6 +184,8 @@ def _results() -> None:
     best, acc = report.best()
     i = report.layers.index(best)
     sel = report.selectivity[i]
+    verdict = probe_verdict(report, result.get("label", "the label"))
+    (st.success if verdict.positive else st.warning)(f"**Verdict: {verdict.kind.replace('_', ' ')}.** {verdict.text}")
     st.markdown(f"{result['title']}. Best layer **{best}**: {acc:.1%} test accuracy vs majority class "
                 f"{report.majority_accuracy:.1%}" + (f", selectivity {sel:+.1%}" if sel == sel else "")
                 + f". Rows: {report.n_train} train / {report.n_val} validation / {report.n_test} test.")
@@ -194,6 +205,7 @@ def draw() -> None:
     st.header("Linear probes")
     st.caption("One logistic probe per layer reads a label from the residual stream; it counts only if it beats the "
                "majority class and the control task (same probe, labels tied to the input token alone).")
+    state.bind("probe_source", "dataset", default=OTHELLO, choices=(OTHELLO, UPLOAD, PASTE))
     source = st.radio("Dataset", [OTHELLO, UPLOAD, PASTE], horizontal=True, key="probe_source")
     try:
         if source == OTHELLO:

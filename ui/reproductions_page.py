@@ -184,7 +184,7 @@ def _exists(raw: str) -> bool:
 
 def _results() -> None:
     st.subheader("Results")
-    st.session_state.setdefault("repro_root", str(RESULTS_ROOT))
+    state.bind("repro_root", "results", default=str(RESULTS_ROOT), label="results folder")
     raw = st.text_input("Results folder", key="repro_root",
                         help="The folder experiments write to, or one experiment's folder inside it.")
     if raw.strip() and len(raw) <= 1024 and not _exists(raw):
@@ -202,8 +202,9 @@ def _results() -> None:
     just = st.session_state.pop("repro_select_path", None)
     if just is not None:  # the result that just finished
         st.session_state["repro_result"] = next((k for k, r in labels.items() if str(r.path) == just), None)
+    state.bind("repro_result", "result", choices=list(labels))
     if st.session_state.get("repro_result") not in labels:
-        st.session_state.pop("repro_result", None)
+        state.forget("repro_result")
     chosen = labels[st.selectbox("Result", list(labels), key="repro_result")]
     _show_verdict(chosen)
     figs = chosen.figure_files("html")
@@ -222,12 +223,16 @@ def draw() -> None:
     rows = [{"experiment": n, "title": e.title, "finding": e.finding.claim if e.finding else "",
              "source": e.finding.source if e.finding else "", "published": e.finding.published if e.finding else "",
              "presets": ", ".join(preset_label(p) for p in e.presets)} for n, e in exps.items()]
-    figures.table(pd.DataFrame(rows), key="experiments")
+    text = st.column_config.TextColumn
+    figures.table(pd.DataFrame(rows), key="experiments", row_height=4 * 22,  # findings wrap instead of being cut
+                  column_config={"finding": text(width="large"), "published": text(width="medium")})
     c1, c2, c3, c4 = st.columns([2, 2, 1.3, 0.7])
+    state.bind("repro_exp", "experiment", choices=list(exps))
     name = c1.selectbox("Experiment", list(exps), key="repro_exp")
     presets = list(exps[name].presets) + [FULL]
     if st.session_state.get("repro_preset") not in presets:
         st.session_state.pop("repro_preset", None)
+    state.bind("repro_preset", "preset", choices=presets)
     preset = c2.selectbox("Preset", presets, key="repro_preset", format_func=preset_label)
     use_current = c3.checkbox("Use current model", value=False, key="repro_use_model",
                               help="Run the experiment on the model chosen on the Model page.")

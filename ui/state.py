@@ -1,5 +1,17 @@
-"""The state every page shares (model, prompt, layer, head), mirrored in the URL so a view can be shared."""
+"""The state every page shares (model, prompt, layer, head) and each page's own choices, mirrored in the URL so a
+view can be shared.
+
+Shared state: ``?page=&model=&prompt=&layer=&head=``. A page's own choices (Patching's pair and metric, Features'
+latent, thresholds, sort orders...) are *bound* to URL parameters with :func:`bind` before their widget is drawn:
+the link's value is applied once (on the page the link names), the value survives a visit to another page
+(Streamlit forgets a widget's value when its page is not drawn), and :func:`sync_url` writes the values of this
+run's bindings into the URL, so a link restores what the page drew.
+"""
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -12,6 +24,15 @@ MAX_URL_PROMPT = 1500
 #: Session keys of the shared state (the URL's ?model=&prompt=&layer=&head= mirror them).
 PROMPT, LAYER, HEAD, MODEL = "wb_prompt", "wb_layer", "wb_head", "model_name"
 URL_WARNINGS = "wb_url_warnings"
+CHOSEN = "wb_head_chosen"  # the shared head was chosen (a click, a picker, a link), not just defaulted to 0.0
+#: The URL parameters the app itself reads; every other one is a page's own (see bind()).
+SHARED_PARAMS = ("page", "model", "prompt", "layer", "head")
+#: Session keys: the link's page parameters not yet applied, this run's bindings, values kept across pages,
+#: the parameters left out of the link because it grew too long, whether this run used the shared prompt.
+_PENDING, _BOUND, _KEPT, _LEFT_OUT, _USES_PROMPT = ("wb_url_pending", "wb_url_bound", "wb_kept", "wb_url_left_out",
+                                                    "wb_uses_prompt")
+#: The whole query string is kept under this many characters; the longest text values are left out first.
+MAX_URL_CHARS = 4 * MAX_URL_PROMPT
 
 
 def url_warn(message: str) -> None:
@@ -43,6 +64,8 @@ def init_state_from_url(pages: list[str], default_page: str) -> None:
         return
     ss["wb_url_read"] = True
     qp = st.query_params
+    # the page's own parameters wait for that page to draw its widgets (bind); one page's sort= is not another's
+    ss[_PENDING] = {k: qp.get(k) for k in qp.keys() if k not in SHARED_PARAMS}
     page = qp.get("page")
     if page is not None and page not in pages:
         url_warn(f"The link asks for a page {messages.capped(page, 40)!r} that does not exist; "
@@ -50,6 +73,7 @@ def init_state_from_url(pages: list[str], default_page: str) -> None:
         del qp["page"]
         page = None
     ss.setdefault("page", page or default_page)
+    ss["wb_url_page"] = page or default_page  # the page whose own parameters the link carries
     model = qp.get("model")
     if model:
         try:
@@ -76,49 +100,165 @@ def init_state_from_url(pages: list[str], default_page: str) -> None:
             del qp[name]
         else:
             ss[state] = value
+            ss[CHOSEN] = True
             ss["wb_url_index"] = True  # range-checked against the model by the first page that uses it
 
 
-#: Session keys: a page's own URL parameters for this run ({name: value}), and the names written last run.
-PAGE_PARAMS, PAGE_PARAM_NAMES = "wb_page_params", "wb_page_param_names"
+@dataclass(frozen=True)
+class Binding:
+    """A page's session key mirrored in the URL as ``param``; ``parse`` reads the text back (ValueError: bad)."""
+
+    key: str
+    param: str
+    parse: Callable[[str], Any]
+    format: Callable[[Any], str]
+    default: Any = None
 
 
-def page_param(name: str) -> str | None:
-    """A page's own URL parameter (e.g. the Graph page's ``?target=``) as the link gave it, once per session (later
-    the page's widgets win, as for the shared state); None when absent or already read."""
-    read = st.session_state.setdefault("wb_page_params_read", set())
-    if name in read:
-        return None
-    read.add(name)
-    return st.query_params.get(name)
+def begin_run() -> None:
+    """Start a script run: forget the previous run's bindings (app.py calls it before drawing the page)."""
+    ss = st.session_state
+    ss[_BOUND] = {}
+    ss[_USES_PROMPT] = False
+    ss.pop("wb_figure_model", None)
+    if ss.get("page") != ss.get("wb_url_page"):
+        ss[_PENDING] = {}  # the user moved on before the linked page drew everything: its leftovers lapse
 
 
-def set_page_params(**values: object) -> None:
-    """The page's own view to write into the URL after it draws (None: leave the parameter out)."""
-    st.session_state[PAGE_PARAMS] = {k: str(v) for k, v in values.items() if v is not None}
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parse_bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def parse_int(raw: str) -> int:
+    value = float(raw) if raw.strip().lower() not in ("nan", "inf", "-inf") else None
+    if value is None or value != int(value) or abs(value) > 2**53:
+        raise ValueError(raw)
+    return int(value)
+
+
+def parse_float(raw: str) -> float:
+    value = float(raw)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(raw)
+    return value
+
+
+def bind(key: str, param: str, *, default: Any = None, kind: type = str, choices: Sequence[Any] | None = None,
+         lo: float | None = None, hi: float | None = None, label: str | None = None) -> bool:
+    """Mirror the session key ``key`` (a widget's key, drawn right after this call, or any page state) in the URL
+    as ``?param=``.
+
+    On the page a link names, its ``param`` is applied once, checked by ``kind`` (str, int, float, bool), against
+    ``choices`` and the range ``lo..hi``; a bad one is warned about in one line and ignored. A value chosen earlier
+    in the session is restored when the widget was not drawn in between. ``default`` fills an empty key (pass no
+    ``value=`` to the widget then) and is left out of the link. The widget's value is written back by sync_url.
+    Returns True when this call applied the link's value."""
+    ss = st.session_state
+    parse = {int: parse_int, float: parse_float, bool: parse_bool}.get(kind, str)
+    ss.setdefault(_BOUND, {})[param] = Binding(key, param, parse, _format, default)
+    pending = ss.get(_PENDING) or {}
+    name = label or param
+    if param in pending and ss.get("page") == ss.get("wb_url_page"):
+        raw = pending.pop(param)
+        try:
+            value = parse(raw)
+            if choices is not None and value not in choices:
+                raise ValueError(raw)
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                raise ValueError(raw)
+        except (TypeError, ValueError, OverflowError):
+            allowed = ""
+            if choices is not None:
+                shown = [_format(c) for c in list(choices)[:8]]
+                allowed = f" (one of {', '.join(shown)}{', ...' if len(choices) > 8 else ''})"
+            elif lo is not None or hi is not None:
+                allowed = f" ({_format(lo) if lo is not None else '...'}..{_format(hi) if hi is not None else '...'})"
+            st.warning(f"The link's {name}={messages.capped(raw, 60)!r} is not valid here{allowed}; it was ignored.")
+        else:
+            ss[key] = value
+            ss[_KEPT + key] = value
+            return True
+    if key not in ss:
+        if _KEPT + key in ss:
+            ss[key] = ss[_KEPT + key]  # the widget's page was not drawn in between: Streamlit dropped its value
+        elif default is not None:
+            ss[key] = default
+    return False
+
+
+def keep(key: str, value: Any) -> None:
+    """Set a bound key from code (an example after a model change, a click) and keep it across pages."""
+    st.session_state[key] = value
+    st.session_state[_KEPT + key] = value
+
+
+def forget(key: str) -> None:
+    """Drop a bound key and its kept value: the next draw gives it its default again."""
+    st.session_state.pop(key, None)
+    st.session_state.pop(_KEPT + key, None)
+
+
+def uses_prompt() -> None:
+    """This page draws from the shared prompt: the link carries it (other pages' links leave it out)."""
+    st.session_state[_USES_PROMPT] = True
+
+
+def link_left_out() -> list[str]:
+    """The parameters left out of the current link because it would have grown too long (last run's)."""
+    return list(st.session_state.get(_LEFT_OUT, []))
 
 
 def sync_url(page: str) -> None:
-    """Write the current page, model, prompt, layer and head (and the page's own parameters) into the URL (only
-    what changed)."""
+    """Write the page, model, layer and head, the shared prompt when this page uses it, and the values of this run's
+    bindings into the URL (only what changed); parameters of other pages are dropped. Text values longer than
+    MAX_URL_PROMPT, and the longest ones when the query would pass MAX_URL_CHARS, stay out of the link."""
     ss = st.session_state
     want: dict[str, str | None] = {"page": page, "model": ss.get(MODEL)}
-    own = ss.pop(PAGE_PARAMS, {})
-    for name in ss.get(PAGE_PARAM_NAMES, ()):
-        want[name] = None  # another page's parameters leave the link
-    want.update(own)
-    ss[PAGE_PARAM_NAMES] = tuple(own)
     prompt = ss.get(PROMPT)
-    want["prompt"] = prompt if prompt and len(prompt) <= MAX_URL_PROMPT and not ss.get("wb_prompt_default") else None
+    want["prompt"] = (prompt if prompt and ss.get(_USES_PROMPT) and not ss.get("wb_prompt_default") else None)
     want["layer"] = str(ss[LAYER]) if LAYER in ss else None
     want["head"] = str(ss[HEAD]) if HEAD in ss else None
+    for param, b in (ss.get(_BOUND) or {}).items():
+        value = ss.get(b.key)
+        if b.key in ss:
+            ss[_KEPT + b.key] = value
+        want[param] = None if value is None or value == "" or value == b.default else b.format(value)
+    left_out = [k for k, v in want.items() if v is not None and len(v) > MAX_URL_PROMPT]
+    for k in left_out:
+        want[k] = None
+    while sum(len(k) + len(v) + 2 for k, v in want.items() if v is not None) > MAX_URL_CHARS:
+        longest = max((k for k, v in want.items() if v is not None and k not in ("page", "model")),
+                      key=lambda k: len(want[k] or ""))
+        want[longest] = None
+        left_out.append(longest)
+    ss[_LEFT_OUT] = left_out
     qp = st.query_params
+    for k in [k for k in qp.keys() if k not in want]:
+        del qp[k]
     for k, v in want.items():
         if v is None:
             if k in qp:
                 del qp[k]
         elif qp.get(k) != v:
             qp[k] = v
+
+
+def sync_now() -> None:
+    """Write the link now, before a slow part of the page (a live training) that a click may interrupt: the URL
+    is otherwise written only when the whole script run ends (app.py, and fragments themselves)."""
+    sync_url(str(st.session_state.get("page", "")))
 
 
 def layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
@@ -138,14 +278,22 @@ def layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
     return layer, head
 
 
-def select_head(head: Head) -> None:
-    """Make ``head`` the shared selection (every page's head picker follows it on its next draw)."""
+def select_head(head: Head, chosen: bool = True) -> None:
+    """Make ``head`` the shared selection (every page's head picker follows it on its next draw); ``chosen=False``
+    for a head a page picks for the user (a later page may pick a better one)."""
     st.session_state[LAYER], st.session_state[HEAD] = int(head.layer), int(head.head)
+    st.session_state[CHOSEN] = chosen or bool(st.session_state.get(CHOSEN))
+
+
+def head_chosen() -> bool:
+    """Whether the user chose the shared head (a click, a picker, a link) rather than a page defaulting it."""
+    return bool(st.session_state.get(CHOSEN))
 
 
 def shared_prompt(default: str) -> str:
     """The prompt shared by Attention and Logit lens; ``default`` (an example for the current model) if none yet."""
     ss = st.session_state
+    uses_prompt()
     if not ss.get(PROMPT) or (ss.get("wb_prompt_default") and ss[PROMPT] != default):
         ss[PROMPT] = default  # the example of the previous model follows a model change; a typed prompt stays
         ss["wb_prompt_default"] = True

@@ -20,6 +20,7 @@ import torch
 from plots.superposition import columns_2d
 from probes.features.superposition import column_angles_2d, dimensionality, feature_norms
 from training.superposition import ToyTrainConfig, best_of_restarts, train_toy_models
+from ui import state
 from ui.figures import figure
 from ui.messages import guarded
 
@@ -57,12 +58,15 @@ def draw() -> None:
                "probability S (sparsity), else uniform in [0, 1]; its importance (weight in the loss) is decayⁱ. "
                "Dense features: the model keeps the two most important ones orthogonal and drops the rest. Sparse "
                "features: it stores all five in superposition (with equal importance, a regular pentagon).")
+    state.bind("sp_sparsity", "sparsity", default=0.9, kind=float, lo=0.0, hi=0.99)
+    state.bind("sp_decay", "decay", default=0.9, kind=float, lo=0.5, hi=1.0)
+    state.bind("sp_seed", "toy_seed", default=0, kind=int, lo=0, hi=10_000, label="toy seed")
     c1, c2, c3 = st.columns(3)
-    sparsity = c1.slider("Sparsity S", 0.0, 0.99, 0.9, 0.01, key="sp_sparsity",
+    sparsity = c1.slider("Sparsity S", 0.0, 0.99, step=0.01, key="sp_sparsity",
                          help="Probability that a feature is zero; density is 1 - S.")
-    decay = c2.slider("Importance decay", 0.5, 1.0, 0.9, 0.01, key="sp_decay",
+    decay = c2.slider("Importance decay", 0.5, 1.0, step=0.01, key="sp_decay",
                       help="Feature i has importance decay^i; 1.0 makes all five equally important.")
-    seed = int(c3.number_input("Seed", 0, 10_000, 0, 1, key="sp_seed"))
+    seed = int(c3.number_input("Seed", 0, 10_000, step=1, key="sp_seed"))
     setting = (round(float(sparsity), 4), round(float(decay), 4), seed)
     result = RESULTS.get(setting)
     if result is None:

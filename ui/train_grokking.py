@@ -212,7 +212,7 @@ def _bundled() -> None:
 
 
 def draw() -> None:
-    st.header("Train: watch a model grok modular addition")
+    st.subheader("Train: watch a model grok modular addition")
     view = st.radio("View", ["Train live", "Bundled run (p = 113)"], horizontal=True, key="grok_view")
     if view == "Train live":
         _live()

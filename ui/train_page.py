@@ -200,15 +200,20 @@ def _show(run: dict[str, Any]) -> None:
     figures.table(table, key="train-history")
 
 
-def draw() -> None:
-    if st.radio("Mode", ["Induction phase change", "Grokking"], horizontal=True, key="train_mode") == "Grokking":
+MODES = ("Induction phase change", "Grokking")
 
+
+def draw() -> None:
+    st.header("Train")  # the page's title first, then what to train
+    state.bind("train_mode", "mode", default=MODES[0], choices=MODES)
+    if st.radio("Mode", MODES, horizontal=True, key="train_mode") == "Grokking":
         return train_grokking.draw()
-    st.header("Train: watch induction heads form")
+    st.subheader("Train: watch induction heads form")
     st.caption("A 2-layer attention-only transformer learns from scratch on rows of a random segment tiled to fill "
                "the context: after the first copy, every token is predictable only by looking back (induction). "
                "Every few steps it is evaluated on BOS + A + A; the best head's induction score jumps and the loss "
                "on the repeated copy drops well below the first copy's: the phase change (Olsson et al. 2022).")
+    state.bind("train_preset", "preset", choices=list(PRESETS))
     preset = st.radio("Setting", list(PRESETS), format_func=lambda k: PRESETS[k][0], key="train_preset")
     with st.expander("Configuration"):
         cfg = dataclasses.asdict(PRESETS[preset][1])

@@ -47,6 +47,8 @@ class AblationResult:
     mode: AblationMode
     baseline_second: float = float("nan")  # mean loss on tokens L+2..2L, nothing ablated
     ablated_second: torch.Tensor | None = None  # [n_layers, n_heads] the same with the head ablated
+    effect_se: torch.Tensor | None = None  # [n_layers, n_heads] standard error of `effect` over the rows
+    icl_effect_se: torch.Tensor | None = None  # [n_layers, n_heads] standard error of `icl_effect` over the rows
 
     @property
     def effect(self) -> torch.Tensor:  # [n_layers, n_heads]; > 0: the head was helping the model copy
@@ -112,10 +114,13 @@ def ablate_heads(handle: Model, tokens: torch.Tensor, seq_len: int, *, mode: Abl
     with torch.no_grad():
         run = handle.run(tokens, read=[Site("z", lay) for lay in layers])
         logits = run.logits
-        base = float(per_copy_icl(logits, tokens, seq_len).mean())
-        base_second = float(second_copy_loss(logits, tokens, seq_len).mean())
+        base_icl_rows = per_copy_icl(logits, tokens, seq_len)  # [batch]
+        base_second_rows = second_copy_loss(logits, tokens, seq_len)  # [batch]
+        base, base_second = float(base_icl_rows.mean()), float(base_second_rows.mean())
         ablated = torch.full((n_layers, n_heads), float("nan"))
         ablated_second = torch.full((n_layers, n_heads), float("nan"))
+        se_second = torch.full((n_layers, n_heads), float("nan"))
+        se_icl = torch.full((n_layers, n_heads), float("nan"))
         for done, layer in enumerate(layers, start=1):
             head_list = [h for lay, h in wanted if lay == layer]
             means = run[Site("z", layer)].mean(dim=(0, 1))  # [head, d_head]
@@ -125,14 +130,23 @@ def ablate_heads(handle: Model, tokens: torch.Tensor, seq_len: int, *, mode: Abl
                 reps = tokens.repeat(len(chunk), 1)  # [len(chunk) * batch, pos]
                 hook = _replica_hook(chunk, n_batch, means, mode)
                 out = handle.run(reps, edit={Site("z", layer): hook}).logits
-                icl = per_copy_icl(out, reps, seq_len).view(len(chunk), n_batch).mean(-1)  # [len(chunk)]
-                second = second_copy_loss(out, reps, seq_len).view(len(chunk), n_batch).mean(-1)  # [len(chunk)]
-                for h, v, w in zip(chunk, icl.tolist(), second.tolist()):
-                    ablated[layer, h] = v
-                    ablated_second[layer, h] = w
+                icl_rows = per_copy_icl(out, reps, seq_len).view(len(chunk), n_batch)  # [len(chunk), batch]
+                second_rows = second_copy_loss(out, reps, seq_len).view(len(chunk), n_batch)
+                icl, second = icl_rows.mean(-1), second_rows.mean(-1)  # [len(chunk)]
+                # paired over the same rows: the spread of each row's change says how sure the mean change is
+                icl_se, second_se = _se(icl_rows - base_icl_rows), _se(second_rows - base_second_rows)
+                for j, h in enumerate(chunk):
+                    ablated[layer, h], ablated_second[layer, h] = float(icl[j]), float(second[j])
+                    se_icl[layer, h], se_second[layer, h] = float(icl_se[j]), float(second_se[j])
             if progress is not None:
                 progress(done / len(layers), f"ablated layer {done}/{len(layers)}")
-    return AblationResult(base, ablated, mode, base_second, ablated_second)
+    return AblationResult(base, ablated, mode, base_second, ablated_second, se_second, se_icl)
+
+
+def _se(diffs: torch.Tensor) -> torch.Tensor:
+    """``[heads, rows] -> [heads]``: standard error of the mean over rows (0 for a single row)."""
+    n = diffs.shape[-1]
+    return diffs.std(dim=-1) / n ** 0.5 if n > 1 else torch.zeros(diffs.shape[0])
 
 
 def _pair(x) -> tuple:

@@ -6,10 +6,11 @@ One call = one batched capture of attention patterns (``scan_heads``), one ablat
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import torch
 
 from interp import validate
 from interp.errors import InvalidInput
@@ -25,6 +26,8 @@ ABLATION_MODES = ("mean", "zero", "off")
 ABLATION_SCORE = "ablation_effect"
 #: Second ablation column: rise of the ICL score (second-copy minus first-copy loss) when the head is ablated.
 ICL_SCORE = "ablation_icl_effect"
+#: An ablation effect within this many standard errors (over the scan's rows) of zero is noise (~95%).
+NOISE_SE = 2.0
 
 
 @dataclass
@@ -37,6 +40,9 @@ class HeadReport:
     ablation_mode: AblationMode | Literal["off"]
     baseline_icl: float | None  # ICL score (second-copy minus first-copy loss) with nothing ablated
     baseline_second_loss: float | None = None  # mean loss on tokens L+2..2L with nothing ablated (nats)
+    #: score -> its noise floor (nats): NOISE_SE standard errors of the noisiest head's effect over the rows;
+    #: effects smaller than that are within the noise of this scan's rows.
+    noise: dict[str, float] = field(default_factory=dict)
 
     def pattern(self, layer: int, head: int) -> np.ndarray:  # [query_pos, key_pos] float32
         """One head's pattern on the example row; InvalidInput names the valid range for a wrong L.H."""
@@ -61,15 +67,19 @@ def head_report(handle: Model, *, seq_len: int = 50, n_batch: int = 10, seed: in
     scores = scan_heads(handle, seq_len=seq_len, n_batch=n_batch, seed=seed)  # validates seq_len, n_batch
     rep = repeated_batch(handle, n_batch, seq_len, seed=seed)  # [n_batch, 1 + 2 * seq_len], the scan's rows
     baseline = baseline_second = None
+    noise: dict[str, float] = {}
     if ablation != "off":
         report(0.2, f"{ablation}-ablating every head")
         res = ablate_heads(handle, rep, seq_len, mode=ablation,
                            progress=lambda f, m: report(0.2 + 0.75 * f, m))
         scores = scores.with_scores(**{ABLATION_SCORE: res.effect, ICL_SCORE: res.icl_effect})
         baseline, baseline_second = res.baseline_icl, res.baseline_second
+        for name, se in ((ABLATION_SCORE, res.effect_se), (ICL_SCORE, res.icl_effect_se)):
+            if se is not None and bool(torch.isfinite(se).any()):
+                noise[name] = NOISE_SE * float(torch.nan_to_num(se, nan=0.0).max())
     example = rep[:1].to(handle.device)  # [1, 1 + 2 * seq_len]
     pats = capture_patterns(handle, tokenize(handle, example))[:, 0]  # [layer, head, q, k]
     scores.settings.update(ablation=ablation)
     report(1.0, "done")
     return HeadReport(scores, handle.to_str_tokens(example[0]), pats.cpu().numpy().astype(np.float16), seq_len,
-                      ablation, baseline, baseline_second)
+                      ablation, baseline, baseline_second, noise)

@@ -240,7 +240,8 @@ class LensResult:
         return kl.mean(1)
 
     def table(self):
-        """One row per (layer, position): the numbers behind the grid, for CSV download."""
+        """One row per (layer, position): the numbers behind the grid, for CSV download. ``target_rank`` is
+        1-based here (1 = top-1), as everywhere on screen; the tensors keep TransformerLens's 0-based ranks."""
         n_layers, n_pos = self.target_prob.shape
         lay, pos = np.meshgrid(np.arange(n_layers), np.arange(n_pos), indexing="ij")
         top1 = self.topk_tokens[..., 0] if self.topk_tokens.size else np.full((n_layers, n_pos), "")
@@ -249,7 +250,7 @@ class LensResult:
             "position": np.array(self.positions)[pos.ravel()],
             "token": np.array(self.tokens, dtype=object)[pos.ravel()],
             "target": np.array(self.target_tokens, dtype=object)[pos.ravel()],
-            "target_prob": self.target_prob.ravel().numpy(), "target_rank": self.target_rank.ravel().numpy(),
+            "target_prob": self.target_prob.ravel().numpy(), "target_rank": self.target_rank.ravel().numpy() + 1,
             "target_logit": self.target_logit.ravel().numpy(), "kl_to_final": self.kl_to_final.ravel().numpy(),
             "entropy": self.entropy.ravel().numpy(), "top1": top1.ravel(),
             "top1_prob": self.topk_probs[..., 0].ravel().numpy() if self.topk_probs.numel() else np.nan,

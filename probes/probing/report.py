@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,13 @@ import pandas as pd
 from interp.errors import InvalidInput
 from interp.types import Progress
 from probes.probing.linear import control_labels, majority_baseline, selectivity, split_indices, sweep_layers
+from probes.stats import wilson_interval
+
+#: What a probe sweep shows: the label is read beyond the input token (selective), no better than the control task
+#: (not_selective), not above the majority class (no_signal), or above it with no control task run (no_control).
+ProbeVerdict = Literal["selective", "not_selective", "no_signal", "no_control"]
+#: Selectivity (task - control accuracy) must reach this for the best layer to count as selective.
+MIN_SELECTIVITY = 0.05
 
 
 @dataclass
@@ -48,6 +55,47 @@ class ProbeReport:
         return pd.DataFrame({"layer": self.layers, "accuracy": self.accuracy,
                              "balanced_accuracy": self.balanced_accuracy, "control_accuracy": self.control_accuracy,
                              "selectivity": self.selectivity, "majority_accuracy": self.majority_accuracy})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: ProbeVerdict
+    text: str
+
+    @property
+    def positive(self) -> bool:
+        return self.kind == "selective"
+
+
+def probe_verdict(report: ProbeReport, label: str = "the label") -> Verdict:
+    """What the sweep shows, in one sentence led by its verdict: the best layer must beat the majority class
+    beyond its 95% interval, and the control task (the same probe on labels tied to the input token alone) by at
+    least MIN_SELECTIVITY; otherwise the accuracy can come from which token is read, not from what the model
+    computed."""
+    best, acc = report.best()
+    i = report.layers.index(best)
+    ctrl, maj, n = report.control_accuracy[i], report.majority_accuracy, int(report.n_test)
+    lo, hi = wilson_interval(float(acc), n) if n > 0 else (float("nan"), float("nan"))
+    if not lo > maj:
+        return Verdict("no_signal", f"No evidence that the model represents {label}: the best layer {best} reaches "
+                                    f"{acc:.1%} (95% interval {lo:.1%} to {hi:.1%} on {n} test rows), not clearly "
+                                    f"above the majority class's {maj:.1%}.")
+    if ctrl != ctrl:  # NaN: no control task
+        return Verdict("no_control", f"{best} reads {label} at {acc:.1%} (majority class {maj:.1%}), but no control "
+                                     "task was run, so this may come from which token is read rather than from the "
+                                     "model's processing. Run it with the control task.")
+    sel = acc - ctrl
+    if sel < MIN_SELECTIVITY:
+        first = report.layers[0]
+        return Verdict("not_selective", f"Not selective: at {best} the control task (random labels tied to the input "
+                                        f"token alone) reaches {ctrl:.1%}, as good as the task's {acc:.1%} "
+                                        f"(selectivity {sel:+.1%}), so a probe this flexible could read these labels "
+                                        f"off the token identity; this does not show that {best} represents {label}. "
+                                        f"For comparison the embedding layer {first} reaches "
+                                        f"{report.accuracy[0]:.1%}. Use texts whose read tokens vary more.")
+    return Verdict("selective", f"{best} represents {label} beyond the input token: {acc:.1%} test accuracy "
+                                f"(95% interval {lo:.1%} to {hi:.1%}) against {ctrl:.1%} on the control task "
+                                f"(selectivity {sel:+.1%}) and {maj:.1%} for the majority class.")
 
 
 def probe_by_layer(features: Mapping[str, np.ndarray], y: np.ndarray, token_ids: np.ndarray, *, seed: int = 0,

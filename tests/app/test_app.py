@@ -67,9 +67,8 @@ def test_model_page_shows_anatomy(app, tiny_gpt2_dir):
     app.run()
     app.sidebar.radio(key="page").set_value("Model").run()
     assert not app.exception and not app.error
-    df = app.dataframe[0].value
-    props = dict(zip(df["property"], df["value"]))
-    assert props["layers"] == "2" and props["heads per layer"] == "4" and props["context (tokens)"] == "64"
+    props = app.table[0].value["value"].to_dict()  # a static table: every row shown, long values wrap
+    assert props["layers"] == "2" and props["query heads per layer"] == "4" and props["context (tokens)"] == "64"
     assert len(props["weights sha256"]) == 64
     assert app.radio(key="model_source").value == "Local directory"  # the current model is preselected
     assert app.text_input(key="model_dir").value == str(tiny_gpt2_dir)

@@ -47,7 +47,13 @@ def test_browse_latents_search_prompt_and_steer(model_with_sae, monkeypatch):
     assert any(t.startswith("Steering with latent") for t in titles), titles  # the default prompt is steered
     latents = at.dataframe[0].value
     assert {"latent", "density", "max activation"} <= set(latents.columns)
-    assert list(latents["max activation"]) == sorted(latents["max activation"], reverse=True)
+    sparse = latents[~latents["dense"]]
+    assert list(latents["dense"]) == sorted(latents["dense"])  # dense latents last by default
+    assert list(sparse["max activation"]) == sorted(sparse["max activation"], reverse=True)
+    assert not latents.set_index("latent").loc[latent, "dense"]  # the latent opened first is not a dense one
+    at.checkbox(key="features_dense_last").uncheck().run()
+    assert list(at.dataframe[0].value["max activation"]) == sorted(at.dataframe[0].value["max activation"],
+                                                                   reverse=True)
     at.selectbox(key="features_sort").set_value("density").run()
     dens = at.dataframe[0].value["density"]
     assert list(dens) == sorted(dens, reverse=True)
@@ -55,8 +61,9 @@ def test_browse_latents_search_prompt_and_steer(model_with_sae, monkeypatch):
     assert not at.exception and not at.error
     assert any("Promote" in m.value for m in at.markdown)
     at.text_area(key="features_prompt").set_value("the cat sat on the mat").run()
-    fire = [d.value for d in at.dataframe if "latents (activation)" in d.value.columns][0]
-    assert len(fire) == 7  # BOS + six tokens, one row per position
+    fire = [d.value for d in at.dataframe if "activation" in d.value.columns and "position" in d.value.columns][0]
+    assert set(fire["position"]) <= set(range(7)) and len(fire) <= 7 * 5  # BOS + six tokens, top 5 latents each
+    assert any(t.startswith(f"Latent {latent} on the prompt, token by token") for t in _charts(at))
     at.slider(key="features_steer_scale").set_value(-10.0).run()
     assert not at.exception and any("-10 x latent" in json.dumps(json.loads(c.proto.spec)["data"])
                                     for c in at.get("plotly_chart"))

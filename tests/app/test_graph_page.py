@@ -83,7 +83,7 @@ def test_a_link_opens_the_same_view_and_routes_mode(model_with_tc, monkeypatch):
     assert at.slider(key="graph_route_th").value == pytest.approx(0.1)
     assert any("edge_th" in w.value for w in at.warning)  # a bad parameter is warned about, once
     assert any(t.startswith(f"{model_with_tc}: routes into position") for t in _graph_titles(at))
-    at.radio(key="graph_mode").set_value("Attribution graph").run()
+    at.radio(key="graph_mode").set_value("graph").run()
     assert at.slider(key="graph_node_th").value == pytest.approx(0.5)
 
 

@@ -1,7 +1,8 @@
 """The app part of the sweep: generated bad inputs to every page, run through Streamlit's ``AppTest``.
 
-Two families: links (``?page=&model=&prompt=&layer=&head=`` with bad values, on every page) and typed inputs
-(text boxes of the Logit lens, Patching and Reproductions pages). A case passes when the page runs without an
+Two families: links (``?page=&model=&prompt=&layer=&head=`` with bad values, on every page, and every page's own
+link parameters, ``PAGE_PARAMS``) and typed inputs (text boxes of the Logit lens, Patching, Reproductions,
+Circuits, Activations, Neurons and Ablate & steer pages). A case passes when the page runs without an
 exception (no traceback reaches the user), every message it shows is short (at most ``MAX_MESSAGE`` characters,
 never a figure's JSON) and a bad input produced at least one warning or error saying so. The app runs on the
 bundled ``attn-only-1l`` (small and quick to load); nothing is written outside a temporary results folder.
@@ -15,8 +16,46 @@ from typing import Any
 
 from tests.fuzz import ROOT, Case, Outcome, cap
 
-PAGES = ("Model", "Attention", "Heads", "Logit lens", "Patching", "Features", "Graph", "Probes", "Reproductions",
-         "Train")
+PAGES = ("Model", "Attention", "Heads", "Circuits", "Logit lens", "Activations", "Neurons", "Probes", "Patching",
+         "Ablate & steer", "Features", "Graph", "Reproductions", "Train")
+#: Every page's own link parameters (ui/state.py bind) with bad values: each must be warned about in one line (or
+#: the page says why it does not use it, e.g. a model without SAEs) and never raise.
+PAGE_PARAMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Heads": {"seq": ("x", "0", "99999"), "rows": ("-1", "65"), "seed": ("1e99", "nan"), "ablation": ("nope",),
+              "sort": ("<b>",)},
+    "Circuits": {"fold": ("maybe",)},
+    "Logit lens": {"lens": ("Tuned lens", "nope"), "colour": ("red",), "position": ("-5", "1e9", "x"),
+                   "first": ("x", "-3"), "token": ("x" * 5000, "two tokens")},
+    "Activations": {"site": ("blocks.99.hook_z", "nope", "hook_pos_embed\x00"), "position": ("-1", "100000")},
+    "Neurons": {"layer_mlp": ("x", "99"), "neuron": ("-1", "1e12")},
+    "Probes": {"dataset": ("nope",), "games": ("5", "x"), "encoding": ("nope",), "iterations": ("9999",),
+               "control": ("maybe",), "csv": ("\x00", "text,label\n\"unclosed"), "read": ("middle", "99999")},
+    "Patching": {"metric": ("nope",), "run": ("everything", "attr+exact+attr"), "clean": ("x" * 20_000,),
+                 "answer": (" two tokens",)},
+    "Ablate & steer": {"target": ("nope",), "mode": ("nope",), "scale": ("inf", "1e9"), "seed": ("-1",),
+                       "position": ("999", "x")},
+    "Features": {"fmodel": ("nope",), "sae": ("nope",), "latent": ("-1", "x"), "sort": ("nope",), "dense": ("2",),
+                 "sparsity": ("5",), "decay": ("0.1",), "toy_seed": ("x",)},
+    "Reproductions": {"experiment": ("nope",), "preset": ("nope",), "results": ("/etc/passwd",), "result": ("x",)},
+    "Train": {"mode": ("nope",), "preset": ("nope",)},
+}
+#: Parameters that only count with another one (a head of a per-head site, a direction's token): (page, extra
+#: query, param, bad values).
+WITH_PARAMS: tuple[tuple[str, dict[str, str], str, tuple[str, ...]], ...] = (
+    ("Activations", {"site": "blocks.0.attn.hook_z"}, "head_index", ("99", "-1")),
+    ("Ablate & steer", {"target": "direction"}, "plus", ("two tokens here", "")),
+    ("Ablate & steer", {"target": "direction"}, "layer_resid", ("99",)),
+    ("Ablate & steer", {"target": "neuron"}, "neuron", ("5",)),  # attention-only: the page says it has none
+)
+#: Free-text parameters: any text is an input (a prompt, tokens to show); it must run or be refused in one line.
+TEXT_PARAMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Circuits": {"tokens": ("\x00" * 5, "🙂" * 400, "x" * 5000)},
+    "Patching": {"wrong": ("\x00",), "corrupted": ("\ufffd" * 30,)},
+    "Features": {"search": ("\x00",), "fprompt": ("🙂" * 300,)},
+    "Ablate & steer": {"minus": ("\x00",)},
+}
+#: One case per page in the test suite's fast subset.
+FAST_PARAMS = {("Circuits", "fold"), ("Activations", "site"), ("Ablate & steer", "mode"), ("Patching", "metric")}
 MAX_MESSAGE = 700
 MODEL = "attn-only-1l"
 
@@ -50,6 +89,12 @@ TYPED = (  # (page, widget kind, key, value)
     ("Reproductions", "text_input", "repro_root", "/no/such/folder"),
     ("Reproductions", "text_input", "repro_root", "~"),
     ("Reproductions", "text_input", "repro_root", "r" * 5000),
+    ("Circuits", "text_input", "circuits_tokens", "\x00\x00"),
+    ("Circuits", "text_input", "circuits_tokens", "🙂" * 500),
+    ("Circuits", "text_input", "circuits_tokens", " "),
+    ("Ablate & steer", "text_area", "ablate_prompt", ""),
+    ("Ablate & steer", "text_area", "ablate_prompt", "x" * 20_000),
+    ("Activations", "text_area", "act_prompt", "\ufffd" * 50),
 )
 
 
@@ -111,6 +156,24 @@ def cases() -> list[Case]:
         for v in values:
             out.append(Case("app", "url.graph", f"url.graph.{name}.{ascii(v)[:30]}", "clear_error",
                             {"query": {"page": "Graph", name: v}}, fast=name == "node_th" and v == "x"))
+    for page, params in PAGE_PARAMS.items():
+        slug = page.lower().replace(" ", "-").replace("&", "and")
+        for param, values in params.items():
+            for i, v in enumerate(values):
+                out.append(Case("app", "url.param", f"url.{slug}.{param}.{i}", "clear_error",
+                                {"query": {"page": page, param: v}}, fast=(page, param) in FAST_PARAMS and i == 0))
+    for page, extra, param, values in WITH_PARAMS:
+        slug = page.lower().replace(" ", "-").replace("&", "and")
+        for i, v in enumerate(values):
+            out.append(Case("app", "url.param", f"url.{slug}.{param}.with.{i}", "clear_error",
+                            {"query": {"page": page, **extra, param: v}}))
+    for page, params in TEXT_PARAMS.items():
+        slug = page.lower().replace(" ", "-").replace("&", "and")
+        for param, values in params.items():
+            for i, v in enumerate(values):
+                out.append(Case("app", "url.text", f"url.{slug}.{param}.text.{i}", "clear_error",
+                                {"query": {"page": page, param: v}}, fast=(page, param) == ("Circuits", "tokens")
+                                and i == 0))
     for i, (page, kind, key, value) in enumerate(TYPED):
         out.append(Case("app", "typed", f"typed.{key}.{i}", "clear_error",
                         {"page": page, "kind": kind, "key": key, "value": value}, fast=key == "repro_root" and
@@ -247,4 +310,4 @@ def run_case(case: Case) -> Outcome:
         except RuntimeError as e:  # AppTest's own timeout
             return Outcome(case, "hang", cap(e))
         # a bad link must be warned about, except values that are harmless as given (a prompt is any text)
-        return _judge(case, at, want_message="prompt" not in q)
+        return _judge(case, at, want_message="prompt" not in q and case.group != "url.text")

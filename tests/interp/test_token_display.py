@@ -22,3 +22,13 @@ def test_special_tokens_are_flagged(tiny_handle):
     pieces = token_pieces(tiny_handle.tokenizer, ids)
     assert pieces[0].special and not any(p.special for p in pieces[1:])
     assert "".join(p.text for p in pieces[1:]) == "the cat"
+
+
+def test_visible_text_draws_whitespace(tiny_tokenizer):
+    from interp.token_display import visible, visible_tokens
+
+    assert visible("\n    ") == "↵····" and visible("\tx") == "→x" and visible("") == "∅" and visible("cat") == "cat"
+    ids = tiny_tokenizer("def f():\n    return", add_special_tokens=False)["input_ids"]
+    shown = visible_tokens(tiny_tokenizer, ids)
+    assert len(shown) == len(ids) and all(s.strip() for s in shown)  # no blank cells
+    assert "".join(shown).replace("·", " ").replace("↵", "\n") == "def f():\n    return"

@@ -53,3 +53,12 @@ def test_bracket_example_twins_end_in_the_same_token(tiny_handle):
     batch = tokenize(tiny_handle, ds.texts)
     last = batch.tokens[range(len(ds)), batch.lengths - 1]
     assert (last[0::2] == last[1::2]).all()  # open/closed twins: the last token carries no label
+
+
+def test_bracket_example_reads_many_different_tokens(tiny_handle):
+    """The control task cannot be passed by memorising a handful of last tokens (the demo must not be a
+    non-result): 60 different last words, each in one open/closed pair."""
+    from tasks.labelled import LAST_ARGS, bracket_example_csv
+
+    ds = parse_labelled_csv(bracket_example_csv())
+    assert len(set(LAST_ARGS)) == 60 and {t.rsplit(" ", 1)[-1] for t in ds.texts} == set(LAST_ARGS)

@@ -132,3 +132,27 @@ def test_main_induction_head_ranks_first_under_both_ablations(mode):
     assert float(res.effect[1, 2]) > 0
     if mode == "zero":
         assert float(res.icl_effect[1, 2]) < 0  # why the ICL difference is not the ranking measure
+
+
+def test_ablation_effects_carry_their_standard_errors(tiny_handle):
+    """The noise floor of the Heads page: each head's effect has a standard error over the rows, from the
+    spread of the rows' paired changes."""
+    from probes.heads.ablation import ablate_heads
+    from probes.heads.detectors import repeated_batch
+
+    rep = repeated_batch(tiny_handle, 6, 8, seed=0)
+    res = ablate_heads(tiny_handle, rep, 8, mode="zero")
+    assert res.effect_se.shape == res.effect.shape and (res.effect_se >= 0).all()
+    one = ablate_heads(tiny_handle, rep[:1], 8, mode="zero")
+    assert (one.effect_se == 0).all()  # one row: no spread to measure
+
+
+def test_head_report_states_its_noise_floor(tiny_handle):
+    from probes.heads.report import ABLATION_SCORE, NOISE_SE, head_report
+
+    rep = head_report(tiny_handle, seq_len=8, n_batch=6, ablation="zero")
+    from probes.heads.ablation import ablate_heads
+    from probes.heads.detectors import repeated_batch
+
+    se = ablate_heads(tiny_handle, repeated_batch(tiny_handle, 6, 8, seed=0), 8, mode="zero").effect_se
+    assert rep.noise[ABLATION_SCORE] == pytest.approx(NOISE_SE * float(se.max()), rel=1e-5)

@@ -55,3 +55,23 @@ def test_planted_csv_label_is_found_on_the_tiny_model(tiny_handle):
     rep = probe_by_layer(feats.features, ds.labels, feats.token_ids, n_classes=2, max_iter=30, l2_grid=(1e-3,))
     # the label is a function of the last token: the embedding layer reads it perfectly
     assert rep.accuracy[0] >= 0.85 and rep.accuracy[0] > rep.majority_accuracy + 0.2
+
+
+def _report(acc, ctrl, majority=0.5, n_test=200):
+    from probes.probing.report import ProbeReport
+
+    return ProbeReport(["L0", "L1"], list(acc), list(acc), list(ctrl), majority, 1000, 600, 200, n_test, 2)
+
+
+def test_verdict_leads_with_what_the_sweep_shows():
+    from probes.probing.report import probe_verdict
+
+    same = probe_verdict(_report([0.39, 1.0], [1.0, 1.0]), "'label'")  # the old demo: control as good as the task
+    assert same.kind == "not_selective" and not same.positive and "control task" in same.text
+    assert "+0.0%" in same.text and "L0 reaches 39.0%" in same.text
+    good = probe_verdict(_report([0.5, 0.95], [0.5, 0.55]))
+    assert good.kind == "selective" and good.positive and "selectivity +40.0%" in good.text
+    weak = probe_verdict(_report([0.5, 0.56], [0.5, 0.5], n_test=40))  # interval reaches the majority class
+    assert weak.kind == "no_signal" and "not clearly above the majority class" in weak.text
+    blind = probe_verdict(_report([0.5, 0.95], [float("nan")] * 2))
+    assert blind.kind == "no_control"
