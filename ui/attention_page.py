@@ -9,7 +9,8 @@ from interp.token_display import token_pieces
 from interp.types import Head
 from plots.attention_grid import all_heads_figure, head_pattern_figure, layer_heads_figure
 from plots.tokens import MAX_STRIP_TOKENS, attention_strip_html, strip_height
-from ui import figures, messages, models, prompts, state
+from probes.heads.strongest import strongest_head
+from ui import explain, figures, messages, models, prompts, state
 
 #: Kept for other modules that import it; the page's default prompt is an example fitting the current model.
 DEFAULT_PROMPT = "The cat sat on the mat. The cat sat on the mat."
@@ -29,8 +30,24 @@ def _pick(layer_key: str, head_key: str, n_layers: int, n_heads: int) -> tuple[i
     return int(layer), int(head)
 
 
+def _strongest(pa, first_is_bos: bool) -> None:
+    """Open on the prompt's strongest head when nothing is chosen yet; say why, and offer it when another is shown."""
+    best = strongest_head(pa.patterns, skip_first=first_is_bos, first_token="the first token (BOS)" if first_is_bos
+                          else "the first token")
+    auto = state.LAYER not in st.session_state  # no link, no click yet
+    if auto:
+        state.select_head(best.head)
+    shown = (st.session_state[state.LAYER], st.session_state[state.HEAD])
+    if shown == tuple(best.head):
+        st.info(("Opened on head " if auto else "Showing head ") + f"{best.head}: {best.why}")
+    else:
+        st.button(f"Show the strongest head on this prompt: {best.head} ({best.score:.0%})", key="attn_strongest",
+                  on_click=state.select_head, args=(best.head,), help=best.why)
+
+
 def draw() -> None:
     st.header("Attention explorer")
+    explain.header("Attention")
     handle = state.current_model()
     if handle is None:  # the reason is already shown
         return
@@ -43,6 +60,7 @@ def draw() -> None:
     pa = messages.guarded(models.cached_attention, name, prompt)
     if pa is None:
         return
+    _strongest(pa, handle.bos_token_id is not None)
     layer, head = _pick("attn_layer", "attn_head", info.n_layers, info.n_heads)
     n = len(pa.tokens)
     st.caption(f"{n} tokens · model {info.name} · forward passes this session: {models.FORWARD_PASSES['count']}")

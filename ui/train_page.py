@@ -32,7 +32,7 @@ from training.induction import (
     save_trained,
     train_induction,
 )
-from ui import figures, messages, state, train_grokking
+from ui import explain, figures, messages, state, train_grokking
 
 #: preset -> (label, config). Tests add a tiny one. Times measured on this project's 2-core CPU machine with one
 #: thread while other jobs ran (training only; the live chart adds a little): fast 57 s (phase change at step
@@ -201,6 +201,7 @@ def _show(run: dict[str, Any]) -> None:
 
 
 def draw() -> None:
+    explain.header("Train")
     if st.radio("Mode", ["Induction phase change", "Grokking"], horizontal=True, key="train_mode") == "Grokking":
 
         return train_grokking.draw()

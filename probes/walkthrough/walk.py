@@ -219,7 +219,7 @@ def _attention(ps: _Pass, layer: int, x: torch.Tensor) -> torch.Tensor:
     over_heads = f"{ps.all_pos} x {H} heads"
 
     def proj(W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:  # [pos, head, d_head]
-        out = torch.einsum("pd,hde->phe", x, W[layer])
+        out = (x @ W[layer].permute(1, 0, 2).reshape(d, H * dh)).view(n, H, dh)  # x W for every head at once
         return out + b[layer] if b is not None else out
 
     q, k, v = proj(w.W_Q, w.b_Q), proj(w.W_K, w.b_K), proj(w.W_V, w.b_V)  # [pos, head, d_head] (KV expanded)
@@ -427,8 +427,7 @@ def walk(model: Model, prompt: str, position: int | None = None, head: int = 0, 
     n = int(run.tokens.shape[1])
     position = n - 1 if position is None else validate.index(position, n, "Position",
                                                              owner=f"the prompt ({n} tokens)")
-    w = model.weights()
-    w.check_finite(info.name, "W_E", "W_U", "W_Q", "W_K", "W_V", "W_O")
+    w = model.weights()  # finite: load_model refuses weights with NaN or infinite values
     ps = _Pass(model, run, w, position, head)
     p = position
     d = info.d_model
