@@ -34,10 +34,11 @@ def _strongest(pa, first_is_bos: bool) -> None:
     """Open on the prompt's strongest head when nothing is chosen yet; say why, and offer it when another is shown."""
     best = strongest_head(pa.patterns, skip_first=first_is_bos, first_token="the first token (BOS)" if first_is_bos
                           else "the first token")
-    auto = state.LAYER not in st.session_state  # no link, no click yet
+    ss = st.session_state
+    auto = state.LAYER not in ss and state.HEAD not in ss  # no link, no click yet
     if auto:
         state.select_head(best.head)
-    shown = (st.session_state[state.LAYER], st.session_state[state.HEAD])
+    shown = (ss.get(state.LAYER, 0), ss.get(state.HEAD, 0))
     if shown == tuple(best.head):
         st.info(("Opened on head " if auto else "Showing head ") + f"{best.head}: {best.why}")
     else:
