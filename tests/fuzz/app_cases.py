@@ -1,9 +1,10 @@
 """The app part of the sweep: generated bad inputs to every page, run through Streamlit's ``AppTest``.
 
 Two families: links (``?page=&model=&prompt=&layer=&head=`` with bad values, on every page) and typed inputs
-(text boxes of the Logit lens, Patching and Reproductions pages). A case passes when the page runs without an
-exception (no traceback reaches the user), every message it shows is short (at most ``MAX_MESSAGE`` characters,
-never a figure's JSON) and a bad input produced at least one warning or error saying so. The app runs on the
+(text boxes of the Logit lens, Patching, Reproductions, Inside the model and Glossary pages; glossary terms). A
+case passes when the page runs without an exception (no traceback reaches the user), every message it shows is
+short (at most ``MAX_MESSAGE`` characters, never a figure's JSON) and a bad input produced at least one warning or
+error saying so. The app runs on the
 bundled ``attn-only-1l`` (small and quick to load); nothing is written outside a temporary results folder.
 """
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 from tests.fuzz import ROOT, Case, Outcome, cap
 
-PAGES = ("Model", "Attention", "Heads", "Logit lens", "Patching", "Features", "Probes", "Reproductions", "Train")
+PAGES = ("Start here", "Inside the model", "Model", "Attention", "Heads", "Logit lens", "Patching", "Features",
+         "Probes", "Reproductions", "Train", "Glossary")
 MAX_MESSAGE = 700
 MODEL = "attn-only-1l"
 
@@ -29,7 +31,13 @@ BAD_MODELS = ("no-such-model", "/etc", "/dev/null", "../../..", "m" * 400, "gpt2
               "bogus:attn-only-1l", "ndif:")
 BAD_PROMPTS = ("", " ", "x" * 20_000, "\ufffd\ufffd\ufffd invalid UTF-8 in the link", "t1 t2 \x00 t3",
                "The cat sat on the mat", "🙂" * 50, "\n" * 300)
+BAD_TERMS = ("<script>alert(1)</script>", "", "t" * 300, "residual-stream\x00", "../../etc/passwd")
 TYPED = (  # (page, widget kind, key, value)
+    ("Inside the model", "text_area", "wt_prompt", ""),
+    ("Inside the model", "text_area", "wt_prompt", "x" * 20_000),
+    ("Inside the model", "text_area", "wt_prompt", "\ufffd\ufffd\x00"),
+    ("Glossary", "text_input", "gl_search", "\x00"),
+    ("Glossary", "text_input", "gl_search", "q" * 5000),
     ("Logit lens", "text_input", "lens_token", "definitely not one token"),
     ("Logit lens", "text_input", "lens_token", "\ufffd\ufffd"),
     ("Logit lens", "text_input", "lens_token", "x" * 5000),
@@ -65,15 +73,19 @@ def cases() -> list[Case]:
         for v in BAD_MODELS:
             out.append(Case("app", "url.model", f"url.{slug}.model.{ascii(v)[:40]}", "clear_error",
                             {"query": {"page": page, "model": v}}, fast=page == "Heads" and v == "/etc"))
-    for page in ("Attention", "Logit lens", "Patching"):
+    for i, v in enumerate(BAD_TERMS):
+        out.append(Case("app", "url.term", f"url.glossary.term.{i}", "clear_error",
+                        {"query": {"page": "Glossary", "term": v}}, fast=i == 0))
+    for page in ("Attention", "Logit lens", "Patching", "Inside the model"):
         slug = page.lower().replace(" ", "-")
         for i, v in enumerate(BAD_PROMPTS):
             out.append(Case("app", "url.prompt", f"url.{slug}.prompt.{i}", "clear_error",
-                            {"query": {"page": page, "prompt": v}}, fast=page == "Attention" and i == 3))
+                            {"query": {"page": page, "prompt": v}}, fast=page in ("Attention", "Inside the model")
+                            and i == 3))
     for i, (page, kind, key, value) in enumerate(TYPED):
         out.append(Case("app", "typed", f"typed.{key}.{i}", "clear_error",
-                        {"page": page, "kind": kind, "key": key, "value": value}, fast=key == "repro_root" and
-                        value == "/"))
+                        {"page": page, "kind": kind, "key": key, "value": value},
+                        fast=(key == "repro_root" and value == "/") or (key == "wt_prompt" and value == "")))
     return out
 
 
