@@ -40,7 +40,7 @@ def _strongest(pa, first_is_bos: bool) -> None:
         state.select_head(best.head)
     shown = (ss.get(state.LAYER, 0), ss.get(state.HEAD, 0))
     if shown == tuple(best.head):
-        st.info(("Opened on head " if auto else "Showing head ") + f"{best.head}: {best.why}")
+        st.info(("Opened on the strongest head for this prompt. " if auto else "") + best.why)
     else:
         st.button(f"Show the strongest head on this prompt: {best.head} ({best.score:.0%})", key="attn_strongest",
                   on_click=state.select_head, args=(best.head,), help=best.why)

@@ -160,10 +160,16 @@ GLOSSARY: dict[str, Term] = {
 }
 
 
+def in_sentence(title: str) -> str:
+    """A term's title as it reads mid-sentence: "Logit lens" -> "logit lens"; "RoPE", "BOS", "MLP" stay."""
+    first = title.split(" ", 1)[0]
+    return title if sum(c.isupper() for c in first) >= 2 else title[:1].lower() + title[1:]
+
+
 def link(slug: str, text: str | None = None) -> str:
     """Markdown link to a glossary term (opens the Glossary page on it)."""
     term = GLOSSARY[slug]
-    return f"[{text or term.title}](?page=Glossary&term={slug})"
+    return f"[{text or in_sentence(term.title)}](?page=Glossary&term={slug})"
 
 
 def linked(body: str) -> str:
@@ -281,5 +287,5 @@ def _plain(text: str) -> str:
         a = out.index("{")
         b = out.index("}", a)
         slug, _, shown = out[a + 1:b].partition("|")
-        out = out[:a] + (shown or GLOSSARY[slug].title) + out[b + 1:]
+        out = out[:a] + (shown or in_sentence(GLOSSARY[slug].title)) + out[b + 1:]
     return out

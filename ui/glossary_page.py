@@ -32,7 +32,7 @@ def _show(slug: str, term: explain.Term, first: bool = False) -> None:
     if term.formula:
         box.latex(term.formula)
     if term.page:
-        box.caption(f"Seen best on the {term.page} page.")
+        box.caption(f"Seen best on the [{term.page}](?page={term.page.replace(' ', '+')}) page.")
 
 
 def draw() -> None:

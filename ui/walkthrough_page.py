@@ -101,7 +101,7 @@ def _pick_layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
     c1, c2 = st.columns(2)
     layer = c1.selectbox("Block to open", range(n_layers), key="wt_layer", on_change=changed)
     head = c2.selectbox("Head to show", range(n_heads), key="wt_head", on_change=changed,
-                        format_func=lambda h: f"head {h} (L.{h})")
+                        format_func=lambda h: f"head {h}")
     return int(layer), int(head)
 
 

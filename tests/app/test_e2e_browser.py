@@ -126,7 +126,7 @@ def _vocabulary(browser, server, shots) -> None:
     if "attn-only-1l" not in bundled_models():
         return
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
-    page.goto(server + "/?model=attn-only-1l&prompt=" + urllib.parse.quote("The cat sat on the mat"))
+    page.goto(server + "/?page=Attention&model=attn-only-1l&prompt=" + urllib.parse.quote("The cat sat on the mat"))
     page.get_by_text("special or unknown to attn-only-1l").first.wait_for(timeout=WAIT_MS)
     steps.settle(page)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=WAIT_MS)
@@ -147,7 +147,7 @@ def test_browser_tour_of_every_page(server, shots, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
         try:
-            page.goto(server)
+            page.goto(server + "/?page=Attention&layer=0&head=0")  # the first page is Start here
             page.wait_for_selector(".js-plotly-plot", timeout=WAIT_MS)
             n_layers, n_heads = _attention(page, browser, server, shots, tmp_path)
             _vocabulary(browser, server, shots)
