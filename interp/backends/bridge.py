@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,9 @@ class BridgeModel(Model):
         self.tokenizer = tokenizer
         self.info = info
         self._weights: Weights | None = None
+        # run_with_hooks attaches its hooks to the shared modules for the length of the pass, so two passes at
+        # once (two app sessions, a background warm-up) would read each other's activations: one at a time.
+        self._lock = threading.RLock()
         # Hooks the bridge gates off (hook_attn_in, hook_{q,k,v}_input, hook_mlp_in unless its use_* switch is on)
         # would refuse a hook with a ValueError: the model does not have those sites.
         gated = getattr(bridge, "_gated_hook_reason", lambda name: None)
@@ -67,8 +71,9 @@ class BridgeModel(Model):
         kwargs: dict[str, Any] = {"attention_mask": attention_mask} if attention_mask is not None else {}
         logits: torch.Tensor | None
         try:
-            logits = self._bridge.run_with_hooks(tokens, fwd_hooks=hooks, **kwargs) if hooks \
-                else self._bridge(tokens, **kwargs)
+            with self._lock:
+                logits = self._bridge.run_with_hooks(tokens, fwd_hooks=hooks, **kwargs) if hooks \
+                    else self._bridge(tokens, **kwargs)
         except _Stop:
             logits = None
         if grad_of is not None:

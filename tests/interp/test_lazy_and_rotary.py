@@ -1,5 +1,6 @@
 """The core imports lazily (the app's first page draws before torch loads), ModelInfo carries RoPE's settings from
-the Hugging Face config, and a model whose attention hook holds the pattern does not claim pre-softmax scores."""
+the Hugging Face config, a model whose attention hook holds the pattern does not claim pre-softmax scores, and
+concurrent runs of one model do not mix their activations."""
 from __future__ import annotations
 
 import subprocess
@@ -40,3 +41,26 @@ def test_rotary_fields_and_attention_scores_sites(tiny_handle):
         native = load_model("attn-only-1l")
         assert not native.has(Site("attn_scores", 0))  # its hook_attn_scores fires with the softmaxed pattern
         assert native.has(Site("pattern", 0))
+
+
+def test_concurrent_runs_do_not_mix_activations(tiny_handle):
+    """Two threads running one model (two app sessions, the background warm-up) each read their own pass: the
+    bridge attaches hooks to shared modules, so passes take turns."""
+    import threading
+
+    prompts = ["the cat", "the cat sat on the mat and the dog"]
+    want = {p: tiny_handle.run(p, read=[Site("resid_post", 1)])[Site("resid_post", 1)] for p in prompts}
+    bad = []
+
+    def work(p):
+        for _ in range(15):
+            got = tiny_handle.run(p, read=[Site("resid_post", 1)])[Site("resid_post", 1)]
+            if got.shape != want[p].shape or not (got == want[p]).all():
+                bad.append(p)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in prompts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
