@@ -13,7 +13,7 @@ import streamlit as st
 from interp.types import Head
 from plots.walkthrough import matrix_heatmap, probability_table_figure, token_bars, vector_strip
 from probes import generation
-from probes.walkthrough import BLOCK_STEPS, TOLERANCE, Step, Walkthrough, walk
+from probes.walkthrough import BLOCK_STEPS, TOLERANCE, Step, Walkthrough, visible, walk
 from ui import explain, messages, models, prompts, state
 
 VIEWS = ("Forward pass", "Generate")
@@ -31,8 +31,7 @@ def cached_walk(model_name: str, prompt: str, position: int, head: int, temperat
 
 
 def _label(tokens: tuple[str, ...], i: int) -> str:
-    t = tokens[i].replace("\n", "↵").replace("\t", "→")
-    return f"{i}: {t if t.strip() else t.replace(' ', '·') or '∅'}"
+    return f"{i}: {visible(tokens[i])}"
 
 
 def _check_line(step: Step) -> None:
@@ -187,7 +186,7 @@ def _generate(handle, name: str, prompt: str) -> None:
     if dist is None:
         return
     rows = generation.table(handle, dist, 15)
-    labels = [r.token.replace("\n", "↵") if r.token.strip() else repr(r.token) for r in rows]
+    labels = [visible(r.token) for r in rows]
     st.plotly_chart(probability_table_figure(labels, [r.raw for r in rows], [r.tempered for r in rows],
                                              [r.final for r in rows], "The next token: its probability at each "
                                              "stage (the 15 most likely after temperature)"),

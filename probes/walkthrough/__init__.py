@@ -10,8 +10,9 @@ from probes.walkthrough.walk import (
     StepKey,
     TopToken,
     Walkthrough,
+    visible,
     walk,
 )
 
 __all__ = ["BLOCK_STEPS", "MAX_TEMPERATURE", "TOLERANCE", "Check", "Shown", "Step", "StepKey", "TopToken",
-           "Walkthrough", "walk"]
+           "Walkthrough", "visible", "walk"]

@@ -130,9 +130,13 @@ def _diff(hand_values: torch.Tensor, model_values: torch.Tensor) -> float:
     return float((h - m).abs().max()) if h.numel() else 0.0
 
 
+def visible(token: str) -> str:
+    """A token with its whitespace drawn (· space, ↵ newline, → tab), as the token strip shows it."""
+    return token.replace(" ", "·").replace("\n", "↵").replace("\t", "→") or "∅"
+
+
 def _label(tokens: list[str], i: int) -> str:
-    t = tokens[i].replace("\n", "↵").replace("\t", "→")
-    return f"{i}: {t if t.strip() else t.replace(' ', '·')}"[:24]
+    return f"{i}: {visible(tokens[i])}"[:24]
 
 
 class _Pass:
@@ -486,8 +490,7 @@ def walk(model: Model, prompt: str, position: int | None = None, head: int = 0, 
                     f"y [{d}] · W_U [{d}, {info.d_vocab}] -> ℓ [{info.d_vocab}]",
                     {"largest logit": float(top_logits.values[0]), "mean logit": float(logits[p].mean())},
                     (Shown("the 20 largest logits", _np(top_logits.values),
-                           col_labels=tuple(_label(model.to_str_tokens(top_logits.indices), i).split(": ", 1)[1]
-                                            for i in range(len(top_logits.indices)))),),
+                           col_labels=tuple(visible(t) for t in model.to_str_tokens(top_logits.indices))),),
                     (Check("logits", str(Site("logits")), _diff(logits, model_logits),
                            f"{ps.all_pos} x {info.d_vocab} tokens"),)))
 
@@ -503,7 +506,7 @@ def walk(model: Model, prompt: str, position: int | None = None, head: int = 0, 
                     {"temperature T": temperature, "top probability": float(top.values[0]),
                      "entropy (nats)": entropy},
                     (Shown(f"P of the {k} most likely next tokens", _np(top.values),
-                           col_labels=tuple(s if s.strip() else s.replace(" ", "·") or "∅" for s in strs)),),
+                           col_labels=tuple(visible(s) for s in strs)),),
                     (Check("probabilities", f"softmax of the model's logits / {temperature:g}",
                            _diff(probs, model_probs), f"all {info.d_vocab} tokens at position {p}"),)))
         tops = tuple(TopToken(s, int(i), float(logits[p, i]), float(pr))

@@ -88,7 +88,7 @@ def test_learner_tour(server, shots):
             page.locator(".st-key-wt_view").get_by_text("Generate").click()
             page.get_by_role("button", name="Next token").wait_for(timeout=WAIT_MS)
             steps.settle(page)
-            page.locator(".st-key-gen_temp [role='slider']").focus()
+            page.get_by_role("slider").first.focus()  # the temperature (top-p is the second)
             for _ in range(10):  # temperature 1.0 -> 1.5 in steps of 0.05
                 page.keyboard.press("ArrowRight")
             page.locator(".st-key-gen_topk input").fill("5")
