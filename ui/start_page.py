@@ -121,7 +121,7 @@ def _finding(name: str) -> None:
 def draw() -> None:
     st.header("Start here")
     explain.header("Start here")
-    warmup.start()  # the default model loads while this page is read
+    warmup.start(st.session_state.get(state.MODEL))  # the current model loads while this page is read
     st.markdown("Seven stops through the workbench on its small bundled models. Each button opens a page set up "
                 "to show one idea; read what to notice, then play with the controls. Words in blue open the "
                 "[glossary](?page=Glossary).")

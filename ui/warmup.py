@@ -11,27 +11,23 @@ _LOCK = threading.Lock()
 _STATE = {"started": False, "done": False, "error": None}
 
 
-def start() -> None:
-    """Start the warm-up thread unless it already ran in this process."""
+def start(model: str | None = None) -> None:
+    """Start the warm-up thread (for ``model``, else the default) unless one already ran in this process."""
     with _LOCK:
         if _STATE["started"]:
             return
         _STATE["started"] = True
-    threading.Thread(target=_warm, name="workbench-warmup", daemon=True).start()
+    threading.Thread(target=_warm, args=(model,), name="workbench-warmup", daemon=True).start()
 
 
-def done() -> bool:
-    return bool(_STATE["done"])
-
-
-def _warm() -> None:
+def _warm(model: str | None) -> None:
     # cached functions called outside a script run log "missing ScriptRunContext"; harmless here
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     try:
         from interp.prompt_check import example_prompts
         from ui import models
 
-        name = models.default_model_name()
+        name = model or models.default_model_name()
         handle = models.cached_model(name)
         models.cached_attention(name, next(iter(example_prompts(handle).values())))
         for page in ("ui.attention_page", "ui.walkthrough_page"):
