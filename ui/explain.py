@@ -204,7 +204,7 @@ PAGES: dict[str, Explanation] = {
         r"P(\text{next}) = \mathrm{softmax}\big(\mathrm{blocks}(W_E[t] + W_\mathrm{pos})\,W_U\,/\,T\big)"),
     "Model": Explanation(
         "Which model every page uses, and its anatomy: layers, heads, widths, vocabulary and context.",
-        "Bundled models are small enough for a laptop CPU; each has a model card saying how it was trained and "
+        "Bundled models are small enough for a laptop CPU; each comes with a README saying how it was trained and "
         "what it can do. The sizes are the shapes you see on Inside the model: d_model is the width of the "
         "{residual-stream}, d_head of each {qkv|query, key and value}.",
         r"\#\text{params} \approx 12\, n_\text{layers}\, d_\text{model}^2"),
