@@ -11,8 +11,10 @@ Each measurement starts its own server (a cold process: nothing imported, nothin
 
 For each it prints the wall time and the CPU seconds the server process spent meanwhile (user + system, children
 included): on a shared machine the wall time depends on the load, the CPU seconds much less; on an idle 2-core
-machine the wall time is about the CPU seconds. The baseline is whatever commit you run it on (run it on an old
-checkout for "before"). ``--quick`` measures the landing page only, on the tiny test GPT-2 built offline.
+machine the wall time is about the CPU seconds. The floor, measured in the same run, is a one-line Streamlit
+script served the same way (Streamlit and the browser alone); each case is also given as a ratio to it. For
+"before", run it on an old checkout. ``--quick`` (the test suite) measures the floor and the landing page only,
+on the tiny test GPT-2 built offline.
 
     .venv/bin/python benchmarks/bench_first_paint.py [--model code-gpt2] [--only landing,attention,features]
 """
@@ -42,11 +44,11 @@ def _cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _server(model: str, tmp: Path) -> tuple[subprocess.Popen, str]:
+def _server(model: str, tmp: Path, script: Path = ROOT / "app.py") -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(os.environ, WORKBENCH_DEFAULT_MODEL=model, HF_HUB_OFFLINE="1",
                WORKBENCH_RESULTS=str(tmp / "results"), WORKBENCH_CACHE=str(tmp / "cache"))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port",
                              str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -74,8 +76,10 @@ def _wait_features(page) -> None:
     page.locator(".st-key-chart-superposition_columns, .st-key-sp_train").first.wait_for(timeout=WAIT_MS)
 
 
-CASES = {"landing": ("", _wait_landing), "attention": ("?page=Attention", _wait_attention),
-         "features": ("?page=Features", _wait_features)}
+CASES = {"floor": ("", _wait_landing), "landing": ("", _wait_landing),
+         "attention": ("?page=Attention", _wait_attention), "features": ("?page=Features", _wait_features)}
+FLOOR_SCRIPT = 'import streamlit as st\nst.markdown("Step 1. The floor: a one-line page.")\n'
+
 
 
 def measure(model: str, case: str) -> tuple[float, float]:
@@ -84,7 +88,11 @@ def measure(model: str, case: str) -> tuple[float, float]:
 
     query, wait = CASES[case]
     with tempfile.TemporaryDirectory(prefix="bench-first-paint-") as tmp:
-        proc, url = _server(model, Path(tmp))
+        script = ROOT / "app.py"
+        if case == "floor":
+            script = Path(tmp) / "floor.py"
+            script.write_text(FLOOR_SCRIPT)
+        proc, url = _server(model, Path(tmp), script)
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -100,12 +108,14 @@ def measure(model: str, case: str) -> tuple[float, float]:
     return wall, cpu
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Measure the cases; returns ``{case}_wall``, ``{case}_cpu`` and ``{case}_ratio`` (wall / floor wall)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model name or directory (default: the bundled default)")
-    ap.add_argument("--only", default=",".join(CASES), help="comma-separated cases: " + ", ".join(CASES))
-    ap.add_argument("--quick", action="store_true", help="landing page only, on the tiny test GPT-2")
-    args = ap.parse_args()
+    ap.add_argument("--only", default="landing,attention,features",
+                    help="comma-separated cases (the floor is always measured): " + ", ".join(CASES))
+    ap.add_argument("--quick", action="store_true", help="the floor and the landing page, on the tiny test GPT-2")
+    args = ap.parse_args(argv)
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"no Chromium at {CHROMIUM}")
     if args.quick:
@@ -115,13 +125,16 @@ def main() -> None:
     else:
         from interp.loading import default_model
 
-        model, cases = args.model or default_model(), args.only.split(",")
-    load = os.getloadavg()[0]
-    print(f"model {model}; load average at start {load:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'case':<12}{'wall s':>10}{'server CPU s':>15}")
-    for case in cases:
+        model, cases = args.model or default_model(), [c for c in args.only.split(",") if c != "floor"]
+    print(f"model {model}; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'case':<12}{'wall s':>10}{'server CPU s':>15}{'wall / floor':>14}")
+    out: dict[str, float] = {}
+    for case in ["floor", *cases]:
         wall, cpu = measure(model, case)
-        print(f"{case:<12}{wall:>10.1f}{cpu:>15.1f}", flush=True)
+        out[f"{case}_wall"], out[f"{case}_cpu"] = wall, cpu
+        out[f"{case}_ratio"] = wall / out["floor_wall"]
+        print(f"{case:<12}{wall:>10.1f}{cpu:>15.1f}{out[f'{case}_ratio']:>14.2f}", flush=True)
+    return out
 
 
 if __name__ == "__main__":
