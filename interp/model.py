@@ -56,6 +56,10 @@ class ModelInfo:
     positional: str = "standard"  # "standard" (learned), "rotary", ...
     act_fn: str = ""
     gated_mlp: bool = False
+    rotary_base: float = 10000.0  # RoPE's base (positional "rotary"): pair i turns by position * base^(-2i/dim)
+    rotary_dim: int = 0  # dimensions of each head RoPE turns; 0 = all of d_head
+    rotary_adjacent_pairs: bool = False  # RoPE turns pairs (0, 1), (2, 3)... (GPT-J), not (i, i + dim/2) (Llama)
+    rope_type: str = "default"  # Hugging Face's rope_type: "default" is the plain formula; others rescale it
     prepend_bos: bool = True  # prompts start with BOS (False: e.g. grokking-p113's [a, b, =])
     backend: Backend = "bridge"
 

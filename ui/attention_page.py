@@ -11,7 +11,8 @@ from interp.token_display import token_pieces
 from interp.types import Head
 from plots.attention_grid import all_heads_figure, head_pattern_figure, layer_heads_figure
 from plots.tokens import MAX_STRIP_TOKENS, attention_strip_html, strip_height
-from ui import figures, messages, models, prompts, state
+from probes.heads.strongest import strongest_head
+from ui import explain, figures, messages, models, prompts, state
 
 #: Kept for other modules that import it; the page's default prompt is an example fitting the current model.
 DEFAULT_PROMPT = "The cat sat on the mat. The cat sat on the mat."
@@ -68,8 +69,25 @@ def _one_head(handle: Model, name: str, prompt: str, drawn_layer: int) -> None:
     state.sync_url(str(st.session_state.get("page", "Attention")))  # a fragment run does not reach app.py's
 
 
+def _strongest(pa, first_is_bos: bool) -> None:
+    """Open on the prompt's strongest head when nothing is chosen yet; say why, and offer it when another is shown."""
+    best = strongest_head(pa.patterns, skip_first=first_is_bos, first_token="the first token (BOS)" if first_is_bos
+                          else "the first token")
+    ss = st.session_state
+    auto = not ss.get(state.CHOSEN)  # no link, click or picker yet
+    if auto:
+        state.select_head(best.head, chosen=False)
+    shown = (ss.get(state.LAYER, 0), ss.get(state.HEAD, 0))
+    if shown == tuple(best.head):
+        st.info(("Opened on the strongest head for this prompt. " if auto else "") + best.why)
+    else:
+        st.button(f"Show the strongest head on this prompt: {best.head} ({best.score:.0%})", key="attn_strongest",
+                  on_click=state.select_head, args=(best.head,), help=best.why)
+
+
 def draw() -> None:
     st.header("Attention explorer")
+    explain.header("Attention")
     handle = state.current_model()
     if handle is None:  # the reason is already shown
         return
@@ -82,6 +100,7 @@ def draw() -> None:
     pa = messages.guarded(models.cached_attention, name, prompt)
     if pa is None:
         return
+    _strongest(pa, handle.bos_token_id is not None)
     layer, _ = state.layer_head(info.n_layers, info.n_heads)
     _one_head(handle, name, prompt, layer)
 

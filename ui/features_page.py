@@ -31,7 +31,7 @@ from probes.features.splice import sae_site
 from tasks.othello import RELATIVE_CLASSES, is_othello_model
 from training.sae import SAETrainSettings, train_sae
 from training.sae_data import model_sae_job, sample_tokens
-from ui import figures, messages, models, state, superposition_panel
+from ui import explain, figures, messages, models, state, superposition_panel
 
 SAMPLE_SEQS, SAMPLE_LEN = 64, 64
 SESSION_SAE = "(trained in this session)"
@@ -359,6 +359,7 @@ def _train_panel(handle: Model, model_name: str) -> None:
 
 def draw() -> None:
     st.header("Features: sparse autoencoder latents")
+    explain.header("Features")
     st.caption("Sparse autoencoders split a layer's activations into many sparsely active latents (Bricken et al. "
                "2023; Gao et al. 2024). Browse the SAEs shipped beside the bundled models, or train one below.")
     with_saes = _models_with_saes()

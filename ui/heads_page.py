@@ -15,7 +15,7 @@ from plots.common import layer_head_heatmap
 from plots.select import add_head_picker
 from probes.heads import detectors as heads_module
 from probes.heads.report import ABLATION_MODES, ABLATION_SCORE, ICL_SCORE, NOISE_SE, HeadReport, head_report
-from ui import figures, messages, state
+from ui import explain, figures, messages, state
 
 #: Head reports computed in this process (tests assert that choosing a head adds none).
 SCANS = {"count": 0}
@@ -147,6 +147,7 @@ def _head_picker(rep: HeadReport, n_layers: int, n_heads: int) -> str:
 
 def draw() -> None:
     st.header("Attention heads")
+    explain.header("Heads")
     handle = state.current_model()
     if handle is None:  # the reason is already shown
         return

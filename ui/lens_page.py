@@ -12,7 +12,7 @@ from interp.model import Model
 from learned.tuned_lens import TunedLens, find_tuned_lens, load_tuned_lens
 from plots.lens import GRID_COLOURS, grid_figure, kl_figure, trajectory_figure
 from probes.lens.logit import LensResult, ResidStack, default_targets, lens_from_stack, residual_stack, token_trajectory
-from ui import figures, messages, models, prompts, state
+from ui import explain, figures, messages, models, prompts, state
 
 DEFAULT_PROMPT = "import os\n\ndef add(a, b):\n    return a + b\n"
 #: The grid shows this many positions at a time (a slider moves the window), so every cell's text fits its cell.
@@ -60,6 +60,7 @@ def tuned_lens_for(handle: Model, name: str) -> tuple[str | None, float]:
 
 def draw() -> None:
     st.header("Logit lens")
+    explain.header("Logit lens")
     st.caption("Each layer's residual stream read through the model's final norm and unembedding "
                "(nostalgebraist 2020); the tuned lens first applies a trained affine translator per layer "
                "(Belrose et al. 2023). Rows: layers (embedding at the bottom, final output at the top); "

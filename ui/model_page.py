@@ -9,7 +9,7 @@ import streamlit as st
 from interp.loading import BUNDLED_DIR, bundled_models
 from interp.model import ModelInfo
 from interp.prompt_check import KIND_READS, kind_of
-from ui import figures, messages, models, state
+from ui import explain, figures, messages, models, state
 
 SOURCES = ["Bundled", "Hub name (GPT-2 family)", "Local directory"]
 BACKEND_LABELS = {"bridge": "TransformerLens (here)", "nnsight": "nnsight (here)", "ndif": "NDIF (remote)"}
@@ -106,6 +106,7 @@ def model_card(path: str | None) -> str | None:
 
 def draw() -> None:
     st.header("Model")
+    explain.header("Model")
     bundled = bundled_models()
     _preselect(state.current_model_name(), bundled)
     for key in ("model_source", "model_bundled", "model_hub", "model_dir", "model_ndif_typed"):

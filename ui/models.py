@@ -1,14 +1,17 @@
-"""The models and forward passes the app caches across reruns: the current model, its attention patterns."""
+"""The models and forward passes the app caches across reruns: the current model, its attention patterns.
+
+The model code (torch, TransformerLens) is imported on first use, not with this module."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from interp import Model, load_model
-from interp.attention import PromptAttention, prompt_attention
-from interp.loading import BACKENDS, check_backend, default_model
-from interp.model import LoadBackend
+if TYPE_CHECKING:
+    from interp import Model
+    from interp.attention import PromptAttention
+    from interp.model import LoadBackend
 
 #: Forward passes run by the app in this process (tests assert that a head switch adds none).
 FORWARD_PASSES = {"count": 0}
@@ -16,6 +19,8 @@ FORWARD_PASSES = {"count": 0}
 
 def default_model_name() -> str:
     """WORKBENCH_DEFAULT_MODEL if set (tests, custom setups), else the bundled default (may raise)."""
+    from interp.loading import default_model
+
     return os.environ.get("WORKBENCH_DEFAULT_MODEL") or default_model()
 
 
@@ -23,14 +28,20 @@ def model_ref(name: str, backend: LoadBackend = "bridge") -> str:
     """How the app names a model it runs (the shared state, the URL, the caches): the name alone on the default
     backend, else ``backend:name`` (``ndif:openai-community/gpt2``). Never a key: NDIF's comes from the
     environment only."""
+    from interp.loading import check_backend
+
     backend = check_backend(backend)
     return name if backend == "bridge" else f"{backend}:{name}"
 
 
 def parse_ref(ref: str) -> tuple[str, LoadBackend]:
     """``(name, backend)`` of a :func:`model_ref` (a name without a known backend prefix runs on the bridge)."""
+    from typing import get_args
+
+    from interp.model import LoadBackend
+
     head, sep, rest = ref.partition(":")
-    if sep and head in BACKENDS and rest:
+    if sep and head in get_args(LoadBackend) and rest:
         return rest, head  # type: ignore[return-value]
     return ref, "bridge"
 
@@ -38,6 +49,8 @@ def parse_ref(ref: str) -> tuple[str, LoadBackend]:
 @st.cache_resource(show_spinner="Loading model...", max_entries=3)
 def cached_model(ref: str) -> Model:
     """A model is loaded once per process and reference (name, and backend when not the bridge)."""
+    from interp import load_model
+
     name, backend = parse_ref(ref)
     return load_model(name, backend=backend)
 
@@ -57,5 +70,7 @@ def hosted_models() -> tuple[list[str], str]:
 @st.cache_resource(show_spinner="Running the model...", max_entries=8)
 def cached_attention(model_name: str, prompt: str) -> PromptAttention:
     """One forward pass per (model, prompt); layer/head changes reuse it."""
+    from interp.attention import prompt_attention
+
     FORWARD_PASSES["count"] += 1
     return prompt_attention(cached_model(model_name), prompt)

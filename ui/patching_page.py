@@ -27,7 +27,7 @@ from probes.patching.stats import dataset_effects
 from probes.stats import significance_reachable
 from tasks.copy_mix import stdlib_name_pairs
 from tasks.pairs import PairBatch, PromptPair, encode_pairs, example_pair, pairs_from_csv
-from ui import figures, messages, models, state
+from ui import explain, figures, messages, models, state
 
 METRICS: tuple[PatchMetric, ...] = get_args(PatchMetric)
 STOP = "patch_stop_requested"
@@ -193,6 +193,7 @@ def _dataset(handle: Model, metric: PatchMetric) -> None:
 
 def draw() -> None:
     st.header("Activation patching")
+    explain.header("Patching")
     handle = state.current_model()
     if handle is None:
         return

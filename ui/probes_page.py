@@ -19,7 +19,7 @@ from probes.probing.report import ProbeReport, probe_by_layer, probe_verdict
 from probes.stats import SMALL_TEST_SET, wilson_interval
 from tasks.labelled import LabelledTexts, bracket_example_csv, parse_labelled_csv
 from tasks.othello import TRAIN_OTHELLO_COMMAND, is_othello_model, othello_probe_set
-from ui import figures, messages, models, state
+from ui import explain, figures, messages, models, state
 
 OTHELLO, UPLOAD, PASTE = "Othello board state (built-in)", "Upload a CSV", "Paste a CSV"
 OTHELLO_MODEL = "othello-gpt"
@@ -203,6 +203,7 @@ def _results() -> None:
 
 def draw() -> None:
     st.header("Linear probes")
+    explain.header("Probes")
     st.caption("One logistic probe per layer reads a label from the residual stream; it counts only if it beats the "
                "majority class and the control task (same probe, labels tied to the input token alone).")
     state.bind("probe_source", "dataset", default=OTHELLO, choices=(OTHELLO, UPLOAD, PASTE))

@@ -24,7 +24,7 @@ from experiments.core.runner import RESULTS_ROOT, run_experiment
 from interp.loading import BUNDLED_DIR
 from interp.model import Model
 from interp.prompt_check import KIND_READS, kind_of, kind_of_model_dir
-from ui import figures, messages, models, state
+from ui import explain, figures, messages, models, state
 
 RUN_KEY = "repro_last_run"
 FULL = "full run (published setting)"
@@ -219,6 +219,7 @@ def _results() -> None:
 
 def draw() -> None:
     st.header("Reproductions")
+    explain.header("Reproductions")
     exps = all_experiments()
     rows = [{"experiment": n, "title": e.title, "finding": e.finding.claim if e.finding else "",
              "source": e.finding.source if e.finding else "", "published": e.finding.published if e.finding else "",

@@ -6,18 +6,24 @@ latent, thresholds, sort orders...) are *bound* to URL parameters with :func:`bi
 the link's value is applied once (on the page the link names), the value survives a visit to another page
 (Streamlit forgets a widget's value when its page is not drawn), and :func:`sync_url` writes the values of this
 run's bindings into the URL, so a link restores what the page drew.
+
+Light to import (no torch): the app's first page draws before the model code is loaded; ``ui.models`` is imported
+where a model is needed.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from interp import Model, WorkbenchError
+from interp import WorkbenchError
 from interp.types import Head
-from ui import messages, models
+from ui import messages
+
+if TYPE_CHECKING:
+    from interp import Model
 
 #: Prompts up to this many characters travel in the URL (longer ones stay in the session only).
 MAX_URL_PROMPT = 1500
@@ -76,6 +82,8 @@ def init_state_from_url(pages: list[str], default_page: str) -> None:
     ss["wb_url_page"] = page or default_page  # the page whose own parameters the link carries
     model = qp.get("model")
     if model:
+        from ui import models
+
         try:
             models.cached_model(model)
         except Exception as e:  # noqa: BLE001 - a bad model in a link is a warning, the default opens instead
@@ -307,6 +315,8 @@ def set_prompt(text: str) -> None:
 
 def current_model_name() -> str | None:
     """The model chosen on the Model page (or in the URL), else the default; None (with a message) when none."""
+    from ui import models
+
     if st.session_state.get(MODEL):
         return st.session_state[MODEL]
     try:
@@ -318,7 +328,41 @@ def current_model_name() -> str | None:
 
 def current_model() -> Model | None:
     """The loaded current model, or None after showing why it could not be loaded."""
+    from ui import models
+
     name = current_model_name()
     if name is None:
         return None
     return messages.guarded(models.cached_model, name)
+
+
+def preset(page: str, *, model: str | None = None, prompt: str | None = None, head: Head | None = None,
+           widgets: dict[str, object] | None = None, drop: tuple[str, ...] = ()) -> None:
+    """Open ``page`` set up to show one thing (the guided path's steps): the shared model, prompt and head, and
+    values for the page's own widgets (``widgets``; ``drop`` forgets keys so the page makes them afresh). With no
+    ``head`` the shared selection is cleared, so the page chooses (Attention: the strongest head). Call it from a
+    button's ``on_click``: it runs before the page's widgets exist."""
+    ss = st.session_state
+    if model is not None:
+        ss[MODEL] = model
+    if prompt is not None:
+        set_prompt(prompt)
+    if head is None:
+        for key in (LAYER, HEAD, CHOSEN):
+            ss.pop(key, None)
+    else:
+        select_head(head)
+    for key in drop:
+        forget(key)
+    for key, value in (widgets or {}).items():
+        keep(key, value)
+    ss["page"] = page
+
+
+def link(page: str, *, model: str | None = None, prompt: str | None = None, head: Head | None = None) -> str:
+    """A relative URL opening ``page`` with that model, prompt and head (what :func:`sync_url` would write)."""
+    import urllib.parse
+
+    q = {"page": page, "model": model, "prompt": prompt if prompt and len(prompt) <= MAX_URL_PROMPT else None,
+         "layer": str(head.layer) if head else None, "head": str(head.head) if head else None}
+    return "?" + urllib.parse.urlencode({k: v for k, v in q.items() if v is not None})

@@ -2,14 +2,20 @@
 
 A tiny n=5, m=2 ReLU output model (Elhage et al. 2022) trains live from a few restarts in one batched tensor
 (``training/superposition.py``); the columns of W are redrawn while it trains, then the lowest-loss restart is
-shown with its norms and angles. Results are kept per setting, so moving a slider back is instant, and are
-shared by the sessions of one server process (a result depends only on the setting and the seed), so
-opening the page again does not retrain. Called from the Features page (``draw()``); it needs no model.
+shown with its norms and angles. Training starts on request (a button), never when the page opens; after the
+first training in a session, moving a slider trains the new setting at once. Results are kept per setting in
+memory for every session of the server and on disk (``WORKBENCH_CACHE``, default ``.cache/``) across restarts
+(a result depends only on the setting, the seed and the training settings), so a setting trained once opens at
+once. Called from the Features page (``draw()``); it needs no model.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +39,43 @@ MAX_CACHED = 24
 #: (sparsity, decay, seed) -> trained result, for every session of this process; oldest dropped past MAX_CACHED.
 RESULTS: dict[tuple[float, float, int], dict[str, Any]] = {}
 _LOCK = threading.Lock()
+LIVE = "sp_live"  # session: the reader trained once, so slider moves train at once
+
+
+def _cache_file(setting: tuple[float, float, int]) -> Path:
+    """Where a setting's result is kept across server restarts (the training settings are part of the name)."""
+    root = Path(os.environ.get("WORKBENCH_CACHE") or Path(__file__).resolve().parent.parent / ".cache")
+    cfg = hashlib.sha256(json.dumps(dataclasses.asdict(LIVE_TRAIN), sort_keys=True, default=str).encode())
+    s, d, seed = setting
+    return root / "superposition" / f"s{s}_d{d}_seed{seed}_{RESTARTS}x{cfg.hexdigest()[:12]}.json"
+
+
+def _load(setting: tuple[float, float, int]) -> dict[str, Any] | None:
+    try:
+        raw = json.loads(_cache_file(setting).read_text())
+        return {"W": np.asarray(raw["W"], dtype=np.float32), "loss": float(raw["loss"]),
+                "importance": np.asarray(raw["importance"], dtype=np.float32)}
+    except (OSError, ValueError, KeyError, TypeError):  # absent or unreadable: train again when asked
+        return None
+
+
+def _save(setting: tuple[float, float, int], result: dict[str, Any]) -> None:
+    path = _cache_file(setting)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"W": np.asarray(result["W"]).tolist(), "loss": result["loss"],
+                                   "importance": np.asarray(result["importance"]).tolist()}))
+        tmp.replace(path)
+    except OSError:  # a read-only cache only costs a retrain next time
+        pass
+
+
+def _remember(setting: tuple[float, float, int], result: dict[str, Any]) -> None:
+    with _LOCK:
+        while len(RESULTS) >= MAX_CACHED:
+            RESULTS.pop(next(iter(RESULTS)))
+        RESULTS[setting] = result
 
 
 def _train(sparsity: float, decay: float, seed: int, live: Any) -> dict[str, Any]:
@@ -70,15 +113,23 @@ def draw() -> None:
     setting = (round(float(sparsity), 4), round(float(decay), 4), seed)
     result = RESULTS.get(setting)
     if result is None:
+        result = _load(setting)
+        if result is not None:
+            _remember(setting, result)
+    if result is None:
+        asked = st.button(f"Train at this setting ({RESTARTS} restarts, {LIVE_TRAIN.steps} steps, a few seconds)",
+                          key="sp_train", type="primary") or st.session_state.get(LIVE)
+        if not asked:
+            st.caption("Nothing is trained until you ask: press the button, then move the sliders to retrain.")
+            return
+        st.session_state[LIVE] = True
         live = st.empty()
         result = guarded(_train, *setting, live)
         live.empty()
         if result is None:
             return
-        with _LOCK:
-            while len(RESULTS) >= MAX_CACHED:
-                RESULTS.pop(next(iter(RESULTS)))
-            RESULTS[setting] = result
+        _remember(setting, result)
+        _save(setting, result)
     W = torch.as_tensor(result["W"])
     norms, dims = feature_norms(W), dimensionality(W)
     kept = int((norms >= 0.5).sum())

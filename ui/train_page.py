@@ -32,7 +32,7 @@ from training.induction import (
     save_trained,
     train_induction,
 )
-from ui import figures, messages, state, train_grokking
+from ui import explain, figures, messages, state, train_grokking
 
 #: preset -> (label, config). Tests add a tiny one. Times measured on this project's 2-core CPU machine with one
 #: thread while other jobs ran (training only; the live chart adds a little): fast 57 s (phase change at step
@@ -205,6 +205,7 @@ MODES = ("Induction phase change", "Grokking")
 
 def draw() -> None:
     st.header("Train")  # the page's title first, then what to train
+    explain.header("Train")
     state.bind("train_mode", "mode", default=MODES[0], choices=MODES)
     if st.radio("Mode", MODES, horizontal=True, key="train_mode") == "Grokking":
         return train_grokking.draw()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 from transformer_lens.model_bridge import TransformerBridge
+from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
 from transformers.utils import logging as hf_logging
 
 from interp.errors import InvalidInput, ModelUnavailable
@@ -34,13 +36,16 @@ class BridgeModel(Model):
         self.tokenizer = tokenizer
         self.info = info
         self._weights: Weights | None = None
+        # run_with_hooks attaches its hooks to the shared modules for the length of the pass, so two passes at
+        # once (two app sessions, a background warm-up) would read each other's activations: one at a time.
+        self._lock = threading.RLock()
         # Hooks the bridge gates off (hook_attn_in, hook_{q,k,v}_input, hook_mlp_in unless its use_* switch is on)
         # would refuse a hook with a ValueError: the model does not have those sites.
         gated = getattr(bridge, "_gated_hook_reason", lambda name: None)
         hooks = {n for n, hp in bridge.hook_dict.items() if gated(hp.name or n) is None}
         if info.positional != "standard":  # rotary models keep a pos_embed hook that nothing ever fills
             hooks.discard(Site("pos_embed").hook_name)
-        self._hooks = frozenset(hooks)
+        self._hooks = frozenset(hooks - _scores_that_are_patterns(bridge))
 
     # ------------------------------------------------------------------ the interface
 
@@ -66,8 +71,9 @@ class BridgeModel(Model):
         kwargs: dict[str, Any] = {"attention_mask": attention_mask} if attention_mask is not None else {}
         logits: torch.Tensor | None
         try:
-            logits = self._bridge.run_with_hooks(tokens, fwd_hooks=hooks, **kwargs) if hooks \
-                else self._bridge(tokens, **kwargs)
+            with self._lock:
+                logits = self._bridge.run_with_hooks(tokens, fwd_hooks=hooks, **kwargs) if hooks \
+                    else self._bridge(tokens, **kwargs)
         except _Stop:
             logits = None
         if grad_of is not None:
@@ -111,6 +117,19 @@ class BridgeModel(Model):
         info = dataclasses.replace(self.info, name=f"{self.info.name} (random init, seed {seed})",
                                    sha256=f"random-init-{seed}-{self.info.sha256}")
         return BridgeModel(bridge, self.tokenizer, info)
+
+
+def _scores_that_are_patterns(bridge: Any) -> set[str]:
+    """Hook names of ``attn_scores`` that carry the softmaxed pattern, not the scores: the bridge's generic
+    attention wrapper (e.g. around TL-native attention) fires ``hook_attn_scores`` after the wrapped module
+    returns, with its attention weights. Such a model exposes no pre-softmax scores, so it has no such site."""
+    out = set()
+    for i, block in enumerate(getattr(bridge, "blocks", [])):
+        attn = getattr(block, "attn", None)
+        if (isinstance(attn, AttentionBridge) and type(attn).forward is AttentionBridge.forward
+                and not getattr(attn, "requires_relative_position_bias", False)):
+            out.add(Site("attn_scores", i).hook_name)
+    return out
 
 
 def bridge_of(model: Model) -> Any:
@@ -298,8 +317,28 @@ def make_model(bridge: Any, tokenizer: Any, *, name: str, source: str, path: Pat
         positional=str(getattr(cfg, "positional_embedding_type", "standard")),
         act_fn=str(getattr(cfg, "act_fn", "") or ""), gated_mlp=bool(getattr(cfg, "gated_mlp", False)),
         prepend_bos=getattr(cfg, "default_prepend_bos", True) is not False, backend="bridge",
+        **_rotary_fields(bridge, cfg),
     )
     return BridgeModel(bridge, tokenizer, info)
+
+
+def _rotary_fields(bridge: Any, cfg: Any) -> dict[str, Any]:
+    """RoPE's base, rotated dimensions, pairing and type. A Hugging Face config is the source when there is one
+    (TransformerLens's bridge config keeps 10000 whatever ``rope_parameters`` say); TL-native models use cfg."""
+    base, dim = float(getattr(cfg, "rotary_base", 10000.0) or 10000.0), int(getattr(cfg, "rotary_dim", 0) or 0)
+    rope_type = "default"
+    hf = getattr(getattr(bridge, "original_model", None), "config", None)
+    params = getattr(hf, "rope_parameters", None) or {}
+    if isinstance(params, dict) and params:
+        base = float(params.get("rope_theta", base))
+        rope_type = str(params.get("rope_type", params.get("type", "default")) or "default")
+        factor = params.get("partial_rotary_factor", getattr(hf, "partial_rotary_factor", None))
+        if factor:
+            dim = int(int(cfg.d_head) * float(factor))
+    elif hf is not None and getattr(hf, "rope_theta", None):
+        base = float(hf.rope_theta)
+    return {"rotary_base": base, "rotary_dim": dim, "rope_type": rope_type,
+            "rotary_adjacent_pairs": bool(getattr(cfg, "rotary_adjacent_pairs", False))}
 
 
 def _first_line(e: BaseException) -> str:

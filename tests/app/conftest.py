@@ -93,10 +93,10 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def tour_page(request, tour_browser, tour_server, shots):
-    """A fresh page (its own Streamlit session) on the module's server, opened on the app's first page."""
+    """A fresh page (its own Streamlit session) on the module's server, opened on the Attention page."""
     page = tour_browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
     try:
-        page.goto(tour_server)
+        page.goto(tour_server + "/?page=Attention&layer=0&head=0")  # the app's first page is Start here
         page.wait_for_selector(".js-plotly-plot", timeout=WAIT_MS)
         yield page
         rep = getattr(request.node, "rep_call", None)

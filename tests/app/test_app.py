@@ -10,7 +10,7 @@ from tests.app.apptest import app_test
 
 @pytest.fixture
 def app(tiny_gpt2_dir, monkeypatch):
-    return app_test(tiny_gpt2_dir, monkeypatch)
+    return app_test(tiny_gpt2_dir, monkeypatch, "Attention")
 
 
 def _charts(at):
@@ -18,12 +18,17 @@ def _charts(at):
 
 
 def test_attention_page_renders_heatmap_and_switching_head_does_not_rerun(app):
+    from probes.heads.strongest import strongest_head
     from ui import models
     app.run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     charts = _charts(app)
     assert len(charts) == 3  # selected head + the layer's heads + every layer x head
-    assert charts[0]["layout"]["title"]["text"] == "Head 0.0 attention pattern"
+    best = strongest_head(models.cached_attention(models.default_model_name(), app.text_area(key="attn_prompt").value)
+                          .patterns)
+    assert charts[0]["layout"]["title"]["text"] == f"Head {best.head} attention pattern"  # opens on the strongest
+    assert any(i.value.startswith("Opened on the strongest head")
+               and f"Head {best.head} attends most sharply" in i.value for i in app.info)
     assert "query" in charts[0]["data"][0]["hovertemplate"] and "key" in charts[0]["data"][0]["hovertemplate"]
     before = models.FORWARD_PASSES["count"]
     app.selectbox(key="attn_head").set_value(3).run()
@@ -87,7 +92,7 @@ def test_model_page_shows_the_model_card_and_preselects_a_bundled_model(monkeypa
 
 
 def test_missing_model_is_a_message_not_a_crash(monkeypatch, tmp_path):
-    at = app_test(tmp_path / "no-such-model", monkeypatch, timeout=60).run()
+    at = app_test(tmp_path / "no-such-model", monkeypatch, "Attention", timeout=60).run()
     assert not at.exception
     assert any("not a model directory" in e.value for e in at.error)
     at.sidebar.radio(key="page").set_value("Model").run()

@@ -2,9 +2,10 @@
 
 Two families: links (``?page=&model=&prompt=&layer=&head=`` with bad values, on every page, and every page's own
 link parameters, ``PAGE_PARAMS``) and typed inputs (text boxes of the Logit lens, Patching, Reproductions,
-Circuits, Activations, Neurons and Ablate & steer pages). A case passes when the page runs without an
-exception (no traceback reaches the user), every message it shows is short (at most ``MAX_MESSAGE`` characters,
-never a figure's JSON) and a bad input produced at least one warning or error saying so. The app runs on the
+Circuits, Activations, Neurons, Ablate & steer, Inside the model and Glossary pages; glossary terms). A case passes
+when the page runs without an exception (no traceback reaches the user), every message it shows is short (at most
+``MAX_MESSAGE`` characters, never a figure's JSON) and a bad input produced at least one warning or error saying
+so. The app runs on the
 bundled ``attn-only-1l`` (small and quick to load); nothing is written outside a temporary results folder.
 """
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 
 from tests.fuzz import ROOT, Case, Outcome, cap
 
-PAGES = ("Model", "Attention", "Heads", "Circuits", "Logit lens", "Activations", "Neurons", "Probes", "Patching",
-         "Ablate & steer", "Features", "Graph", "Reproductions", "Train")
+PAGES = ("Start here", "Inside the model", "Model", "Attention", "Heads", "Circuits", "Logit lens", "Activations",
+         "Neurons", "Probes", "Patching", "Ablate & steer", "Features", "Graph", "Reproductions", "Train", "Glossary")
 #: Every page's own link parameters (ui/state.py bind) with bad values: each must be warned about in one line (or
 #: the page says why it does not use it, e.g. a model without SAEs) and never raise.
 PAGE_PARAMS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -73,7 +74,13 @@ BAD_PROMPTS = ("", " ", "x" * 20_000, "\ufffd\ufffd\ufffd invalid UTF-8 in the l
 BAD_GRAPH = {"node_th": ("x", "-1", "2", "nan", ""), "edge_th": ("0.1", "inf"), "route_th": ("0", "9"),
              "target": ("x", "99", "-1"), "gmode": ("nope", "routes\x00"), "tc": ("../../etc", "t" * 300),
              "node": ("<script>alert(1)</script>", "n" * 300)}
+BAD_TERMS = ("<script>alert(1)</script>", "", "t" * 300, "residual-stream\x00", "../../etc/passwd")
 TYPED = (  # (page, widget kind, key, value)
+    ("Inside the model", "text_area", "wt_prompt", ""),
+    ("Inside the model", "text_area", "wt_prompt", "x" * 20_000),
+    ("Inside the model", "text_area", "wt_prompt", "\ufffd\ufffd\x00"),
+    ("Glossary", "text_input", "gl_search", "\x00"),
+    ("Glossary", "text_input", "gl_search", "q" * 5000),
     ("Logit lens", "text_input", "lens_token", "definitely not one token"),
     ("Logit lens", "text_input", "lens_token", "\ufffd\ufffd"),
     ("Logit lens", "text_input", "lens_token", "x" * 5000),
@@ -147,11 +154,15 @@ def cases() -> list[Case]:
         for v in BAD_MODELS:
             out.append(Case("app", "url.model", f"url.{slug}.model.{ascii(v)[:40]}", "clear_error",
                             {"query": {"page": page, "model": v}}, fast=page == "Heads" and v == "/etc"))
-    for page in ("Attention", "Logit lens", "Patching"):
+    for i, v in enumerate(BAD_TERMS):
+        out.append(Case("app", "url.term", f"url.glossary.term.{i}", "clear_error",
+                        {"query": {"page": "Glossary", "term": v}}, fast=i == 0))
+    for page in ("Attention", "Logit lens", "Patching", "Inside the model"):
         slug = page.lower().replace(" ", "-")
         for i, v in enumerate(BAD_PROMPTS):
             out.append(Case("app", "url.prompt", f"url.{slug}.prompt.{i}", "clear_error",
-                            {"query": {"page": page, "prompt": v}}, fast=page == "Attention" and i == 3))
+                            {"query": {"page": page, "prompt": v}}, fast=page in ("Attention", "Inside the model")
+                            and i == 3))
     for name, values in BAD_GRAPH.items():
         for v in values:
             out.append(Case("app", "url.graph", f"url.graph.{name}.{ascii(v)[:30]}", "clear_error",
@@ -176,8 +187,8 @@ def cases() -> list[Case]:
                                 and i == 0))
     for i, (page, kind, key, value) in enumerate(TYPED):
         out.append(Case("app", "typed", f"typed.{key}.{i}", "clear_error",
-                        {"page": page, "kind": kind, "key": key, "value": value}, fast=key == "repro_root" and
-                        value == "/"))
+                        {"page": page, "kind": kind, "key": key, "value": value},
+                        fast=(key == "repro_root" and value == "/") or (key == "wt_prompt" and value == "")))
     return out
 
 

@@ -90,6 +90,7 @@ def cases() -> Iterator[Case]:
     yield from _backend_cases()
     yield from _emergence_cases()
     yield from graph_cases.cases()  # transcoder files, graphs, graph JSON, routes
+    yield from _learner_cases()
 
 
 def _c(group: str, name: str, expect: str, fast: bool = False, isolate: bool = False, timeout_s: float = 120.0,
@@ -1001,8 +1002,91 @@ def _build_emergence(case: Case):
     return calls[key], check
 
 
+# ----------------------------------------------------------------------------- the learner's walkthrough and sampling
+
+WALK_PROMPT = "the cat sat on the mat"  # 7 tokens with BOS on the test tokenizer
+#: number spec -> its float value when the library must accept it as a temperature (0 < T <= 100), else None
+TEMPERATURE_SPECS = {"float:0.7": 0.7, "int:1": 1.0, "npf:2.0": 2.0, "torchf:0.5": 0.5, "float:100": 100.0,
+                     "float:0": None, "float:-1": None, "float:1e9": None, "nan": None, "inf": None,
+                     "bool:true": None, "str:1": None, "none": None, "list:1": None, "complex:1": None}
+SAMPLING_SPECS = {  # field -> {spec: accepted?}
+    "temperature": {"float:0": True, "float:1.5": True, "float:-0.5": False, "nan": False, "inf": False,
+                    "float:101": False, "bool:true": False, "str:1": False},
+    "top_k": {"int:0": True, "int:5": True, "int:-1": False, "float:2.5": False, "float:2.0": False,
+              "big:99999999999999999999": False, "bool:true": False, "none": False},
+    "top_p": {"float:0.9": True, "float:1.0": True, "float:0": False, "float:-0.1": False, "float:1.5": False,
+              "nan": False, "str:0.5": False},
+    "seed": {"int:0": True, "np64:7": True, "int:-1": False, "float:1.5": False, "big:99999999999999999999": False,
+             "none": False},
+}
+
+
+def _learner_cases() -> Iterator[Case]:
+    n_tok = 7
+    for what, n in (("position", n_tok), ("head", 4)):
+        for spec in INDEX_SPECS:
+            ok = valid_index(spec, n) is not None or (what == "position" and spec == "none")  # None: the last
+            yield _c("walkthrough", f"walkthrough.{what}.{spec}", "ok" if ok else "InvalidInput",
+                     fast=spec in ("int:-1", "float:1.0") and what == "position", what=what, spec=spec)
+    for spec, t in TEMPERATURE_SPECS.items():
+        yield _c("walkthrough", f"walkthrough.temperature.{spec}", "ok" if t is not None else "InvalidInput",
+                 fast=spec == "float:0", what="temperature", spec=spec)
+    for field_name, specs in SAMPLING_SPECS.items():
+        for spec, ok in specs.items():
+            yield _c("sampling", f"sampling.{field_name}.{spec}", "ok" if ok else "InvalidInput",
+                     fast=(field_name, spec) in (("top_p", "float:0"), ("temperature", "float:0")),
+                     field=field_name, spec=spec)
+    for name, (n_tokens, previous) in {"n_tokens.zero": (0, []), "n_tokens.huge": (10_000, []),
+                                       "n_tokens.float": (1.5, []), "previous.out_of_vocab": (1, [10**6]),
+                                       "previous.negative": (1, [-1]), "previous.ok": (2, [5, 6])}.items():
+        yield _c("sampling", f"sampling.request.{name}", "ok" if name.endswith(".ok") else "InvalidInput",
+                 fast=name == "previous.out_of_vocab", n_tokens=n_tokens, previous=previous)
+
+
+def _build_walkthrough(case: Case):
+    from probes.walkthrough import TOLERANCE, walk
+
+    h, what, spec = handle(), case.params["what"], case.params["spec"]
+    v = value(spec)
+    kw = {"position": v} if what == "position" else {"head": v} if what == "head" else {"temperature": v}
+
+    def check(wk):
+        if wk.max_abs_diff > TOLERANCE:
+            return f"hand recomputation differs by {wk.max_abs_diff:.1e}"
+        if what == "position" and wk.position != (6 if spec == "none" else valid_index(spec, 7)):
+            return f"position {wk.position}"
+        if what == "head" and wk.head != valid_index(spec, 4):
+            return f"head {wk.head}"
+        if what == "temperature" and abs(wk.temperature - TEMPERATURE_SPECS[spec]) > 1e-9:
+            return f"temperature {wk.temperature}"
+        total = sum(t.probability for t in wk.top)
+        return None if 0 < total <= 1 + 1e-9 else f"top probabilities sum to {total}"
+
+    return (lambda: walk(h, WALK_PROMPT, **kw)), check
+
+
+def _build_sampling(case: Case):
+    from probes.generation import Sampling, generate
+
+    h = handle()
+    if "field" in case.params:
+        s = Sampling(**{case.params["field"]: value(case.params["spec"])})
+
+        def check(out):
+            again = generate(h, "the cat", 3, s)
+            if [x.token_id for x in out.steps] != [x.token_id for x in again.steps]:
+                return "the same settings gave different tokens"
+            return None if len(out.steps) == 3 else f"{len(out.steps)} tokens"
+
+        return (lambda: generate(h, "the cat", 3, s)), check
+    n_tokens, previous = case.params["n_tokens"], case.params["previous"]
+    return (lambda: generate(h, "the cat", n_tokens, previous=previous)), (
+        lambda out: None if len(out.steps) == n_tokens else f"{len(out.steps)} tokens")
+
+
 BUILDERS: dict[str, Callable[[Case], tuple[Callable[[], Any], Callable[[Any], str | None] | None]]] = {
     "index": _build_index, "prompt": _build_prompt, "tokens": _build_tokens, "hooks": _build_hooks,
     "lens": _build_lens, "probe": _build_probe, "scan": _build_scan, "loading": _build_loading,
     "fourier": _build_fourier, "backend": _build_backend, "emergence": _build_emergence, **graph_cases.BUILDERS,
+    "walkthrough": _build_walkthrough, "sampling": _build_sampling,
 }
