@@ -56,6 +56,6 @@ def memory_error(e: BaseException, what: str = "The run") -> OutOfMemory | None:
         free = f"; {psutil.virtual_memory().available / 2**30:.1f} GiB of memory is available"
     except Exception:  # noqa: BLE001 - psutil missing: say less
         free = ""
-    return OutOfMemory(f"{what} needed more memory than is available{size}{free}, so it stopped and nothing "
-                       "partial was written.", "Use smaller settings (fewer steps' batch, a smaller width or "
+    return OutOfMemory(f"{what} ran out of memory: it needed more than is available{size}{free}, so it stopped "
+                       "and nothing partial was written.", "Use smaller settings (fewer steps' batch, a smaller width or "
                        "dictionary, fewer rows) or a smaller model, or free memory.")

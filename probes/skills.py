@@ -57,11 +57,13 @@ class SkillScore:
 
 
 def score_skills(handle: Model, cases: tuple[SkillCase, ...] = PYTHON_SKILLS) -> list[SkillScore]:
-    """Score every case with one forward pass each (prompt + continuation, teacher-forced)."""
+    """Score every case with one forward pass each (prompt + continuation, teacher-forced); cases longer than the
+    model's context are left out (a tiny model with a small vocabulary and context may fit only some)."""
     if not cases:
         raise InvalidInput("No skill cases given.")
     tok = handle.tokenizer
     out = []
+    n_ctx = handle.info.n_ctx
     for case in cases:
         p_ids = tok(case.prompt, add_special_tokens=False)["input_ids"]
         e_ids = tok(case.expected, add_special_tokens=False)["input_ids"]
@@ -69,6 +71,8 @@ def score_skills(handle: Model, cases: tuple[SkillCase, ...] = PYTHON_SKILLS) ->
             raise InvalidInput(f"Skill case {case.prompt!r} -> {case.expected!r} tokenizes to nothing.")
         bos = [handle.bos_token_id] if handle.bos_token_id is not None else []
         ids = torch.tensor([bos + p_ids + e_ids])  # [1, pos]
+        if n_ctx and ids.shape[1] > n_ctx:
+            continue
         logits = handle.logits(ids)
         start = len(bos) + len(p_ids) - 1  # position whose output predicts the first continuation token
         logp = logits[0, start : start + len(e_ids)].float().log_softmax(-1)  # [n_expected, vocab]
@@ -80,6 +84,8 @@ def score_skills(handle: Model, cases: tuple[SkillCase, ...] = PYTHON_SKILLS) ->
             first_rank=int((logp[0] > chosen[0]).sum()), greedy=bool((greedy_ids == target).all()),
             greedy_text=tok.decode(greedy_ids.tolist()),
         ))
+    if not out:
+        raise InvalidInput(f"No skill case fits the model's context of {n_ctx} tokens.")
     return out
 
 

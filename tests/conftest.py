@@ -117,6 +117,9 @@ def tiny_text_lm(tmp_path_factory) -> tuple[object, Path, Path]:
     outcome = runner.run_experiment("train-text-lm", out=out, preset="ci",
                                     overrides={**TINY_TEXT_LM, "out_model": str(model)})
     return outcome, out, model
+
+
+@pytest.fixture(scope="session")
 def ray_cluster():
     """One local Ray cluster (2 CPUs) for every test of the session that needs one: started at first use (~15 s,
     ~1 GiB), shut down at the end; token auth off, so nothing is left in the home directory."""

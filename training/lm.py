@@ -237,11 +237,13 @@ def unigram_loss(train: np.ndarray, heldout: np.ndarray, vocab: int) -> float:
 
 @torch.no_grad()
 def greedy_completions(model, tokenizer, prompts: tuple[str, ...], n_new: int = 20) -> dict[str, str]:
+    """Greedy continuations of each prompt; the model reads at most its context (the last n_positions tokens)."""
     out = {}
+    n_ctx = int(getattr(model.config, "n_positions", 0) or 0)
     for p in prompts:
         x = torch.tensor([[tokenizer.bos_token_id] + tokenizer(p, add_special_tokens=False)["input_ids"]])
         for _ in range(n_new):
-            nxt = model(x).logits[0, -1].argmax()
+            nxt = model(x[:, -n_ctx:] if n_ctx else x).logits[0, -1].argmax()
             x = torch.cat([x, nxt.view(1, 1)], dim=1)
         out[p] = tokenizer.decode(x[0, 1:].tolist())[len(p):]
     return out

@@ -41,18 +41,20 @@ class CopyCircuitGraphConfig(RunSettings):
     template: str = setting("two_args", "copy template", choices=tuple(TEMPLATES))
     max_feature_nodes: int = setting(0, "features per graph (0: every active feature)", low=0)
     min_accuracy: float = setting(0.5, "the model must complete at least this share of the clean prompts (else the "
-                                  "circuit of a task it does not do is not checked)", low=0, high=1)
-    min_induction: float = setting(0.5, "induction score from which a head counts as an induction head", low=0, high=1)
+                                  "circuit of a task it does not do is not checked)", low=0, high=1,
+                                  threshold=True)
+    min_induction: float = setting(0.5, "induction score from which a head counts as an induction head", low=0, high=1,
+                                   threshold=True)
     min_route_rank: float = setting(0.6, "share of prompts whose answer position must be the most influential "
-                                    "earlier position (BOS left out)", low=0, high=1)
+                                    "earlier position (BOS left out)", low=0, high=1, threshold=True)
     min_head_share: float = setting(0.5, "share of the answer position's effect that must pass through the induction "
-                                    "heads' attention", low=0, high=1)
+                                    "heads' attention", low=0, high=1, threshold=True)
     min_spearman: float = setting(0.5, "rank correlation between the graph's MLP-node influence and MLP-output "
-                                  "activation patching, per (layer, position)", low=-1, high=1)
+                                  "activation patching, per (layer, position)", low=-1, high=1, threshold=True)
     intervention_prompts: int = setting(4, "prompts on which graph features are ablated in the model", low=1)
     intervention_nodes: int = setting(10, "top features ablated per prompt", low=3)
     min_intervention_r: float = setting(0.7, "correlation between the graph's predicted and the model's measured "
-                                        "change of the answer logit", low=-1, high=1)
+                                        "change of the answer logit", low=-1, high=1, threshold=True)
 
 
 @register

@@ -114,7 +114,7 @@ def test_interaction_latencies(app_server, shots):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         try:
-            page.goto(app_server + "/?page=Attention")
+            page.goto(app_server + "/?page=Attention&layer=0&head=0")  # not the strongest head the page would pick
             page.get_by_text("attention pattern").first.wait_for(timeout=WAIT_MS)
             for h in (1, 2, 1, 3):
                 times["head switch"].append(_timed(page, lambda h=h: _pick_option(page, "attn_head", f"0.{h}"),

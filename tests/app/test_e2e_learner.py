@@ -20,6 +20,8 @@ from tests.app import browser as steps
 from tests.app.browser import ARGS, CHROMIUM, WAIT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+#: The pages this tour opens (test_e2e_browser checks every page of the app is toured somewhere).
+PAGES_TOURED = ("Start here", "Inside the model", "Glossary")
 
 
 def _start(page, n: int) -> None:

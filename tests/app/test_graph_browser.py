@@ -35,7 +35,7 @@ def model_name(relu_gpt2_dir, tmp_path_factory) -> str:
 
 def _node_count(page) -> int:
     title = page.locator(".st-key-chart-graph .gtitle").first.text_content()
-    return int(re.search(r": (\d+) of \d+ nodes", title).group(1))
+    return int(re.search(r"(\d+)\s*of\s*\d+\s*nodes", title).group(1))  # a wrapped title's lines join unspaced
 
 
 def _biggest_feature(page) -> dict:

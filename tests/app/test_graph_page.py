@@ -36,7 +36,8 @@ def model_with_tc(relu_gpt2_dir, tmp_path_factory):
 
 
 def _graph_titles(at) -> list[str]:
-    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    """The figures' titles, unwrapped (plots break long titles with <br> where a space was)."""
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ") for c in at.get("plotly_chart")]
 
 
 def test_graph_scores_thresholds_card_and_url(model_with_tc, monkeypatch):

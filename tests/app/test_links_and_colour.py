@@ -172,7 +172,7 @@ def test_clicks_on_the_scatter_and_tables_open_latents(model_with_sae, monkeypat
 def test_heads_opens_on_the_top_induction_head_coming_from_attention(monkeypatch):
     at = app_test(_bundled("attn-only-2l"), monkeypatch, "Attention", timeout=300).run()
     _ok(at)
-    assert at.selectbox(key="attn_head").value == 0  # Attention defaulted the shared head to 0.0
+    assert at.session_state["wb_head_chosen"] is False  # Attention picked its strongest head; the user chose none
     at.sidebar.radio(key="page").set_value("Heads").run()
     _ok(at)
     assert at.selectbox(key="heads_head").value.startswith("1.")  # the induction heads are in layer 1, not 0.0

@@ -22,7 +22,7 @@ def test_a_model_loaded_on_nnsight_is_the_current_model(tiny_gpt2_dir, monkeypat
     at.radio(key="model_backend").set_value("nnsight").run()
     at.button(key="model_load").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    props = dict(zip(at.dataframe[0].value["property"], at.dataframe[0].value["value"]))
+    props = at.table[0].value["value"].to_dict()  # the anatomy: a static table indexed by property
     assert props["backend"] == "nnsight"
     assert at.query_params["model"] == [f"nnsight:{tiny_gpt2_dir}"] or at.query_params["model"] == \
         f"nnsight:{tiny_gpt2_dir}"
