@@ -57,5 +57,6 @@ def memory_error(e: BaseException, what: str = "The run") -> OutOfMemory | None:
     except Exception:  # noqa: BLE001 - psutil missing: say less
         free = ""
     return OutOfMemory(f"{what} ran out of memory: it needed more than is available{size}{free}, so it stopped "
-                       "and nothing partial was written.", "Use smaller settings (fewer steps' batch, a smaller width or "
+                       "and nothing partial was written.",
+                       "Use smaller settings (fewer steps' batch, a smaller width or "
                        "dictionary, fewer rows) or a smaller model, or free memory.")
