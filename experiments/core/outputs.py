@@ -63,6 +63,19 @@ def _is_empty_dir(folder: Path) -> bool:
         return False
 
 
+def refuse_system_dir(folder: Path, what: str) -> None:
+    """InvalidInput when ``folder`` is (inside) a system folder, which no experiment or sweep writes into."""
+    resolved = folder.expanduser().absolute()
+    try:
+        resolved = resolved.resolve()
+    except (OSError, RuntimeError):
+        pass
+    if any(resolved == Path(s) or resolved.is_relative_to(s) for s in SYSTEM_DIRS):
+        shown = str(folder) if len(str(folder)) <= 100 else str(folder)[:97] + "..."
+        raise InvalidInput(f"{what}: {shown} is inside a system folder; an experiment never writes there.",
+                           "Choose a folder under your project or home directory.")
+
+
 def check_output_dir(folder: Path, experiment: str, what: str, *, force: bool, artefact: bool = True) -> bool:
     """Apply the rule to ``folder`` before any work; returns True when it holds an earlier result of
     ``experiment`` (the caller skips or replaces it), False when it is new or empty. InvalidInput otherwise.
@@ -71,14 +84,7 @@ def check_output_dir(folder: Path, experiment: str, what: str, *, force: bool, a
     holding one is the runner's to skip or replace (same config: skipped; another config: ``--force``)."""
     shown = str(folder) if len(str(folder)) <= 100 else str(folder)[:97] + "..."
     check_writable_dir(folder, what, max_name=200)
-    resolved = folder.expanduser().absolute()
-    try:
-        resolved = resolved.resolve()
-    except (OSError, RuntimeError):
-        pass
-    if any(resolved == Path(s) or resolved.is_relative_to(s) for s in SYSTEM_DIRS):
-        raise InvalidInput(f"{what}: {shown} is inside a system folder; an experiment never writes there.",
-                           "Choose a folder under your project or home directory.")
+    refuse_system_dir(folder, what)
     try:
         exists = folder.exists()
     except OSError as e:

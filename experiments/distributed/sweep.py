@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from experiments.core.outputs import refuse_system_dir
 from experiments.core.registry import get_experiment
 from experiments.core.settings import check_writable_dir
 from experiments.distributed.cluster import ClusterInfo, check_address, connected
@@ -70,6 +71,7 @@ def default_sweep_dir(name: str, preset: str | None, sets: dict[str, str]) -> Pa
 def check_sweep_dir(path: Path) -> None:
     """``path`` can hold a sweep: new, empty, or a sweep folder already (never a folder of other files)."""
     check_writable_dir(path, "--out", max_name=200)
+    refuse_system_dir(path, "--out")
     try:
         if path.is_dir() and not (path / MARKER).is_file() and any(path.iterdir()):
             raise InvalidInput(f"--out {path} exists and is not a sweep folder; refusing to write into it.",

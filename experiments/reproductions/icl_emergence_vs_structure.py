@@ -169,6 +169,11 @@ class IclEmergenceVsStructure(Experiment):
         url="https://arxiv.org/abs/2205.05055",
     )
 
+    def output_dirs(self, config: StructureConfig) -> dict[str, Path]:
+        """None for the runner to check: ``sweep_out`` is a sweep folder of the cells (new, or one whose complete
+        cells are reused), checked by the sweep's own rule (``check_sweep_dir``) before any cell runs."""
+        return {}
+
     def run(self, config: StructureConfig, ctx: RunContext) -> RunResult:
         sets = {k: str(getattr(config, k)) for k in CELL_SETTINGS}
         seeds = tuple(range(config.seed, config.seed + config.n_seeds))

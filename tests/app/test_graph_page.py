@@ -82,10 +82,13 @@ def test_a_link_opens_the_same_view_and_routes_mode(model_with_tc, monkeypatch):
     at.run(timeout=180)
     assert not at.exception, at.exception
     assert at.slider(key="graph_route_th").value == pytest.approx(0.1)
-    assert any("edge_th" in w.value for w in at.warning)  # a bad parameter is warned about, once
     assert any(t.startswith(f"{model_with_tc}: routes into position") for t in _graph_titles(at))
     at.radio(key="graph_mode").set_value("graph").run()
     assert at.slider(key="graph_node_th").value == pytest.approx(0.5)
+    # a bad parameter is warned about when its control is drawn (the graph mode's), once
+    assert any("edge_th" in w.value for w in at.warning)
+    at.run()
+    assert not any("edge_th" in w.value for w in at.warning)
 
 
 def test_graph_json_import_and_a_damaged_file(model_with_tc, monkeypatch):

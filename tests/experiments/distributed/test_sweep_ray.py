@@ -96,7 +96,7 @@ def test_a_cell_that_fails_is_reported_and_the_others_finish(ray_cluster, tmp_pa
     (out / "cells" / "repeat_share=0_seed=0" / "notes.txt").write_text("not a result")  # this cell cannot be written
     (out / "sweep.json").write_text("{}")
     o = run_sweep(CELL, {"repeat_share": ("0",)}, (0, 1), preset="ci", sets=FAST, out=out)
-    assert [c.status for c in o.cells] == ["failed", "done"] and "not a results folder" in o.cells[0].message
+    assert [c.status for c in o.cells] == ["failed", "done"] and "did not write" in o.cells[0].message
     assert (out / "cells" / "repeat_share=0_seed=0" / "notes.txt").read_text() == "not a result"
     assert "Failed cells" in (out / "summary.md").read_text()
 
