@@ -115,7 +115,8 @@ def test_interaction_latencies(app_server, shots):
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         try:
             page.goto(app_server + "/?page=Attention&layer=0&head=0")  # not the strongest head the page would pick
-            page.get_by_text("attention pattern").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text("Head 0.0 attention pattern").first.wait_for(timeout=WAIT_MS)
+            steps.settle(page)
             for h in (1, 2, 1, 3):
                 times["head switch"].append(_timed(page, lambda h=h: _pick_option(page, "attn_head", f"0.{h}"),
                                                    page.get_by_text(f"Head 0.{h} attention pattern")))
@@ -138,7 +139,8 @@ def test_interaction_latencies(app_server, shots):
             steps.open(page, "Features", "Features: sparse autoencoder latents")
             box = page.locator(".st-key-features_latent input")
             box.wait_for(timeout=WAIT_MS)
-            page.get_by_text("Columns of W").first.wait_for(timeout=3 * WAIT_MS)  # the live toy has trained
+            # the page has drawn to its end (the superposition toy trains only on request)
+            page.locator(".st-key-sp_train, .st-key-chart-superposition_columns").first.wait_for(timeout=WAIT_MS)
             steps.settle(page)
             for latent in (3, 5, 7, 11):
                 def open_latent(latent=latent):
