@@ -97,6 +97,12 @@ def write_sidecar(directory: str | Path, config: dict[str, Any], tensors: dict[s
     save_file(state, str(staging / weights_file), metadata=metadata)
     os.chmod(staging / weights_file, 0o644)  # safetensors writes 0600; sidecars ship with their model
     (staging / config_file).write_text(json.dumps(config, indent=2) + "\n")
+    return swap_into(staging, out)
+
+
+def swap_into(staging: Path, out: Path) -> Path:
+    """Put the fully written folder ``staging`` at ``out`` (an earlier one there is replaced whole): a reader sees
+    the old folder or the new one, never a half-written mix."""
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():
         os.replace(out, old)

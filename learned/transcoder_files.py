@@ -35,6 +35,7 @@ import torch
 
 from interp.errors import InvalidInput
 from interp.loading import BUNDLED_DIR
+from learned.sidecars import swap_into
 from learned.transcoder import Transcoder, TranscoderConfig
 
 CFG_FILE = "cfg.json"
@@ -79,12 +80,7 @@ def write_transcoder_dir(path: str | Path, tc: Transcoder, card: str | None = No
     (staging / YAML_FILE).write_text(_yaml(c, files))
     if card is not None:
         (staging / "README.md").write_text(card)
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
-    return out
+    return swap_into(staging, out)
 
 
 def _save(save_file: Any, tensors: dict[str, torch.Tensor], path: Path) -> None:

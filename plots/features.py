@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from plots.common import base_layout
+from plots.neurons import logit_bars
 
 
 def mmcs_curve(sizes: Sequence[int], series: dict[str, Sequence[float]], n_true: int,
@@ -64,15 +65,8 @@ def activation_histogram(values: np.ndarray, latent: int, bins: int = 40) -> go.
 def logit_effects_figure(promoted: Sequence[tuple[str, float]], suppressed: Sequence[tuple[str, float]],
                          latent: int) -> go.Figure:
     """Bars of the tokens a latent's decoder direction promotes (right) and suppresses (left) through W_U."""
-    items = list(suppressed)[::-1] + list(promoted)[::-1]
-    labels = [repr(t) for t, _ in items]
-    vals = [v for _, v in items]
-    fig = go.Figure(go.Bar(x=vals, y=list(range(len(vals))), orientation="h",
-                           marker_color=["#d62728" if v < 0 else "#2ca02c" for v in vals],
-                           text=labels, textposition="outside", hovertemplate="%{text}: %{x:.3f}<extra></extra>"))
-    return base_layout(fig, f"Latent {latent}: logit effects (decoder direction through W_U)",
-                       xaxis=dict(title="logit change per unit of the direction (centred)"),
-                       yaxis=dict(showticklabels=False), height=max(300, 24 * len(vals) + 100))
+    return logit_bars(promoted, suppressed, f"Latent {latent}: logit effects (decoder direction through W_U)",
+                      x_title="logit change per unit of the direction (centred)")
 
 
 def board_heatmap(values: np.ndarray, title: str, colorbar: str = "correlation") -> go.Figure:

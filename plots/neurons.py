@@ -24,14 +24,15 @@ def token_values_figure(tokens: Sequence[str], values: Sequence[float], title: s
                        bargap=0.1, showlegend=False)
 
 
-def logit_bars(promoted: Sequence[tuple[str, float]], suppressed: Sequence[tuple[str, float]],
-               title: str) -> go.Figure:
-    """The tokens a direction raises (green) and lowers (red) through the unembedding, horizontal bars."""
+def logit_bars(promoted: Sequence[tuple[str, float]], suppressed: Sequence[tuple[str, float]], title: str, *,
+               x_title: str = "logit change per unit of activation (centred)") -> go.Figure:
+    """The tokens a direction (a neuron's or a latent's output weights) raises (green) and lowers (red) through the
+    unembedding, horizontal bars."""
     items = list(suppressed)[::-1] + list(promoted)[::-1]
     labels = [repr(t) for t, _ in items]
     vals = [v for _, v in items]
     fig = go.Figure(go.Bar(x=vals, y=list(range(len(vals))), orientation="h",
                            marker_color=["#d62728" if v < 0 else "#2ca02c" for v in vals],
                            text=labels, textposition="outside", hovertemplate="%{text}: %{x:.3f}<extra></extra>"))
-    return base_layout(fig, title, xaxis=dict(title="logit change per unit of activation (centred)"),
-                       yaxis=dict(showticklabels=False), height=max(300, 24 * len(vals) + 100))
+    return base_layout(fig, title, xaxis=dict(title=x_title), yaxis=dict(showticklabels=False),
+                       height=max(300, 24 * len(vals) + 100))

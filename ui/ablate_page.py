@@ -58,11 +58,8 @@ def cached_intervention(model_name: str, prompt: str, spec: tuple, mode: str, sc
 
 
 def _pick_position(point: dict) -> None:
-    cd = point.get("customdata")
-    if isinstance(cd, (list, tuple)):
-        cd = cd[0] if cd else None
-    if isinstance(cd, (int, float)) and not isinstance(cd, bool):
-        state.keep(POSITION, int(cd))
+    if (i := figures.clicked_index(point)) is not None:
+        state.keep(POSITION, i)
 
 
 def _target(handle: Model) -> tuple[Target, tuple] | None:

@@ -38,11 +38,8 @@ def _default_site(handle: Model, names: list[str]) -> str:
 
 
 def _pick_position(point: dict) -> None:
-    cd = point.get("customdata")
-    if isinstance(cd, (list, tuple)):
-        cd = cd[0] if cd else None
-    if isinstance(cd, (int, float)) and not isinstance(cd, bool):
-        state.keep(POSITION, int(cd))
+    if (i := figures.clicked_index(point)) is not None:
+        state.keep(POSITION, i)
 
 
 def _position_detail(act: SiteActivation, tokens: list[str], head: int) -> None:

@@ -117,11 +117,8 @@ def open_latent(latent: int) -> None:
 
 
 def _point_latent(point: dict) -> None:
-    cd = point.get("customdata")
-    if isinstance(cd, (list, tuple)):
-        cd = cd[0] if cd else None
-    if isinstance(cd, (int, float)) and not isinstance(cd, bool):
-        open_latent(int(cd))
+    if (latent := figures.clicked_index(point)) is not None:
+        open_latent(latent)
 
 
 def sorted_latents(stats: sf.LatentStats, sort: str, alive_only: bool, dense_last: bool,

@@ -137,6 +137,17 @@ def _points_callback(chart_key: str, on_point: Callable[[dict], None]) -> Callab
     return cb
 
 
+def clicked_index(point: dict) -> int | None:
+    """The integer a figure put in a point's ``customdata`` (its first entry when it is a list): a position, a
+    node, a latent; None when the point carries none."""
+    cd = point.get("customdata")
+    if isinstance(cd, (list, tuple)):
+        cd = cd[0] if cd else None
+    if isinstance(cd, (int, float)) and not isinstance(cd, bool):
+        return int(cd)
+    return None
+
+
 def figure(fig: go.Figure, key: str, *, on_head: Callable[[Head], None] | None = None,
            on_point: Callable[[dict], None] | None = None) -> None:
     """Draw a figure with an offline HTML download and an on-demand PNG download.

@@ -175,11 +175,9 @@ def _scores(key: str, g: AttributionGraph, p: Pruned, target: int) -> None:
 
 def _click(g: AttributionGraph):
     def on_point(point: dict) -> None:
-        idx = point.get("customdata")
-        if isinstance(idx, list):
-            idx = idx[0] if idx else None
-        if isinstance(idx, (int, float)) and 0 <= int(idx) < g.n_nodes:
-            state.keep(NODE, g.node_id(int(idx)))
+        idx = figures.clicked_index(point)
+        if idx is not None and 0 <= idx < g.n_nodes:
+            state.keep(NODE, g.node_id(idx))
     return on_point
 
 

@@ -3,9 +3,17 @@ shows, download, screenshot) and their constants. Chromium is Debian's (``apt-ge
 ``server``, ``shots`` and ``model_name`` fixtures live in ``tests/app/conftest.py``."""
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -14,10 +22,45 @@ WAIT_MS = 180_000  # generous: CI machines are small and the first forward pass 
 PROMPT = "def area(width, height):\n\n    return width * height  # 😀\n\narea(3, 4)"
 
 
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve_app(model: str, scratch: Path, log: Path | None = None) -> Iterator[str]:
+    """Start `streamlit run app.py` with ``model`` as the default model and results/caches in ``scratch``; yield
+    its URL once healthy; stop it after. ``log``: the server's console (stdout and stderr) is written there."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package `chromium`); browser test skipped")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    port = free_port()
+    env = dict(os.environ, WORKBENCH_DEFAULT_MODEL=model, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
+               WORKBENCH_RESULTS=str(scratch / "results"), WORKBENCH_CACHE=str(scratch / "cache"))
+    out = log.open("w") if log is not None else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--server.fileWatcherType", "none"],
+                            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not come up in 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if log is not None:
+            out.close()
 
 
 def open(page, name: str, ready_text: str) -> None:

@@ -6,16 +6,11 @@ server (``tour_page``, screenshotted to ``failure-<test>.png`` when the test fai
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.app.browser import ARGS, CHROMIUM, WAIT_MS, free_port
+from tests.app.browser import ARGS, CHROMIUM, WAIT_MS, serve_app
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -32,43 +27,14 @@ def shots(tmp_path) -> Path:
     return out
 
 
-def _serve(model: str, scratch: Path) -> Iterator[str]:
-    """Start `streamlit run app.py` with ``model`` as the default model and results/caches in ``scratch``; yield
-    its URL once healthy; stop it after."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package `chromium`); browser test skipped")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    port = free_port()
-    env = dict(os.environ, WORKBENCH_DEFAULT_MODEL=model, HF_HUB_OFFLINE="1",
-               WORKBENCH_RESULTS=str(scratch / "results"), WORKBENCH_CACHE=str(scratch / "cache"))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not come up in 60 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
 @pytest.fixture
 def server(model_name, tmp_path):
-    yield from _serve(model_name, tmp_path)
+    yield from serve_app(model_name, tmp_path)
 
 
 @pytest.fixture(scope="module")
 def tour_server(tiny_gpt2_dir, tmp_path_factory):
-    yield from _serve(os.environ.get("WORKBENCH_E2E_MODEL") or str(tiny_gpt2_dir), tmp_path_factory.mktemp("tour"))
+    yield from serve_app(os.environ.get("WORKBENCH_E2E_MODEL") or str(tiny_gpt2_dir), tmp_path_factory.mktemp("tour"))
 
 
 @pytest.fixture(scope="module")

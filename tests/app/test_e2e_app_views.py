@@ -11,48 +11,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.app import browser as steps
-from tests.app.browser import ARGS, CHROMIUM, WAIT_MS, free_port
+from tests.app.browser import ARGS, CHROMIUM, WAIT_MS, serve_app
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 pytestmark = pytest.mark.browser
-
-
-def _serve(model: str, tmp: Path, log: Path):
-    """``streamlit run app.py`` with its console (stdout and stderr) written to ``log``; yields the URL."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package `chromium`); browser test skipped")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    port = free_port()
-    env = dict(os.environ, WORKBENCH_DEFAULT_MODEL=model, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
-               WORKBENCH_RESULTS=str(tmp / "results"), WORKBENCH_CACHE=str(tmp / "cache"))
-    out = log.open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not come up in 60 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        out.close()
 
 
 @pytest.fixture
@@ -81,7 +49,7 @@ def console(tmp_path) -> Path:
 
 @pytest.fixture
 def app_server(sae_model, tmp_path, console):
-    yield from _serve(sae_model, tmp_path, console)
+    yield from serve_app(sae_model, tmp_path, console)
 
 
 def app_server_model() -> str:
