@@ -119,10 +119,11 @@ def tiny_text_lm(tmp_path_factory) -> tuple[object, Path, Path]:
     return outcome, out, model
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
-    """One local Ray cluster (2 CPUs) for every test of the session that needs one: started at first use (~15 s,
-    ~1 GiB), shut down at the end; token auth off, so nothing is left in the home directory."""
+    """One local Ray cluster (2 CPUs) per test module that needs one: started at first use (~15 s, ~1 GiB), shut
+    down after the module, so its idle workers do not slow the rest of the suite; token auth off, so nothing is
+    left in the home directory."""
     from experiments.distributed.cluster import connected
 
     with connected(num_cpus=2) as info:
