@@ -95,14 +95,15 @@ class InductionTrainConfig:
                                "has to repeat within a row).")
         if self.data not in get_args(DataKind):
             raise InvalidInput(f"data={self.data!r} is invalid: expected one of {', '.join(get_args(DataKind))}.")
-        if self.data == "repeat-share":
-            if isinstance(self.repeat_share, bool) or not isinstance(self.repeat_share, (int, float)) \
-                    or not 0.0 <= self.repeat_share <= 1.0:
-                raise InvalidInput(f"repeat_share={self.repeat_share!r} is invalid: expected a number in 0 .. 1.")
-            if isinstance(self.span_len, bool) or not isinstance(self.span_len, int) or self.span_len < 1 \
-                    or 2 * self.span_len > self.seq_len - 1:
-                raise InvalidInput(f"span_len={self.span_len!r} is invalid: two copies must fit in seq_len - 1 = "
-                                   f"{self.seq_len - 1} tokens (1 .. {(self.seq_len - 1) // 2}).")
+        # checked whatever the data kind (a bad value never travels in a config, used or not)
+        if isinstance(self.repeat_share, bool) or not isinstance(self.repeat_share, (int, float)) \
+                or not 0.0 <= self.repeat_share <= 1.0:
+            raise InvalidInput(f"repeat_share={self.repeat_share!r} is invalid: expected a number in 0 .. 1.")
+        if isinstance(self.span_len, bool) or not isinstance(self.span_len, int) or not 1 <= self.span_len <= 100_000:
+            raise InvalidInput(f"span_len={self.span_len!r} is invalid: expected a whole number in 1 .. 100000.")
+        if self.data == "repeat-share" and 2 * self.span_len > self.seq_len - 1:
+            raise InvalidInput(f"span_len={self.span_len!r} is invalid: two copies must fit in seq_len - 1 = "
+                               f"{self.seq_len - 1} tokens (1 .. {(self.seq_len - 1) // 2}).")
 
 
 @dataclass

@@ -38,14 +38,14 @@ class TrainTranscoderConfig(RunSettings):
                               "norm)", choices=("ln2_normalized", "resid_mid"))
     expansion: int = setting(8, "features per layer per model dimension (d_transcoder = expansion x d_model)",
                              low=1, high=256)
-    k: int = setting(32, "TopK: features active per layer and token (the L0 per layer)", low=1)
-    lr: float = setting(1e-3, "Adam learning rate", positive=True)
-    steps: int = setting(3000, "training steps", low=1)
-    batch_seqs: int = setting(16, "text windows of 128 tokens per step", low=1)
+    k: int = setting(32, "TopK: features active per layer and token (the L0 per layer)", low=1, high=4096)
+    lr: float = setting(1e-3, "Adam learning rate", positive=True, high=1.0)
+    steps: int = setting(3000, "training steps", low=1, high=10_000_000)
+    batch_seqs: int = setting(16, "text windows of 128 tokens per step", low=1, high=4096)
     dead_tokens: int = setting(400_000, "a feature that has not fired for this many tokens is dead (aux-k trains it)",
-                               low=1)
-    max_chars: int = setting(0, "read the stdlib's files up to this many characters (0: all)", low=0)
-    eval_seqs: int = setting(64, "held-out windows for CE loss recovered", low=2)
+                               low=1, high=500_000_000)
+    max_chars: int = setting(0, "read the stdlib's files up to this many characters (0: all)", low=0, high=500_000_000)
+    eval_seqs: int = setting(64, "held-out windows for CE loss recovered", low=2, high=100_000)
     out: str = setting("", "where to write the transcoder folder (default: <results>/transcoder); e.g. "
                        "models/<model>/transcoders/<name>", path="out")
 

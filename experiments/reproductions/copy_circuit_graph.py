@@ -36,10 +36,10 @@ class CopyCircuitGraphConfig(RunSettings):
     model: str = setting("code-gpt2", MODEL_HELP, path="model")
     transcoder: str = setting("clt-topk32", "transcoder set beside the model or a folder ('' = train a small one "
                               "here, a smoke test)")
-    train_steps: int = setting(60, "steps of a set trained in the run", low=1)
+    train_steps: int = setting(60, "steps of a set trained in the run", low=1, high=1_000_000)
     n_pairs: int = setting(16, "held-out argument-copy pairs", low=2, high=1000)
     template: str = setting("two_args", "copy template", choices=tuple(TEMPLATES))
-    max_feature_nodes: int = setting(0, "features per graph (0: every active feature)", low=0)
+    max_feature_nodes: int = setting(0, "features per graph (0: every active feature)", low=0, high=10_000_000)
     min_accuracy: float = setting(0.5, "the model must complete at least this share of the clean prompts (else the "
                                   "circuit of a task it does not do is not checked)", low=0, high=1,
                                   threshold=True)
@@ -51,8 +51,8 @@ class CopyCircuitGraphConfig(RunSettings):
                                     "heads' attention", low=0, high=1, threshold=True)
     min_spearman: float = setting(0.5, "rank correlation between the graph's MLP-node influence and MLP-output "
                                   "activation patching, per (layer, position)", low=-1, high=1, threshold=True)
-    intervention_prompts: int = setting(4, "prompts on which graph features are ablated in the model", low=1)
-    intervention_nodes: int = setting(10, "top features ablated per prompt", low=3)
+    intervention_prompts: int = setting(4, "prompts on which graph features are ablated in the model", low=1, high=1000)
+    intervention_nodes: int = setting(10, "top features ablated per prompt", low=3, high=1000)
     min_intervention_r: float = setting(0.7, "correlation between the graph's predicted and the model's measured "
                                         "change of the answer logit", low=-1, high=1, threshold=True)
 

@@ -29,13 +29,14 @@ class CrossVsPerLayerConfig(RunSettings):
                        "here)")
     clt: str = setting("clt-topk32", "the cross-layer set: a name beside the model or a folder ('' = train a small "
                        "one here)")
-    train_steps: int = setting(60, "steps for sets trained in the run (when plt/clt are empty)", low=1)
-    train_k: int = setting(8, "k of sets trained in the run", low=1)
+    train_steps: int = setting(60, "steps for sets trained in the run (when plt/clt are empty)", low=1, high=1_000_000)
+    train_k: int = setting(8, "k of sets trained in the run", low=1, high=4096)
     train_expansion: int = setting(2, "features per model dimension of sets trained in the run", low=1, high=64)
-    eval_seqs: int = setting(32, "held-out 128-token windows for normalised MSE and CE loss recovered", low=2)
+    eval_seqs: int = setting(32, "held-out 128-token windows for normalised MSE and CE loss recovered", low=2,
+                             high=100_000)
     n_prompts: int = setting(12, "held-out prompts whose attribution graphs are scored", low=1, high=1000)
     prompt_tokens: int = setting(16, "tokens per prompt (BOS included)", low=3, high=256)
-    max_feature_nodes: int = setting(0, "features per graph (0: every active feature)", low=0)
+    max_feature_nodes: int = setting(0, "features per graph (0: every active feature)", low=0, high=10_000_000)
     max_l0_gap: float = setting(0.1, "largest relative L0 difference still counted as matched", low=0, high=1)
 
 
