@@ -16,7 +16,7 @@ from plots.interventions import before_after_figure, kl_bars
 from probes.interventions.edit import EditMode, InterventionResult, Target, TargetKind, intervene, token_direction
 from tasks.repeats import repeated_random_tokens
 from training.sae_data import sample_tokens
-from ui import figures, messages, models, prompts, state
+from ui import explain, figures, messages, models, prompts, state
 
 MODES: tuple[EditMode, ...] = get_args(EditMode)
 TARGETS: tuple[TargetKind, ...] = get_args(TargetKind)
@@ -118,6 +118,7 @@ def _default_token(handle: Model) -> str:
 
 def draw() -> None:
     st.header("Ablate & steer")
+    explain.header("Ablate & steer")
     handle = state.current_model()
     if handle is None:
         return

@@ -15,7 +15,7 @@ from interp.token_display import token_pieces
 from plots.activations import activation_heatmap
 from plots.neurons import token_values_figure
 from probes.activations.browse import SiteActivation, available_sites, site_activation
-from ui import figures, messages, models, prompts, state
+from ui import explain, figures, messages, models, prompts, state
 
 SITE, HEAD, POSITION = "act_site", "act_head", "act_position"
 
@@ -58,6 +58,7 @@ def _position_detail(act: SiteActivation, tokens: list[str], head: int) -> None:
 
 def draw() -> None:
     st.header("Activations: any hook on your prompt")
+    explain.header("Activations")
     handle = state.current_model()
     if handle is None:
         return

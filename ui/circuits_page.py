@@ -20,7 +20,7 @@ from plots.circuits import circuit_heatmap, diag_rank_figure, eigenvalue_figure,
 from plots.common import layer_head_heatmap
 from plots.select import add_head_picker
 from probes.heads.circuits import HeadCircuits, circuit_block, head_circuits, positivity_all
-from ui import figures, messages, models, state
+from ui import explain, figures, messages, models, state
 
 #: At most this many tokens in the typed-token block (a heatmap cell stays readable).
 MAX_BLOCK_TOKENS = 40
@@ -92,6 +92,7 @@ def _circuit_section(c: HeadCircuits, kind: str, handle: Model, tokens: list[str
 
 def draw() -> None:
     st.header("Circuits: a head's QK and OV over the vocabulary")
+    explain.header("Circuits")
     handle = state.current_model()
     if handle is None:
         return

@@ -157,6 +157,18 @@ GLOSSARY: dict[str, Term] = {
                      "(Nanda et al. 2023).", page="Train"),
     "cross-entropy": Term("Cross-entropy loss", "The training loss: minus the log probability the model gave the "
                           "token that actually came next, averaged.", r"-\log P(t_\text{next})"),
+    "neuron": Term("Neuron", "One unit of an MLP's hidden layer: its input weights decide when it fires, its output "
+                   "weights what it writes into the residual stream.", page="Neurons"),
+    "steering": Term("Steering", "Adding a direction to an activation (or scaling a component) during the forward "
+                     "pass and watching the output change: a causal test of what the direction does.",
+                     page="Ablate & steer"),
+    "transcoder": Term("Transcoder", "A sparse layer trained to do an MLP's job: from the MLP's input it predicts the "
+                       "MLP's output through a few active features. A cross-layer transcoder's features write into "
+                       "every later layer.", page="Graph"),
+    "attribution-graph": Term("Attribution graph", "With every MLP replaced by a transcoder and attention frozen, "
+                              "the prompt's computation is linear in the features, so each edge is one feature's "
+                              "direct effect on another, and the graph shows which paths reach the answer's logit "
+                              "(Ameisen et al. 2025).", page="Graph"),
 }
 
 
@@ -263,6 +275,34 @@ PAGES: dict[str, Explanation] = {
         "behaviour is not: the {icl-score} drops within a few hundred steps; test accuracy jumps thousands of "
         "epochs after the training set is memorised.",
         r"\text{ICL score} = \mathrm{loss}_{\text{2nd copy}} - \mathrm{loss}_{\text{1st copy}}"),
+    "Circuits": Explanation(
+        "One head's {ov-qk} over the whole vocabulary: where it looks, and what it writes when it looks there.",
+        "W_Q W_Kᵀ scores how much a token attends to another; W_V W_O maps the token it attends to onto what it "
+        "adds to the {residual-stream}, read through the {unembedding}. Positive eigenvalues of the OV circuit mean "
+        "the head copies the token it attends to, as an {induction-head} does.",
+        r"W_{OV} = W_E W_V W_O W_U,\quad W_{QK} = W_E W_Q W_K^\top W_E^\top"),
+    "Activations": Explanation(
+        "Any activation the model computes on your prompt, at any {hook|site}, as numbers.",
+        "Pick a site (the embeddings, a layer's {residual-stream}, a head's output, an {mlp} layer): each row is a "
+        "position, each column one dimension. The norm per position says where the stream is large."),
+    "Neurons": Explanation(
+        "One MLP {neuron}: when it fires on your prompt and on held-out text, and what it writes.",
+        "Its activation is shown token by token; its top-activating contexts come from held-out code; its output "
+        "weights read through the {unembedding} say which next tokens it pushes up or down.",
+        r"\Delta \ell = a \cdot W_{out}[n]\, W_U"),
+    "Ablate & steer": Explanation(
+        "Switch a component off ({ablation}) or push along a direction ({steering}) on your prompt, and see the "
+        "next-token probabilities change.",
+        "Zero, mean or resample ablation of a head, a neuron or a residual direction, or adding a direction; the "
+        "{softmax} probabilities before and after, and the {kl-divergence} at each position, say what the "
+        "component did."),
+    "Graph": Explanation(
+        "The circuit of one prompt: an {attribution-graph} from token embeddings through {transcoder} features to "
+        "the next-token {logits}.",
+        "Nodes are active features (plus error nodes for what the transcoders miss); an edge is one node's direct "
+        "effect on another with attention frozen. Pruning keeps the nodes and edges that carry most of the "
+        "influence on the chosen logit. Information-flow routes need no transcoder: they show which earlier "
+        "tokens and heads each position's residual stream is built from."),
     "Glossary": Explanation("The words the other pages use, in plain terms, with their formulas.",
                             "Every page's 'What am I looking at?' links here."),
 }

@@ -35,7 +35,7 @@ from probes.graph.neuronpedia import from_neuronpedia, to_neuronpedia
 from probes.graph.prune import Pruned, total_effects
 from probes.graph.routes import DEFAULT_THRESHOLD, ContributionGraph, contribution_graph
 from training.sae_data import sample_tokens
-from ui import figures, messages, models, prompts, state
+from ui import explain, figures, messages, models, prompts, state
 
 MODES = {"graph": "Attribution graph", "routes": "Information-flow routes"}
 IMPORT = "(open a graph JSON)"
@@ -343,6 +343,7 @@ def _routes(handle: Model, model_name: str, prompt: str) -> None:
 
 def draw() -> None:
     st.header("Graph: the circuit of one prompt")
+    explain.header("Graph")
     st.caption("Attribution graphs (Ameisen et al. 2025, circuit-tracer): every MLP replaced by transcoder features "
                "plus error nodes, attention and norms frozen, so the prompt's computation is a graph of direct "
                "effects from token embeddings through features to the next-token logits. Information-flow routes "

@@ -20,7 +20,7 @@ from probes.neurons.neuron import (
     top_contexts,
 )
 from training.sae_data import sample_tokens
-from ui import figures, messages, models, prompts, state
+from ui import explain, figures, messages, models, prompts, state
 
 SAMPLE_SEQS, SAMPLE_LEN = 64, 64
 LAYER, NEURON = "neuron_layer", "neuron_index"
@@ -62,6 +62,7 @@ def _contexts(handle: Model, name: str, layer: int, neuron: int) -> None:
 
 def draw() -> None:
     st.header("Neurons")
+    explain.header("Neurons")
     handle = state.current_model()
     if handle is None:
         return
