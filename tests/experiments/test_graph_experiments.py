@@ -3,26 +3,14 @@ with transcoders trained for a few steps, so the verdicts say the transcoders ex
 reproductions' checks turn on the numbers they name."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
-import experiments.core.runner as runner
 from experiments import make_config
 from experiments.core.registry import NOT_CHECKED, get_experiment
 from interp.errors import InvalidInput
+from tests.experiments.inprocess import run_in_process
 
-
-def _run(name, tmp_path, preset="ci", overrides=None, **fields):
-    cls = get_experiment(name)
-    config = make_config(cls, preset=preset, overrides=overrides, **fields)
-    (tmp_path / "out").mkdir(exist_ok=True)
-    ctx = runner.RunContext(experiment=name, seed=config.seed, device="cpu", out_dir=tmp_path / "out",
-                            cache_root=tmp_path / "cache", work_dir=tmp_path / "work")
-    ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    runner.seed_everything(config.seed)
-    result = cls().run(config, ctx)
-    return json.loads(json.dumps(runner.to_jsonable(result.metrics))), result
+_run = run_in_process
 
 
 def test_train_transcoder_ci_writes_a_loadable_set(tiny_gpt2_dir, tmp_path):
