@@ -7,7 +7,7 @@ shares are checked by ``icl-emergence-vs-structure``, which runs these cells as 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from experiments.core.context import RunContext
@@ -25,11 +25,10 @@ MIN_ICL_GAIN = 0.5
 
 
 @dataclass
-class CellConfig(RunSettings):
-    """Defaults: the full run's cell (2 layers, d_model 64, 4 heads, vocab 128, seq 48, batch 32, span 20)."""
+class CellModelSettings(RunSettings):
+    """The model, data and budget of one cell, shared by the cell and by the sweep that runs many of them.
+    Defaults: the full run's cell (2 layers, d_model 64, 4 heads, vocab 128, seq 48, batch 32, span 20)."""
 
-    repeat_share: float = setting(1.0, "share of training rows that hold one repeated span (0: pure noise, 1: every "
-                                       "row)", low=0.0, high=1.0)
     span_len: int = setting(20, "length of the repeated span (two copies must fit in seq_len - 1)", low=1,
                             high=8192)
     steps: int = setting(5000, "training steps (the budget: no onset within it is reported as none)", low=1,
@@ -41,6 +40,18 @@ class CellConfig(RunSettings):
     batch_size: int = setting(32, "rows per step", low=1, high=4096)
     lr: float = setting(1e-3, "learning rate (AdamW, constant after warm-up)", positive=True, high=10.0)
     eval_every: int = setting(50, "evaluate induction and ICL every this many steps", low=1, high=10_000_000)
+
+
+#: The settings a sweep passes to each of its cells (CellModelSettings' own fields).
+CELL_SETTINGS = tuple(f.name for f in fields(CellModelSettings) if f.name not in {g.name for g in fields(RunSettings)})
+
+
+@dataclass
+class CellConfig(CellModelSettings):
+    """One cell: the shared model settings and the share of structured rows."""
+
+    repeat_share: float = setting(1.0, "share of training rows that hold one repeated span (0: pure noise, 1: every "
+                                       "row)", low=0.0, high=1.0)
 
     def check(self) -> None:
         super().check()

@@ -20,11 +20,11 @@ from typing import Any
 from experiments.core.context import RunContext
 from experiments.core.registry import Check, Experiment, Finding, RunResult, Verdict, register
 from experiments.core.report import markdown_table
-from experiments.core.settings import RunSettings, setting
+from experiments.core.settings import setting
 from experiments.distributed.cluster import connected
 from experiments.distributed.summary import CellOutcome
 from experiments.distributed.sweep import default_sweep_dir, run_sweep
-from experiments.reproductions.icl_emergence_cell import ABRUPT_FRACTION, CellConfig
+from experiments.reproductions.icl_emergence_cell import ABRUPT_FRACTION, CELL_SETTINGS, CellConfig, CellModelSettings
 from interp.errors import InvalidInput, WorkbenchError
 from plots.sweeps import onset_vs_share
 from probes.heads.emergence import ICL_THRESHOLD, fit_onset, icl_onset_step, is_threshold
@@ -32,11 +32,10 @@ from probes.stats import mean_ci95
 
 CELL = "icl-emergence-cell"
 #: Settings handed to every cell unchanged (the model, data and budget).
-CELL_SETTINGS = ("span_len", "steps", "d_model", "n_heads", "d_vocab", "seq_len", "batch_size", "lr", "eval_every")
 
 
 @dataclass
-class StructureConfig(RunSettings):
+class StructureConfig(CellModelSettings):
     """Defaults: the full run (7 shares + 1 held out, 3 seeds, 2-layer d_model 64 attention-only cells, 5000 steps;
     ~24 cells of ~5-8 minutes of one shared core each)."""
 
@@ -45,15 +44,6 @@ class StructureConfig(RunSettings):
     held_out: float = setting(0.6, "the share forecast from the others before its cells are trained", low=0.0,
                               high=1.0, positive=True)
     n_seeds: int = setting(3, "seeds per share (seed, seed + 1, ...)", low=2, high=100)
-    span_len: int = setting(20, "length of the repeated span in a structured row", low=1, high=8192)
-    steps: int = setting(5000, "training steps per cell (the budget)", low=1, high=10_000_000)
-    d_model: int = setting(64, "width of each cell's model (a multiple of n_heads)", low=4, high=8192)
-    n_heads: int = setting(4, "attention heads per layer", low=1, high=256)
-    d_vocab: int = setting(128, "vocabulary of random token ids (0 is BOS)", low=16, high=65_535)
-    seq_len: int = setting(48, "context length of each training row (BOS + tokens)", low=8, high=16_384)
-    batch_size: int = setting(32, "rows per step", low=1, high=4096)
-    lr: float = setting(1e-3, "learning rate (AdamW, constant after warm-up)", positive=True, high=10.0)
-    eval_every: int = setting(50, "evaluate induction and ICL every this many steps", low=1, high=10_000_000)
     address: str = setting("", "Ray cluster to run the cells on: auto, HOST:PORT, ray://HOST:PORT (empty: a local "
                                "cluster on this machine)")
     cpus_per_cell: int = setting(1, "CPUs (and torch threads) per cell", low=1, high=512)
